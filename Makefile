@@ -1,0 +1,49 @@
+# folio: every task a developer runs. `make help` lists them.
+
+GO      ?= go
+TOOL    := $(GO) tool -modfile=tools/go.mod
+PKGS    := ./...
+
+.PHONY: help run build test check check-generated generate vet staticcheck migrate goose bench stress fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: ## run the demo: a throwaway database, sample data and a report
+	$(GO) run ./cmd/app demo
+
+build: ## build the command as bin/folio
+	$(GO) build -o bin/folio ./cmd/app
+
+test: ## run every test against a throwaway PostgreSQL (or TEST_DATABASE_URL)
+	$(GO) test -race -count=1 $(PKGS)
+
+check: check-generated vet staticcheck ## what CI checks besides the tests
+
+check-generated: ## fail if internal/dbgen is not what sqlc makes of sql/
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	mkdir -p "$$tmp/internal" && cp -r sql sqlc.yaml "$$tmp/" && \
+	$(TOOL) sqlc generate -f "$$tmp/sqlc.yaml" && \
+	if ! diff -r internal/dbgen "$$tmp/internal/dbgen"; then \
+		echo "internal/dbgen is stale: run 'make generate' and commit the result" >&2; exit 1; \
+	fi
+	$(TOOL) sqlc vet
+
+generate: ## regenerate internal/dbgen from sql/ with sqlc
+	rm -f internal/dbgen/*.go
+	$(TOOL) sqlc generate
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+staticcheck: ## staticcheck
+	$(TOOL) staticcheck $(PKGS)
+
+migrate: ## apply the migrations (DATABASE_URL, or the embedded default)
+	$(GO) run ./cmd/app migrate up
+
+goose: ## the stock goose CLI on sql/schema: make goose ARGS='postgres "$$URL" status'
+	$(TOOL) goose -dir sql/schema $(ARGS)
+
+clean: ## remove built binaries
+	rm -rf bin

@@ -1,0 +1,67 @@
+-- Every write here that targets existing rows checks how many it touched
+-- with folio_assert (see sql/schema/00005_folio_assert.sql): a mismatch
+-- aborts the transaction, so a COMMIT pipelined after it never commits a
+-- partial flush.
+
+-- name: GetPortfolio :one
+SELECT * FROM portfolio
+WHERE id = @id;
+
+-- name: GetPortfolioByName :one
+SELECT * FROM portfolio
+WHERE name = @name;
+
+-- name: GetPortfoliosByIDs :many
+SELECT * FROM portfolio
+WHERE id = ANY(@ids::uuid[]);
+
+-- name: ListPortfolios :many
+-- Portfolios whose name contains name_contains (case-insensitive; LIKE
+-- wildcards in it match literally), in name order, one page at a time: pass
+-- the last name of the previous page as after (NULL for the first page).
+SELECT * FROM portfolio
+WHERE (sqlc.narg(name_contains)::text IS NULL
+       OR name ILIKE '%' || replace(replace(replace(sqlc.narg(name_contains)::text,
+              '\', '\\'), '%', '\%'), '_', '\_') || '%')
+  AND (sqlc.narg(after)::text IS NULL OR name > sqlc.narg(after)::text)
+ORDER BY name
+LIMIT @page_size;
+
+-- name: InsertPortfolio :exec
+INSERT INTO portfolio (id, name, currency, version)
+VALUES (@id, @name, @currency, 1);
+
+-- name: BumpPortfolioVersion :exec
+-- Optimistic concurrency for a portfolio whose lots changed: increments the
+-- version if it is still the one loaded, and fails with FOL01 if another
+-- transaction changed or deleted the portfolio since.
+WITH bumped AS (
+    UPDATE portfolio
+    SET version = version + 1, updated_at = now()
+    WHERE id = @id AND version = @version
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
+FROM bumped;
+
+-- name: UpdatePortfolioName :exec
+-- Renames a portfolio, with the version check of BumpPortfolioVersion.
+WITH renamed AS (
+    UPDATE portfolio
+    SET name = @name, version = version + 1, updated_at = now()
+    WHERE id = @id AND version = @version
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
+FROM renamed;
+
+-- name: DeletePortfolio :exec
+-- Deletes a portfolio and, by ON DELETE CASCADE, its lots, with the version
+-- check of BumpPortfolioVersion.
+WITH deleted AS (
+    DELETE FROM portfolio
+    WHERE id = @id AND version = @version
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
+FROM deleted;
