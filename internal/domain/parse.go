@@ -1,0 +1,372 @@
+package domain
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+)
+
+// Limits on values, mirrored by the database schema. Quantities, prices and
+// unit costs are stored as numeric(28,10): 28 significant digits of which 10
+// follow the decimal point, which leaves 18 before it. Checking these limits
+// here turns what would be a numeric overflow or a silent rounding by
+// PostgreSQL into an error that says what is allowed.
+const (
+	// MaxIntegerDigits is the most digits a quantity or price may have
+	// before the decimal point (28 - 10 of numeric(28,10)).
+	MaxIntegerDigits = 18
+
+	// MaxFractionDigits is the most digits a quantity or price may have
+	// after the decimal point, not counting trailing zeros (the scale 10
+	// of numeric(28,10)).
+	MaxFractionDigits = 10
+
+	// MaxNameLength is the most characters (runes, not bytes) in a
+	// portfolio name.
+	MaxNameLength = 100
+
+	// MaxSecurityNameLength is the most characters (runes, not bytes) in a
+	// security name.
+	MaxSecurityNameLength = 200
+
+	// MaxSymbolLength is the most characters in a security symbol.
+	MaxSymbolLength = 12
+)
+
+const (
+	// maxDecimalLen bounds the length of a decimal string before any other
+	// work is done on it. The longest useful input has 18+1+10 characters;
+	// the rest is room for leading and trailing zeros such as a CSV export
+	// padded to a fixed scale. Rejecting longer input first keeps a
+	// megabyte of digits from reaching the (superlinear) decimal parser.
+	maxDecimalLen = 64
+
+	// maxCoefficientDigits bounds the coefficient of an already parsed
+	// decimal before trailing zeros are stripped from it, for the same
+	// reason: an absurd value is refused before costly work is done on it.
+	maxCoefficientDigits = 100
+
+	// minYear and maxYear bound dates: PostgreSQL accepts far more, but a
+	// year outside these is a typo, and four-digit years keep YYYY-MM-DD
+	// unambiguous.
+	minYear = 1900
+	maxYear = 9999
+)
+
+// ParseSymbol returns the canonical form of a security symbol: surrounding
+// white space removed and letters upper-cased. A symbol is 1 to
+// MaxSymbolLength characters of A-Z, 0-9, '.' and '-' (as in "BRK.B" or
+// "RDS-A"). It returns an error wrapping ErrInvalidSymbol otherwise.
+func ParseSymbol(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if len(t) == 0 || len(t) > MaxSymbolLength || !allASCII(t, isSymbolByte) {
+		return "", fmt.Errorf("%w %s: use 1 to %d of A-Z, 0-9, '.' and '-'", ErrInvalidSymbol, quote(s), MaxSymbolLength)
+	}
+	return asciiUpper(t), nil
+}
+
+// ParseCurrency returns the canonical form of a currency code: surrounding
+// white space removed and upper-cased. A code is three letters A-Z, the shape
+// of ISO 4217; whether the code is actually assigned is not checked, so that
+// a new currency needs no release of folio. It returns an error wrapping
+// ErrInvalidCurrency otherwise.
+func ParseCurrency(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if len(t) != 3 || !allASCII(t, isLetter) {
+		return "", fmt.Errorf("%w %s: use a three-letter ISO 4217 code such as USD or EUR", ErrInvalidCurrency, quote(s))
+	}
+	return asciiUpper(t), nil
+}
+
+// ParsePortfolioName returns s without surrounding white space if it is a
+// valid portfolio name: 1 to MaxNameLength characters (runes) of valid UTF-8
+// without control characters. Any other text is allowed and stored verbatim,
+// including quotes and SQL such as "'; DROP TABLE portfolio; --": keeping
+// SQL out of queries is storage's job, done with bind parameters, and a
+// filter on names would only mask a query that forgot them. It returns an
+// error wrapping ErrInvalidName otherwise.
+func ParsePortfolioName(s string) (string, error) {
+	return parseName(s, MaxNameLength, "a portfolio name")
+}
+
+// ParseSecurityName is ParsePortfolioName for the name of a security, which
+// may have up to MaxSecurityNameLength characters. It returns an error
+// wrapping ErrInvalidName.
+func ParseSecurityName(s string) (string, error) {
+	return parseName(s, MaxSecurityNameLength, "a security name")
+}
+
+func parseName(s string, maxRunes int, what string) (string, error) {
+	t := strings.TrimSpace(s)
+	var reason string
+	switch {
+	case t == "":
+		reason = what + " must not be empty"
+	case !utf8.ValidString(t):
+		reason = what + " must be valid UTF-8 text"
+	case len(t) > maxRunes && utf8.RuneCountInString(t) > maxRunes:
+		reason = fmt.Sprintf("%s has at most %d characters, not %d", what, maxRunes, utf8.RuneCountInString(t))
+	case hasControl(t):
+		// Tabs, line breaks and the like would break the CLI's tables
+		// and CSV exports, and are never meant in a name.
+		reason = what + " must not contain control characters such as tabs or line breaks"
+	default:
+		return t, nil
+	}
+	return "", fmt.Errorf("%w %s: %s", ErrInvalidName, quote(s), reason)
+}
+
+// ParseQuantity parses a quantity of shares. The accepted format is plain
+// decimal notation: one or more digits, optionally followed by '.' and one
+// or more digits, such as "12", "0.5" or "1.10". Anything else is refused
+// rather than guessed at: a sign ('+' or '-'), an exponent ("1e3"), white
+// space (even around the number: in a CSV column it usually means the
+// columns are misaligned), a bare point on either side ("1." or ".5"),
+// thousands separators, hexadecimal, NaN and infinity. The quantity must be
+// greater than zero and within MaxIntegerDigits and MaxFractionDigits, where
+// trailing zeros of the fraction do not count. It returns an error wrapping
+// ErrInvalidQuantity otherwise.
+func ParseQuantity(s string) (decimal.Decimal, error) {
+	return parseAmount(s, ErrInvalidQuantity, true)
+}
+
+// ParsePrice parses a price or a unit cost, in the format of ParseQuantity.
+// Zero is allowed (a gift, a spin-off, or a worthless security); negative
+// prices are not. It returns an error wrapping ErrInvalidPrice.
+func ParsePrice(s string) (decimal.Decimal, error) {
+	return parseAmount(s, ErrInvalidPrice, false)
+}
+
+// CheckQuantity applies the rules of ParseQuantity to a decimal that was
+// parsed elsewhere, such as from JSON: it must be greater than zero and
+// within MaxIntegerDigits and MaxFractionDigits. A decimal whose coefficient
+// has more than 100 digits is refused without stripping its trailing zeros,
+// so that an absurd value costs no work. It returns an error wrapping
+// ErrInvalidQuantity.
+func CheckQuantity(d decimal.Decimal) error {
+	if reason := checkAmount(d, true); reason != "" {
+		return fmt.Errorf("%w %s: %s", ErrInvalidQuantity, formatDecimal(d), reason)
+	}
+	return nil
+}
+
+// CheckPrice applies the rules of ParsePrice to a decimal that was parsed
+// elsewhere: it must be zero or more and within MaxIntegerDigits and
+// MaxFractionDigits, with the same limit on coefficients as CheckQuantity.
+// It returns an error wrapping ErrInvalidPrice.
+func CheckPrice(d decimal.Decimal) error {
+	if reason := checkAmount(d, false); reason != "" {
+		return fmt.Errorf("%w %s: %s", ErrInvalidPrice, formatDecimal(d), reason)
+	}
+	return nil
+}
+
+const (
+	formatRule = "write digits with an optional '.' and fraction, such as 12 or 0.5, without sign, exponent or spaces"
+	digitsRule = "use at most 18 digits before the decimal point and 10 after it"
+)
+
+func parseAmount(s string, kind error, positive bool) (decimal.Decimal, error) {
+	if len(s) > maxDecimalLen {
+		return decimal.Decimal{}, fmt.Errorf("%w %s: too long, %s", kind, quote(s), digitsRule)
+	}
+	if !isPlainDecimal(s) {
+		reason := formatRule
+		if len(s) > 1 && s[0] == '-' && isPlainDecimal(s[1:]) {
+			// A negative number is well-formed; say what is wrong with it.
+			reason = signRule(positive)
+		}
+		return decimal.Decimal{}, fmt.Errorf("%w %s: %s", kind, quote(s), reason)
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		// Unreachable after isPlainDecimal, kept so a future change of
+		// either cannot let a zero value through unnoticed.
+		return decimal.Decimal{}, fmt.Errorf("%w %s: %s", kind, quote(s), formatRule)
+	}
+	if reason := checkAmount(d, positive); reason != "" {
+		return decimal.Decimal{}, fmt.Errorf("%w %s: %s", kind, quote(s), reason)
+	}
+	return d, nil
+}
+
+func signRule(positive bool) string {
+	if positive {
+		return "must be greater than 0"
+	}
+	return "must not be negative"
+}
+
+// isPlainDecimal reports whether s matches ^[0-9]+(\.[0-9]+)?$.
+func isPlainDecimal(s string) bool {
+	intDigits, fracDigits, dots := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if dots == 0 {
+				intDigits++
+			} else {
+				fracDigits++
+			}
+		case c == '.' && dots == 0:
+			dots++
+		default:
+			return false
+		}
+	}
+	return intDigits > 0 && (dots == 0 || fracDigits > 0)
+}
+
+// checkAmount returns why d is not an acceptable quantity (positive) or
+// price (!positive), or "" if it is.
+func checkAmount(d decimal.Decimal, positive bool) string {
+	if sign := d.Sign(); sign < 0 || (positive && sign == 0) {
+		return signRule(positive)
+	}
+	if !withinScale(d) {
+		return digitsRule
+	}
+	return ""
+}
+
+// withinScale reports whether d fits numeric(28,10): at most
+// MaxIntegerDigits before the decimal point and MaxFractionDigits after it
+// once trailing zeros are dropped. 1.10000000000000 fits; it is 1.1.
+func withinScale(d decimal.Decimal) bool {
+	if d.Sign() == 0 {
+		return true
+	}
+	digits, exp := int64(d.NumDigits()), int64(d.Exponent())
+	// The integer digits are a property of the value, so they need no
+	// normalization: coefficient × 10^exp has digits+exp of them.
+	if digits+exp > MaxIntegerDigits {
+		return false
+	}
+	if exp >= -MaxFractionDigits {
+		return true
+	}
+	if digits > maxCoefficientDigits {
+		return false
+	}
+	return int64(d.Normalize().Exponent()) >= -MaxFractionDigits
+}
+
+// formatDecimal renders d for an error message without letting a decimal
+// with an enormous exponent expand into millions of zeros.
+func formatDecimal(d decimal.Decimal) string {
+	if exp := d.Exponent(); d.NumDigits() > 40 || exp > 40 || exp < -40 {
+		return quote(d.ScientificNotationString())
+	}
+	return d.String()
+}
+
+// ParseDate parses a calendar date written as YYYY-MM-DD, such as
+// "2024-02-29", and returns midnight UTC of that day. The date must exist
+// (no February 30th) and lie in the years 1900 to 9999. No other layout is
+// accepted, so that "01/02/2024" can never be read as the wrong day. It
+// returns an error wrapping ErrInvalidDate otherwise.
+func ParseDate(s string) (time.Time, error) {
+	if isDateShape(s) {
+		if t, err := time.Parse(time.DateOnly, s); err == nil && t.Year() >= minYear {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w %s: use YYYY-MM-DD, a real calendar day from 1900-01-01 to 9999-12-31", ErrInvalidDate, quote(s))
+}
+
+// isDateShape reports whether s matches ^[0-9]{4}-[0-9]{2}-[0-9]{2}$, which
+// time.Parse alone does not ensure (it accepts some other widths).
+func isDateShape(s string) bool {
+	if len(s) != len("2006-01-02") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i == 4 || i == 7 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Day returns midnight UTC of the calendar day that t falls on in its own
+// location. Lots and prices are dated by day, not by instant, and keeping
+// every date at midnight UTC makes dates from user input, storage and
+// time.Now comparable with Equal and Before.
+func Day(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// CheckDate returns an error wrapping ErrInvalidDate unless t is set and its
+// day lies in the years ParseDate accepts.
+func CheckDate(t time.Time) error {
+	if t.IsZero() {
+		return fmt.Errorf("%w: a date is required", ErrInvalidDate)
+	}
+	if y := t.Year(); y < minYear || y > maxYear {
+		return fmt.Errorf("%w %s: use a day from 1900-01-01 to 9999-12-31", ErrInvalidDate, t.Format(time.DateOnly))
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// allASCII reports whether every byte of s satisfies ok. Symbols and
+// currencies are checked byte by byte before upper-casing, and upper-cased
+// in ASCII only, because unicode upper-casing maps some non-ASCII letters
+// to ASCII ones ('ı' to 'I', 'ſ' to 'S'), which would let "ſpy" pass as SPY.
+func allASCII(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') }
+
+func isSymbolByte(c byte) bool {
+	return isLetter(c) || (c >= '0' && c <= '9') || c == '.' || c == '-'
+}
+
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// quote renders user input for an error message: quoted and escaped so
+// that control characters and invalid UTF-8 are visible, and cut short so
+// that a megabyte of input does not become a megabyte of log line.
+func quote(s string) string {
+	const maxRunes = 32
+	n := 0
+	for i := range s {
+		if n == maxRunes {
+			return strconv.Quote(s[:i]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+		}
+		n++
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,381 @@
+package domain_test
+
+import (
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+func TestParseSymbol(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" means the input is refused
+	}{
+		{"AAPL", "AAPL"},
+		{"  aapl\t", "AAPL"},
+		{"brk.b", "BRK.B"},
+		{"RDS-A", "RDS-A"},
+		{"A", "A"},
+		{"7203", "7203"},
+		{"ABCDEFGHIJKL", "ABCDEFGHIJKL"}, // 12
+		{"ABCDEFGHIJKLM", ""},            // 13
+		{"", ""},
+		{"   ", ""},
+		{"AB$", ""},
+		{"AA PL", ""},
+		{"A'B", ""},
+		{"A;DROP", ""},
+		{"A_B", ""},
+		{"日本", ""},
+		{"ÄPL", ""},
+		// Unicode upper-casing maps the long s to S and the dotless i to
+		// I; neither may sneak in as an ASCII symbol.
+		{"ſPY", ""},
+		{"ıBM", ""},
+		{"A\x00", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := domain.ParseSymbol(tt.in)
+			if tt.want == "" {
+				require.ErrorIs(t, err, domain.ErrInvalidSymbol)
+				require.ErrorIs(t, err, domain.ErrInvalid)
+				assert.Empty(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestParseSymbolMessage(t *testing.T) {
+	_, err := domain.ParseSymbol("AB$")
+	assert.EqualError(t, err, `invalid symbol "AB$": use 1 to 12 of A-Z, 0-9, '.' and '-'`)
+}
+
+func TestParseCurrency(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"USD", "USD"},
+		{" eur ", "EUR"},
+		{"chf", "CHF"},
+		{"EURO", ""},
+		{"US", ""},
+		{"U5D", ""},
+		{"", ""},
+		{"   ", ""},
+		{"€€€", ""},
+		{"ÜSD", ""},
+		{"US D", ""},
+		{"USD;", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := domain.ParseCurrency(tt.in)
+			if tt.want == "" {
+				require.ErrorIs(t, err, domain.ErrInvalidCurrency)
+				assert.Contains(t, err.Error(), "three-letter ISO 4217 code")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestParseNames(t *testing.T) {
+	const sqlInjection = `'; DROP TABLE portfolio; --`
+	tests := []struct {
+		name      string
+		in        string
+		want      string // for valid input
+		portfolio bool   // ParsePortfolioName accepts it
+		security  bool   // ParseSecurityName accepts it
+		reason    string // part of the message for invalid input
+	}{
+		{name: "plain", in: "Retirement", want: "Retirement", portfolio: true, security: true},
+		{name: "trimmed", in: "  Retirement \t\n", want: "Retirement", portfolio: true, security: true},
+		{name: "inner spaces kept", in: "My  Savings", want: "My  Savings", portfolio: true, security: true},
+		{name: "sql verbatim", in: sqlInjection, want: sqlInjection, portfolio: true, security: true},
+		{name: "sql with quotes", in: `Robert'); DROP TABLE investment;--`, want: `Robert'); DROP TABLE investment;--`, portfolio: true, security: true},
+		{name: "quotes and backslash", in: `"x" \ 'y' %s`, want: `"x" \ 'y' %s`, portfolio: true, security: true},
+		{name: "unicode", in: "Épargne 日本 📈", want: "Épargne 日本 📈", portfolio: true, security: true},
+		{name: "100 runes", in: strings.Repeat("日", 100), want: strings.Repeat("日", 100), portfolio: true, security: true},
+		{name: "101 runes", in: strings.Repeat("日", 101), want: strings.Repeat("日", 101), security: true, reason: "at most 100 characters, not 101"},
+		{name: "100 runes plus spaces", in: " " + strings.Repeat("a", 100) + " ", want: strings.Repeat("a", 100), portfolio: true, security: true},
+		{name: "200 runes", in: strings.Repeat("📈", 200), want: strings.Repeat("📈", 200), security: true, reason: "at most 100 characters, not 200"},
+		{name: "201 runes", in: strings.Repeat("é", 201), reason: "at most"},
+		{name: "empty", in: "", reason: "must not be empty"},
+		{name: "only spaces", in: " \t\n\u00a0 ", reason: "must not be empty"},
+		{name: "tab inside", in: "a\tb", reason: "control characters"},
+		{name: "newline inside", in: "a\nb", reason: "control characters"},
+		{name: "NUL", in: "a\x00b", reason: "control characters"},
+		{name: "DEL", in: "a\x7fb", reason: "control characters"},
+		{name: "C1 control", in: "a\u0085b", reason: "control characters"},
+		{name: "escape sequence", in: "\x1b[31mred", reason: "control characters"},
+		{name: "invalid UTF-8", in: "ab\xff\xfe", reason: "valid UTF-8"},
+		{name: "truncated rune", in: "日本"[:4], reason: "valid UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, c := range []struct {
+				parse func(string) (string, error)
+				ok    bool
+			}{
+				{domain.ParsePortfolioName, tt.portfolio},
+				{domain.ParseSecurityName, tt.security},
+			} {
+				got, err := c.parse(tt.in)
+				if c.ok {
+					require.NoError(t, err)
+					assert.Equal(t, tt.want, got)
+					continue
+				}
+				require.ErrorIs(t, err, domain.ErrInvalidName)
+				assert.Contains(t, err.Error(), tt.reason)
+				assert.Empty(t, got)
+			}
+		})
+	}
+}
+
+func TestParseNameMessageIsShortAndEscaped(t *testing.T) {
+	_, err := domain.ParsePortfolioName(strings.Repeat("x", 1<<20) + "\n")
+	require.ErrorIs(t, err, domain.ErrInvalidName)
+	assert.Less(t, len(err.Error()), 200, "the message must not echo a megabyte of input")
+	assert.Contains(t, err.Error(), "(1048577 bytes)")
+
+	_, err = domain.ParsePortfolioName("a\x1b[2Jb")
+	assert.EqualError(t, err, `invalid name "a\x1b[2Jb": a portfolio name must not contain control characters such as tabs or line breaks`)
+}
+
+func TestParseQuantityAndPrice(t *testing.T) {
+	tests := []struct {
+		in       string
+		want     string // value when accepted
+		quantity bool   // ParseQuantity accepts it
+		price    bool   // ParsePrice accepts it
+		reason   string // part of the message when refused
+	}{
+		{in: "1", want: "1", quantity: true, price: true},
+		{in: "12", want: "12", quantity: true, price: true},
+		{in: "0.5", want: "0.5", quantity: true, price: true},
+		{in: "007", want: "7", quantity: true, price: true},
+		{in: "1.10000000000000", want: "1.1", quantity: true, price: true},
+		{in: "0.0000000001", want: "0.0000000001", quantity: true, price: true},
+		{in: "123456789012345678.1234567890", want: "123456789012345678.123456789", quantity: true, price: true},
+		{in: "999999999999999999.9999999999", want: "999999999999999999.9999999999", quantity: true, price: true},
+		{in: "000000000000000000000123456789012345678.1234567890000000", want: "123456789012345678.123456789", quantity: true, price: true},
+		{in: "0", want: "0", price: true, reason: "must be greater than 0"},
+		{in: "0.000", want: "0", price: true, reason: "must be greater than 0"},
+		{in: "-1", reason: "must"},
+		{in: "-0.5", reason: "must"},
+		{in: "1234567890123456789", reason: "at most 18 digits before the decimal point and 10 after"},
+		{in: "1.12345678901", reason: "at most 18 digits"},
+		{in: "0.00000000001", reason: "at most 18 digits"},
+		{in: "1e3", reason: "without sign, exponent or spaces"},
+		{in: "1E3", reason: "exponent"},
+		{in: "NaN", reason: "exponent"},
+		{in: "nan", reason: "exponent"},
+		{in: "Inf", reason: "exponent"},
+		{in: "-Inf", reason: "exponent"},
+		{in: "0x10", reason: "exponent"},
+		{in: " 1", reason: "spaces"},
+		{in: "1 ", reason: "spaces"},
+		{in: "1 000", reason: "spaces"},
+		{in: "1.", reason: "such as 12 or 0.5"},
+		{in: ".5", reason: "such as 12 or 0.5"},
+		{in: "+1", reason: "sign"},
+		{in: "1,5", reason: "sign"},
+		{in: "1_000", reason: "sign"},
+		{in: "1..2", reason: "sign"},
+		{in: "1.2.3", reason: "sign"},
+		{in: "١٢", reason: "sign"}, // Arabic-Indic digits
+		{in: "", reason: "sign"},
+		{in: ".", reason: "sign"},
+		{in: "-", reason: "sign"},
+		{in: "1\x00", reason: "sign"},
+		// The length cap comes before anything else, so even a value
+		// that would fit is refused when padded beyond 64 characters.
+		{in: strings.Repeat("0", 64) + "1", reason: "too long, use at most 18 digits"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			for _, c := range []struct {
+				parse func(string) (decimal.Decimal, error)
+				ok    bool
+				kind  error
+			}{
+				{domain.ParseQuantity, tt.quantity, domain.ErrInvalidQuantity},
+				{domain.ParsePrice, tt.price, domain.ErrInvalidPrice},
+			} {
+				got, err := c.parse(tt.in)
+				if c.ok {
+					require.NoError(t, err)
+					requireDec(t, tt.want, got)
+					continue
+				}
+				require.ErrorIs(t, err, c.kind)
+				require.ErrorIs(t, err, domain.ErrInvalid)
+				assert.Contains(t, err.Error(), tt.reason)
+				assert.True(t, got.IsZero())
+			}
+		})
+	}
+}
+
+func TestParseAmountMessages(t *testing.T) {
+	_, err := domain.ParseQuantity("-1")
+	assert.EqualError(t, err, `invalid quantity "-1": must be greater than 0`)
+	_, err = domain.ParsePrice("-1")
+	assert.EqualError(t, err, `invalid price "-1": must not be negative`)
+	_, err = domain.ParseQuantity("1.12345678901")
+	assert.EqualError(t, err, `invalid quantity "1.12345678901": use at most 18 digits before the decimal point and 10 after it`)
+	_, err = domain.ParsePrice("1e3")
+	assert.EqualError(t, err, `invalid price "1e3": write digits with an optional '.' and fraction, such as 12 or 0.5, without sign, exponent or spaces`)
+}
+
+func TestParseQuantityHugeInputIsRejectedFast(t *testing.T) {
+	huge := strings.Repeat("9", 1<<20)
+	start := time.Now()
+	for range 100 {
+		_, err := domain.ParseQuantity(huge)
+		require.ErrorIs(t, err, domain.ErrInvalidQuantity)
+		assert.Less(t, len(err.Error()), 200)
+	}
+	// Parsing a megabyte of digits takes far longer than this; checking
+	// the length takes nanoseconds, so the bound is generous for -race.
+	assert.Less(t, time.Since(start), 100*time.Millisecond)
+}
+
+func TestCheckQuantityAndPrice(t *testing.T) {
+	tests := []struct {
+		name     string
+		d        decimal.Decimal
+		quantity bool
+		price    bool
+	}{
+		{"one", decimal.New(1, 0), true, true},
+		{"18 integer digits", decimal.New(999999999999999999, 0), true, true},
+		{"1e17", decimal.New(1, 17), true, true},
+		{"1e18 has 19 digits", decimal.New(1, 18), false, false},
+		{"10 fraction digits", decimal.New(1, -10), true, true},
+		{"11 fraction digits", decimal.New(1, -11), false, false},
+		{"trailing zeros do not count", decimal.New(10, -11), true, true},
+		{"many trailing zeros", dec("1.50000000000000000000000000000"), true, true},
+		{"product of two stored values", dec("1.5000000000").Mul(dec("2.0000000000")), true, true},
+		{"28 significant digits", dec("123456789012345678.1234567891"), true, true},
+		{"zero value", decimal.Decimal{}, false, true},
+		{"zero", decimal.Zero, false, true},
+		{"negative", decimal.New(-1, 0), false, false},
+		{"negative tiny", decimal.New(-1, -10), false, false},
+		{"huge exponent", decimal.New(1, 1<<30), false, false},
+		{"1 as 10^99 × 10^-99", decimal.NewFromBigInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(99), nil), -99), true, true},
+		{"1 as 10^100 × 10^-100 is refused unexamined", decimal.NewFromBigInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(100), nil), -100), false, false},
+		{"tiny exponent", decimal.New(1, -(1 << 30)), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := domain.CheckQuantity(tt.d)
+			if tt.quantity {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, domain.ErrInvalidQuantity)
+				assert.Less(t, len(err.Error()), 200)
+			}
+			err = domain.CheckPrice(tt.d)
+			if tt.price {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, domain.ErrInvalidPrice)
+				assert.Less(t, len(err.Error()), 200)
+			}
+		})
+	}
+}
+
+func TestCheckQuantityMessage(t *testing.T) {
+	assert.EqualError(t, domain.CheckQuantity(dec("-2.5")), "invalid quantity -2.5: must be greater than 0")
+	assert.EqualError(t, domain.CheckPrice(decimal.New(1, 1<<30)),
+		`invalid price "1E1073741824": use at most 18 digits before the decimal point and 10 after it`)
+}
+
+func TestParseDate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Time // zero when refused
+	}{
+		{"2024-02-29", time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
+		{"1900-01-01", time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"9999-12-31", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{"2023-02-29", time.Time{}},
+		{"2024-04-31", time.Time{}},
+		{"2024-13-01", time.Time{}},
+		{"2024-00-10", time.Time{}},
+		{"2024-01-00", time.Time{}},
+		{"2024-1-5", time.Time{}},
+		{"24-01-05", time.Time{}},
+		{"2024/01/05", time.Time{}},
+		{"01/02/2024", time.Time{}},
+		{"05.01.2024", time.Time{}},
+		{"1899-12-31", time.Time{}},
+		{"0000-01-01", time.Time{}},
+		{"2024-01-05T00:00:00Z", time.Time{}},
+		{" 2024-01-05", time.Time{}},
+		{"2024-01-05 ", time.Time{}},
+		{"+2024-01-05", time.Time{}},
+		{"２０２４-01-05", time.Time{}},
+		{"", time.Time{}},
+		{"today", time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := domain.ParseDate(tt.in)
+			if tt.want.IsZero() {
+				require.ErrorIs(t, err, domain.ErrInvalidDate)
+				assert.Contains(t, err.Error(), "use YYYY-MM-DD")
+				assert.True(t, got.IsZero())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, time.UTC, got.Location())
+		})
+	}
+}
+
+func TestParseDateMessage(t *testing.T) {
+	_, err := domain.ParseDate("2023-02-29")
+	assert.EqualError(t, err, `invalid date "2023-02-29": use YYYY-MM-DD, a real calendar day from 1900-01-01 to 9999-12-31`)
+}
+
+func TestDay(t *testing.T) {
+	tokyo := time.FixedZone("JST", 9*3600)
+	tests := []struct {
+		name string
+		in   time.Time
+		want time.Time
+	}{
+		{"utc afternoon", time.Date(2024, 3, 10, 15, 4, 5, 6, time.UTC), time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)},
+		// The calendar day is the one in t's own location, not in UTC,
+		// where this instant is still March 9th.
+		{"early in tokyo", time.Date(2024, 3, 10, 1, 0, 0, 0, tokyo), time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)},
+		{"late in tokyo", time.Date(2024, 3, 10, 23, 59, 59, 0, tokyo), time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)},
+		{"midnight", time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := domain.Day(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, time.UTC, got.Location())
+		})
+	}
+}

@@ -1,0 +1,340 @@
+package domain_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+func TestNewPortfolio(t *testing.T) {
+	p, err := domain.NewPortfolio("  Retirement ", "eur")
+	require.NoError(t, err)
+	assert.Equal(t, "Retirement", p.Name())
+	assert.Equal(t, "EUR", p.Currency())
+	assert.Equal(t, int64(0), p.Version(), "a new portfolio is not saved yet")
+	assert.Equal(t, uuid.Version(7), p.ID().Version())
+	assert.Empty(t, p.Investments())
+	assert.Empty(t, p.Holdings())
+
+	_, err = domain.NewPortfolio("\t", "EUR")
+	assert.ErrorIs(t, err, domain.ErrInvalidName)
+	_, err = domain.NewPortfolio("Retirement", "EURO")
+	assert.ErrorIs(t, err, domain.ErrInvalidCurrency)
+	assert.EqualError(t, err, `create portfolio "Retirement": invalid currency "EURO": use a three-letter ISO 4217 code such as USD or EUR`)
+}
+
+func TestPortfolioRename(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // the name afterwards
+		err  error
+	}{
+		{"new name", "Pension", "Pension", nil},
+		{"trimmed", "  Pension\n", "Pension", nil},
+		{"same name", "Retirement", "Retirement", nil},
+		{"same name after trimming", " Retirement ", "Retirement", nil},
+		{"sql verbatim", "x'; DELETE FROM investment; --", "x'; DELETE FROM investment; --", nil},
+		{"empty", "", "Retirement", domain.ErrInvalidName},
+		{"spaces", "   ", "Retirement", domain.ErrInvalidName},
+		{"control", "Pen\bsion", "Retirement", domain.ErrInvalidName},
+		{"too long", strings.Repeat("x", 101), "Retirement", domain.ErrInvalidName},
+		{"invalid utf-8", "Pen\xc3sion", "Retirement", domain.ErrInvalidName},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPortfolio(t, "Retirement", "USD")
+			sec := newSecurity(t, "AAPL", "USD")
+			buy(t, p, sec, "1", "1", "2024-01-02")
+			before := p.State()
+
+			err := p.Rename(tt.in)
+			assert.Equal(t, tt.want, p.Name())
+			if tt.err != nil {
+				require.ErrorIs(t, err, tt.err)
+				assert.Contains(t, err.Error(), `rename portfolio "Retirement": invalid name`)
+				assert.Equal(t, before, p.State())
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestBuy(t *testing.T) {
+	usd := newSecurity(t, "AAPL", "USD")
+	eur := newSecurity(t, "SAP", "EUR")
+	tests := []struct {
+		name     string
+		sec      *domain.Security
+		qty      decimal.Decimal
+		cost     decimal.Decimal
+		on       time.Time
+		want     error  // nil: accepted
+		contains string // part of the error message
+	}{
+		{"plain", usd, dec("10"), dec("187.32"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), nil, ""},
+		{"fractional shares", usd, dec("0.0000000001"), dec("187.32"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), nil, ""},
+		{"zero cost (gift)", usd, dec("3"), decimal.Zero, time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), nil, ""},
+		{"time of day dropped", usd, dec("1"), dec("1"), time.Date(2024, 1, 2, 17, 45, 0, 0, time.UTC), nil, ""},
+		{"currency mismatch", eur, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrCurrencyMismatch,
+			`buy SAP in "Main": currency mismatch: SAP is priced in EUR but the portfolio is in USD, and folio does not convert currencies`},
+		{"zero quantity", usd, decimal.Zero, dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidQuantity,
+			`buy AAPL in "Main": invalid quantity 0: must be greater than 0`},
+		{"negative quantity", usd, dec("-1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidQuantity, "must be greater than 0"},
+		{"quantity too precise", usd, dec("1.00000000001"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidQuantity, "10 after it"},
+		{"negative cost", usd, dec("1"), dec("-0.01"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidPrice,
+			`buy AAPL in "Main": unit cost: invalid price -0.01: must not be negative`},
+		{"cost too large", usd, dec("1"), dec("1000000000000000000"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidPrice, "18 digits"},
+		{"no date", usd, dec("1"), dec("1"), time.Time{}, domain.ErrInvalidDate, "a date is required"},
+		{"date too early", usd, dec("1"), dec("1"), time.Date(1850, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidDate, "1850-01-02"},
+		{"nil security", nil, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalid, "no security given"},
+		{"zero security", &domain.Security{}, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalid, "no security given"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPortfolio(t, "Main", "USD")
+			buy(t, p, usd, "5", "100", "2023-06-01")
+			before := p.State()
+
+			lot, err := p.Buy(tt.sec, tt.qty, tt.cost, tt.on)
+			if tt.want != nil {
+				require.ErrorIs(t, err, tt.want)
+				assert.Contains(t, err.Error(), tt.contains)
+				assert.Equal(t, domain.Investment{}, lot)
+				assert.Equal(t, before, p.State(), "a refused buy must leave the portfolio unchanged")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, uuid.Version(7), lot.ID().Version())
+			assert.Equal(t, tt.sec.ID(), lot.SecurityID())
+			requireDec(t, tt.qty.String(), lot.Quantity())
+			requireDec(t, tt.cost.String(), lot.UnitCost())
+			requireDec(t, tt.qty.Mul(tt.cost).String(), lot.Cost())
+			assert.Equal(t, domain.Day(tt.on), lot.AcquiredOn())
+
+			got, ok := p.Investment(lot.ID())
+			require.True(t, ok)
+			assert.Equal(t, lot, got)
+			assert.Len(t, p.Investments(), 2)
+		})
+	}
+}
+
+func TestBuyKeepsFIFOOrder(t *testing.T) {
+	p := newPortfolio(t, "Main", "USD")
+	sec := newSecurity(t, "AAPL", "USD")
+	c := buy(t, p, sec, "1", "1", "2024-03-01")
+	a := buy(t, p, sec, "1", "1", "2024-01-01") // back-dated
+	d := buy(t, p, sec, "1", "1", "2024-03-01") // same day as c, later
+	b := buy(t, p, sec, "1", "1", "2024-02-01")
+	assert.Equal(t, []uuid.UUID{a.ID(), b.ID(), c.ID(), d.ID()}, ids(p.Investments()))
+}
+
+// threeLots buys 10 @ 100 on Jan 10, 20 @ 110 on Feb 10 and 30 @ 120.5 on
+// Mar 10, in a shuffled order, plus an unrelated lot of another security.
+func threeLots(t *testing.T) (p *domain.Portfolio, sec, other *domain.Security, jan, feb, mar, oth domain.Investment) {
+	p = newPortfolio(t, "Main", "USD")
+	sec = newSecurity(t, "AAPL", "USD")
+	other = newSecurity(t, "MSFT", "USD")
+	feb = buy(t, p, sec, "20", "110", "2024-02-10")
+	oth = buy(t, p, other, "7", "300", "2024-01-01")
+	mar = buy(t, p, sec, "30", "120.5", "2024-03-10")
+	jan = buy(t, p, sec, "10", "100", "2024-01-10")
+	return p, sec, other, jan, feb, mar, oth
+}
+
+func TestSellFIFOAcrossLots(t *testing.T) {
+	p, sec, _, jan, feb, mar, oth := threeLots(t)
+
+	// 10 from January, 20 from February, 15 of March's 30.
+	sale, err := p.Sell(sec, dec("45"), date(t, "2024-04-01"))
+	require.NoError(t, err)
+
+	requireDec(t, "45", sale.Quantity)
+	requireDec(t, "5007.5", sale.Cost) // 10×100 + 20×110 + 15×120.5
+	require.Len(t, sale.Consumed, 3)
+	want := []domain.LotSale{
+		{InvestmentID: jan.ID(), Quantity: dec("10"), UnitCost: dec("100"), Closed: true},
+		{InvestmentID: feb.ID(), Quantity: dec("20"), UnitCost: dec("110"), Closed: true},
+		{InvestmentID: mar.ID(), Quantity: dec("15"), UnitCost: dec("120.5"), Closed: false},
+	}
+	for i, w := range want {
+		got := sale.Consumed[i]
+		assert.Equal(t, w.InvestmentID, got.InvestmentID, i)
+		requireDec(t, w.Quantity.String(), got.Quantity, i)
+		requireDec(t, w.UnitCost.String(), got.UnitCost, i)
+		assert.Equal(t, w.Closed, got.Closed, i)
+	}
+	requireDec(t, "1765", sale.RealizedGain(dec("150.5"))) // 45×150.5 − 5007.5 = 6772.5 − 5007.5
+	requireDec(t, "-5007.5", sale.RealizedGain(decimal.Zero))
+
+	// The used-up lots are gone; March keeps its id with 15 left; the
+	// other security is untouched.
+	assert.Equal(t, []uuid.UUID{oth.ID(), mar.ID()}, ids(p.Investments()))
+	_, ok := p.Investment(jan.ID())
+	assert.False(t, ok)
+	_, ok = p.Investment(feb.ID())
+	assert.False(t, ok)
+	left, ok := p.Investment(mar.ID())
+	require.True(t, ok)
+	requireDec(t, "15", left.Quantity())
+	requireDec(t, "120.5", left.UnitCost())
+	assert.Equal(t, mar.AcquiredOn(), left.AcquiredOn())
+	o, _ := p.Investment(oth.ID())
+	assert.Equal(t, oth, o)
+}
+
+func TestSellFractionalIsExact(t *testing.T) {
+	p := newPortfolio(t, "Main", "USD")
+	sec := newSecurity(t, "BTC", "USD")
+	a := buy(t, p, sec, "0.1", "0.3", "2024-01-01")
+	b := buy(t, p, sec, "0.2", "0.7", "2024-01-02")
+
+	sale, err := p.Sell(sec, dec("0.3"), date(t, "2024-01-03"))
+	require.NoError(t, err)
+	requireDec(t, "0.17", sale.Cost) // 0.1×0.3 + 0.2×0.7, no float rounding
+	assert.Empty(t, p.Investments())
+	assert.True(t, sale.Consumed[0].Closed && sale.Consumed[1].Closed)
+	assert.Equal(t, a.ID(), sale.Consumed[0].InvestmentID)
+	assert.Equal(t, b.ID(), sale.Consumed[1].InvestmentID)
+}
+
+func TestSellExactlyAll(t *testing.T) {
+	p, sec, _, _, _, _, oth := threeLots(t)
+
+	sale, err := p.Sell(sec, dec("60"), date(t, "2024-03-10"))
+	require.NoError(t, err)
+	requireDec(t, "60", sale.Quantity)
+	requireDec(t, "6815", sale.Cost) // 1000 + 2200 + 3615
+	require.Len(t, sale.Consumed, 3)
+	for _, c := range sale.Consumed {
+		assert.True(t, c.Closed)
+	}
+	assert.Equal(t, []uuid.UUID{oth.ID()}, ids(p.Investments()))
+}
+
+func TestSellRefusedLeavesPortfolioUnchanged(t *testing.T) {
+	tests := []struct {
+		name    string
+		sec     func(sec, other *domain.Security) *domain.Security
+		qty     decimal.Decimal
+		on      string
+		want    error
+		message string
+	}{
+		{"more than held", func(s, _ *domain.Security) *domain.Security { return s }, dec("60.0000000001"), "2024-12-31",
+			domain.ErrInsufficientQuantity, `sell AAPL from "Main": insufficient quantity: held 60 on 2024-12-31, asked to sell 60.0000000001`},
+		{"more than held on that day", func(s, _ *domain.Security) *domain.Security { return s }, dec("31"), "2024-03-09",
+			domain.ErrInsufficientQuantity, `sell AAPL from "Main": insufficient quantity: held 30 on 2024-03-09, asked to sell 31`},
+		{"before any lot", func(s, _ *domain.Security) *domain.Security { return s }, dec("1"), "2024-01-09",
+			domain.ErrInsufficientQuantity, "held 0 on 2024-01-09"},
+		{"security not held", func(_, _ *domain.Security) *domain.Security { return newSecurity(t, "NVDA", "USD") }, dec("1"), "2024-12-31",
+			domain.ErrInsufficientQuantity, "held 0"},
+		{"zero quantity", func(s, _ *domain.Security) *domain.Security { return s }, decimal.Zero, "2024-12-31",
+			domain.ErrInvalidQuantity, "must be greater than 0"},
+		{"negative quantity", func(s, _ *domain.Security) *domain.Security { return s }, dec("-5"), "2024-12-31",
+			domain.ErrInvalidQuantity, "must be greater than 0"},
+		{"too precise", func(s, _ *domain.Security) *domain.Security { return s }, dec("0.00000000001"), "2024-12-31",
+			domain.ErrInvalidQuantity, "at most 18 digits"},
+		{"nil security", func(_, _ *domain.Security) *domain.Security { return nil }, dec("1"), "2024-12-31",
+			domain.ErrInvalid, "no security given"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, sec, other, _, _, _, _ := threeLots(t)
+			before := p.State()
+
+			sale, err := p.Sell(tt.sec(sec, other), tt.qty, date(t, tt.on))
+			require.ErrorIs(t, err, tt.want)
+			assert.Contains(t, err.Error(), tt.message)
+			assert.Equal(t, domain.Sale{}, sale)
+			assert.Equal(t, before, p.State())
+		})
+	}
+
+	t.Run("zero date", func(t *testing.T) {
+		p, sec, _, _, _, _, _ := threeLots(t)
+		before := p.State()
+		_, err := p.Sell(sec, dec("1"), time.Time{})
+		require.ErrorIs(t, err, domain.ErrInvalidDate)
+		assert.Equal(t, before, p.State())
+	})
+}
+
+func TestSellIgnoresLotsAcquiredAfterTheSale(t *testing.T) {
+	p, sec, _, jan, feb, mar, _ := threeLots(t)
+
+	// On Feb 10 the January and February lots were held, March's not.
+	sale, err := p.Sell(sec, dec("25"), date(t, "2024-02-10"))
+	require.NoError(t, err)
+	require.Len(t, sale.Consumed, 2)
+	assert.Equal(t, jan.ID(), sale.Consumed[0].InvestmentID)
+	assert.Equal(t, feb.ID(), sale.Consumed[1].InvestmentID)
+	requireDec(t, "2650", sale.Cost) // 10×100 + 15×110
+
+	left, _ := p.Investment(feb.ID())
+	requireDec(t, "5", left.Quantity())
+	untouched, _ := p.Investment(mar.ID())
+	assert.Equal(t, mar, untouched)
+
+	// A sale dated by an instant late on Feb 10 in Tokyo is still Feb 10.
+	late := time.Date(2024, 2, 10, 23, 0, 0, 0, time.FixedZone("JST", 9*3600))
+	_, err = p.Sell(sec, dec("6"), late)
+	require.ErrorIs(t, err, domain.ErrInsufficientQuantity)
+	assert.Contains(t, err.Error(), "held 5 on 2024-02-10")
+}
+
+func TestSellSameDayLotsInCreationOrder(t *testing.T) {
+	p := newPortfolio(t, "Main", "USD")
+	sec := newSecurity(t, "AAPL", "USD")
+	first := buy(t, p, sec, "1", "10", "2024-05-01")
+	second := buy(t, p, sec, "1", "20", "2024-05-01")
+	third := buy(t, p, sec, "1", "30", "2024-05-01")
+
+	sale, err := p.Sell(sec, dec("1.5"), date(t, "2024-05-01"))
+	require.NoError(t, err)
+	require.Len(t, sale.Consumed, 2)
+	assert.Equal(t, first.ID(), sale.Consumed[0].InvestmentID)
+	assert.Equal(t, second.ID(), sale.Consumed[1].InvestmentID)
+	requireDec(t, "20", sale.Cost) // 1×10 + 0.5×20
+	assert.Equal(t, []uuid.UUID{second.ID(), third.ID()}, ids(p.Investments()))
+}
+
+func TestRemoveInvestment(t *testing.T) {
+	p, _, _, jan, feb, mar, oth := threeLots(t)
+
+	require.NoError(t, p.RemoveInvestment(feb.ID()))
+	assert.Equal(t, []uuid.UUID{oth.ID(), jan.ID(), mar.ID()}, ids(p.Investments()))
+
+	before := p.State()
+	err := p.RemoveInvestment(feb.ID())
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	assert.EqualError(t, err, `remove investment `+feb.ID().String()+` from "Main": not found`)
+	assert.Equal(t, before, p.State())
+
+	require.ErrorIs(t, p.RemoveInvestment(uuid.Nil), domain.ErrNotFound)
+}
+
+func TestInvestmentsIsACopy(t *testing.T) {
+	p, _, _, jan, _, _, _ := threeLots(t)
+	before := p.State()
+
+	lots := p.Investments()
+	lots[0] = domain.Investment{}
+	_ = append(lots[:1], lots[2:]...)
+	assert.Equal(t, before, p.State())
+
+	_, ok := p.Investment(uuid.New())
+	assert.False(t, ok)
+	got, ok := p.Investment(jan.ID())
+	require.True(t, ok)
+	assert.Equal(t, jan, got)
+}

@@ -1,0 +1,121 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// PortfolioState is the stored form of a Portfolio: one row of the
+// portfolio table and the rows of the investment table that belong to it.
+type PortfolioState struct {
+	ID          uuid.UUID
+	Name        string
+	Currency    string
+	Version     int64
+	Investments []InvestmentState
+}
+
+// InvestmentState is the stored form of an Investment, one row of the
+// investment table (its portfolio id is the enclosing PortfolioState's).
+type InvestmentState struct {
+	ID         uuid.UUID
+	SecurityID uuid.UUID
+	Quantity   decimal.Decimal
+	UnitCost   decimal.Decimal
+	AcquiredOn time.Time
+}
+
+// State returns a snapshot of the portfolio for storage, with its lots in
+// FIFO order. It shares no memory with p: changing it does not change the
+// portfolio, so a unit of work can keep it to diff against later.
+func (p *Portfolio) State() PortfolioState {
+	st := PortfolioState{ID: p.id, Name: p.name, Currency: p.currency, Version: p.version}
+	if len(p.lots) > 0 {
+		st.Investments = make([]InvestmentState, len(p.lots))
+		for i, l := range p.lots {
+			st.Investments[i] = InvestmentState{
+				ID:         l.id,
+				SecurityID: l.securityID,
+				Quantity:   l.quantity,
+				UnitCost:   l.unitCost,
+				AcquiredOn: l.acquiredOn,
+			}
+		}
+	}
+	return st
+}
+
+// RestorePortfolio rebuilds a portfolio loaded from storage. Because rows
+// may have been written by hand or by an older folio, everything is
+// validated again: the id must be set; name and currency must be valid and
+// already in the canonical form ParsePortfolioName and ParseCurrency return;
+// the version must be 1 or more, since only saved portfolios are restored;
+// and every lot must have an id unique in the portfolio, a security id, a
+// quantity CheckQuantity accepts, a unit cost CheckPrice accepts and a valid
+// day. Lots may come in any order and are sorted FIFO; their days are
+// normalized with Day. Errors wrap ErrInvalid, most of them through one of
+// its refinements such as ErrInvalidQuantity. st is not retained.
+func RestorePortfolio(st PortfolioState) (*Portfolio, error) {
+	fail := func(err error) (*Portfolio, error) {
+		return nil, fmt.Errorf("restore portfolio %s: %w", st.ID, err)
+	}
+	if st.ID == uuid.Nil {
+		return fail(fmt.Errorf("%w: the id is missing", ErrInvalid))
+	}
+	if err := canonical(st.Name, ParsePortfolioName, ErrInvalidName); err != nil {
+		return fail(err)
+	}
+	if err := canonical(st.Currency, ParseCurrency, ErrInvalidCurrency); err != nil {
+		return fail(err)
+	}
+	if st.Version < 1 {
+		return fail(fmt.Errorf("%w: version %d: a stored portfolio has version 1 or more", ErrInvalid, st.Version))
+	}
+	p := &Portfolio{id: st.ID, name: st.Name, currency: st.Currency, version: st.Version}
+	if len(st.Investments) > 0 {
+		p.lots = make([]Investment, 0, len(st.Investments))
+	}
+	seen := make(map[uuid.UUID]bool, len(st.Investments))
+	for _, in := range st.Investments {
+		lot, err := restoreLot(in)
+		if err == nil && seen[in.ID] {
+			err = fmt.Errorf("%w: the id appears more than once", ErrInvalid)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("investment %s: %w", in.ID, err))
+		}
+		seen[in.ID] = true
+		p.lots = append(p.lots, lot)
+	}
+	slices.SortFunc(p.lots, compareLots)
+	return p, nil
+}
+
+func restoreLot(in InvestmentState) (Investment, error) {
+	if in.ID == uuid.Nil {
+		return Investment{}, fmt.Errorf("%w: the id is missing", ErrInvalid)
+	}
+	if in.SecurityID == uuid.Nil {
+		return Investment{}, fmt.Errorf("%w: the security id is missing", ErrInvalid)
+	}
+	if err := CheckQuantity(in.Quantity); err != nil {
+		return Investment{}, err
+	}
+	if err := CheckPrice(in.UnitCost); err != nil {
+		return Investment{}, fmt.Errorf("unit cost: %w", err)
+	}
+	if err := CheckDate(in.AcquiredOn); err != nil {
+		return Investment{}, err
+	}
+	return Investment{
+		id:         in.ID,
+		securityID: in.SecurityID,
+		quantity:   in.Quantity,
+		unitCost:   in.UnitCost,
+		acquiredOn: Day(in.AcquiredOn),
+	}, nil
+}

@@ -1,0 +1,173 @@
+package domain_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// saved returns p as storage would give it back after an insert: with
+// version 1.
+func saved(t *testing.T, p *domain.Portfolio) *domain.Portfolio {
+	t.Helper()
+	st := p.State()
+	st.Version = 1
+	r, err := domain.RestorePortfolio(st)
+	require.NoError(t, err)
+	return r
+}
+
+func TestPortfolioStateRoundTrip(t *testing.T) {
+	p, sec, _, _, _, _, _ := threeLots(t)
+	_, err := p.Sell(sec, dec("12.5"), date(t, "2024-06-01"))
+	require.NoError(t, err)
+	require.NoError(t, p.Rename(`Épargne 日本 📈 '; DROP TABLE portfolio; --`))
+
+	st := p.State()
+	assert.Equal(t, p.ID(), st.ID)
+	assert.Equal(t, p.Name(), st.Name)
+	assert.Equal(t, "USD", st.Currency)
+	assert.Equal(t, int64(0), st.Version)
+	require.Len(t, st.Investments, 3)
+	for i, l := range p.Investments() {
+		in := st.Investments[i]
+		assert.Equal(t, l.ID(), in.ID)
+		assert.Equal(t, l.SecurityID(), in.SecurityID)
+		requireDec(t, l.Quantity().String(), in.Quantity)
+		requireDec(t, l.UnitCost().String(), in.UnitCost)
+		assert.Equal(t, l.AcquiredOn(), in.AcquiredOn)
+	}
+
+	st.Version = 7
+	r, err := domain.RestorePortfolio(st)
+	require.NoError(t, err)
+	assert.Equal(t, st, r.State())
+	assert.Equal(t, int64(7), r.Version())
+	assert.Equal(t, p.Investments(), r.Investments())
+}
+
+func TestRestorePortfolioSortsAndNormalizes(t *testing.T) {
+	p, _, _, jan, feb, mar, oth := threeLots(t)
+	st := p.State()
+	st.Version = 1
+	// Storage returns rows in any order, and a driver may hand dates back
+	// in another location.
+	st.Investments[0], st.Investments[3] = st.Investments[3], st.Investments[0]
+	st.Investments[1], st.Investments[2] = st.Investments[2], st.Investments[1]
+	st.Investments[0].AcquiredOn = time.Date(2024, 3, 10, 0, 0, 0, 0, time.FixedZone("EST", -5*3600))
+	st.Investments[0].Quantity = dec("30.0000000000")
+
+	r, err := domain.RestorePortfolio(st)
+	require.NoError(t, err)
+	assert.Equal(t, []uuid.UUID{oth.ID(), jan.ID(), feb.ID(), mar.ID()}, ids(r.Investments()))
+	got, _ := r.Investment(mar.ID())
+	assert.Equal(t, date(t, "2024-03-10"), got.AcquiredOn())
+	requireDec(t, "30", got.Quantity())
+}
+
+func TestRestorePortfolioWithoutInvestments(t *testing.T) {
+	r, err := domain.RestorePortfolio(domain.PortfolioState{ID: uuid.Must(uuid.NewV7()), Name: "Empty", Currency: "JPY", Version: 3})
+	require.NoError(t, err)
+	assert.Empty(t, r.Investments())
+	assert.Equal(t, "JPY", r.Currency())
+}
+
+func TestPortfolioStateIsADeepCopy(t *testing.T) {
+	p, _, _, _, _, _, _ := threeLots(t)
+	p = saved(t, p)
+	before := p.State()
+
+	st := p.State()
+	st.Name = "changed"
+	st.Version = 99
+	st.Investments[0].Quantity = dec("999")
+	st.Investments[1].ID = uuid.New()
+	st.Investments[2].AcquiredOn = time.Time{}
+	st.Investments = append(st.Investments[:1], st.Investments[2:]...)
+	assert.Equal(t, before, p.State())
+
+	// Nor does the portfolio keep the state it was restored from.
+	st = p.State()
+	r, err := domain.RestorePortfolio(st)
+	require.NoError(t, err)
+	st.Investments[0].Quantity = dec("999")
+	st.Investments[0] = domain.InvestmentState{}
+	assert.Equal(t, before, r.State())
+}
+
+func TestRestorePortfolioRejectsCorruptState(t *testing.T) {
+	base := func(t *testing.T) domain.PortfolioState {
+		p, _, _, _, _, _, _ := threeLots(t)
+		st := p.State()
+		st.Version = 1
+		return st
+	}
+	tests := []struct {
+		name   string
+		mutate func(*domain.PortfolioState)
+		want   error
+	}{
+		{"nil id", func(s *domain.PortfolioState) { s.ID = uuid.Nil }, domain.ErrInvalid},
+		{"empty name", func(s *domain.PortfolioState) { s.Name = "" }, domain.ErrInvalidName},
+		{"untrimmed name", func(s *domain.PortfolioState) { s.Name = " Main" }, domain.ErrInvalidName},
+		{"control in name", func(s *domain.PortfolioState) { s.Name = "Ma\nin" }, domain.ErrInvalidName},
+		{"invalid utf-8 name", func(s *domain.PortfolioState) { s.Name = "Ma\xffin" }, domain.ErrInvalidName},
+		{"long name", func(s *domain.PortfolioState) { s.Name = strings.Repeat("x", 101) }, domain.ErrInvalidName},
+		{"bad currency", func(s *domain.PortfolioState) { s.Currency = "US" }, domain.ErrInvalidCurrency},
+		{"lower-case currency", func(s *domain.PortfolioState) { s.Currency = "usd" }, domain.ErrInvalidCurrency},
+		{"version 0", func(s *domain.PortfolioState) { s.Version = 0 }, domain.ErrInvalid},
+		{"negative version", func(s *domain.PortfolioState) { s.Version = -1 }, domain.ErrInvalid},
+		{"lot without id", func(s *domain.PortfolioState) { s.Investments[1].ID = uuid.Nil }, domain.ErrInvalid},
+		{"lot without security", func(s *domain.PortfolioState) { s.Investments[1].SecurityID = uuid.Nil }, domain.ErrInvalid},
+		{"zero quantity", func(s *domain.PortfolioState) { s.Investments[1].Quantity = decimal.Zero }, domain.ErrInvalidQuantity},
+		{"negative quantity", func(s *domain.PortfolioState) { s.Investments[1].Quantity = dec("-1") }, domain.ErrInvalidQuantity},
+		{"quantity too precise", func(s *domain.PortfolioState) { s.Investments[1].Quantity = dec("1.00000000001") }, domain.ErrInvalidQuantity},
+		{"negative unit cost", func(s *domain.PortfolioState) { s.Investments[1].UnitCost = dec("-1") }, domain.ErrInvalidPrice},
+		{"unit cost too large", func(s *domain.PortfolioState) { s.Investments[1].UnitCost = dec("1e18") }, domain.ErrInvalidPrice},
+		{"zero date", func(s *domain.PortfolioState) { s.Investments[1].AcquiredOn = time.Time{} }, domain.ErrInvalidDate},
+		{"date too early", func(s *domain.PortfolioState) {
+			s.Investments[1].AcquiredOn = time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC)
+		}, domain.ErrInvalidDate},
+		{"duplicate lot id", func(s *domain.PortfolioState) { s.Investments[2].ID = s.Investments[0].ID }, domain.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := base(t)
+			_, err := domain.RestorePortfolio(st)
+			require.NoError(t, err, "the unmutated state must be valid")
+
+			tt.mutate(&st)
+			p, err := domain.RestorePortfolio(st)
+			require.ErrorIs(t, err, tt.want)
+			require.ErrorIs(t, err, domain.ErrInvalid)
+			assert.Contains(t, err.Error(), "restore portfolio ")
+			assert.Nil(t, p)
+		})
+	}
+}
+
+func TestRestorePortfolioMessages(t *testing.T) {
+	pid := uuid.MustParse("01900000-0000-7000-8000-0000000000aa")
+	lid := uuid.MustParse("01900000-0000-7000-8000-0000000000bb")
+	st := domain.PortfolioState{ID: pid, Name: "Main", Currency: "USD", Version: 1, Investments: []domain.InvestmentState{
+		{ID: lid, SecurityID: uuid.New(), Quantity: dec("0"), UnitCost: dec("1"), AcquiredOn: date(t, "2024-01-01")},
+	}}
+	_, err := domain.RestorePortfolio(st)
+	assert.EqualError(t, err, "restore portfolio 01900000-0000-7000-8000-0000000000aa: investment 01900000-0000-7000-8000-0000000000bb: invalid quantity 0: must be greater than 0")
+
+	st.Investments[0].Quantity = dec("1")
+	st.Investments = append(st.Investments, st.Investments[0])
+	_, err = domain.RestorePortfolio(st)
+	assert.EqualError(t, err, "restore portfolio 01900000-0000-7000-8000-0000000000aa: investment 01900000-0000-7000-8000-0000000000bb: invalid: the id appears more than once")
+
+	st.Investments, st.Version = nil, 0
+	_, err = domain.RestorePortfolio(st)
+	assert.EqualError(t, err, "restore portfolio 01900000-0000-7000-8000-0000000000aa: invalid: version 0: a stored portfolio has version 1 or more")
+}
