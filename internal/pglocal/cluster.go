@@ -1,0 +1,460 @@
+package pglocal
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+const (
+	// socketLockSuffix is the longest name postgres creates in the socket
+	// directory.
+	socketLockSuffix = "/.s.PGSQL.5432.lock"
+	// maxSocketPath leaves a margin below sun_path's 104 (macOS) and 108
+	// (Linux) bytes.
+	maxSocketPath = 100
+	// maxLogSize is the size beyond which Start moves server.log aside.
+	maxLogSize = 8 << 20
+)
+
+// lookupServerAccount returns the system user that runs initdb and postgres
+// when this process is root.
+func lookupServerAccount() (*account, error) {
+	u, err := user.Lookup(serverUserName)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: running as root, so PostgreSQL must run as the %q system user, but: %w; "+
+			"create that user (e.g. useradd --system --user-group %s), run this program as a regular user, "+
+			"or set DATABASE_URL to use an existing PostgreSQL server", serverUserName, err, serverUserName)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("pglocal: system user %q: %w", serverUserName, err)
+	}
+	if uid == 0 {
+		return nil, fmt.Errorf("pglocal: system user %q has uid 0, but PostgreSQL refuses to run as root", serverUserName)
+	}
+	acct := &account{name: u.Username, uid: uint32(uid), gid: uint32(gid)}
+	gids, err := u.GroupIds()
+	if err != nil {
+		gids = []string{u.Gid}
+	}
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			acct.groups = append(acct.groups, uint32(n))
+		}
+	}
+	return acct, nil
+}
+
+// checkReachable verifies that the server account can reach the directory
+// holding the data directory (and the one holding a separate socket
+// directory), and names the blocking directory if not.
+//
+// It asks the kernel rather than interpreting mode bits, which would get
+// ACLs and security modules wrong: a shell running as the server user
+// changes into each existing ancestor, top down, so the first failure is
+// the blocking directory. If no shell can be run, the check is skipped and
+// initdb reports the problem instead.
+func (l *launcher) checkReachable(ctx context.Context) error {
+	dirs := existingAncestors(filepath.Dir(l.dataDir))
+	if l.socketDir != l.dataDir {
+		for _, d := range existingAncestors(filepath.Dir(l.socketDir)) {
+			if !slices.Contains(dirs, d) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	const script = `for d do cd "$d" 2>/dev/null || { printf '%s' "$d"; exit 3; }; done`
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", script, "pglocal"}, dirs...)...)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
+	cmd.SysProcAttr = sysProcAttr(l.acct, false, false)
+	out, err := cmd.Output()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) && exitErr.ExitCode() == 3 && len(out) > 0 {
+		blocked := string(out)
+		mode := ""
+		if fi, err := os.Stat(blocked); err == nil {
+			mode = fmt.Sprintf(" (mode %04o)", fi.Mode().Perm())
+		}
+		return fmt.Errorf("pglocal: %s is not reachable by the %s system user%s, which runs PostgreSQL when this program runs as root: "+
+			"put the data directory elsewhere, e.g. under /var/lib or /tmp, or set DATABASE_URL to use an existing PostgreSQL server",
+			blocked, l.acct.name, mode)
+	}
+	if err != nil {
+		l.logger.Debug("pglocal: skipping the reachability check", "err", err)
+	}
+	return nil
+}
+
+// existingAncestors returns dir and its ancestors, root first, up to the
+// first one that does not exist.
+func existingAncestors(dir string) []string {
+	var chain []string
+	for d := dir; ; d = filepath.Dir(d) {
+		chain = append(chain, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	var dirs []string
+	for i := len(chain) - 1; i >= 0; i-- {
+		if _, err := os.Stat(chain[i]); err != nil {
+			break
+		}
+		dirs = append(dirs, chain[i])
+	}
+	return dirs
+}
+
+// makeParentDirs creates the missing ancestors of the data directory with
+// mode 0755. When the server runs as another user, the mode is set
+// explicitly, so that a restrictive umask does not lock that user out.
+func (l *launcher) makeParentDirs() error {
+	var missing []string
+	for d := filepath.Dir(l.dataDir); ; d = filepath.Dir(d) {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o755)
+		if err == nil && l.acct != nil {
+			err = os.Chmod(missing[i], 0o755)
+		}
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("pglocal: creating the data directory's parent: %w", err)
+		}
+	}
+	return nil
+}
+
+// initCluster runs initdb unless the data directory holds a cluster.
+func (l *launcher) initCluster(ctx context.Context) error {
+	_, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION"))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pglocal: data directory: %w", err)
+	}
+	fi, err := os.Stat(l.dataDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.Mkdir(l.dataDir, 0o700); err != nil {
+			return fmt.Errorf("pglocal: creating data directory: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("pglocal: data directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("pglocal: data directory %s is not a directory", l.dataDir)
+	default:
+		empty, err := isEmptyDir(l.dataDir)
+		if err != nil {
+			return fmt.Errorf("pglocal: data directory: %w", err)
+		}
+		if !empty {
+			return fmt.Errorf("pglocal: data directory %s is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
+				"refusing to initialise it: choose another directory", l.dataDir)
+		}
+	}
+	if l.acct != nil {
+		if err := os.Chown(l.dataDir, int(l.acct.uid), int(l.acct.gid)); err != nil {
+			return fmt.Errorf("pglocal: giving the data directory to the %s user: %w", l.acct.name, err)
+		}
+	}
+
+	l.logger.Info("pglocal: running initdb", "data_dir", l.dataDir)
+	began := time.Now()
+	out, err := l.initdb(ctx, "C.UTF-8")
+	if err != nil && ctx.Err() == nil && bytes.Contains(bytes.ToLower(out), []byte("locale")) {
+		// Systems without the C.UTF-8 locale (musl, old glibc) have C. initdb
+		// checks the locale before it writes anything.
+		if empty, _ := isEmptyDir(l.dataDir); empty {
+			l.logger.Debug("pglocal: locale C.UTF-8 unavailable, using C", "initdb_output", string(out))
+			out, err = l.initdb(ctx, "C")
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("pglocal: initdb: %w", ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("pglocal: initdb failed (%v):\n%s", err, indent(string(out)))
+	}
+	l.logger.Debug("pglocal: initdb done", "elapsed", time.Since(began).Round(time.Millisecond), "output", string(out))
+	return nil
+}
+
+// initdb runs initdb for the data directory with the given locale and
+// returns its combined output.
+func (l *launcher) initdb(ctx context.Context, locale string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(l.binDir, "initdb"),
+		"-D", l.dataDir,
+		"-U", superuser,
+		"--auth=trust", // safe: the socket directory is private and no TCP port is open
+		"--encoding=UTF8",
+		"--locale="+locale,
+		"--no-sync")
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "LC_ALL=C") // untranslated messages; the cluster's locale is --locale
+	cmd.SysProcAttr = sysProcAttr(l.acct, false, true)
+	// On cancellation let initdb remove what it has created.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	// Keep the parent-death signal's thread alive while initdb runs (see
+	// Server.run).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return cmd.CombinedOutput()
+}
+
+func isEmptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	if err == io.EOF {
+		return true, nil
+	}
+	return false, err
+}
+
+// socketDirFor returns the directory for the server's socket: the data
+// directory if its path is short enough, else a short directory derived
+// from it (see the package documentation).
+func socketDirFor(dataDir string) string {
+	if fitsSocketPath(dataDir) {
+		return dataDir
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	name := "folio-" + hex.EncodeToString(sum[:4])
+	if tmp := os.TempDir(); filepath.IsAbs(tmp) {
+		if dir := filepath.Join(tmp, name); fitsSocketPath(dir) {
+			return dir
+		}
+	}
+	return filepath.Join("/tmp", name)
+}
+
+// fitsSocketPath reports whether dir can hold the server's socket. A comma
+// would split the host list of a connection string.
+func fitsSocketPath(dir string) bool {
+	return len(dir)+len(socketLockSuffix) <= maxSocketPath && !strings.Contains(dir, ",")
+}
+
+// quoteSocketDir quotes dir for unix_socket_directories, a comma-separated
+// list whose elements may be double-quoted.
+func quoteSocketDir(dir string) string {
+	if !strings.ContainsAny(dir, ", \t\"") {
+		return dir
+	}
+	return `"` + strings.ReplaceAll(dir, `"`, `""`) + `"`
+}
+
+// prepareSocketDir creates a separate socket directory, private to the
+// server user, or checks that an existing one is. It lives in a
+// world-writable directory, so one created by someone else is refused.
+func (l *launcher) prepareSocketDir() error {
+	if l.socketDir == l.dataDir {
+		return nil
+	}
+	uid, gid := os.Geteuid(), os.Getegid()
+	if l.acct != nil {
+		uid, gid = int(l.acct.uid), int(l.acct.gid)
+	}
+	err := os.Mkdir(l.socketDir, 0o700)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("pglocal: creating socket directory: %w", err)
+	}
+	fi, err := os.Lstat(l.socketDir)
+	if err != nil {
+		return fmt.Errorf("pglocal: socket directory: %w", err)
+	}
+	owner, ok := fileOwner(fi)
+	if !fi.IsDir() || !ok || (int(owner) != uid && int(owner) != os.Geteuid()) {
+		return fmt.Errorf("pglocal: socket directory %s exists but is not a directory owned by uid %d; remove it", l.socketDir, uid)
+	}
+	if int(owner) != uid {
+		if err := os.Chown(l.socketDir, uid, gid); err != nil {
+			return fmt.Errorf("pglocal: socket directory: %w", err)
+		}
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(l.socketDir, 0o700); err != nil {
+			return fmt.Errorf("pglocal: socket directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// openLog opens DataDir/log/server.log for appending, for the server's
+// stdout and stderr, and returns it with its current size. A log grown
+// beyond maxLogSize is first renamed to server.log.1.
+func (l *launcher) openLog() (*os.File, int64, error) {
+	dir := filepath.Join(l.dataDir, "log")
+	err := os.Mkdir(dir, 0o700)
+	if err == nil && l.acct != nil {
+		err = os.Chown(dir, int(l.acct.uid), int(l.acct.gid))
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, 0, fmt.Errorf("pglocal: log directory: %w", err)
+	}
+	path := filepath.Join(dir, "server.log")
+	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
+		_ = os.Rename(path, path+".1")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("pglocal: server log: %w", err)
+	}
+	if l.acct != nil {
+		// Files in the data directory belong to the server user, or
+		// pg_basebackup and pg_upgrade stumble over them.
+		if err := f.Chown(int(l.acct.uid), int(l.acct.gid)); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("pglocal: server log: %w", err)
+		}
+	}
+	off, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("pglocal: server log: %w", err)
+	}
+	return f, off, nil
+}
+
+// logTail returns the last lines the server logged since it started,
+// formatted to end an error message, or "" if there are none.
+func (s *Server) logTail() string {
+	const maxBytes, maxLines = 4096, 20
+	f, err := os.Open(s.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	start := max(s.logOffset, fi.Size()-maxBytes)
+	buf := make([]byte, max(fi.Size()-start, 0))
+	n, _ := f.ReadAt(buf, start)
+	text := string(buf[:n])
+	if start > s.logOffset {
+		_, text, _ = strings.Cut(text, "\n") // drop a partial line
+	}
+	text = strings.TrimRight(text, "\n")
+	if text == "" {
+		return ""
+	}
+	lines := strings.Split(text, "\n")
+	lines = lines[max(len(lines)-maxLines, 0):]
+	return "; last lines of " + s.logPath + ":\n" + indent(strings.Join(lines, "\n"))
+}
+
+// indent prefixes every line of s with a tab.
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return "\t" + strings.ReplaceAll(s, "\n", "\n\t")
+}
+
+// The layout of postmaster.pid, from PostgreSQL's src/include/utils/pidfile.h:
+// line 1 the postmaster's pid (negative for a single-user backend), 2 the
+// data directory, 3 the start time, 4 the port, 5 the first Unix socket
+// directory, 6 the first listen address, 7 the shared memory key, 8 the
+// status (PostgreSQL 10 and later).
+const (
+	pmStatusStarting = "starting"
+	pmStatusReady    = "ready"
+)
+
+var errPidFileIncomplete = errors.New("postmaster.pid is incomplete")
+
+type pidFile struct {
+	pid       int
+	port      int
+	socketDir string
+	status    string // "starting", "stopping", "ready" or "standby"
+	hasStatus bool
+}
+
+// readPidFile parses the data directory's postmaster.pid. It returns an
+// error satisfying errors.Is(err, fs.ErrNotExist) if there is none, and
+// errPidFileIncomplete while postgres is still writing it.
+func readPidFile(dataDir string) (*pidFile, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: %w", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 6 { // postgres writes at least five lines, each ending in a newline
+		return nil, errPidFileIncomplete
+	}
+	pid, err1 := strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, err2 := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err1 != nil || err2 != nil {
+		return nil, errPidFileIncomplete
+	}
+	pf := &pidFile{pid: max(pid, -pid), port: port, socketDir: lines[4]}
+	if len(lines) >= 8 {
+		pf.status = strings.TrimSpace(lines[7])
+		pf.hasStatus = pf.status != ""
+	}
+	return pf, nil
+}
+
+// ping connects to the server and disconnects. It returns nil if the server
+// accepted the connection; otherwise the error and whether trying again
+// may succeed: the server may not be listening yet, or be starting up or
+// shutting down.
+func ping(ctx context.Context, connString string) (retry bool, err error) {
+	cfg, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return false, err
+	}
+	cfg.RuntimeParams["application_name"] = "pglocal"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err == nil {
+		return false, conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P03": // cannot_connect_now: starting up, shutting down, in recovery
+			return true, err
+		case "3D000": // invalid_catalog_name: the database was dropped, but the server answers
+			return false, nil
+		}
+		return false, err
+	}
+	return true, err
+}

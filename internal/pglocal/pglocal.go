@@ -1,0 +1,597 @@
+package pglocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// superuser is the name of the cluster's superuser (initdb -U).
+	superuser = "postgres"
+	// serverUserName is the system user the server runs as when the
+	// calling process is root.
+	serverUserName = "postgres"
+	// socketPort names the socket file .s.PGSQL.5432; no TCP port is open.
+	socketPort = 5432
+
+	defaultStartTimeout = 30 * time.Second
+	defaultStopGrace    = 10 * time.Second
+	// fastShutdownTimeout bounds a fast shutdown, which writes a checkpoint.
+	fastShutdownTimeout = 30 * time.Second
+	// immediateShutdownTimeout bounds an immediate shutdown and, after it,
+	// SIGKILL.
+	immediateShutdownTimeout = 5 * time.Second
+	pollInterval             = 25 * time.Millisecond
+)
+
+// Options configure [Start].
+type Options struct {
+	// DataDir is the cluster's data directory. It is created and initialised
+	// with initdb on first use; an existing directory must be empty or hold a
+	// cluster. Required; a relative path is made absolute.
+	DataDir string
+
+	// Settings are server settings passed as "-c name=value", for example
+	// {"fsync": "off"}. listen_addresses, port and unix_socket_directories
+	// are managed by pglocal and may not be set.
+	Settings map[string]string
+
+	// Ephemeral marks a throwaway server (tests, demos). Stop shuts it down
+	// with a fast shutdown, without waiting for clients, and then removes
+	// DataDir, the socket directory if separate, and the lock file. If
+	// Start fails, the data directory is left for inspection.
+	Ephemeral bool
+
+	// StartTimeout bounds the wait for the server to accept connections,
+	// whether this process starts it or another process does. Default 30s.
+	StartTimeout time.Duration
+
+	// StopGrace is how long Stop lets clients, such as other processes
+	// sharing the server, disconnect before it terminates their sessions.
+	// Unused for ephemeral servers. Default 10s.
+	StopGrace time.Duration
+
+	// Logger receives debug and info lines about what Start and Stop do.
+	// The server's own output goes to DataDir/log/server.log. Nil discards.
+	Logger *slog.Logger
+
+	// BinDir is the directory holding initdb and postgres. Empty: found
+	// with FindBinDir.
+	BinDir string
+}
+
+// Server is a PostgreSQL server listening on a Unix socket only. Its
+// methods are safe for concurrent use.
+type Server struct {
+	dataDir   string
+	socketDir string
+	port      int
+	owned     bool
+	logger    *slog.Logger
+
+	// The fields below are set for an owned server only.
+	ephemeral bool
+	stopGrace time.Duration
+	logPath   string
+	logOffset int64 // size of the log when this server started
+	lockPath  string
+	proc      *os.Process
+	exited    chan struct{} // closed once the postmaster has exited
+	waitErr   error         // the postmaster's exit status; read after exited is closed
+
+	stopMu   sync.Mutex
+	stopDone bool
+	stopErr  error
+}
+
+// account is the system user the server runs as when it cannot run as the
+// calling process.
+type account struct {
+	name     string
+	uid, gid uint32
+	groups   []uint32
+}
+
+// launcher carries the validated options of one Start call.
+type launcher struct {
+	dataDir      string
+	socketDir    string
+	settings     []string // "name=value", sorted
+	ephemeral    bool
+	startTimeout time.Duration
+	stopGrace    time.Duration
+	logger       *slog.Logger
+	binDir       string
+	acct         *account // nil: run the server as this process's user
+}
+
+// Start makes sure a server for opts.DataDir is running and returns it.
+//
+// If postmaster.pid in the data directory names a live server that accepts
+// connections, Start returns that server, not owned by this process.
+// Otherwise it initialises the data directory if needed, starts postgres
+// and waits until it accepts connections. ctx bounds Start only, not the
+// life of the server.
+//
+// On failure Start returns a nil Server and an error: one wrapping
+// [ErrNoServer] when no server binaries are found; one naming the blocking
+// directory when, running as root, the postgres system user cannot reach
+// the data directory; one quoting the last lines of the server log when
+// the server exits during startup or does not accept connections within
+// StartTimeout (the server is then stopped); and an error wrapping
+// ctx.Err() when ctx is done first.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	l, err := newLauncher(opts)
+	if err != nil {
+		return nil, err
+	}
+	return l.start(ctx)
+}
+
+func newLauncher(opts Options) (*launcher, error) {
+	if !supported {
+		return nil, fmt.Errorf("pglocal: not supported on %s; set DATABASE_URL to use an existing PostgreSQL server", runtime.GOOS)
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("pglocal: Options.DataDir is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: data directory: %w", err)
+	}
+	if filepath.Dir(dataDir) == dataDir {
+		return nil, fmt.Errorf("pglocal: data directory %s: cannot be a root directory", dataDir)
+	}
+	settings, err := settingArgs(opts.Settings)
+	if err != nil {
+		return nil, err
+	}
+	l := &launcher{
+		dataDir:      dataDir,
+		socketDir:    socketDirFor(dataDir),
+		settings:     settings,
+		ephemeral:    opts.Ephemeral,
+		startTimeout: orDefault(opts.StartTimeout, defaultStartTimeout),
+		stopGrace:    orDefault(opts.StopGrace, defaultStopGrace),
+		logger:       opts.Logger,
+		binDir:       opts.BinDir,
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if l.binDir == "" {
+		if l.binDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	if os.Geteuid() == 0 {
+		if l.acct, err = lookupServerAccount(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// orDefault returns d if positive, def otherwise.
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// managedSettings are set by pglocal; overriding them would break URL.
+var managedSettings = []string{"listen_addresses", "port", "unix_socket_directories"}
+
+// settingArgs validates settings and returns them as sorted "name=value"
+// strings.
+func settingArgs(settings map[string]string) ([]string, error) {
+	args := make([]string, 0, len(settings))
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		if name == "" || strings.ContainsAny(name, "= \t\n") {
+			return nil, fmt.Errorf("pglocal: invalid setting name %q", name)
+		}
+		if slices.Contains(managedSettings, strings.ToLower(name)) {
+			return nil, fmt.Errorf("pglocal: setting %s is managed by pglocal and cannot be set", name)
+		}
+		args = append(args, name+"="+settings[name])
+	}
+	return args, nil
+}
+
+func (l *launcher) start(ctx context.Context) (*Server, error) {
+	l.logger.Debug("pglocal: starting", "data_dir", l.dataDir, "bin_dir", l.binDir, "socket_dir", l.socketDir)
+	if l.acct != nil {
+		if err := l.checkReachable(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.makeParentDirs(); err != nil {
+		return nil, err
+	}
+	lock, err := lockFile(ctx, l.lockPath())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.unlock()
+
+	if s, err := l.reuse(ctx); s != nil || err != nil {
+		return s, err
+	}
+	if err := l.initCluster(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.prepareSocketDir(); err != nil {
+		return nil, err
+	}
+	return l.launch(ctx)
+}
+
+// lockPath is the lock file serialising Start; it lives next to the data
+// directory because initdb wants the data directory empty.
+func (l *launcher) lockPath() string { return l.dataDir + ".lock" }
+
+// reuse returns the server postmaster.pid names if it is alive and accepts
+// connections, waiting up to StartTimeout while it starts up or shuts
+// down. It returns nil, nil when no server runs, so the caller starts one.
+func (l *launcher) reuse(ctx context.Context) (*Server, error) {
+	deadline := time.Now().Add(l.startTimeout)
+	var lastErr error
+	for {
+		pf, err := readPidFile(l.dataDir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil, nil
+		case errors.Is(err, errPidFileIncomplete):
+			// postgres is writing it; look again.
+			lastErr = err
+		case err != nil:
+			return nil, err
+		case !pidAlive(pf.pid) || pf.pid == os.Getpid() || pf.pid == os.Getppid():
+			// Left by a server that did not shut down cleanly; postgres
+			// copes with a stale postmaster.pid. After a reboot or a
+			// container restart its pid may have been reused, often by
+			// this process or its parent, which postgres ignores too.
+			l.logger.Debug("pglocal: ignoring stale postmaster.pid", "pid", pf.pid)
+			return nil, nil
+		case pf.status == pmStatusReady && pf.socketDir == "":
+			return nil, fmt.Errorf("pglocal: server (pid %d) running on %s has no Unix socket; stop it or set DATABASE_URL", pf.pid, l.dataDir)
+		case pf.socketDir == "":
+			lastErr = errors.New("server has not created its socket yet")
+		default:
+			s := &Server{dataDir: l.dataDir, socketDir: pf.socketDir, port: pf.port, logger: l.logger}
+			retry, err := ping(ctx, s.URL("postgres"))
+			if err == nil {
+				l.logger.Info("pglocal: using running server", "pid", pf.pid, "data_dir", l.dataDir, "socket_dir", pf.socketDir)
+				return s, nil
+			}
+			if !retry {
+				return nil, fmt.Errorf("pglocal: server (pid %d) running on %s refuses connections: %w", pf.pid, l.dataDir, err)
+			}
+			if pf.status == pmStatusReady && isNoListener(err) {
+				// A ready postmaster listens; the pid must belong to an
+				// unrelated process now. Let postgres judge the lock file.
+				l.logger.Debug("pglocal: postmaster.pid names a live process but nothing listens", "pid", pf.pid, "err", err)
+				return nil, nil
+			}
+			lastErr = err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("pglocal: %s names a server that did not accept connections within %v (%v); "+
+				"if no PostgreSQL server runs on this data directory, remove that file",
+				filepath.Join(l.dataDir, "postmaster.pid"), l.startTimeout, lastErr)
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return nil, fmt.Errorf("pglocal: waiting for the server running on %s: %w", l.dataDir, err)
+		}
+	}
+}
+
+// launch starts the postmaster and waits until it accepts connections.
+// The caller holds the start lock.
+func (l *launcher) launch(ctx context.Context) (*Server, error) {
+	logFile, logOffset, err := l.openLog()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-D", l.dataDir, "-c", "logging_collector=off"}
+	for _, s := range l.settings {
+		args = append(args, "-c", s)
+	}
+	args = append(args,
+		"-c", "listen_addresses=",
+		"-c", "port="+strconv.Itoa(socketPort),
+		"-c", "unix_socket_directories="+quoteSocketDir(l.socketDir))
+	cmd := exec.Command(filepath.Join(l.binDir, "postgres"), args...)
+	cmd.Dir = "/" // the caller's working directory may be unreachable for the server user
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = sysProcAttr(l.acct, true, true)
+
+	s := &Server{
+		dataDir:   l.dataDir,
+		socketDir: l.socketDir,
+		port:      socketPort,
+		owned:     true,
+		logger:    l.logger,
+		ephemeral: l.ephemeral,
+		stopGrace: l.stopGrace,
+		logPath:   logFile.Name(),
+		logOffset: logOffset,
+		lockPath:  l.lockPath(),
+		exited:    make(chan struct{}),
+	}
+	l.logger.Debug("pglocal: running postgres", "args", cmd.Args, "log", s.logPath)
+	began := time.Now()
+	startErr := make(chan error, 1)
+	go s.run(cmd, startErr)
+	err = <-startErr
+	logFile.Close() // the server has its own descriptor
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: starting postgres: %w", err)
+	}
+	if err := s.waitReady(ctx, l.startTimeout); err != nil {
+		s.kill()
+		return nil, err
+	}
+	l.logger.Info("pglocal: server started", "pid", s.proc.Pid, "data_dir", s.dataDir,
+		"socket_dir", s.socketDir, "elapsed", time.Since(began).Round(time.Millisecond))
+	return s, nil
+}
+
+// run starts cmd, reports the result on started, then waits for the
+// process to exit.
+//
+// The goroutine stays locked to its OS thread for the life of the server:
+// the kernel sends the parent-death signal when the thread that forked the
+// child exits, not the process (go.dev/issue/27505), and the Go runtime
+// never retires a thread while the goroutine locked to it lives.
+func (s *Server) run(cmd *exec.Cmd, started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		started <- err
+		return
+	}
+	s.proc = cmd.Process
+	started <- nil
+	s.waitErr = cmd.Wait()
+	close(s.exited)
+}
+
+// waitReady waits until the server accepts connections, exits, or timeout
+// or ctx expire.
+func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	var lastErr error
+	for {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("pglocal: postgres exited during startup (%v)%s", s.waitErr, s.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("pglocal: waiting for the server to start: %w", ctx.Err())
+		case <-timer.C:
+			return fmt.Errorf("pglocal: server did not accept connections within %v (%v)%s", timeout, lastErr, s.logTail())
+		case <-ticker.C:
+		}
+		// The status line of postmaster.pid (PostgreSQL 10 and later)
+		// says when the server has finished starting; probing only then
+		// keeps "the database system is starting up" lines out of the log.
+		if pf, err := readPidFile(s.dataDir); err == nil && pf.pid == s.proc.Pid && pf.status == pmStatusStarting {
+			lastErr = fmt.Errorf("server status %q", pf.status)
+			continue
+		}
+		retry, err := ping(ctx, s.URL("postgres"))
+		if err == nil {
+			return nil
+		}
+		if !retry {
+			return fmt.Errorf("pglocal: server refuses connections: %w", err)
+		}
+		lastErr = err
+	}
+}
+
+// kill stops a server that failed to start: immediate shutdown, then
+// SIGKILL.
+func (s *Server) kill() {
+	for _, sig := range []os.Signal{sigImmediateShutdown, os.Kill} {
+		if err := s.proc.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.logger.Warn("pglocal: signalling postgres", "pid", s.proc.Pid, "err", err)
+		}
+		select {
+		case <-s.exited:
+			return
+		case <-time.After(immediateShutdownTimeout):
+		}
+	}
+}
+
+// URL returns a connection string for database on this server, for
+// example "postgres://postgres@/folio?host=%2Ftmp%2Ffolio-1a2b3c4d&port=5432&sslmode=disable".
+// pgx.ParseConfig, pgxpool.ParseConfig and libpq accept it. It cannot fail.
+func (s *Server) URL(database string) string {
+	return "postgres://" + superuser + "@/" + uriEscape(database) +
+		"?host=" + uriEscape(s.socketDir) + "&port=" + strconv.Itoa(s.port) + "&sslmode=disable"
+}
+
+// uriEscape percent-encodes every byte but RFC 3986's unreserved
+// characters. libpq and pgx decode only %XX in connection URIs ('+' stays
+// '+'), so url.QueryEscape would be wrong for names containing spaces.
+func uriEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
+
+// SocketDir returns the directory holding the server's Unix socket.
+func (s *Server) SocketDir() string { return s.socketDir }
+
+// Port returns the port number that names the socket file
+// (.s.PGSQL.<port>) in SocketDir. The server listens on no TCP port.
+func (s *Server) Port() int { return s.port }
+
+// User returns the name of the cluster's superuser, which URL connects as:
+// always "postgres".
+func (s *Server) User() string { return superuser }
+
+// DataDir returns the absolute path of the data directory.
+func (s *Server) DataDir() string { return s.dataDir }
+
+// Owned reports whether this process started the server. It is false when
+// Start reused a server another process runs; Stop does nothing then.
+func (s *Server) Owned() bool { return s.owned }
+
+// Stop stops the server if this process started it; otherwise it does
+// nothing and returns nil.
+//
+// A non-ephemeral server gets a smart shutdown, which waits for clients,
+// such as another process sharing the server, to disconnect; after
+// StopGrace a fast shutdown, which terminates their sessions; and if that
+// takes too long an immediate shutdown. An ephemeral server gets a fast
+// shutdown at once, and its data directory, separate socket directory and
+// lock file are then removed. When ctx is done before the server has
+// exited, Stop escalates to an immediate shutdown. Stop returns once the
+// postmaster has exited.
+//
+// Stop returns an error if the server could not be stopped, if it had
+// already exited on its own before Stop (with the last lines of its log),
+// or if removing an ephemeral server's files failed. Calling Stop again
+// returns the first call's result.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.owned {
+		return nil
+	}
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if !s.stopDone {
+		s.stopErr = s.stop(ctx)
+		s.stopDone = true
+	}
+	return s.stopErr
+}
+
+func (s *Server) stop(ctx context.Context) error {
+	var err error
+	select {
+	case <-s.exited:
+		err = fmt.Errorf("pglocal: server had exited before Stop (%v)%s", s.waitErr, s.logTail())
+	default:
+		if err = s.shutdown(ctx); err != nil {
+			return err
+		}
+	}
+	if s.ephemeral {
+		err = errors.Join(err, s.removeFiles(ctx))
+	}
+	return err
+}
+
+// shutdown signals the postmaster with escalating shutdown modes until it
+// exits.
+func (s *Server) shutdown(ctx context.Context) error {
+	type step struct {
+		sig  os.Signal
+		mode string
+		wait time.Duration
+	}
+	steps := []step{
+		{sigSmartShutdown, "smart", s.stopGrace},
+		{sigFastShutdown, "fast", fastShutdownTimeout},
+		{sigImmediateShutdown, "immediate", immediateShutdownTimeout},
+		{os.Kill, "kill", immediateShutdownTimeout},
+	}
+	if s.ephemeral {
+		steps = steps[1:]
+	}
+	pid := s.proc.Pid
+	began := time.Now()
+	immediate := len(steps) - 2
+	done := ctx.Done()
+	for i := 0; i < len(steps); i++ {
+		if i < immediate && ctx.Err() != nil {
+			s.logger.Warn("pglocal: Stop cancelled, shutting the server down immediately", "pid", pid, "err", ctx.Err())
+			i = immediate
+		}
+		if i >= immediate {
+			done = nil // nothing left to skip
+		}
+		st := steps[i]
+		s.logger.Debug("pglocal: stopping server", "pid", pid, "mode", st.mode)
+		if err := s.proc.Signal(st.sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("pglocal: stopping server (pid %d): %w", pid, err)
+		}
+		timer := time.NewTimer(st.wait)
+		select {
+		case <-s.exited:
+			timer.Stop()
+			s.logger.Info("pglocal: server stopped", "pid", pid, "mode", st.mode,
+				"elapsed", time.Since(began).Round(time.Millisecond))
+			return nil
+		case <-timer.C:
+			s.logger.Info("pglocal: server still running, escalating", "pid", pid, "mode", st.mode, "waited", st.wait)
+		case <-done:
+			timer.Stop()
+		}
+	}
+	return fmt.Errorf("pglocal: server (pid %d) did not exit after SIGKILL", pid)
+}
+
+// removeFiles removes an ephemeral server's files once it has exited. It
+// holds the start lock meanwhile so that a concurrent Start does not see a
+// half-removed data directory.
+func (s *Server) removeFiles(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	lock, lockErr := lockFile(ctx, s.lockPath)
+	err := os.RemoveAll(s.dataDir)
+	if s.socketDir != s.dataDir {
+		err = errors.Join(err, os.RemoveAll(s.socketDir))
+	}
+	if lockErr != nil {
+		s.logger.Warn("pglocal: leaving lock file", "path", s.lockPath, "err", lockErr)
+	} else if rmErr := lock.removeAndUnlock(); rmErr != nil {
+		err = errors.Join(err, rmErr)
+	}
+	if err != nil {
+		return fmt.Errorf("pglocal: removing ephemeral server files: %w", err)
+	}
+	return nil
+}
+
+// sleepCtx sleeps for d or until ctx is done, whichever comes first, and
+// returns ctx.Err() in the latter case.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

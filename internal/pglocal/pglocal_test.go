@@ -1,0 +1,388 @@
+//go:build unix
+
+package pglocal_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/pglocal"
+)
+
+// newDataDir returns a path for a data directory, not yet created, in a
+// fresh temporary directory. Unlike t.TempDir, whose parent is mode 0700,
+// the directory is reachable by the postgres system user when the tests run
+// as root.
+func newDataDir(t *testing.T, name string) string {
+	t.Helper()
+	base, err := os.MkdirTemp("", "pglocal-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(base) })
+	require.NoError(t, os.Chmod(base, 0o755))
+	return filepath.Join(base, name)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newOptions(t *testing.T, dataDir string) (pglocal.Options, *syncBuffer) {
+	logs := &syncBuffer{}
+	return pglocal.Options{
+		DataDir:  dataDir,
+		Settings: map[string]string{"fsync": "off", "shared_buffers": "16MB"},
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}, logs
+}
+
+// start starts a server and stops it when the test ends.
+func start(t *testing.T, opts pglocal.Options) *pglocal.Server {
+	t.Helper()
+	s, err := pglocal.Start(t.Context(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("cleanup: Stop: %v", err)
+		}
+	})
+	return s
+}
+
+// postmasterPID returns the pid recorded in dataDir/postmaster.pid.
+func postmasterPID(t *testing.T, dataDir string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.SplitN(string(data), "\n", 2)[0])
+	require.NoError(t, err)
+	return pid
+}
+
+func requireGone(t *testing.T, pid int) {
+	t.Helper()
+	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "postmaster %d still exists", pid)
+}
+
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestStartShareStop(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := newDataDir(t, "data")
+	opts, _ := newOptions(t, dir)
+
+	s1 := start(t, opts)
+	require.True(t, s1.Owned())
+	require.Equal(t, dir, s1.DataDir())
+	require.Equal(t, dir, s1.SocketDir(), "a short data directory holds the socket itself")
+	require.Equal(t, 5432, s1.Port())
+	require.Equal(t, "postgres", s1.User())
+	require.FileExists(t, filepath.Join(dir, "log", "server.log"))
+	fi, err := os.Stat(filepath.Join(s1.SocketDir(), ".s.PGSQL.5432"))
+	require.NoError(t, err)
+	require.Equal(t, os.ModeSocket, fi.Mode().Type())
+
+	conn := connect(t, s1.URL("postgres"))
+	var user, listen, fsync string
+	require.NoError(t, conn.QueryRow(ctx,
+		"SELECT current_user, current_setting('listen_addresses'), current_setting('fsync')").Scan(&user, &listen, &fsync))
+	require.Equal(t, "postgres", user)
+	require.Empty(t, listen, "no TCP listener")
+	require.Equal(t, "off", fsync)
+
+	pid := postmasterPID(t, dir)
+
+	// A second Start on the running cluster shares it.
+	s2, err := pglocal.Start(ctx, opts)
+	require.NoError(t, err)
+	require.False(t, s2.Owned())
+	require.Equal(t, s1.SocketDir(), s2.SocketDir())
+	require.Equal(t, s1.Port(), s2.Port())
+	require.Equal(t, s1.URL("folio"), s2.URL("folio"))
+	conn2 := connect(t, s2.URL("postgres"))
+	var one int
+	require.NoError(t, conn2.QueryRow(ctx, "SELECT 1").Scan(&one))
+	require.NoError(t, conn2.Close(ctx))
+
+	// Stopping the second leaves the server running.
+	require.NoError(t, s2.Stop(ctx))
+	require.NoError(t, syscall.Kill(pid, 0))
+	require.NoError(t, conn.Ping(ctx))
+	require.NoError(t, conn.Close(ctx))
+
+	// Stopping the owner stops it; a second Stop is harmless.
+	require.NoError(t, s1.Stop(ctx))
+	requireGone(t, pid)
+	require.NoFileExists(t, filepath.Join(dir, "postmaster.pid"))
+	require.NoError(t, s1.Stop(ctx))
+}
+
+func TestConcurrentStart(t *testing.T) {
+	t.Parallel()
+	opts, _ := newOptions(t, newDataDir(t, "data"))
+
+	var wg sync.WaitGroup
+	servers := make([]*pglocal.Server, 2)
+	errs := make([]error, 2)
+	for i := range servers {
+		wg.Go(func() { servers[i], errs[i] = pglocal.Start(t.Context(), opts) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	for _, s := range servers {
+		t.Cleanup(func() { require.NoError(t, s.Stop(context.Background())) }) // the owner's runs last or first; both fine
+	}
+	require.NotEqual(t, servers[0].Owned(), servers[1].Owned(), "exactly one starts the server")
+	for _, s := range servers {
+		var n int
+		require.NoError(t, connect(t, s.URL("postgres")).QueryRow(t.Context(), "SELECT 42").Scan(&n))
+		require.Equal(t, 42, n)
+	}
+}
+
+func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := newDataDir(t, "data")
+	opts, logs := newOptions(t, dir)
+
+	s := start(t, opts)
+	require.Contains(t, logs.String(), "running initdb")
+	conn := connect(t, s.URL("postgres"))
+	_, err := conn.Exec(ctx, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
+	pid := postmasterPID(t, dir)
+	require.NoError(t, s.Stop(ctx))
+	requireGone(t, pid)
+	require.DirExists(t, dir)
+
+	opts, logs = newOptions(t, dir)
+	s = start(t, opts)
+	require.True(t, s.Owned())
+	require.NotContains(t, logs.String(), "initdb")
+	var v string
+	conn = connect(t, s.URL("postgres"))
+	require.NoError(t, conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v))
+	require.Equal(t, "still here", v)
+
+	// With its context done, Stop neither waits for the open connection nor
+	// takes the time of a fast shutdown.
+	pid = postmasterPID(t, dir)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	began := time.Now()
+	require.NoError(t, s.Stop(cancelled))
+	require.Less(t, time.Since(began), 5*time.Second)
+	requireGone(t, pid)
+	require.Contains(t, logs.String(), "mode=immediate")
+	require.NotContains(t, logs.String(), "mode=smart")
+}
+
+// TestEphemeralDiesWithParent runs a child process that starts an ephemeral
+// server and exits without stopping it.
+func TestEphemeralDiesWithParent(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the parent-death signal is Linux-only")
+	}
+	t.Parallel()
+	dir := newDataDir(t, "data")
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperEphemeralChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PGLOCAL_HELPER_DATADIR="+dir)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	pidText, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "postmaster pid ")
+	require.True(t, ok, "%s", out)
+	pid, err := strconv.Atoi(pidText)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { return processGone(pid) }, 20*time.Second, 50*time.Millisecond,
+		"postmaster %d survived its parent", pid)
+	require.NoFileExists(t, filepath.Join(dir, "postmaster.pid"), "fast shutdown cleans up")
+}
+
+func TestHelperEphemeralChild(t *testing.T) {
+	dir := os.Getenv("PGLOCAL_HELPER_DATADIR")
+	if dir == "" {
+		t.Skip("helper process for TestEphemeralDiesWithParent")
+	}
+	opts, _ := newOptions(t, dir)
+	opts.Ephemeral = true
+	if _, err := pglocal.Start(t.Context(), opts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("postmaster pid %d\n", postmasterPID(t, dir))
+	os.Exit(0)
+}
+
+// processGone reports whether pid has exited. An exited process that its
+// new parent has not reaped yet (a zombie) counts as gone.
+func processGone(pid int) bool {
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	_, rest, _ := bytes.Cut(stat, []byte(") "))
+	return len(rest) > 0 && rest[0] == 'Z'
+}
+
+func TestEphemeral(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := newDataDir(t, "data")
+	opts, _ := newOptions(t, dir)
+	opts.Ephemeral = true
+
+	s := start(t, opts)
+	conn := connect(t, s.URL("postgres"))
+	require.NoError(t, conn.Ping(ctx))
+	pid := postmasterPID(t, dir)
+
+	// A fast shutdown does not wait for the open connection.
+	began := time.Now()
+	require.NoError(t, s.Stop(ctx))
+	require.Less(t, time.Since(began), 5*time.Second)
+	requireGone(t, pid)
+	require.NoDirExists(t, dir)
+	require.NoFileExists(t, dir+".lock")
+	require.NoError(t, s.Stop(ctx))
+}
+
+func TestLongDataDir(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := filepath.Join(newDataDir(t, strings.Repeat("d", 60)), strings.Repeat("e", 60), "data")
+	require.Greater(t, len(dir), 100)
+	opts, _ := newOptions(t, dir)
+	opts.Ephemeral = true
+
+	s := start(t, opts)
+	require.NotEqual(t, dir, s.SocketDir())
+	require.True(t, strings.HasPrefix(filepath.Base(s.SocketDir()), "folio-"), s.SocketDir())
+	require.LessOrEqual(t, len(s.SocketDir()+"/.s.PGSQL.5432.lock"), 100)
+	fi, err := os.Stat(s.SocketDir())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+
+	var dataDir string
+	require.NoError(t, connect(t, s.URL("postgres")).QueryRow(ctx, "SHOW data_directory").Scan(&dataDir))
+	require.Equal(t, dir, dataDir)
+
+	require.NoError(t, s.Stop(ctx))
+	require.NoDirExists(t, s.SocketDir())
+	require.NoDirExists(t, dir)
+}
+
+func TestStopGraceThenFastShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := newDataDir(t, "data")
+	opts, logs := newOptions(t, dir)
+	opts.StopGrace = 300 * time.Millisecond
+
+	s := start(t, opts)
+	conn := connect(t, s.URL("postgres")) // a client that does not disconnect
+	pid := postmasterPID(t, dir)
+
+	began := time.Now()
+	require.NoError(t, s.Stop(ctx))
+	elapsed := time.Since(began)
+	require.GreaterOrEqual(t, elapsed, opts.StopGrace, "smart shutdown waits for the client")
+	require.Less(t, elapsed, 10*time.Second)
+	requireGone(t, pid)
+	require.Error(t, conn.Ping(ctx))
+	require.Contains(t, logs.String(), "mode=fast")
+}
+
+func TestStartFailureReportsServerLog(t *testing.T) {
+	t.Parallel()
+	dir := newDataDir(t, "data")
+	opts, _ := newOptions(t, dir)
+	opts.Settings["shared_buffers"] = "plenty"
+
+	_, err := pglocal.Start(t.Context(), opts)
+	require.ErrorContains(t, err, "exited during startup")
+	require.ErrorContains(t, err, `invalid value for parameter "shared_buffers"`)
+	require.NoFileExists(t, filepath.Join(dir, "postmaster.pid"))
+}
+
+func TestRefusesNonEmptyDirectory(t *testing.T) {
+	t.Parallel()
+	dir := newDataDir(t, "data")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "precious.txt"), []byte("mine"), 0o644))
+
+	_, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: dir})
+	require.ErrorContains(t, err, "not empty")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+}
+
+func TestRejectsManagedSettings(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"port", "listen_addresses", "Unix_Socket_Directories", "", "a=b"} {
+		_, err := pglocal.Start(t.Context(), pglocal.Options{
+			DataDir:  newDataDir(t, "data"),
+			Settings: map[string]string{name: "x"},
+		})
+		require.Error(t, err, name)
+	}
+}
+
+func TestUnreachableDataDirAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	t.Parallel()
+	private := filepath.Join(newDataDir(t, "private"))
+	require.NoError(t, os.Mkdir(private, 0o700))
+	require.NoError(t, os.Chmod(private, 0o700))
+
+	_, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: filepath.Join(private, "sub", "data")})
+	require.ErrorContains(t, err, private+" is not reachable by the postgres system user (mode 0700)")
+	require.ErrorContains(t, err, "DATABASE_URL")
+	entries, err := os.ReadDir(private)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing created in the unreachable directory")
+}

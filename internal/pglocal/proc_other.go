@@ -1,0 +1,37 @@
+//go:build !unix
+
+package pglocal
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// The package needs flock, setuid and process groups; elsewhere Start
+// reports that it is unsupported.
+const supported = false
+
+var (
+	sigSmartShutdown     = os.Interrupt
+	sigFastShutdown      = os.Interrupt
+	sigImmediateShutdown = os.Kill
+)
+
+func sysProcAttr(*account, bool, bool) *syscall.SysProcAttr { return nil }
+
+func isNoListener(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+func pidAlive(int) bool { return false }
+
+func fileOwner(fs.FileInfo) (uint32, bool) { return 0, false }
+
+type fileLock struct{}
+
+func lockFile(context.Context, string) (*fileLock, error) { return nil, errors.ErrUnsupported }
+
+func (*fileLock) unlock() {}
+
+func (*fileLock) removeAndUnlock() error { return nil }
