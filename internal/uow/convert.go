@@ -1,0 +1,92 @@
+package uow
+
+import (
+	"fmt"
+
+	"github.com/folio-dev/folio/internal/dbgen"
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// Converters between dbgen rows and domain states: the one place the two
+// shapes meet.
+
+func portfolioState(row dbgen.Portfolio, lots []dbgen.Investment) domain.PortfolioState {
+	st := domain.PortfolioState{
+		ID:       row.ID,
+		Name:     row.Name,
+		Currency: row.Currency,
+		Version:  row.Version,
+	}
+	if len(lots) > 0 {
+		st.Investments = make([]domain.InvestmentState, len(lots))
+		for i, l := range lots {
+			st.Investments[i] = investmentState(l)
+		}
+	}
+	return st
+}
+
+func investmentState(row dbgen.Investment) domain.InvestmentState {
+	return domain.InvestmentState{
+		ID:         row.ID,
+		SecurityID: row.SecurityID,
+		Quantity:   row.Quantity,
+		UnitCost:   row.UnitCost,
+		AcquiredOn: row.AcquiredOn,
+	}
+}
+
+func securityState(row dbgen.Security) domain.SecurityState {
+	return domain.SecurityState{
+		ID:        row.ID,
+		Symbol:    row.Symbol,
+		Name:      row.Name,
+		Currency:  row.Currency,
+		LastPrice: row.LastPrice,
+		PriceDate: row.PriceDate,
+	}
+}
+
+func toInsertPortfolio(st domain.PortfolioState) dbgen.InsertPortfolioParams {
+	return dbgen.InsertPortfolioParams{ID: st.ID, Name: st.Name, Currency: st.Currency}
+}
+
+func toInsertSecurity(st domain.SecurityState) dbgen.InsertSecurityParams {
+	return dbgen.InsertSecurityParams{
+		ID:        st.ID,
+		Symbol:    st.Symbol,
+		Name:      st.Name,
+		Currency:  st.Currency,
+		LastPrice: st.LastPrice,
+		PriceDate: st.PriceDate,
+	}
+}
+
+func toInsertInvestment(portfolio domain.PortfolioState, l domain.InvestmentState) dbgen.InsertInvestmentParams {
+	return dbgen.InsertInvestmentParams{
+		ID:          l.ID,
+		PortfolioID: portfolio.ID,
+		SecurityID:  l.SecurityID,
+		Quantity:    l.Quantity,
+		UnitCost:    l.UnitCost,
+		AcquiredOn:  l.AcquiredOn,
+	}
+}
+
+// restorePortfolio builds the domain object for a row; a row the domain
+// refuses is corrupt data, reported with its id.
+func restorePortfolio(st domain.PortfolioState) (*domain.Portfolio, error) {
+	p, err := domain.RestorePortfolio(st)
+	if err != nil {
+		return nil, fmt.Errorf("uow: load portfolio: %w", err)
+	}
+	return p, nil
+}
+
+func restoreSecurity(st domain.SecurityState) (*domain.Security, error) {
+	s, err := domain.RestoreSecurity(st)
+	if err != nil {
+		return nil, fmt.Errorf("uow: load security: %w", err)
+	}
+	return s, nil
+}

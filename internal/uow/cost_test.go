@@ -1,0 +1,292 @@
+package uow_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
+)
+
+// The statements a unit sends are read back from the tracer (uow.Report),
+// by the sqlc name at the head of each; these tests pin what the unit of
+// work promises to send.
+
+const begin = "begin isolation level repeatable read"
+
+func TestUnchangedAggregateWritesNothing(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10", "5")
+	v0, _ := stored(t, pool, ids["Main"])
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		require.NoError(t, p.Rename(p.Name())) // a no-op change is no change
+		return nil
+	}, uow.WithReport(&rep)))
+
+	assert.Equal(t, []string{begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "commit"}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 2})
+	v1, _ := stored(t, pool, ids["Main"])
+	assert.Equal(t, v0, v1, "version must not move without a change")
+}
+
+func TestChangedQuantityUpdatesThatColumnAndVersionInTwoRoundTrips(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10", "5")
+	v0, lots0 := stored(t, pool, ids["Main"])
+
+	sell := func(qty string) func(context.Context, *uow.Unit) error {
+		return func(ctx context.Context, u *uow.Unit) error {
+			p, err := u.Portfolios().Get(ctx, ids["Main"])
+			if err != nil {
+				return err
+			}
+			_, err = p.Sell(secs["AAPL"], dec(qty), day.AddDate(0, 0, 5))
+			return err
+		}
+	}
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, sell("3"), uow.WithReport(&rep)))
+
+	// Read: BEGIN rides with the two loads. Write: the version check and
+	// the one changed column ride with COMMIT.
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		"BumpPortfolioVersion", "UpdateInvestmentQuantity", "commit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 6, RoundTrips: 2})
+	update := rep.Statements[4].SQL
+	assert.Contains(t, update, "SET quantity = $1, updated_at = now()")
+	for _, col := range []string{"unit_cost", "acquired_on", "security_id", "portfolio_id"} {
+		assert.NotContains(t, update, col)
+	}
+
+	v1, lots1 := stored(t, pool, ids["Main"])
+	assert.Equal(t, v0+1, v1)
+	require.Len(t, lots1, 2)
+	changed := 0
+	for id, q := range lots1 {
+		if q != lots0[id] {
+			changed++
+			assert.Equal(t, "7.0000000000", q)
+		}
+	}
+	assert.Equal(t, 1, changed)
+}
+
+func TestRemovedLotIsOneDelete(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10", "5", "1")
+	_, lots0 := stored(t, pool, ids["Main"])
+
+	var gone uuid.UUID
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		gone = p.Investments()[1].ID()
+		return p.RemoveInvestment(gone)
+	}, uow.WithReport(&rep)))
+
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		"BumpPortfolioVersion", "DeleteInvestments", "commit",
+	}, uowtest.Names(rep))
+	_, lots1 := stored(t, pool, ids["Main"])
+	assert.Len(t, lots1, len(lots0)-1)
+	assert.NotContains(t, lots1, gone)
+}
+
+func TestSellingWholeLotsDeletesThemInOneStatement(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "1", "2", "3", "4")
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		_, err = p.Sell(secs["AAPL"], dec("7"), day.AddDate(0, 1, 0)) // lots 1, 2, 3 whole, 1 of 4
+		return err
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		"BumpPortfolioVersion", "DeleteInvestments", "UpdateInvestmentQuantity", "commit",
+	}, uowtest.Names(rep))
+	_, lots := stored(t, pool, ids["Main"])
+	require.Len(t, lots, 1)
+	for _, q := range lots {
+		assert.Equal(t, "3.0000000000", q)
+	}
+}
+
+func TestLoadingManyPortfoliosIsTwoStatementsInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, _ := seed(t, r, []string{"AAPL", "MSFT"})
+	var ids []uuid.UUID
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		for i := range 100 {
+			p, err := domain.NewPortfolio("P"+strings.Repeat("x", i%7)+uuid.NewString()[:8], "USD")
+			require.NoError(t, err)
+			for j := range 3 {
+				sec := secs["AAPL"]
+				if j == 2 {
+					sec = secs["MSFT"]
+				}
+				_, err := p.Buy(sec, dec("1.5"), dec("2"), day.AddDate(0, 0, j))
+				require.NoError(t, err)
+			}
+			u.Portfolios().Add(p)
+			ids = append(ids, p.ID())
+		}
+		return nil
+	}))
+
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		before := u.Stats()
+		ps, err := u.Portfolios().GetMany(ctx, ids)
+		require.NoError(t, err)
+		after := u.Stats()
+		require.Len(t, ps, 100)
+		for i, p := range ps {
+			require.Equal(t, ids[i], p.ID(), "GetMany keeps the order asked for")
+			require.Len(t, p.Investments(), 3)
+		}
+		// BEGIN READ ONLY rides along: 3 statements, of which 2 load.
+		assert.Equal(t, 1, after.RoundTrips-before.RoundTrips)
+		assert.Equal(t, 3, after.Statements-before.Statements)
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		"begin isolation level repeatable read read only",
+		"GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "commit",
+	}, uowtest.Names(rep))
+
+	// Once the transaction is open, a load is exactly the two statements.
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Securities().GetBySymbol(ctx, "AAPL")
+		require.NoError(t, err)
+		before := u.Stats()
+		_, err = u.Portfolios().GetMany(ctx, ids, uow.WithSecurities())
+		require.NoError(t, err)
+		after := u.Stats()
+		assert.Equal(t, uow.Stats{Statements: 3, RoundTrips: 1},
+			uow.Stats{Statements: after.Statements - before.Statements, RoundTrips: after.RoundTrips - before.RoundTrips},
+			"portfolios, lots and securities in one round trip")
+		// The securities came along: getting them sends nothing.
+		before = u.Stats()
+		_, err = u.Securities().GetBySymbol(ctx, "MSFT")
+		require.NoError(t, err)
+		assert.Equal(t, before, u.Stats())
+		return nil
+	}))
+}
+
+func TestIdentityMapReturnsSamePointerWithoutQuery(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		a, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		before := u.Stats()
+		b, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		assert.Same(t, a, b)
+		assert.Equal(t, before, u.Stats(), "second Get must not query")
+
+		many, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["Main"]})
+		require.NoError(t, err)
+		assert.Same(t, a, many[0])
+		assert.Equal(t, before, u.Stats())
+
+		// By name the unit must ask (names change), but hands back the
+		// object it has.
+		c, err := u.Portfolios().GetByName(ctx, "Main")
+		require.NoError(t, err)
+		assert.Same(t, a, c)
+
+		s1, err := u.Securities().GetBySymbol(ctx, "AAPL")
+		require.NoError(t, err)
+		before = u.Stats()
+		s2, err := u.Securities().Get(ctx, s1.ID())
+		require.NoError(t, err)
+		assert.Same(t, s1, s2)
+		assert.Equal(t, before, u.Stats())
+		return nil
+	}))
+}
+
+func TestNewPortfolioWithManyLotsIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, _ := seed(t, r, []string{"AAPL"})
+	var rep uow.Report
+	var id uuid.UUID
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Big", "USD")
+		require.NoError(t, err)
+		for i := range 1000 {
+			_, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day.AddDate(0, 0, i%300))
+			require.NoError(t, err)
+		}
+		u.Portfolios().Add(p)
+		id = p.ID()
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{begin, "InsertPortfolio", "InsertInvestments", "commit"}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 1})
+	v, lots := stored(t, pool, id)
+	assert.Equal(t, int64(1), v)
+	assert.Len(t, lots, 1000)
+}
+
+func TestFewNewLotsAreSeparateInserts(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t, uow.WithBulkThreshold(2))
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		for range 2 {
+			_, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+			require.NoError(t, err)
+		}
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		"BumpPortfolioVersion", "InsertInvestment", "InsertInvestment", "commit",
+	}, uowtest.Names(rep))
+}
+
+func TestUnitThatTouchesNothingSendsNothing(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(context.Context, *uow.Unit) error { return nil }, uow.WithReport(&rep)))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 0, RoundTrips: 0})
+	assert.Zero(t, pool.Stat().AcquireCount(), "no connection taken")
+}

@@ -1,0 +1,91 @@
+// Package uow is folio's unit of work: it loads aggregates (a portfolio with
+// its lots, a security) from the rows sqlc's generated queries return,
+// remembers what they looked like, and saves what changed in one
+// transaction, in as few round trips as the PostgreSQL protocol allows.
+//
+// # For a SQLAlchemy user
+//
+// What you know from a SQLAlchemy Session maps like this:
+//
+//	SQLAlchemy                             uow
+//	-------------------------------------  ------------------------------------------------
+//	sessionmaker(engine)                   NewRunner(pool)
+//	with Session.begin() as s: ...         runner.Do(ctx, func(ctx, u *Unit) error { ... })
+//	commit on success, rollback on error   the same; a panic also rolls back and goes on
+//	session.get(Portfolio, id)             u.Portfolios().Get(ctx, id)
+//	identity map                           the same: one object per row per unit, and a
+//	                                       second Get by id sends nothing
+//	session.add(p) / session.delete(p)     u.Portfolios().Add(p) / Remove(p)
+//	relationship(cascade="all,             a portfolio's lots are part of it: saved,
+//	  delete-orphan")                      deleted and orphan-deleted with it
+//	selectinload(Portfolio.investments)    always: lots come with their portfolios, all
+//	                                       of them in one "= ANY($1)" statement
+//	selectinload(... .security)            WithSecurities()
+//	version_id_col                         the portfolio's version column, checked and
+//	                                       bumped by every flush that touches the
+//	                                       portfolio or its lots
+//	autoflush=False, session.flush()       the same: queries never flush; u.Flush does,
+//	                                       and the commit always does
+//	session.begin_nested()                 u.Do(ctx, fn): a SAVEPOINT
+//	query(...).update() (bulk)             u.Securities().Revalue(quotes)
+//	echo=True                              WithLogger at debug level: every statement
+//	                                       with its duration, every unit with its
+//	                                       statement and round-trip counts
+//
+// # What is deliberately different
+//
+//   - Explicit over implicit. There is no lazy loading: touching a lot that
+//     was not loaded cannot send a query behind your back, because the lots
+//     are always loaded with their portfolio and everything else is loaded by
+//     a repository call you can see. Nothing is "expired" after commit: a
+//     unit ends with its transaction, and its objects are not used after.
+//   - Aggregates, not tables. You load and save portfolios (with their lots)
+//     and securities; there is no session.query over arbitrary mapped
+//     classes. The SQL lives in sql/queries, where sqlc checks it.
+//   - Domain objects guard themselves. Changes go through methods of the
+//     domain types, which refuse invalid ones; the unit finds what changed
+//     by comparing each aggregate with the snapshot taken when it was
+//     loaded, not by instrumenting attribute access.
+//   - Retries are built in. Do reruns fn, in a new transaction with a new
+//     unit, on serialization failures, deadlocks and version conflicts. fn
+//     must be safe to run again: do side effects after Do returns.
+//   - One snapshot per unit. Units run at REPEATABLE READ by default, so the
+//     two statements that load an aggregate (the portfolio row and its lots)
+//     see the same commit; READ COMMITTED is an option.
+//
+// # Round trips
+//
+// A round trip costs far more than a statement, so the unit pipelines.
+// Generated query functions expect an answer before they return; the unit
+// runs each of them twice, once to capture its SQL and arguments and once,
+// after the whole batch went out as one pgx.Batch, to scan its result (see
+// session.go). Hence:
+//
+//   - BEGIN rides with the first read, and loading N portfolios is one round
+//     trip: the roots and all their lots (and their securities, if asked).
+//   - A flush is one round trip whatever it writes, and the final flush
+//     carries COMMIT. A read-modify-write unit costs 2 round trips.
+//   - Writes of one kind above a threshold (WithBulkThreshold) become one
+//     statement over arrays (unnest), which still rides in the pipeline.
+//
+// Because COMMIT travels behind the writes, a write cannot inspect a row
+// count before COMMIT runs. Writes to existing rows therefore check their
+// own counts in SQL (folio_assert, SQLSTATE FOL01) and abort the transaction
+// when they are wrong; the unit reports a version conflict. If the
+// connection fails while COMMIT is in flight, the outcome is unknown: the
+// error wraps ErrCommitUnknown and the unit is not retried.
+//
+// Every unit's statements and round trips are counted by a pgx tracer that
+// ConfigurePool installs; WithReport hands them to the caller, and package
+// uowtest turns them into assertions. pgx prepares a statement the first
+// time a connection sees it, one extra round trip the tracer does not see:
+// the counts are those of the steady state.
+//
+// # Isolation from the generated code
+//
+// Only this package imports internal/dbgen, and it never returns a dbgen
+// type: rows become domain values through the converters in convert.go.
+// Errors from the server become domain sentinels (domain.ErrAlreadyExists,
+// domain.ErrVersionConflict, domain.ErrInUse, ...) wrapped in *Error, from
+// which errors.As still recovers the *pgconn.PgError.
+package uow

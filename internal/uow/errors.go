@@ -1,0 +1,92 @@
+package uow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// ErrSerialization is the sentinel for a transaction the server aborted to
+// keep concurrent transactions apart: a serialization failure (SQLSTATE
+// 40001) or a deadlock (40P01). Runner.Do retries those.
+var ErrSerialization = errors.New("could not serialize with concurrent transactions")
+
+// Error is a database error translated for the domain: errors.Is(err, Kind)
+// holds for its domain sentinel (domain.ErrAlreadyExists and so on), and
+// errors.As finds the *pgconn.PgError in Err.
+type Error struct {
+	// Op says what the unit was doing, e.g. `add portfolio "Growth"`.
+	Op string
+	// Kind is the sentinel the failure maps to.
+	Kind error
+	// Err is the server's error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	msg := e.Op + ": " + e.Kind.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(e.Err, &pgErr) && pgErr.ConstraintName != "" && errors.Is(e.Kind, domain.ErrInvalid) {
+		msg += " (database rule " + pgErr.ConstraintName + ")"
+	}
+	return msg
+}
+
+// Unwrap gives errors.Is and errors.As both the sentinel and the cause.
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// sqlstateFOL01 is raised by folio_assert: a write touched a different
+// number of rows than it expected (see sql/schema/00005_folio_assert.sql).
+const sqlstateFOL01 = "FOL01"
+
+// failure describes how to translate the failure of one statement.
+type failure struct {
+	op string
+	// mismatch is the sentinel for FOL01; unique is the one for 23505,
+	// foreign for 23503. Zero values fall back to general translations.
+	mismatch, unique, foreign error
+}
+
+// translate maps a statement's error to an *Error when the server's answer
+// means something in the domain, and wraps anything else with the op.
+func (f failure) translate(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return fmt.Errorf("%s: %w", f.op, err)
+	}
+	kind := classify(pgErr, f)
+	if kind == nil {
+		return fmt.Errorf("%s: %w", f.op, err)
+	}
+	return &Error{Op: f.op, Kind: kind, Err: err}
+}
+
+func classify(pgErr *pgconn.PgError, f failure) error {
+	switch pgErr.Code {
+	case sqlstateFOL01:
+		if f.mismatch != nil {
+			return f.mismatch
+		}
+		return domain.ErrVersionConflict
+	case "23505": // unique_violation
+		if f.unique != nil {
+			return f.unique
+		}
+		return domain.ErrAlreadyExists
+	case "23503": // foreign_key_violation
+		if f.foreign != nil {
+			return f.foreign
+		}
+		return domain.ErrNotFound
+	case "23514", "23502", "22003", "22P02": // check, not null, out of range, bad text
+		return domain.ErrInvalid
+	case "40001", "40P01":
+		return ErrSerialization
+	}
+	return nil
+}
+
+func (f failure) fn() func(error) error { return f.translate }

@@ -1,0 +1,378 @@
+package uow
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/folio-dev/folio/internal/dbgen"
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// plan compares every tracked aggregate with its snapshot and returns the
+// statements that bring the database in line, in an order the foreign keys
+// accept, together with a function that records the new state once the
+// statements have been executed.
+//
+// The order, and why:
+//  1. new securities, then changed securities: lots may reference them;
+//  2. per portfolio, in id order: insert a new one, or check and bump the
+//     version of a changed one (renaming it in the same statement), or
+//     delete a removed one. Taking the portfolio row locks in one global
+//     order keeps two units that touch the same portfolios from deadlocking;
+//     holding the lock on a portfolio guards its lots from every other unit;
+//  3. lots: removed ones deleted, changed quantities updated, new ones
+//     inserted, each kind in one statement when there are many;
+//  4. removed securities last, once no lot of this unit references them.
+func (u *Unit) plan(ctx context.Context) ([]call, func()) {
+	var (
+		calls []call
+		after []func()
+	)
+	u.planSecurities(ctx, &calls, &after)
+
+	var ins lotInserts
+	var upd lotUpdates
+	var del []uuid.UUID
+	for _, id := range sortedIDs(u.portfolios) {
+		e := u.portfolios[id]
+		switch e.state {
+		case stateNew:
+			st := e.p.State()
+			calls = append(calls, call{
+				run: func(q *dbgen.Queries) error { return q.InsertPortfolio(ctx, toInsertPortfolio(st)) },
+				fail: failure{
+					op:     fmt.Sprintf("add portfolio %q", st.Name),
+					unique: domain.ErrAlreadyExists,
+				}.fn(),
+			})
+			for _, l := range st.Investments {
+				ins.add(st, l)
+			}
+			after = append(after, func() {
+				st.Version = 1
+				resetPortfolio(e.p, st)
+				e.snap, e.state = st, statePersistent
+			})
+		case statePersistent:
+			st := e.p.State()
+			d := diffLots(e.snap.Investments, st.Investments)
+			renamed := st.Name != e.snap.Name
+			if !renamed && d.empty() {
+				continue
+			}
+			if st.Currency != e.snap.Currency {
+				panic(fmt.Sprintf("uow: currency of portfolio %s changed", st.ID))
+			}
+			calls = append(calls, versionCall(ctx, e.snap, st, renamed))
+			for _, l := range d.inserted {
+				ins.add(st, l)
+			}
+			for _, l := range d.updated {
+				upd.add(l)
+			}
+			del = append(del, d.deleted...)
+			after = append(after, func() {
+				st.Version = e.snap.Version + 1
+				resetPortfolio(e.p, st)
+				e.snap = st
+			})
+		case stateRemoved:
+			snap := e.snap
+			calls = append(calls, call{
+				run: func(q *dbgen.Queries) error {
+					return q.DeletePortfolio(ctx, dbgen.DeletePortfolioParams{ID: snap.ID, Version: snap.Version})
+				},
+				fail: failure{op: fmt.Sprintf("delete portfolio %q", snap.Name)}.fn(),
+			})
+			after = append(after, func() { delete(u.portfolios, id) })
+		}
+	}
+
+	if len(del) > 0 {
+		calls = append(calls, call{
+			run:  func(q *dbgen.Queries) error { return q.DeleteInvestments(ctx, del) },
+			fail: failure{op: fmt.Sprintf("delete %d lots", len(del))}.fn(),
+		})
+	}
+	calls = upd.calls(ctx, calls, u.cfg.bulk)
+	calls = ins.calls(ctx, calls, u.cfg.bulk)
+
+	for _, id := range sortedIDs(u.securities) {
+		e := u.securities[id]
+		if e.state != stateRemoved {
+			continue
+		}
+		sym := e.snap.Symbol
+		calls = append(calls, call{
+			run: func(q *dbgen.Queries) error { return q.DeleteSecurity(ctx, id) },
+			fail: failure{
+				op:       "delete security " + sym,
+				foreign:  domain.ErrInUse,
+				mismatch: domain.ErrNotFound,
+			}.fn(),
+		})
+		after = append(after, func() {
+			delete(u.securities, id)
+			delete(u.symbols, sym)
+		})
+	}
+
+	return calls, func() {
+		for _, f := range after {
+			f()
+		}
+	}
+}
+
+// versionCall checks and bumps the version of a changed portfolio, renaming
+// it in the same statement when its name changed.
+func versionCall(ctx context.Context, old, cur domain.PortfolioState, renamed bool) call {
+	f := failure{op: fmt.Sprintf("save portfolio %q", old.Name)}
+	if !renamed {
+		return call{
+			run: func(q *dbgen.Queries) error {
+				return q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: old.ID, Version: old.Version})
+			},
+			fail: f.fn(),
+		}
+	}
+	f.op = fmt.Sprintf("rename portfolio %q to %q", old.Name, cur.Name)
+	f.unique = domain.ErrAlreadyExists
+	return call{
+		run: func(q *dbgen.Queries) error {
+			return q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{
+				ID: old.ID, Version: old.Version, Name: cur.Name,
+			})
+		},
+		fail: f.fn(),
+	}
+}
+
+func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func()) {
+	var prices []Quote
+	for _, id := range sortedIDs(u.securities) {
+		e := u.securities[id]
+		switch e.state {
+		case stateNew:
+			st := e.s.State()
+			*calls = append(*calls, call{
+				run: func(q *dbgen.Queries) error { return q.InsertSecurity(ctx, toInsertSecurity(st)) },
+				fail: failure{
+					op:     "add security " + st.Symbol,
+					unique: domain.ErrAlreadyExists,
+				}.fn(),
+			})
+			*after = append(*after, func() { e.snap, e.state = st, statePersistent })
+		case statePersistent:
+			st := e.s.State()
+			changed := false
+			if st.Name != e.snap.Name {
+				changed = true
+				*calls = append(*calls, call{
+					run: func(q *dbgen.Queries) error {
+						return q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: st.ID, Name: st.Name})
+					},
+					fail: failure{op: "rename security " + st.Symbol}.fn(),
+				})
+			}
+			if !samePrice(st, e.snap) {
+				changed = true
+				prices = append(prices, Quote{Symbol: st.Symbol, Price: st.LastPrice.Decimal, Date: *st.PriceDate})
+			}
+			if changed {
+				*after = append(*after, func() { e.snap = st })
+			}
+		}
+	}
+	prices = append(prices, u.quotes...)
+	if len(prices) == 0 {
+		return
+	}
+	if len(u.quotes) == 0 && len(prices) <= u.cfg.bulk {
+		for _, p := range prices {
+			id := u.symbols[p.Symbol].s.ID()
+			*calls = append(*calls, call{
+				run: func(q *dbgen.Queries) error {
+					return q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{
+						ID:        id,
+						LastPrice: decimal.NullDecimal{Decimal: p.Price, Valid: true},
+						PriceDate: &p.Date,
+					})
+				},
+				fail: failure{op: "set price of " + p.Symbol}.fn(),
+			})
+		}
+	} else {
+		arg := dbgen.UpdateSecurityPricesParams{
+			Symbols:    make([]string, len(prices)),
+			Prices:     make([]decimal.Decimal, len(prices)),
+			PriceDates: make([]time.Time, len(prices)),
+		}
+		for i, p := range prices {
+			arg.Symbols[i], arg.Prices[i], arg.PriceDates[i] = p.Symbol, p.Price, p.Date
+		}
+		*calls = append(*calls, call{
+			run: func(q *dbgen.Queries) error { return q.UpdateSecurityPrices(ctx, arg) },
+			fail: failure{
+				op:       fmt.Sprintf("set prices of %d securities", len(prices)),
+				mismatch: domain.ErrNotFound,
+			}.fn(),
+		})
+	}
+	if len(u.quotes) > 0 {
+		*after = append(*after, func() { u.quotes = nil })
+	}
+}
+
+func samePrice(a, b domain.SecurityState) bool {
+	if a.LastPrice.Valid != b.LastPrice.Valid {
+		return false
+	}
+	if !a.LastPrice.Valid {
+		return true
+	}
+	return a.LastPrice.Decimal.Equal(b.LastPrice.Decimal) && a.PriceDate.Equal(*b.PriceDate)
+}
+
+// lotDiff is how a portfolio's lots differ from its snapshot.
+type lotDiff struct {
+	inserted []domain.InvestmentState
+	updated  []domain.InvestmentState
+	deleted  []uuid.UUID
+}
+
+func (d lotDiff) empty() bool {
+	return len(d.inserted) == 0 && len(d.updated) == 0 && len(d.deleted) == 0
+}
+
+// diffLots compares two lists of lots, both in FIFO order (acquired day,
+// then id), in one merge pass. Only the quantity of a lot can change: the
+// domain has no way to change anything else about it.
+func diffLots(old, cur []domain.InvestmentState) lotDiff {
+	var d lotDiff
+	i, j := 0, 0
+	for i < len(old) || j < len(cur) {
+		switch {
+		case j == len(cur):
+			d.deleted = append(d.deleted, old[i].ID)
+			i++
+		case i == len(old):
+			d.inserted = append(d.inserted, cur[j])
+			j++
+		default:
+			switch c := compareLots(old[i], cur[j]); {
+			case c < 0:
+				d.deleted = append(d.deleted, old[i].ID)
+				i++
+			case c > 0:
+				d.inserted = append(d.inserted, cur[j])
+				j++
+			default:
+				if old[i].SecurityID != cur[j].SecurityID || !old[i].UnitCost.Equal(cur[j].UnitCost) {
+					panic(fmt.Sprintf("uow: lot %s changed more than its quantity", old[i].ID))
+				}
+				if !old[i].Quantity.Equal(cur[j].Quantity) {
+					d.updated = append(d.updated, cur[j])
+				}
+				i++
+				j++
+			}
+		}
+	}
+	return d
+}
+
+func compareLots(a, b domain.InvestmentState) int {
+	if c := a.AcquiredOn.Compare(b.AcquiredOn); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+// lotInserts gathers new lots across portfolios for one flush.
+type lotInserts []dbgen.InsertInvestmentParams
+
+func (l *lotInserts) add(p domain.PortfolioState, lot domain.InvestmentState) {
+	*l = append(*l, toInsertInvestment(p, lot))
+}
+
+func (l lotInserts) calls(ctx context.Context, calls []call, bulk int) []call {
+	f := failure{op: "add lot", foreign: domain.ErrNotFound}
+	switch {
+	case len(l) == 0:
+		return calls
+	case len(l) <= bulk:
+		for _, p := range l {
+			calls = append(calls, call{
+				run:  func(q *dbgen.Queries) error { return q.InsertInvestment(ctx, p) },
+				fail: f.fn(),
+			})
+		}
+		return calls
+	}
+	arg := dbgen.InsertInvestmentsParams{
+		Ids:          make([]uuid.UUID, len(l)),
+		PortfolioIds: make([]uuid.UUID, len(l)),
+		SecurityIds:  make([]uuid.UUID, len(l)),
+		Quantities:   make([]decimal.Decimal, len(l)),
+		UnitCosts:    make([]decimal.Decimal, len(l)),
+		AcquiredOns:  make([]time.Time, len(l)),
+	}
+	for i, p := range l {
+		arg.Ids[i], arg.PortfolioIds[i], arg.SecurityIds[i] = p.ID, p.PortfolioID, p.SecurityID
+		arg.Quantities[i], arg.UnitCosts[i], arg.AcquiredOns[i] = p.Quantity, p.UnitCost, p.AcquiredOn
+	}
+	f.op = fmt.Sprintf("add %d lots", len(l))
+	return append(calls, call{
+		run:  func(q *dbgen.Queries) error { return q.InsertInvestments(ctx, arg) },
+		fail: f.fn(),
+	})
+}
+
+// lotUpdates gathers quantity changes across portfolios for one flush.
+type lotUpdates []dbgen.UpdateInvestmentQuantityParams
+
+func (l *lotUpdates) add(lot domain.InvestmentState) {
+	*l = append(*l, dbgen.UpdateInvestmentQuantityParams{ID: lot.ID, Quantity: lot.Quantity})
+}
+
+func (l lotUpdates) calls(ctx context.Context, calls []call, bulk int) []call {
+	switch {
+	case len(l) == 0:
+		return calls
+	case len(l) <= bulk:
+		for _, p := range l {
+			calls = append(calls, call{
+				run:  func(q *dbgen.Queries) error { return q.UpdateInvestmentQuantity(ctx, p) },
+				fail: failure{op: "update lot " + p.ID.String()}.fn(),
+			})
+		}
+		return calls
+	}
+	arg := dbgen.UpdateInvestmentQuantitiesParams{
+		Ids:        make([]uuid.UUID, len(l)),
+		Quantities: make([]decimal.Decimal, len(l)),
+	}
+	for i, p := range l {
+		arg.Ids[i], arg.Quantities[i] = p.ID, p.Quantity
+	}
+	return append(calls, call{
+		run:  func(q *dbgen.Queries) error { return q.UpdateInvestmentQuantities(ctx, arg) },
+		fail: failure{op: fmt.Sprintf("update %d lots", len(l))}.fn(),
+	})
+}
+
+func sortedIDs[V any](m map[uuid.UUID]V) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}

@@ -1,0 +1,123 @@
+package uow_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
+)
+
+func TestFailingNestedUnitRollsBackOnlyItsWork(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+
+	inner := errors.New("inner failed")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day) // outer: kept
+		require.NoError(t, err)
+
+		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := p.Sell(secs["AAPL"], dec("11"), day) // inner: undone
+			require.NoError(t, err)
+			require.NoError(t, p.Rename("Inner"))
+			q, err := domain.NewPortfolio("Inner only", "USD")
+			require.NoError(t, err)
+			u.Portfolios().Add(q)
+			require.NoError(t, u.Flush(ctx)) // even flushed work goes
+			return inner
+		})
+		require.Same(t, inner, err)
+		// In memory too, the portfolio is back to before the nested unit.
+		assert.Equal(t, "Main", p.Name())
+		require.Len(t, p.Investments(), 2)
+
+		_, err = p.Buy(secs["AAPL"], dec("2"), dec("1"), day) // outer again: kept
+		return err
+	}, uow.WithReport(&rep)))
+	t.Log("\n" + uowtest.Describe(rep))
+
+	_, lots := stored(t, pool, ids["Main"])
+	assert.Len(t, lots, 3)
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
+	assert.Equal(t, "Main", name)
+}
+
+func TestNestedUnitFailingInTheDatabaseLeavesOuterUsable(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main", "Taken")
+
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			return p.Rename("Taken") // flushed at the end of the nested unit: 23505
+		})
+		require.ErrorIs(t, err, domain.ErrAlreadyExists)
+		assert.Equal(t, "Main", p.Name())
+		return p.Rename("Renamed")
+	}))
+	var names []string
+	rows, err := pool.Query(ctx, "select name from portfolio order by name")
+	require.NoError(t, err)
+	for rows.Next() {
+		var n string
+		require.NoError(t, rows.Scan(&n))
+		names = append(names, n)
+	}
+	assert.Equal(t, []string{"Renamed", "Taken"}, names)
+}
+
+func TestSucceedingNestedUnitsKeepTheirWork(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		for range 3 {
+			require.NoError(t, u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				return u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					_, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+					return err
+				})
+			}))
+		}
+		return nil
+	}))
+	v, lots := stored(t, pool, ids["Main"])
+	assert.Len(t, lots, 3)
+	assert.Equal(t, int64(4), v, "each nested flush is one change")
+}
+
+func TestPanicInNestedUnitRestoresAndPanicsOn(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	assert.Panics(t, func() {
+		_ = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			p, err := u.Portfolios().Get(ctx, ids["Main"])
+			require.NoError(t, err)
+			return u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				_, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+				require.NoError(t, err)
+				panic("nested")
+			})
+		})
+	})
+	assert.Zero(t, count(t, pool, "investment"))
+	requireHealthy(t, pool)
+}

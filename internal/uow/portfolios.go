@@ -1,0 +1,275 @@
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/folio-dev/folio/internal/dbgen"
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// Portfolios is a unit's repository of portfolio aggregates: each comes with
+// all its lots, loaded in the same round trip.
+type Portfolios struct{ u *Unit }
+
+// LoadOption changes what a load brings along.
+type LoadOption func(*loadOpts)
+
+type loadOpts struct{ securities bool }
+
+// WithSecurities also loads the securities the portfolios hold, in the same
+// round trip, into the unit's identity map, so that Securities().Get for
+// them sends nothing (SQLAlchemy's selectinload).
+func WithSecurities() LoadOption { return func(o *loadOpts) { o.securities = true } }
+
+// ListOptions selects a page of a listing.
+type ListOptions struct {
+	// NameContains keeps only names that contain it, ignoring case; LIKE
+	// wildcards in it match themselves. Empty: no filter.
+	NameContains string
+	// After is the last name (portfolios) or symbol (securities) of the
+	// previous page; empty for the first page.
+	After string
+	// Limit is the page size: 1 to 1000, default 100.
+	Limit int
+}
+
+func (o ListOptions) limit() (int32, error) {
+	switch {
+	case o.Limit == 0:
+		return 100, nil
+	case o.Limit < 1 || o.Limit > 1000:
+		return 0, fmt.Errorf("%w: page size %d: use 1 to 1000", domain.ErrInvalid, o.Limit)
+	}
+	return int32(o.Limit), nil
+}
+
+func optText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+// Get returns the portfolio with this id. A portfolio the unit already has
+// is returned as is, without a query; one removed in this unit is not found.
+// errors.Is(err, domain.ErrNotFound) when there is none.
+func (r Portfolios) Get(ctx context.Context, id uuid.UUID, opts ...LoadOption) (*domain.Portfolio, error) {
+	ps, err := r.GetMany(ctx, []uuid.UUID{id}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return ps[0], nil
+}
+
+// GetMany returns the portfolios with these ids, in the same order, loading
+// the ones the unit does not have yet in one round trip: one statement for
+// the portfolios, one for all their lots (and one for their securities with
+// WithSecurities). errors.Is(err, domain.ErrNotFound) if any is missing.
+func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOption) ([]*domain.Portfolio, error) {
+	var o loadOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	u := r.u
+	var missing []uuid.UUID
+	for _, id := range ids {
+		if _, ok := u.portfolios[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 || o.securities {
+		var roots []dbgen.Portfolio
+		var lots []dbgen.Investment
+		var secs []dbgen.Security
+		load := missing
+		if o.securities {
+			load = ids
+		}
+		calls := []call{
+			{run: func(q *dbgen.Queries) (err error) { roots, err = q.GetPortfoliosByIDs(ctx, missing); return err }},
+			{run: func(q *dbgen.Queries) (err error) {
+				lots, err = q.ListInvestmentsByPortfolioIDs(ctx, missing)
+				return err
+			}},
+		}
+		if o.securities {
+			calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
+				secs, err = q.GetSecuritiesOfPortfolios(ctx, load)
+				return err
+			}})
+		}
+		if err := u.s.roundTrip(ctx, calls); err != nil {
+			return nil, fmt.Errorf("load portfolios: %w", err)
+		}
+		if err := u.trackSecurities(secs); err != nil {
+			return nil, err
+		}
+		if _, err := u.trackPortfolios(roots, lots); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*domain.Portfolio, len(ids))
+	for i, id := range ids {
+		e, ok := u.portfolios[id]
+		if !ok || e.state == stateRemoved {
+			return nil, fmt.Errorf("portfolio %s: %w", id, domain.ErrNotFound)
+		}
+		out[i] = e.p
+	}
+	return out, nil
+}
+
+// GetByName returns the portfolio with this exact name, in one round trip
+// (portfolio, lots, and securities with WithSecurities). Unlike Get it always
+// queries, as names change; if the unit already has the portfolio, that
+// object is returned. errors.Is(err, domain.ErrNotFound) when there is none.
+func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOption) (*domain.Portfolio, error) {
+	var o loadOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	u := r.u
+	var root dbgen.Portfolio
+	var found bool
+	var lots []dbgen.Investment
+	var secs []dbgen.Security
+	calls := []call{
+		{run: func(q *dbgen.Queries) error {
+			var err error
+			root, err = q.GetPortfolioByName(ctx, name)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		}},
+		{run: func(q *dbgen.Queries) (err error) {
+			lots, err = q.ListInvestmentsByPortfolioName(ctx, name)
+			return err
+		}},
+	}
+	if o.securities {
+		calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
+			secs, err = q.GetSecuritiesOfPortfolioByName(ctx, name)
+			return err
+		}})
+	}
+	if err := u.s.roundTrip(ctx, calls); err != nil {
+		return nil, fmt.Errorf("load portfolio %q: %w", name, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
+	}
+	if err := u.trackSecurities(secs); err != nil {
+		return nil, err
+	}
+	ps, err := u.trackPortfolios([]dbgen.Portfolio{root}, lots)
+	if err != nil {
+		return nil, err
+	}
+	if e := u.portfolios[ps[0].ID()]; e.state == stateRemoved {
+		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
+	}
+	return ps[0], nil
+}
+
+// List returns a page of portfolios in name order, each with its lots, in
+// one round trip. Pass the last name of a page as After to get the next.
+func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portfolio, error) {
+	limit, err := opts.limit()
+	if err != nil {
+		return nil, err
+	}
+	var roots []dbgen.Portfolio
+	var lots []dbgen.Investment
+	calls := []call{
+		{run: func(q *dbgen.Queries) (err error) {
+			roots, err = q.ListPortfolios(ctx, dbgen.ListPortfoliosParams{
+				NameContains: optText(opts.NameContains), After: optText(opts.After), PageSize: limit,
+			})
+			return err
+		}},
+		{run: func(q *dbgen.Queries) (err error) {
+			lots, err = q.ListInvestmentsForPortfolioList(ctx, dbgen.ListInvestmentsForPortfolioListParams{
+				NameContains: optText(opts.NameContains), After: optText(opts.After), PageSize: limit,
+			})
+			return err
+		}},
+	}
+	if err := r.u.s.roundTrip(ctx, calls); err != nil {
+		return nil, fmt.Errorf("list portfolios: %w", err)
+	}
+	ps, err := r.u.trackPortfolios(roots, lots)
+	if err != nil {
+		return nil, err
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		if r.u.portfolios[p.ID()].state != stateRemoved {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Add makes p part of the unit: it is inserted, with its lots, at the next
+// flush. Adding a portfolio the unit already has does nothing. A portfolio
+// whose id or name is taken fails the flush with domain.ErrAlreadyExists.
+func (r Portfolios) Add(p *domain.Portfolio) {
+	if _, ok := r.u.portfolios[p.ID()]; ok {
+		return
+	}
+	r.u.portfolios[p.ID()] = &portfolioEntry{p: p, state: stateNew}
+}
+
+// Remove deletes p, with its lots, at the next flush, if its version is
+// still the one loaded. p must have been loaded or added in this unit
+// (errors.Is(err, domain.ErrNotFound) otherwise); removing an added one just
+// forgets it.
+func (r Portfolios) Remove(p *domain.Portfolio) error {
+	e, ok := r.u.portfolios[p.ID()]
+	if !ok || e.p != p {
+		return fmt.Errorf("remove portfolio %q: not loaded in this unit: %w", p.Name(), domain.ErrNotFound)
+	}
+	if e.state == stateNew {
+		delete(r.u.portfolios, p.ID())
+		return nil
+	}
+	e.state = stateRemoved
+	return nil
+}
+
+// trackPortfolios puts loaded rows into the identity map and returns the
+// objects for them, in row order: for a row the unit already has, the object
+// it has (what the unit holds wins over what the database says, as in
+// SQLAlchemy). lots must be grouped by portfolio.
+func (u *Unit) trackPortfolios(roots []dbgen.Portfolio, lots []dbgen.Investment) ([]*domain.Portfolio, error) {
+	byPortfolio := make(map[uuid.UUID][]dbgen.Investment, len(roots))
+	for i := 0; i < len(lots); {
+		j := i + 1
+		for j < len(lots) && lots[j].PortfolioID == lots[i].PortfolioID {
+			j++
+		}
+		byPortfolio[lots[i].PortfolioID] = lots[i:j:j]
+		i = j
+	}
+	out := make([]*domain.Portfolio, len(roots))
+	for i, row := range roots {
+		if e, ok := u.portfolios[row.ID]; ok {
+			out[i] = e.p
+			continue
+		}
+		st := portfolioState(row, byPortfolio[row.ID])
+		p, err := restorePortfolio(st)
+		if err != nil {
+			return nil, err
+		}
+		// The rows arrive in FIFO order (acquired_on, id; PostgreSQL orders
+		// uuids bytewise), the order the domain keeps lots in and diffLots
+		// walks them in, so st serves as the snapshot as it is.
+		u.portfolios[row.ID] = &portfolioEntry{p: p, snap: st, state: statePersistent}
+		out[i] = p
+	}
+	return out, nil
+}

@@ -1,0 +1,240 @@
+package uow_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
+)
+
+func names(ps []*domain.Portfolio) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+func TestListFiltersAndPages(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	all := []string{
+		"'; DROP TABLE portfolio; --", "100% Equity", "Alpha", "alpha_beta", "ALPHAxBETA",
+		"Épargne 日本 📈", "retirement", "Retirement 2", `back\slash`,
+	}
+	secs, ids := seed(t, r, []string{"AAPL"}, all...)
+	buy(t, r, ids["Alpha"], secs["AAPL"], "1", "2")
+
+	list := func(o uow.ListOptions) []string {
+		var got []string
+		require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+			ps, err := u.Portfolios().List(ctx, o)
+			got = names(ps)
+			for _, p := range ps {
+				if p.Name() == "Alpha" {
+					assert.Len(t, p.Investments(), 2, "lots come with the list")
+				}
+			}
+			return err
+		}))
+		return got
+	}
+
+	assert.Equal(t, []string{"Retirement 2", "retirement"}, list(uow.ListOptions{NameContains: "RETIRE"}))
+	// LIKE wildcards in the filter match themselves.
+	assert.Equal(t, []string{"100% Equity"}, list(uow.ListOptions{NameContains: "%"}))
+	assert.Equal(t, []string{"alpha_beta"}, list(uow.ListOptions{NameContains: "a_b"}))
+	assert.Equal(t, []string{`back\slash`}, list(uow.ListOptions{NameContains: `\`}))
+	assert.Equal(t, []string{"'; DROP TABLE portfolio; --"}, list(uow.ListOptions{NameContains: "drop table"}))
+	assert.Equal(t, []string{"Épargne 日本 📈"}, list(uow.ListOptions{NameContains: "日本"}))
+	assert.Empty(t, list(uow.ListOptions{NameContains: "nothing like it"}))
+
+	// Keyset pages of 4 cover everything once, in name order.
+	var pages []string
+	after := ""
+	for {
+		page := list(uow.ListOptions{After: after, Limit: 4})
+		pages = append(pages, page...)
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	assert.Len(t, pages, len(all))
+	assert.IsIncreasing(t, pages)
+
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().List(ctx, uow.ListOptions{Limit: 5000})
+		return err
+	})
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+}
+
+func TestGetByNameAndNotFound(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	hostile := "'; DROP TABLE portfolio; --"
+	secs, ids := seed(t, r, []string{"AAPL"}, hostile)
+	buy(t, r, ids[hostile], secs["AAPL"], "3")
+
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().GetByName(ctx, hostile, uow.WithSecurities())
+		require.NoError(t, err)
+		assert.Equal(t, ids[hostile], p.ID())
+		require.Len(t, p.Investments(), 1)
+		before := u.Stats()
+		s, err := u.Securities().Get(ctx, p.Investments()[0].SecurityID())
+		require.NoError(t, err)
+		assert.Equal(t, "AAPL", s.Symbol())
+		assert.Equal(t, before, u.Stats(), "security came with the portfolio")
+
+		_, err = u.Portfolios().GetByName(ctx, "missing")
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		_, err = u.Portfolios().Get(ctx, secs["AAPL"].ID())
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		_, err = u.Securities().GetBySymbol(ctx, "NOPE")
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, "GetSecuritiesOfPortfolioByName", rep.Statements[3].Name())
+}
+
+func TestRemovePortfolioDeletesItsLots(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main", "Keep")
+	buy(t, r, ids["Main"], secs["AAPL"], "1", "2")
+	buy(t, r, ids["Keep"], secs["AAPL"], "5")
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		require.NoError(t, u.Portfolios().Remove(p))
+		_, err = u.Portfolios().Get(ctx, ids["Main"])
+		assert.ErrorIs(t, err, domain.ErrNotFound, "removed in this unit")
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Contains(t, uowtest.Names(rep), "DeletePortfolio")
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+	assert.Equal(t, 1, count(t, pool, "investment"))
+
+	// Removing a portfolio someone else changed since is a conflict.
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Keep"])
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Keep"])
+		require.NoError(t, err)
+		return u.Portfolios().Remove(p)
+	}, uow.WithAttempts(1), uow.WithIsolation("read committed"))
+	assert.ErrorIs(t, err, domain.ErrVersionConflict)
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+
+	// A portfolio added and removed in one unit is never written.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Fleeting", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		return u.Portfolios().Remove(p)
+	}, uow.WithReport(&rep)))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 0, RoundTrips: 0})
+}
+
+func TestReadUnitRefusesChanges(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main")
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		return p.Rename("Sneaky")
+	})
+	assert.ErrorIs(t, err, uow.ErrReadOnly)
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
+	assert.Equal(t, "Main", name)
+}
+
+func TestRevalueManySecuritiesInOneStatement(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	var symbols []string
+	for i := range 50 {
+		symbols = append(symbols, fmt.Sprintf("S%03d", i))
+	}
+	seed(t, r, symbols)
+	quotes := make([]uow.Quote, len(symbols))
+	for i, s := range symbols {
+		quotes[i] = uow.Quote{Symbol: s, Price: dec(fmt.Sprintf("%d.25", i)), Date: day.AddDate(0, 0, 1)}
+	}
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		return u.Securities().Revalue(quotes)
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{begin, "UpdateSecurityPrices", "commit"}, uowtest.Names(rep))
+	var price string
+	require.NoError(t, pool.QueryRow(ctx, "select last_price::text from security where symbol = 'S049'").Scan(&price))
+	assert.Equal(t, "49.2500000000", price)
+
+	// One unknown symbol: nothing changes.
+	bad := append(quotes[:2:2], uow.Quote{Symbol: "UNKNOWN", Price: dec("1"), Date: day})
+	bad[0].Price = dec("999")
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error { return u.Securities().Revalue(bad) })
+	assert.ErrorIs(t, err, domain.ErrNotFound)
+	require.NoError(t, pool.QueryRow(ctx, "select last_price::text from security where symbol = 'S000'").Scan(&price))
+	assert.Equal(t, "0.2500000000", price)
+
+	// Invalid quotes are refused before anything is queued.
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		return u.Securities().Revalue([]uow.Quote{{Symbol: "S000", Price: dec("-1"), Date: day}})
+	})
+	assert.ErrorIs(t, err, domain.ErrInvalidPrice)
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		return u.Securities().Revalue([]uow.Quote{{Symbol: "S000", Price: dec("1"), Date: day}, {Symbol: "s000", Price: dec("2"), Date: day}})
+	})
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+}
+
+func TestTrackedPriceChangeIsAnUpdate(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAPL"})
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		s, err := u.Securities().GetBySymbol(ctx, "AAPL")
+		require.NoError(t, err)
+		return s.SetPrice(dec("123.456"), day.AddDate(0, 0, 3))
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{begin, "GetSecuritiesBySymbols", "UpdateSecurityPrice", "commit"}, uowtest.Names(rep))
+	var price string
+	var on time.Time
+	require.NoError(t, pool.QueryRow(ctx, "select last_price::text, price_date from security").Scan(&price, &on))
+	assert.Equal(t, "123.4560000000", price)
+	assert.True(t, on.Equal(day.AddDate(0, 0, 3)))
+}
+
+func TestClockIsInjectable(t *testing.T) {
+	t.Parallel()
+	fixed := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	_, r := newDB(t, uow.WithClock(func() time.Time { return fixed }))
+	require.NoError(t, r.Do(ctx, func(_ context.Context, u *uow.Unit) error {
+		assert.Equal(t, fixed, u.Now())
+		return nil
+	}))
+}
+
+func TestNewRunnerWantsAConfiguredPool(t *testing.T) {
+	t.Parallel()
+	pool := pgtestPool(t)
+	_, err := uow.NewRunner(pool)
+	assert.ErrorIs(t, err, uow.ErrNotInstrumented)
+}

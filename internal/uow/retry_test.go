@@ -1,0 +1,190 @@
+package uow_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// Two goroutines sell from the same lot many times. Every unit that
+// reports success must be in the final quantity, however the conflicts
+// surface: as version conflicts under READ COMMITTED, as serialization
+// failures under REPEATABLE READ.
+func TestConcurrentUpdatesLoseNothing(t *testing.T) {
+	t.Parallel()
+	for _, iso := range []pgx.TxIsoLevel{pgx.ReadCommitted, pgx.RepeatableRead} {
+		t.Run(string(iso), func(t *testing.T) {
+			t.Parallel()
+			pool, r := newDB(t, uow.WithIsolation(iso), uow.WithAttempts(50))
+			secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+			buy(t, r, ids["Main"], secs["AAPL"], "1000")
+
+			const workers, each = 2, 40
+			var retries, versionConflicts, serialization atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for range each {
+						var rep uow.Report
+						err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+							p, err := u.Portfolios().Get(ctx, ids["Main"])
+							if err != nil {
+								return err
+							}
+							// Hold the snapshot a moment so the other
+							// worker commits in between.
+							time.Sleep(time.Millisecond)
+							_, err = p.Sell(secs["AAPL"], dec("1"), day)
+							return err
+						}, uow.WithReport(&rep))
+						assert.NoError(t, err)
+						retries.Add(int64(len(rep.Retries)))
+						for _, e := range rep.Retries {
+							switch {
+							case errors.Is(e, domain.ErrVersionConflict):
+								versionConflicts.Add(1)
+							case errors.Is(e, uow.ErrSerialization):
+								serialization.Add(1)
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+
+			v, lots := stored(t, pool, ids["Main"])
+			require.Len(t, lots, 1)
+			for _, q := range lots {
+				assert.Equal(t, "920.0000000000", q, "1000 - 2×40 sells of 1")
+			}
+			assert.Equal(t, int64(2+workers*each), v, "one version per committed change")
+			t.Logf("%s: %d units, %d retries (%d version conflicts, %d serialization failures)",
+				iso, workers*each, retries.Load(), versionConflicts.Load(), serialization.Load())
+			assert.Positive(t, retries.Load(), "the workers should have collided")
+			if iso == pgx.ReadCommitted {
+				assert.Equal(t, retries.Load(), versionConflicts.Load())
+			} else {
+				assert.Equal(t, retries.Load(), serialization.Load())
+			}
+		})
+	}
+}
+
+// A unit whose portfolio is changed behind its back on every attempt gives
+// up after the bound and returns the version conflict.
+func TestRetriesStopAtTheBoundWithTheSentinel(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(3))
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	v0, _ := stored(t, pool, ids["Main"])
+
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		if err != nil {
+			return err
+		}
+		// Someone else saves the portfolio meanwhile.
+		_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Main"])
+		require.NoError(t, err)
+		return p.Rename("Renamed")
+	}, uow.WithReport(&rep))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, domain.ErrVersionConflict)
+	assert.ErrorIs(t, err, domain.ErrConflict)
+	assert.Equal(t, 3, rep.Attempts)
+	assert.Len(t, rep.Retries, 2)
+	assert.Contains(t, err.Error(), "gave up after 3 attempts")
+
+	v1, _ := stored(t, pool, ids["Main"])
+	assert.Equal(t, v0+3, v1, "only the outside writer's three bumps")
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", ids["Main"]).Scan(&name))
+	assert.Equal(t, "Main", name)
+}
+
+// Retrying stops when the context ends, returning the last error too.
+func TestRetriesStopWithContext(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1000),
+		uow.WithBackoff(20*time.Millisecond, 20*time.Millisecond))
+	_, ids := seed(t, r, nil, "Main")
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var rep uow.Report
+	err := r.Do(cctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		if err != nil {
+			return err
+		}
+		_, err = pool.Exec(context.Background(), "update portfolio set version = version + 1 where id = $1", ids["Main"])
+		require.NoError(t, err)
+		return p.Rename("Other")
+	}, uow.WithReport(&rep))
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, domain.ErrVersionConflict), err)
+	assert.Less(t, rep.Attempts, 1000)
+}
+
+// Write skew under SERIALIZABLE: each unit reads both portfolios and writes
+// one; PostgreSQL aborts one with 40001, the runner reruns it, and both
+// effects land.
+func TestSerializationFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.Serializable))
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
+	buy(t, r, ids["A"], secs["AAPL"], "10")
+	buy(t, r, ids["B"], secs["AAPL"], "10")
+
+	var both sync.WaitGroup
+	both.Add(2)
+	var attempts [2]atomic.Int32
+	var reports [2]uow.Report
+	work := func(i int, mine, theirs string) {
+		reports[i] = uow.Report{}
+		err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			n := attempts[i].Add(1)
+			ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids[mine], ids[theirs]})
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				// Both have read both before either writes.
+				both.Done()
+				both.Wait()
+			}
+			_, err = ps[0].Buy(secs["AAPL"], dec("1"), dec("1"), day)
+			return err
+		}, uow.WithReport(&reports[i]))
+		assert.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { work(0, "A", "B") })
+	wg.Go(func() { work(1, "B", "A") })
+	wg.Wait()
+
+	retried := 0
+	for i := range reports {
+		for _, e := range reports[i].Retries {
+			assert.ErrorIs(t, e, uow.ErrSerialization)
+			retried++
+		}
+	}
+	assert.Equal(t, 1, retried, "exactly one of the two is aborted and rerun")
+	for _, n := range []string{"A", "B"} {
+		_, lots := stored(t, pool, ids[n])
+		assert.Len(t, lots, 2, "portfolio %s got its buy", n)
+	}
+}

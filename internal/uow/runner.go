@@ -1,0 +1,300 @@
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// Runner runs units of work. It is safe for concurrent use; each call of Do
+// or Read gets a Unit of its own.
+type Runner struct {
+	src source
+	cfg config
+}
+
+type config struct {
+	attempts  int
+	baseDelay time.Duration
+	maxDelay  time.Duration
+	isolation pgx.TxIsoLevel
+	clock     func() time.Time
+	logger    *slog.Logger
+	bulk      int
+	report    *Report
+}
+
+// Option configures a Runner; the same options given to Do or Read apply to
+// that call only.
+type Option func(*config)
+
+// WithAttempts bounds how many times a unit runs when it keeps hitting
+// serialization failures, deadlocks or version conflicts (default 5; 1
+// disables retries).
+func WithAttempts(n int) Option { return func(c *config) { c.attempts = max(n, 1) } }
+
+// WithBackoff sets the delay before the first retry and its cap; each retry
+// waits a random time up to twice the previous bound ("full jitter"), so
+// that colliding units spread out (defaults 2ms and 200ms).
+func WithBackoff(base, limit time.Duration) Option {
+	return func(c *config) { c.baseDelay, c.maxDelay = base, limit }
+}
+
+// WithIsolation sets the isolation level of the transactions (default
+// pgx.RepeatableRead: a unit sees one snapshot, so an aggregate loaded in two
+// statements is never a mix of two commits). Ignored by a runner made with
+// NewConnRunner, whose units are savepoints.
+func WithIsolation(level pgx.TxIsoLevel) Option { return func(c *config) { c.isolation = level } }
+
+// WithClock replaces time.Now as the source of Unit.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithLogger logs every unit's statements, round trips and retries at debug
+// level, and each statement with its duration.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithBulkThreshold sets how many rows of one kind a flush writes with one
+// statement each before it switches to a single array statement for all of
+// them (default 8).
+func WithBulkThreshold(n int) Option { return func(c *config) { c.bulk = max(n, 1) } }
+
+// WithReport fills *r with what the call did once Do or Read returns: for a
+// call, not a Runner.
+func WithReport(r *Report) Option { return func(c *config) { c.report = r } }
+
+// ErrNotInstrumented is returned by NewRunner for a pool whose configuration
+// did not pass through ConfigurePool.
+var ErrNotInstrumented = errors.New("uow: pool not configured with uow.ConfigurePool")
+
+// NewRunner returns a Runner whose units each take a connection from pool
+// for the length of one transaction. The pool must have been configured
+// with ConfigurePool, or NewRunner returns ErrNotInstrumented.
+func NewRunner(pool *pgxpool.Pool, opts ...Option) (*Runner, error) {
+	if !hasTracer(pool.Config().ConnConfig.Tracer) {
+		return nil, ErrNotInstrumented
+	}
+	return newRunner(poolSource{pool}, opts), nil
+}
+
+// NewConnRunner returns a Runner whose units all run, one at a time, on conn,
+// inside the transaction conn already has open: each unit is a savepoint,
+// released on success and rolled back on failure, so that rolling back the
+// outer transaction undoes everything. It is meant for tests (see package
+// uowtest). The caller keeps ownership of conn; its configuration must have
+// passed through ConfigureConn.
+func NewConnRunner(conn *pgx.Conn, opts ...Option) (*Runner, error) {
+	if !hasTracer(conn.Config().Tracer) {
+		return nil, ErrNotInstrumented
+	}
+	return newRunner(&connSource{conn: conn}, opts), nil
+}
+
+func newRunner(src source, opts []Option) *Runner {
+	cfg := config{
+		attempts:  5,
+		baseDelay: 2 * time.Millisecond,
+		maxDelay:  200 * time.Millisecond,
+		isolation: pgx.RepeatableRead,
+		clock:     time.Now,
+		bulk:      8,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.report = nil
+	return &Runner{src: src, cfg: cfg}
+}
+
+// Do runs fn in a unit of work inside one transaction. When fn returns nil,
+// the unit writes what changed in the aggregates it loaded or added and
+// commits, in one round trip. When fn returns an error or panics, the
+// transaction is rolled back and the error is returned, or the panic
+// continues, unchanged.
+//
+// A serialization failure (SQLSTATE 40001), a deadlock (40P01) or a version
+// conflict (errors.Is(err, domain.ErrVersionConflict)), whether fn saw it or
+// the commit did, reruns fn from scratch in a new transaction, up to the
+// attempt bound, with jittered backoff, and not beyond the life of ctx; then
+// the last error is returned, wrapped. fn must therefore have no effects
+// outside the unit that cannot be repeated. A connection lost while COMMIT
+// was in flight is never retried: the error wraps ErrCommitUnknown.
+func (r *Runner) Do(ctx context.Context, fn func(context.Context, *Unit) error, opts ...Option) error {
+	return r.run(ctx, fn, false, opts)
+}
+
+// Read runs fn in a read-only unit: a READ ONLY transaction that never
+// writes. Changing an aggregate in it makes Read fail with ErrReadOnly. Read
+// retries like Do.
+func (r *Runner) Read(ctx context.Context, fn func(context.Context, *Unit) error, opts ...Option) error {
+	return r.run(ctx, fn, true, opts)
+}
+
+// ErrReadOnly is returned when a read-only unit changed an aggregate.
+var ErrReadOnly = errors.New("uow: read-only unit changed an aggregate; use Do to save changes")
+
+func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error, readOnly bool, opts []Option) error {
+	cfg := r.cfg
+	for _, o := range opts {
+		o(&cfg)
+	}
+	start := time.Now()
+	tr := &sink{record: cfg.report != nil, logger: cfg.logger}
+	var (
+		err     error
+		attempt int
+		retries []error
+	)
+	for attempt = 1; ; attempt++ {
+		err = r.attempt(ctx, fn, readOnly, &cfg, tr)
+		if err == nil || attempt >= cfg.attempts || !Retryable(err) {
+			break
+		}
+		retries = append(retries, err)
+		if cfg.logger != nil {
+			cfg.logger.LogAttrs(ctx, slog.LevelDebug, "unit retry",
+				slog.Int("attempt", attempt), slog.String("error", err.Error()))
+		}
+		if werr := sleep(ctx, backoff(cfg, attempt)); werr != nil {
+			err = errors.Join(err, werr)
+			break
+		}
+	}
+	if err != nil && len(retries) > 0 {
+		err = fmt.Errorf("uow: gave up after %d attempts: %w", attempt, err)
+	}
+	if cfg.logger != nil && cfg.logger.Enabled(ctx, slog.LevelDebug) {
+		attrs := []slog.Attr{
+			slog.Bool("read_only", readOnly),
+			slog.Int("attempts", attempt),
+			slog.Int("statements", tr.stats.Statements),
+			slog.Int("round_trips", tr.stats.RoundTrips),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		cfg.logger.LogAttrs(ctx, slog.LevelDebug, "unit", attrs...)
+	}
+	if cfg.report != nil {
+		*cfg.report = Report{Stats: tr.stats, Statements: tr.stmts, Attempts: attempt, Retries: retries, Err: err}
+	}
+	return err
+}
+
+// attempt runs fn once in a fresh unit and transaction.
+func (r *Runner) attempt(ctx context.Context, fn func(context.Context, *Unit) error, readOnly bool, cfg *config, tr *sink) (err error) {
+	u := newUnit(r, cfg, readOnly, tr)
+	defer func() {
+		if p := recover(); p != nil {
+			u.s.close(ctx)
+			panic(p)
+		}
+	}()
+	if err := fn(ctx, u); err != nil {
+		u.s.close(ctx)
+		return err
+	}
+	return u.commit(ctx)
+}
+
+// Retryable reports whether err is worth running the unit again for: a
+// serialization failure, a deadlock, a version conflict, or a connection
+// failure before anything was sent. Never when the outcome of COMMIT is
+// unknown.
+func Retryable(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, ErrCommitUnknown):
+		return false
+	case errors.Is(err, domain.ErrVersionConflict), errors.Is(err, ErrSerialization):
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+func backoff(cfg config, attempt int) time.Duration {
+	limit := cfg.baseDelay << (attempt - 1)
+	if limit <= 0 || limit > cfg.maxDelay {
+		limit = cfg.maxDelay
+	}
+	if limit <= 0 {
+		return 0
+	}
+	return rand.N(limit) + 1
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// poolSource runs each unit on a connection of its own from a pool.
+type poolSource struct{ pool *pgxpool.Pool }
+
+func (p poolSource) acquire(ctx context.Context) (*pgx.Conn, func(), error) {
+	c, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Conn(), c.Release, nil
+}
+
+func (poolSource) begin(readOnly bool, iso pgx.TxIsoLevel) string {
+	sql := "begin isolation level " + isoSQL(iso)
+	if readOnly {
+		sql += " read only"
+	}
+	return sql
+}
+
+func (poolSource) commit() []string   { return []string{"commit"} }
+func (poolSource) rollback() []string { return []string{"rollback"} }
+
+func isoSQL(iso pgx.TxIsoLevel) string {
+	switch iso {
+	case pgx.Serializable:
+		return "serializable"
+	case pgx.ReadCommitted:
+		return "read committed"
+	case pgx.ReadUncommitted:
+		return "read uncommitted"
+	default:
+		return "repeatable read"
+	}
+}
+
+// connSource runs units one at a time as savepoints on one connection.
+type connSource struct {
+	mu   sync.Mutex
+	conn *pgx.Conn
+}
+
+func (c *connSource) acquire(ctx context.Context) (*pgx.Conn, func(), error) {
+	c.mu.Lock()
+	return c.conn, c.mu.Unlock, nil
+}
+
+func (*connSource) begin(bool, pgx.TxIsoLevel) string { return "savepoint folio_unit" }
+func (*connSource) commit() []string                  { return []string{"release savepoint folio_unit"} }
+func (*connSource) rollback() []string {
+	return []string{"rollback to savepoint folio_unit", "release savepoint folio_unit"}
+}

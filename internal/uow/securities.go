@@ -1,0 +1,248 @@
+package uow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/folio-dev/folio/internal/dbgen"
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// Securities is a unit's repository of securities.
+type Securities struct{ u *Unit }
+
+// Get returns the security with this id, from the identity map when the
+// unit has it. errors.Is(err, domain.ErrNotFound) when there is none.
+func (r Securities) Get(ctx context.Context, id uuid.UUID) (*domain.Security, error) {
+	ss, err := r.GetMany(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	return ss[0], nil
+}
+
+// GetMany returns the securities with these ids in the same order, loading
+// the ones the unit does not have in one statement.
+// errors.Is(err, domain.ErrNotFound) if any is missing.
+func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Security, error) {
+	u := r.u
+	var missing []uuid.UUID
+	for _, id := range ids {
+		if _, ok := u.securities[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		var rows []dbgen.Security
+		if err := u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
+			rows, err = q.GetSecuritiesByIDs(ctx, missing)
+			return err
+		}}}); err != nil {
+			return nil, fmt.Errorf("load securities: %w", err)
+		}
+		if err := u.trackSecurities(rows); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*domain.Security, len(ids))
+	for i, id := range ids {
+		e, ok := u.securities[id]
+		if !ok || e.state == stateRemoved {
+			return nil, fmt.Errorf("security %s: %w", id, domain.ErrNotFound)
+		}
+		out[i] = e.s
+	}
+	return out, nil
+}
+
+// Map returns the securities with these ids keyed by id, as
+// domain.Portfolio.Value wants them.
+func (r Securities) Map(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*domain.Security, error) {
+	ss, err := r.GetMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[uuid.UUID]*domain.Security, len(ss))
+	for _, s := range ss {
+		m[s.ID()] = s
+	}
+	return m, nil
+}
+
+// GetBySymbol returns the security with this symbol (as domain.ParseSymbol
+// returns it), from the identity map when the unit has it.
+// errors.Is(err, domain.ErrNotFound) when there is none.
+func (r Securities) GetBySymbol(ctx context.Context, symbol string) (*domain.Security, error) {
+	ss, err := r.GetBySymbols(ctx, []string{symbol})
+	if err != nil {
+		return nil, err
+	}
+	return ss[0], nil
+}
+
+// GetBySymbols returns the securities with these symbols in the same order,
+// loading the ones the unit does not have in one statement.
+// errors.Is(err, domain.ErrNotFound) names the first symbol missing.
+func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*domain.Security, error) {
+	u := r.u
+	var missing []string
+	for _, sym := range symbols {
+		if _, ok := u.symbols[sym]; !ok {
+			missing = append(missing, sym)
+		}
+	}
+	if len(missing) > 0 {
+		var rows []dbgen.Security
+		if err := u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
+			rows, err = q.GetSecuritiesBySymbols(ctx, missing)
+			return err
+		}}}); err != nil {
+			return nil, fmt.Errorf("load securities: %w", err)
+		}
+		if err := u.trackSecurities(rows); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*domain.Security, len(symbols))
+	for i, sym := range symbols {
+		e, ok := u.symbols[sym]
+		if !ok || e.state == stateRemoved {
+			return nil, fmt.Errorf("security %s: %w", sym, domain.ErrNotFound)
+		}
+		out[i] = e.s
+	}
+	return out, nil
+}
+
+// List returns a page of securities in symbol order; pass the last symbol of
+// a page as After for the next. NameContains is ignored.
+func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Security, error) {
+	limit, err := opts.limit()
+	if err != nil {
+		return nil, err
+	}
+	var rows []dbgen.Security
+	if err := r.u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
+		rows, err = q.ListSecurities(ctx, dbgen.ListSecuritiesParams{After: optText(opts.After), PageSize: limit})
+		return err
+	}}}); err != nil {
+		return nil, fmt.Errorf("list securities: %w", err)
+	}
+	if err := r.u.trackSecurities(rows); err != nil {
+		return nil, err
+	}
+	out := make([]*domain.Security, 0, len(rows))
+	for _, row := range rows {
+		if e := r.u.securities[row.ID]; e.state != stateRemoved {
+			out = append(out, e.s)
+		}
+	}
+	return out, nil
+}
+
+// Add makes s part of the unit: it is inserted at the next flush. A symbol
+// that is taken fails the flush with domain.ErrAlreadyExists. Adding a
+// security the unit already has does nothing.
+func (r Securities) Add(s *domain.Security) {
+	if _, ok := r.u.securities[s.ID()]; ok {
+		return
+	}
+	e := &securityEntry{s: s, state: stateNew}
+	r.u.securities[s.ID()] = e
+	r.u.symbols[s.Symbol()] = e
+}
+
+// Remove deletes s at the next flush; the flush fails with domain.ErrInUse
+// while lots hold it. s must have been loaded or added in this unit.
+func (r Securities) Remove(s *domain.Security) error {
+	e, ok := r.u.securities[s.ID()]
+	if !ok || e.s != s {
+		return fmt.Errorf("remove security %s: not loaded in this unit: %w", s.Symbol(), domain.ErrNotFound)
+	}
+	if e.state == stateNew {
+		delete(r.u.securities, s.ID())
+		delete(r.u.symbols, s.Symbol())
+		return nil
+	}
+	e.state = stateRemoved
+	return nil
+}
+
+// Quote is a price for a security on a day.
+type Quote struct {
+	Symbol string
+	Price  decimal.Decimal
+	Date   time.Time
+}
+
+// Revalue sets the prices of many securities, named by symbol, without
+// loading them: like SQLAlchemy's bulk update, it is one statement at the
+// next flush, whatever the number. Securities the unit has are updated in
+// memory too. Every quote is checked first (domain.ErrInvalid... errors,
+// nothing queued); a symbol that does not exist fails the flush with
+// domain.ErrNotFound.
+func (r Securities) Revalue(quotes []Quote) error {
+	clean := make([]Quote, len(quotes))
+	seen := make(map[string]bool, len(quotes))
+	for i, q := range quotes {
+		sym, err := domain.ParseSymbol(q.Symbol)
+		if err != nil {
+			return fmt.Errorf("revalue: %w", err)
+		}
+		if err := domain.CheckPrice(q.Price); err != nil {
+			return fmt.Errorf("revalue %s: %w", sym, err)
+		}
+		if err := domain.CheckDate(q.Date); err != nil {
+			return fmt.Errorf("revalue %s: %w", sym, err)
+		}
+		if seen[sym] {
+			return fmt.Errorf("revalue: %w: symbol %s given twice", domain.ErrInvalid, sym)
+		}
+		seen[sym] = true
+		clean[i] = Quote{Symbol: sym, Price: q.Price, Date: domain.Day(q.Date)}
+	}
+	queued := make(map[string]int, len(r.u.quotes))
+	for i, q := range r.u.quotes {
+		queued[q.Symbol] = i
+	}
+	for _, q := range clean {
+		if e, ok := r.u.symbols[q.Symbol]; ok {
+			// Tracked: the change flows through dirty tracking like any
+			// other, which also keeps the snapshot right.
+			if err := e.s.SetPrice(q.Price, q.Date); err != nil {
+				return fmt.Errorf("revalue %s: %w", q.Symbol, err)
+			}
+			continue
+		}
+		if i, ok := queued[q.Symbol]; ok {
+			r.u.quotes[i] = q // a later quote for the same symbol wins
+			continue
+		}
+		queued[q.Symbol] = len(r.u.quotes)
+		r.u.quotes = append(r.u.quotes, q)
+	}
+	return nil
+}
+
+// trackSecurities puts loaded rows into the identity map; rows the unit
+// already has are ignored (its objects win).
+func (u *Unit) trackSecurities(rows []dbgen.Security) error {
+	for _, row := range rows {
+		if _, ok := u.securities[row.ID]; ok {
+			continue
+		}
+		st := securityState(row)
+		s, err := restoreSecurity(st)
+		if err != nil {
+			return err
+		}
+		e := &securityEntry{s: s, snap: s.State(), state: statePersistent}
+		u.securities[row.ID] = e
+		u.symbols[row.Symbol] = e
+	}
+	return nil
+}

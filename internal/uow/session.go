@@ -1,0 +1,260 @@
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/folio-dev/folio/internal/dbgen"
+)
+
+// How a unit talks to the server.
+//
+// Generated query functions take a dbgen.DBTX and expect an answer before
+// they return, which would cost a round trip per statement. A session instead
+// runs each generated function twice. The first run goes against capture,
+// which records the SQL and arguments and fails on purpose; everything
+// recorded goes out as one pgx.Batch, a single round trip, with the
+// transaction's BEGIN in front and, at the end of a unit, its COMMIT behind.
+// The second run goes against replay, which hands the function the batch's
+// next result, so the generated code scans its own rows as usual. The SQL
+// text still comes only from sql/queries.
+
+// errCaptured stops a generated function once capture has its statement.
+var errCaptured = errors.New("uow: statement captured")
+
+type capture struct {
+	sql  string
+	args []any
+}
+
+func (c *capture) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c.sql, c.args = sql, args
+	return pgconn.CommandTag{}, errCaptured
+}
+
+func (c *capture) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c.sql, c.args = sql, args
+	return nil, errCaptured
+}
+
+func (c *capture) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	c.sql, c.args = sql, args
+	return capturedRow{}
+}
+
+type capturedRow struct{}
+
+func (capturedRow) Scan(...any) error { return errCaptured }
+
+type replay struct{ br pgx.BatchResults }
+
+func (r replay) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) { return r.br.Exec() }
+func (r replay) Query(context.Context, string, ...any) (pgx.Rows, error)         { return r.br.Query() }
+func (r replay) QueryRow(context.Context, string, ...any) pgx.Row                { return r.br.QueryRow() }
+
+// A call is one statement of a round trip: run calls one generated function
+// (twice, see above) and keeps its result; fail translates a failure of the
+// statement into the error the unit returns.
+type call struct {
+	run  func(q *dbgen.Queries) error
+	fail func(err error) error
+}
+
+// control is a statement the session itself sends: BEGIN, SAVEPOINT, COMMIT.
+type control struct {
+	sql  string
+	done func() // runs once the server has executed it
+}
+
+// source hands out the connection a unit runs on and says how a unit's
+// transaction begins and ends on it.
+type source interface {
+	acquire(ctx context.Context) (*pgx.Conn, func(), error)
+	begin(readOnly bool, iso pgx.TxIsoLevel) string
+	commit() []string
+	rollback() []string
+}
+
+// session is one unit attempt's connection and transaction state.
+type session struct {
+	src      source
+	conn     *pgx.Conn
+	release  func()
+	sink     *sink
+	beginSQL string
+	begun    bool      // the unit's BEGIN has been executed
+	queued   []control // control statements to ride with the next round trip
+}
+
+// ErrCommitUnknown is returned when the connection failed while COMMIT was in
+// flight: the unit's changes may or may not have been committed, so it is not
+// retried. Check the data before trying again.
+var ErrCommitUnknown = errors.New("outcome of COMMIT unknown: the connection failed while it was in flight, so the changes may or may not have been saved")
+
+// connect acquires the connection on first use, so a unit that never
+// touches the database never holds one.
+func (s *session) connect(ctx context.Context) error {
+	if s.conn != nil {
+		return nil
+	}
+	conn, release, err := s.src.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("uow: acquire connection: %w", err)
+	}
+	s.conn, s.release = conn, release
+	return nil
+}
+
+// roundTrip sends whatever control statements are due (BEGIN first), the
+// calls, and the tail statements as one pipeline, then reads every result in
+// order. A failing statement aborts the transaction on the server, which
+// then skips the rest of the pipeline, tail included.
+func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) error {
+	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	head := s.queued
+	s.queued = nil
+	if !s.begun {
+		head = append([]control{{sql: s.beginSQL, done: func() { s.begun = true }}}, head...)
+	}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(head)+len(calls)+len(tail))}
+	for _, c := range head {
+		b.Queue(c.sql)
+	}
+	var captured capture
+	for i := range calls {
+		captured = capture{}
+		if err := calls[i].run(dbgen.New(&captured)); !errors.Is(err, errCaptured) {
+			// A call must send exactly one statement; anything else is a
+			// bug in this package, not a database error.
+			panic(fmt.Sprintf("uow: call %d did not capture a statement: %v", i, err))
+		}
+		b.Queue(captured.sql, captured.args...)
+	}
+	for _, c := range tail {
+		b.Queue(c.sql)
+	}
+
+	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
+	err := readResults(br, head, calls, tail)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) && !pgconn.SafeToRetry(err) {
+		// The server never answered for COMMIT, and pgx cannot say that
+		// nothing was sent: it may have committed.
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	}
+	return err
+}
+
+func readResults(br pgx.BatchResults, head []control, calls []call, tail []control) error {
+	for _, c := range head {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("uow: %s: %w", c.sql, err)
+		}
+		if c.done != nil {
+			c.done()
+		}
+	}
+	q := dbgen.New(replay{br})
+	for i := range calls {
+		if err := calls[i].run(q); err != nil {
+			if calls[i].fail != nil {
+				return calls[i].fail(err)
+			}
+			return err
+		}
+	}
+	for _, c := range tail {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("uow: %s: %w", c.sql, err)
+		}
+		if c.done != nil {
+			c.done()
+		}
+	}
+	return nil
+}
+
+func isCommit(sql string) bool { return sql == "commit" }
+
+// serverSaid reports whether err is the server's answer to a statement, as
+// opposed to a failure to talk to it.
+func serverSaid(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}
+
+// commit sends the flush calls with COMMIT behind them, in one round trip,
+// and releases the connection; a failure is rolled back first.
+func (s *session) commit(ctx context.Context, calls []call) error {
+	if len(calls) == 0 && !s.begun && len(s.queued) == 0 {
+		s.close(ctx)
+		return nil
+	}
+	tail := make([]control, 0, 2)
+	for _, sql := range s.src.commit() {
+		tail = append(tail, control{sql: sql})
+	}
+	err := s.roundTrip(ctx, calls, tail...)
+	if err == nil {
+		s.begun = false
+	}
+	s.close(ctx)
+	return err
+}
+
+// close rolls back whatever is still open and releases the connection. The
+// rollback must happen even when ctx is done, so it gets a context of its
+// own; a connection that cannot be rolled back is closed, never pooled.
+func (s *session) close(ctx context.Context) {
+	if s.conn == nil {
+		return
+	}
+	conn, release := s.conn, s.release
+	s.conn, s.release = nil, nil
+	defer release()
+	if conn.IsClosed() {
+		return
+	}
+	if !s.begun {
+		// Nothing of this unit is open. (A pooled connection in any other
+		// state is destroyed by the pool on release.)
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	// The simple protocol: the statements of a batch are prepared first,
+	// which an aborted transaction refuses; and it takes them all in one
+	// round trip.
+	if _, err := conn.Exec(withSink(rctx, s.sink), strings.Join(s.src.rollback(), "; ")); err != nil {
+		_ = conn.Close(rctx)
+	}
+	s.begun = false
+}
+
+// aborted reports whether a statement failed in the unit's transaction,
+// which then refuses everything until it is rolled back.
+func (s *session) aborted() bool {
+	return s.conn != nil && s.conn.PgConn().TxStatus() == 'E'
+}
+
+// exec sends one statement on its own, with the simple protocol (no
+// prepare step).
+func (s *session) exec(ctx context.Context, sql string) error {
+	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	if _, err := s.conn.Exec(withSink(ctx, s.sink), sql); err != nil {
+		return fmt.Errorf("uow: %s: %w", sql, err)
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package uow
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Stats counts what a unit of work sent to the server.
+type Stats struct {
+	// Statements is the number of SQL statements sent, BEGIN and COMMIT
+	// included.
+	Statements int
+	// RoundTrips is the number of times the unit waited for the server: one
+	// per statement sent on its own, one per pipeline (pgx.Batch).
+	//
+	// A statement the connection has not seen before costs one more round
+	// trip, for pgx to learn its parameter and result types, the first time
+	// it is used (pgx's default statement cache); these are not counted, as
+	// pgx does not trace them, so measure in the steady state.
+	RoundTrips int
+}
+
+// Statement is one statement a unit sent, in order, as the tracer saw it.
+type Statement struct {
+	SQL string
+	// RoundTrip is the 1-based round trip the statement travelled in.
+	RoundTrip int
+}
+
+// Name returns the sqlc name of the query (GetPortfoliosByIDs), taken from
+// the comment sqlc puts in front of every statement, or for a statement of
+// the unit's own, such as BEGIN or COMMIT, its text.
+func (s Statement) Name() string {
+	const prefix = "-- name: "
+	if rest, ok := strings.CutPrefix(s.SQL, prefix); ok {
+		if name, _, ok := strings.Cut(rest, " "); ok {
+			return name
+		}
+	}
+	return s.SQL
+}
+
+// Report describes one completed call of Runner.Do or Runner.Read.
+type Report struct {
+	Stats
+	// Statements lists what was sent, over all attempts.
+	Statements []Statement
+	// Attempts is how many times fn ran (more than one after retries).
+	Attempts int
+	// Retries lists, per retry, the error that caused it.
+	Retries []error
+	// Err is what Do or Read returned.
+	Err error
+}
+
+// sink collects the trace of one unit; the tracer finds it in the context.
+type sink struct {
+	stats  Stats
+	record bool
+	stmts  []Statement
+	logger *slog.Logger
+}
+
+type sinkKey struct{}
+
+func withSink(ctx context.Context, s *sink) context.Context {
+	return context.WithValue(ctx, sinkKey{}, s)
+}
+
+func sinkFrom(ctx context.Context) *sink {
+	s, _ := ctx.Value(sinkKey{}).(*sink)
+	return s
+}
+
+type startKey struct{}
+
+// tracer counts and logs statements for the unit whose sink rides in the
+// context; statements sent outside a unit cost it one map lookup.
+type tracer struct{}
+
+func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	s := sinkFrom(ctx)
+	if s == nil {
+		return ctx
+	}
+	s.stats.RoundTrips++
+	s.add(data.SQL)
+	if s.logging() {
+		return context.WithValue(ctx, startKey{}, time.Now())
+	}
+	return ctx
+}
+
+func (tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	s := sinkFrom(ctx)
+	if s == nil || !s.logging() {
+		return
+	}
+	start, _ := ctx.Value(startKey{}).(time.Time)
+	s.log(ctx, "statement", s.stats.RoundTrips, time.Since(start), data.CommandTag.String(), data.Err,
+		slog.String("sql", s.lastSQL()))
+}
+
+func (tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	s := sinkFrom(ctx)
+	if s == nil {
+		return ctx
+	}
+	s.stats.RoundTrips++
+	for _, q := range data.Batch.QueuedQueries {
+		s.add(q.SQL)
+	}
+	if s.logging() {
+		return context.WithValue(ctx, startKey{}, time.Now())
+	}
+	return ctx
+}
+
+func (tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	s := sinkFrom(ctx)
+	if s == nil || !s.logging() {
+		return
+	}
+	s.log(ctx, "statement", s.stats.RoundTrips, time.Since(data.ReadStartTime), data.CommandTag.String(), data.Err,
+		slog.String("sql", squash(data.SQL)))
+}
+
+func (tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	s := sinkFrom(ctx)
+	if s == nil || !s.logging() {
+		return
+	}
+	start, _ := ctx.Value(startKey{}).(time.Time)
+	s.log(ctx, "pipeline", s.stats.RoundTrips, time.Since(start), "", data.Err)
+}
+
+func (s *sink) add(sql string) {
+	s.stats.Statements++
+	if s.record || s.logging() {
+		s.stmts = append(s.stmts, Statement{SQL: sql, RoundTrip: s.stats.RoundTrips})
+	}
+}
+
+func (s *sink) lastSQL() string {
+	if len(s.stmts) == 0 {
+		return ""
+	}
+	return squash(s.stmts[len(s.stmts)-1].SQL)
+}
+
+func (s *sink) logging() bool {
+	return s.logger != nil && s.logger.Enabled(context.Background(), slog.LevelDebug)
+}
+
+func (s *sink) log(ctx context.Context, msg string, trip int, d time.Duration, tag string, err error, attrs ...slog.Attr) {
+	attrs = append(attrs, slog.Int("round_trip", trip), slog.Duration("duration", d))
+	if tag != "" {
+		attrs = append(attrs, slog.String("tag", tag))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	s.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+}
+
+// squash puts a statement on one line for the log: the sqlc name comment
+// first, then the SQL with runs of white space folded.
+func squash(sql string) string {
+	return strings.Join(strings.Fields(sql), " ")
+}
+
+// ConfigurePool prepares a pool configuration for units of work: it
+// registers the shopspring decimal codec for NUMERIC on every new connection
+// (after any AfterConnect already set) and installs the tracer that counts and
+// logs each unit's statements (beside any tracer already set). NewRunner
+// refuses a pool whose configuration did not pass through here.
+func ConfigurePool(cfg *pgxpool.Config) {
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		pgxdecimal.Register(c.TypeMap())
+		if after != nil {
+			return after(ctx, c)
+		}
+		return nil
+	}
+	cfg.ConnConfig.Tracer = withTracer(cfg.ConnConfig.Tracer)
+}
+
+// ConfigureConn is ConfigurePool for a single connection's configuration;
+// register the decimal codec with pgxdecimal.Register after connecting.
+func ConfigureConn(cfg *pgx.ConnConfig) {
+	cfg.Tracer = withTracer(cfg.Tracer)
+}
+
+func withTracer(existing pgx.QueryTracer) pgx.QueryTracer {
+	switch t := existing.(type) {
+	case nil:
+		return tracer{}
+	case tracer:
+		return t
+	case *multitracer.Tracer:
+		if hasTracer(t) {
+			return t
+		}
+	}
+	return multitracer.New(existing, tracer{})
+}
+
+func hasTracer(t pgx.QueryTracer) bool {
+	switch t := t.(type) {
+	case tracer:
+		return true
+	case *multitracer.Tracer:
+		for _, q := range t.QueryTracers {
+			if _, ok := q.(tracer); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,314 @@
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/folio-dev/folio/internal/domain"
+)
+
+// Unit is one unit of work: a transaction, the aggregates loaded or added in
+// it (one object per row: the identity map), and what they looked like in
+// the database (the snapshots changes are computed against). A Unit is used
+// by one goroutine, inside the fn given to Runner.Do or Runner.Read, and not
+// after fn returns.
+type Unit struct {
+	cfg      *config
+	s        *session
+	readOnly bool
+	now      time.Time
+
+	portfolios map[uuid.UUID]*portfolioEntry
+	securities map[uuid.UUID]*securityEntry
+	symbols    map[string]*securityEntry
+	quotes     []Quote // bulk price updates waiting for the next flush
+
+	savepoints int // savepoints made so far, to name the next one
+}
+
+type entryState uint8
+
+const (
+	// stateNew: added in this unit, not inserted yet.
+	stateNew entryState = iota
+	// statePersistent: in the database as snap says.
+	statePersistent
+	// stateRemoved: in the database, to be deleted at the next flush.
+	stateRemoved
+)
+
+type portfolioEntry struct {
+	p     *domain.Portfolio
+	snap  domain.PortfolioState // the row and its lots as stored; unset while stateNew
+	state entryState
+}
+
+type securityEntry struct {
+	s     *domain.Security
+	snap  domain.SecurityState
+	state entryState
+}
+
+func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
+	return &Unit{
+		cfg:      cfg,
+		readOnly: readOnly,
+		now:      cfg.clock(),
+		s: &session{
+			src:      r.src,
+			sink:     tr,
+			beginSQL: r.src.begin(readOnly, cfg.isolation),
+		},
+		portfolios: make(map[uuid.UUID]*portfolioEntry),
+		securities: make(map[uuid.UUID]*securityEntry),
+		symbols:    make(map[string]*securityEntry),
+	}
+}
+
+// Now returns the unit's clock reading, taken when the unit began: every
+// default date in one unit comes from the same instant.
+func (u *Unit) Now() time.Time { return u.now }
+
+// Stats returns what the unit has sent so far, over all attempts of the
+// enclosing Do or Read.
+func (u *Unit) Stats() Stats { return u.s.sink.stats }
+
+// Portfolios returns the unit's repository of portfolios.
+func (u *Unit) Portfolios() Portfolios { return Portfolios{u} }
+
+// Securities returns the unit's repository of securities.
+func (u *Unit) Securities() Securities { return Securities{u} }
+
+// Flush writes the changes made so far, in one round trip, without
+// committing: later queries in the unit see them, and a later failure of the
+// unit still rolls them back. Queries never flush on their own (like a
+// SQLAlchemy session with autoflush off); the commit at the end of Do
+// always does. A failed Flush leaves the transaction aborted: return its
+// error from fn.
+func (u *Unit) Flush(ctx context.Context) error {
+	if u.readOnly {
+		if u.dirty() {
+			return ErrReadOnly
+		}
+		return nil
+	}
+	calls, done := u.plan(ctx)
+	if len(calls) == 0 {
+		return nil
+	}
+	if err := u.s.roundTrip(ctx, calls); err != nil {
+		return err
+	}
+	done()
+	return nil
+}
+
+func (u *Unit) commit(ctx context.Context) error {
+	if u.readOnly {
+		if u.dirty() {
+			u.s.close(ctx)
+			return ErrReadOnly
+		}
+		return u.s.commit(ctx, nil)
+	}
+	calls, done := u.plan(ctx)
+	if err := u.s.commit(ctx, calls); err != nil {
+		return err
+	}
+	done()
+	return nil
+}
+
+func (u *Unit) dirty() bool {
+	calls, _ := u.plan(context.Background())
+	return len(calls) > 0
+}
+
+// Do runs fn as a nested unit of work: changes made so far are flushed, a
+// SAVEPOINT is set, and fn runs with this same unit (same identity map).
+// When fn returns nil its changes are flushed and the savepoint released.
+// When fn fails, the database goes back to the savepoint and every aggregate
+// the unit tracked before goes back to what it was then; aggregates first
+// loaded or added inside fn are forgotten. The error is returned, and the
+// enclosing unit can go on. Nested units are not retried on their own.
+func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (err error) {
+	u.savepoints++
+	name := fmt.Sprintf("folio_sp_%d", u.savepoints)
+	sp := &savepoint{name: name}
+	setSQL := control{sql: "savepoint " + name, done: func() { sp.set = true }}
+
+	// Flush what the enclosing unit changed, so the savepoint marks the
+	// state the tracked aggregates are in now. Without changes, the
+	// savepoint waits to ride with the first round trip fn makes.
+	if !u.readOnly {
+		if calls, done := u.plan(ctx); len(calls) > 0 {
+			if err := u.s.roundTrip(ctx, calls, setSQL); err != nil {
+				return err
+			}
+			done()
+		} else {
+			u.s.queued = append(u.s.queued, setSQL)
+		}
+	} else {
+		u.s.queued = append(u.s.queued, setSQL)
+	}
+	m := u.mark()
+
+	defer func() {
+		if p := recover(); p != nil {
+			_ = u.rollbackTo(ctx, sp, m)
+			panic(p)
+		}
+	}()
+	if err := fn(ctx, u); err != nil {
+		if rerr := u.rollbackTo(ctx, sp, m); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	release := control{sql: "release savepoint " + name}
+	calls, done := u.plan(ctx)
+	if u.readOnly {
+		calls = nil
+	}
+	switch {
+	case len(calls) > 0:
+		if err := u.s.roundTrip(ctx, calls, release); err != nil {
+			if rerr := u.rollbackTo(ctx, sp, m); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
+		}
+		done()
+	case sp.set:
+		// Nothing to write: the release can wait for the next round trip.
+		u.s.queued = append(u.s.queued, release)
+	default:
+		u.s.dequeue(setSQL.sql)
+	}
+	return nil
+}
+
+type savepoint struct {
+	name string
+	set  bool // executed by the server
+}
+
+// rollbackTo undoes a failed nested unit: in memory by restoring the mark,
+// in the database by rolling back to the savepoint. That statement can
+// usually wait for the unit's next round trip; but when a statement failed,
+// the transaction is aborted and the server refuses to even prepare the
+// statements of a pipeline until it is rolled back, so then it goes at once.
+func (u *Unit) rollbackTo(ctx context.Context, sp *savepoint, m mark) error {
+	u.restore(m)
+	if !sp.set {
+		u.s.dequeue("savepoint " + sp.name)
+		return nil
+	}
+	rollback := "rollback to savepoint " + sp.name
+	release := control{sql: "release savepoint " + sp.name}
+	if u.s.aborted() {
+		if err := u.s.exec(ctx, rollback); err != nil {
+			return err
+		}
+		u.s.queued = append(u.s.queued, release)
+		return nil
+	}
+	u.s.queued = append(u.s.queued, control{sql: rollback}, release)
+	return nil
+}
+
+func (s *session) dequeue(sql string) {
+	for i, c := range s.queued {
+		if c.sql == sql {
+			s.queued = append(s.queued[:i], s.queued[i+1:]...)
+			return
+		}
+	}
+}
+
+// mark is the in-memory side of a savepoint: which aggregates the unit
+// tracked and in which state. After the flush that precedes a savepoint,
+// every tracked aggregate equals its snapshot, so the snapshots are all it
+// takes to put the objects back.
+type mark struct {
+	portfolios map[uuid.UUID]portfolioEntry
+	securities map[uuid.UUID]securityEntry
+	quotes     []Quote
+}
+
+func (u *Unit) mark() mark {
+	m := mark{
+		portfolios: make(map[uuid.UUID]portfolioEntry, len(u.portfolios)),
+		securities: make(map[uuid.UUID]securityEntry, len(u.securities)),
+		quotes:     slices.Clone(u.quotes),
+	}
+	for id, e := range u.portfolios {
+		m.portfolios[id] = *e
+	}
+	for id, e := range u.securities {
+		m.securities[id] = *e
+	}
+	return m
+}
+
+func (u *Unit) restore(m mark) {
+	maps.DeleteFunc(u.portfolios, func(id uuid.UUID, _ *portfolioEntry) bool {
+		_, ok := m.portfolios[id]
+		return !ok
+	})
+	for id, saved := range m.portfolios {
+		e := u.portfolios[id]
+		if e == nil {
+			e = &portfolioEntry{}
+			u.portfolios[id] = e
+		}
+		*e = saved
+		if saved.state != stateNew {
+			resetPortfolio(saved.p, saved.snap)
+		}
+	}
+	maps.DeleteFunc(u.securities, func(id uuid.UUID, _ *securityEntry) bool {
+		_, ok := m.securities[id]
+		return !ok
+	})
+	clear(u.symbols)
+	for id, saved := range m.securities {
+		e := u.securities[id]
+		if e == nil {
+			e = &securityEntry{}
+			u.securities[id] = e
+		}
+		*e = saved
+		if saved.state != stateNew {
+			resetSecurity(saved.s, saved.snap)
+		}
+		u.symbols[saved.s.Symbol()] = e
+	}
+	u.quotes = m.quotes
+}
+
+// resetPortfolio puts p back to the stored state st, in place, so that
+// every holder of the pointer sees it.
+func resetPortfolio(p *domain.Portfolio, st domain.PortfolioState) {
+	fresh, err := domain.RestorePortfolio(st)
+	if err != nil {
+		// st came from State or from a row RestorePortfolio accepted.
+		panic(fmt.Sprintf("uow: restore snapshot of portfolio %s: %v", st.ID, err))
+	}
+	*p = *fresh
+}
+
+func resetSecurity(s *domain.Security, st domain.SecurityState) {
+	fresh, err := domain.RestoreSecurity(st)
+	if err != nil {
+		panic(fmt.Sprintf("uow: restore snapshot of security %s: %v", st.ID, err))
+	}
+	*s = *fresh
+}
