@@ -53,7 +53,11 @@ var (
 
 // Main runs the tests of a package and then stops the server they used, if
 // it started one. Call it from TestMain; it does not return.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with work of its own to do afterwards: it
+// returns the exit code instead of exiting.
+func Run(m *testing.M) int {
 	mainCalled = true
 	code := m.Run()
 	if server != nil {
@@ -66,7 +70,7 @@ func Main(m *testing.M) {
 		}
 		cancel()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Settings for the throwaway server: durability buys nothing for data that is
