@@ -158,6 +158,9 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 func readResults(br pgx.BatchResults, head []control, calls []call, tail []control) error {
 	for _, c := range head {
 		if _, err := br.Exec(); err != nil {
+			if !serverSaid(err) {
+				return err // the pipeline failed as a whole, not this statement
+			}
 			return fmt.Errorf("uow: %s: %w", c.sql, err)
 		}
 		if c.done != nil {
@@ -175,6 +178,9 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 	}
 	for _, c := range tail {
 		if _, err := br.Exec(); err != nil {
+			if !serverSaid(err) {
+				return err
+			}
 			return fmt.Errorf("uow: %s: %w", c.sql, err)
 		}
 		if c.done != nil {

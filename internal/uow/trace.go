@@ -9,6 +9,8 @@ import (
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -178,10 +180,13 @@ func squash(sql string) string {
 
 // ConfigurePool prepares a pool configuration for units of work: it
 // registers the shopspring decimal codec for NUMERIC on every new connection
-// (after any AfterConnect already set) and installs the tracer that counts and
-// logs each unit's statements (beside any tracer already set). NewRunner
-// refuses a pool whose configuration did not pass through here.
+// (after any AfterConnect already set), installs the tracer that counts and
+// logs each unit's statements (beside any tracer already set), and makes a
+// cancelled context cancel the running statement on the server (see
+// cancelOnServer). NewRunner refuses a pool whose configuration did not pass
+// through here.
 func ConfigurePool(cfg *pgxpool.Config) {
+	ConfigureConn(cfg.ConnConfig)
 	after := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		pgxdecimal.Register(c.TypeMap())
@@ -190,13 +195,24 @@ func ConfigurePool(cfg *pgxpool.Config) {
 		}
 		return nil
 	}
-	cfg.ConnConfig.Tracer = withTracer(cfg.ConnConfig.Tracer)
 }
 
 // ConfigureConn is ConfigurePool for a single connection's configuration;
 // register the decimal codec with pgxdecimal.Register after connecting.
 func ConfigureConn(cfg *pgx.ConnConfig) {
 	cfg.Tracer = withTracer(cfg.Tracer)
+	cfg.BuildContextWatcherHandler = cancelOnServer
+}
+
+// cancelOnServer handles a context cancelled during a statement by asking
+// the server to cancel it, instead of pgx's default of closing the socket at
+// once. The difference matters at COMMIT: a unit sends its last writes and
+// COMMIT in one pipeline, and a closed socket leaves the server to finish
+// them (the unit then cannot know whether it committed), while a cancelled
+// statement aborts the transaction and the server says so. The connection
+// is closed anyway if the server has not answered a second later.
+func cancelOnServer(c *pgconn.PgConn) ctxwatch.Handler {
+	return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
 }
 
 func withTracer(existing pgx.QueryTracer) pgx.QueryTracer {

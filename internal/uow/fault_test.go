@@ -1,0 +1,437 @@
+package uow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/migrate"
+	"github.com/folio-dev/folio/internal/pglocal"
+	"github.com/folio-dev/folio/internal/pgtest"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// faultDB is a database of the test's own whose pool marks its sessions
+// with an application name, so that an administrator connection can find
+// them (pg_stat_activity) to block, kill or watch them.
+//
+// The pool has one connection, so that each unit runs on the connection
+// the one before warmed up (its statements prepared): which round trip a
+// fault hits is then the same on every run. other is a second connection
+// to the same database, for the tests to hold locks with.
+func faultDB(t *testing.T, opts ...uow.Option) (pool *pgxpool.Pool, r *uow.Runner, admin, other *pgx.Conn, app string) {
+	t.Helper()
+	app = "folio-fault-" + uuid.NewString()[:8]
+	url := pgtest.URL(t)
+	pool = pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["application_name"] = app
+		c.MaxConns = 1
+	})
+	opts = append([]uow.Option{uow.WithBackoff(time.Millisecond, 10*time.Millisecond)}, opts...)
+	r, err := uow.NewRunner(pool, opts...)
+	require.NoError(t, err)
+	admin, err = pgx.Connect(ctx, pgtest.AdminURL(t, "postgres"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
+	other, err = pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close(context.Background()) })
+	return pool, r, admin, other, app
+}
+
+// terminate kills the backends of app that are in the given state.
+func terminate(t *testing.T, admin *pgx.Conn, app, state string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, admin.QueryRow(ctx, `
+		select count(pg_terminate_backend(pid)) from pg_stat_activity
+		where application_name = $1 and state = $2`, app, state).Scan(&n))
+	return n
+}
+
+// waitBlocked waits until a backend of app waits for a lock and returns
+// its pid, or 0 after reporting an error. It runs in goroutines of its own,
+// so it fails the test without stopping it.
+func waitBlocked(t *testing.T, admin *pgx.Conn, app string) int {
+	for range 500 {
+		var pid int
+		err := admin.QueryRow(ctx, `
+			select pid from pg_stat_activity
+			where application_name = $1 and wait_event_type = 'Lock'`, app).Scan(&pid)
+		if err == nil {
+			return pid
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			t.Errorf("watch for the blocked unit: %v", err)
+			return 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the unit never blocked")
+	return 0
+}
+
+// A unit's backend is killed before, during and after its flush: the unit
+// fails, nothing of it is stored, and the next unit works on a pool that
+// replaced the dead connection.
+func TestKilledBackend(t *testing.T) {
+	t.Parallel()
+	for _, when := range []string{"before flush", "during flush", "after flush"} {
+		t.Run(when, func(t *testing.T) {
+			t.Parallel()
+			pool, r, admin, other, app := faultDB(t)
+			secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+			buy(t, r, ids["Main"], secs["AAPL"], "10")
+			buy(t, r, ids["Main"], secs["AAPL"], "10") // warm: a buy's statements are prepared
+			v0, lots0 := stored(t, pool, ids["Main"])
+
+			var blocker pgx.Tx
+			killed := make(chan struct{})
+			if when != "during flush" {
+				close(killed)
+			} else {
+				// Hold the portfolio's row lock so that the flush waits
+				// on its version check, then kill it there.
+				var err error
+				blocker, err = other.Begin(ctx)
+				require.NoError(t, err)
+				_, err = blocker.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["Main"])
+				require.NoError(t, err)
+				watcher, killer := admin2(t), admin2(t)
+				go func() {
+					defer close(killed)
+					if pid := waitBlocked(t, watcher, app); pid != 0 {
+						_, err := killer.Exec(ctx, "select pg_terminate_backend($1)", pid)
+						assert.NoError(t, err)
+					}
+				}()
+			}
+
+			var rep uow.Report
+			err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				p, err := u.Portfolios().Get(ctx, ids["Main"])
+				if err != nil {
+					return err
+				}
+				if _, err := p.Buy(secs["AAPL"], dec("5"), dec("1"), day); err != nil {
+					return err
+				}
+				switch when {
+				case "before flush":
+					require.Equal(t, 1, terminate(t, admin, app, "idle in transaction"))
+				case "after flush":
+					require.NoError(t, u.Flush(ctx))
+					require.Equal(t, 1, terminate(t, admin, app, "idle in transaction"))
+				}
+				return nil
+			}, uow.WithReport(&rep))
+			<-killed
+			if blocker != nil {
+				require.NoError(t, blocker.Rollback(ctx))
+			}
+			require.Error(t, err)
+			t.Logf("%s: the caller saw: %v", when, err)
+			// The server said why it hung up (57P01, admin_shutdown), so
+			// the transaction is known to be rolled back: the outcome is
+			// not unknown, and the unit is not retried.
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			assert.Equal(t, "57P01", pgErr.Code)
+			assert.NotErrorIs(t, err, uow.ErrCommitUnknown)
+			assert.Equal(t, 1, rep.Attempts, "retried after %v", rep.Retries)
+
+			v1, lots1 := stored(t, pool, ids["Main"])
+			assert.Equal(t, v0, v1, "nothing partial stored")
+			assert.Equal(t, lots0, lots1)
+
+			buy(t, r, ids["Main"], secs["AAPL"], "1")
+			v2, lots2 := stored(t, pool, ids["Main"])
+			assert.Equal(t, v0+1, v2, "the next unit works")
+			assert.Len(t, lots2, len(lots0)+1)
+			requireHealthy(t, pool)
+		})
+	}
+}
+
+// admin2 opens a second administrator connection for a goroutine.
+func admin2(t *testing.T) *pgx.Conn {
+	c, err := pgx.Connect(ctx, pgtest.AdminURL(t, "postgres"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// Cancelling the context while a unit waits in a query or in its flush
+// rolls it back and leaks no connection.
+func TestCancelMidQueryAndMidFlush(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{"query", "flush", "commit"} {
+		t.Run(where, func(t *testing.T) {
+			t.Parallel()
+			pool, r, _, other, app := faultDB(t)
+			secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+			buy(t, r, ids["Main"], secs["AAPL"], "10")
+			buy(t, r, ids["Main"], secs["AAPL"], "10")
+			v0, lots0 := stored(t, pool, ids["Main"])
+
+			blocker, err := other.Begin(ctx)
+			require.NoError(t, err)
+			if where == "query" {
+				// Loading the lots needs a lock this one excludes.
+				_, err = blocker.Exec(ctx, "lock table investment in access exclusive mode")
+			} else {
+				_, err = blocker.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["Main"])
+			}
+			require.NoError(t, err)
+
+			cctx, cancel := context.WithCancel(ctx)
+			watcher := admin2(t)
+			watched := make(chan struct{})
+			go func() {
+				defer close(watched)
+				waitBlocked(t, watcher, app)
+				cancel()
+			}()
+			err = r.Do(cctx, func(ctx context.Context, u *uow.Unit) error {
+				p, err := u.Portfolios().Get(ctx, ids["Main"])
+				if err != nil {
+					return err
+				}
+				if _, err := p.Buy(secs["AAPL"], dec("5"), dec("1"), day); err != nil {
+					return err
+				}
+				if where == "flush" {
+					return u.Flush(ctx)
+				}
+				return nil
+			})
+			cancel()
+			<-watched
+			require.NoError(t, blocker.Rollback(ctx))
+			require.Error(t, err)
+			t.Logf("cancelled in %s: the caller saw: %v", where, err)
+			// The server cancelled the waiting statement (57014) and
+			// said so: the transaction is known to be rolled back, even
+			// when COMMIT was in the same pipeline.
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			assert.Equal(t, "57014", pgErr.Code)
+			assert.NotErrorIs(t, err, uow.ErrCommitUnknown)
+
+			v1, lots1 := stored(t, pool, ids["Main"])
+			assert.Equal(t, v0, v1)
+			assert.Equal(t, lots0, lots1)
+			requireHealthy(t, pool)
+			buy(t, r, ids["Main"], secs["AAPL"], "1")
+		})
+	}
+}
+
+// The server restarts while units run: those in flight fail with an
+// error, later ones succeed on the same pool, and every unit reported as
+// committed is in the database.
+func TestServerRestartUnderLoad(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "folio-restart-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	opts := pglocal.Options{DataDir: dir, StopGrace: 50 * time.Millisecond,
+		Settings: map[string]string{"fsync": "off"}}
+	srv, err := pglocal.Start(ctx, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+
+	pool := pgtest.OpenPool(t, srv.URL("postgres"), uow.ConfigurePool)
+	m, err := migrate.New(pool)
+	require.NoError(t, err)
+	_, err = m.Up(ctx)
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	require.NoError(t, err)
+	// One portfolio per worker: contention is not what this test is about.
+	secs, ids := seed(t, r, []string{"AAPL"}, "W0", "W1", "W2", "W3")
+
+	var ok, unknown, failed atomic.Int64
+	var errsMu sync.Mutex
+	var errs []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		id := ids[fmt.Sprintf("W%d", w)]
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					p, err := u.Portfolios().Get(ctx, id)
+					if err != nil {
+						return err
+					}
+					_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+					return err
+				})
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, uow.ErrCommitUnknown):
+					unknown.Add(1)
+				default:
+					failed.Add(1)
+					errsMu.Lock()
+					if len(errs) < 3 {
+						errs = append(errs, err.Error())
+					}
+					errsMu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	before := ok.Load()
+	require.NoError(t, srv.Stop(ctx))
+	time.Sleep(200 * time.Millisecond)
+	srv, err = pglocal.Start(ctx, opts)
+	require.NoError(t, err)
+	restartedAt := ok.Load()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	t.Logf("restart: %d units committed before the stop, %d after the restart; %d failed in flight, %d with an unknown commit outcome; e.g. %v",
+		before, ok.Load()-restartedAt, failed.Load(), unknown.Load(), errs)
+	assert.Positive(t, before)
+	assert.Positive(t, ok.Load()-restartedAt, "units succeed again after the restart, on the same pool")
+
+	// Every reported commit is stored; an unknown outcome may or may not be.
+	n := int64(count(t, pool, "investment"))
+	assert.GreaterOrEqual(t, n, ok.Load(), "a committed unit was lost")
+	assert.LessOrEqual(t, n, ok.Load()+unknown.Load())
+}
+
+// proxy forwards Unix-socket connections to a PostgreSQL socket until cut
+// is called, which drops every connection without a word from the server:
+// a network failure, as the client sees it.
+type proxy struct {
+	dir   string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "folio-proxy-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	ln, err := net.Listen("unix", filepath.Join(dir, filepath.Base(target)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	p := &proxy{dir: dir}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("unix", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
+			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// The connection dies while COMMIT is in flight and the server never says
+// what became of it: the unit reports ErrCommitUnknown and does not retry.
+// Not retrying is right: here the server went on and committed.
+func TestConnectionLostDuringCommitIsUnknownAndNotRetried(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	cc, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	p := newProxy(t, filepath.Join(cc.Host, fmt.Sprintf(".s.PGSQL.%d", cc.Port)))
+	app := "folio-lost-" + uuid.NewString()[:8]
+	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
+		c.ConnConfig.Host = p.dir
+		c.ConnConfig.RuntimeParams["application_name"] = app
+		c.MaxConns = 1
+	})
+	r, err := uow.NewRunner(pool)
+	require.NoError(t, err)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	buy(t, r, ids["Main"], secs["AAPL"], "10") // warm
+	v0, lots0 := stored(t, pool, ids["Main"])
+
+	other, err := pgx.Connect(ctx, url) // not through the proxy
+	require.NoError(t, err)
+	defer other.Close(ctx)
+	blocker, err := other.Begin(ctx)
+	require.NoError(t, err)
+	_, err = blocker.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["Main"])
+	require.NoError(t, err)
+	watcher := admin2(t)
+	cut := make(chan struct{})
+	go func() {
+		defer close(cut)
+		waitBlocked(t, watcher, app) // the flush, COMMIT behind it, waits on the lock
+		p.cut()
+	}()
+
+	var rep uow.Report
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		pf, err := u.Portfolios().Get(ctx, ids["Main"])
+		if err != nil {
+			return err
+		}
+		_, err = pf.Buy(secs["AAPL"], dec("5"), dec("1"), day)
+		return err
+	}, uow.WithReport(&rep))
+	<-cut
+	t.Logf("the caller saw: %v", err)
+	require.ErrorIs(t, err, uow.ErrCommitUnknown)
+	assert.Equal(t, 1, rep.Attempts, "an unknown outcome is never retried")
+
+	// The server still holds the pipeline; once the lock goes, it commits.
+	require.NoError(t, blocker.Rollback(ctx))
+	require.Eventually(t, func() bool {
+		v, _ := stored(t, pool, ids["Main"])
+		return v == v0+1
+	}, 5*time.Second, 10*time.Millisecond, "the server committed what the client could not confirm")
+	_, lots := stored(t, pool, ids["Main"])
+	assert.Len(t, lots, len(lots0)+1, "applied once: a retry would have bought twice")
+}
