@@ -1,0 +1,210 @@
+// Package migrate applies folio's schema migrations with goose.
+//
+// The migrations are the embedded sql/schema files (folio.Migrations), the
+// same files the stock goose CLI runs, so an operator may use either. Every
+// operation but Version holds goose's PostgreSQL session advisory lock while
+// it reads or changes the schema, so two processes migrating one database at
+// once take turns instead of racing: the second finds the work done. (The
+// stock CLI takes no lock.) The session lock needs a real session, so run
+// migrations on a direct connection, not through PgBouncer in transaction
+// pooling.
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/folio-dev/folio"
+)
+
+// Result is what one migration did.
+type Result = goose.MigrationResult
+
+// Status is the state of one migration in the database.
+type Status = goose.MigrationStatus
+
+// ErrNoChange is returned by Down and Redo when no migration is applied.
+var ErrNoChange = errors.New("no migration is applied")
+
+// Migrator runs migrations against one database.
+type Migrator struct {
+	db       *sql.DB
+	provider *goose.Provider
+}
+
+// Option configures a Migrator.
+type Option func(*config)
+
+type config struct {
+	fsys   fs.FS
+	logger *slog.Logger
+	// Seconds between attempts to take the advisory lock, and attempts.
+	lockPeriod, lockAttempts uint64
+}
+
+// WithFS uses migrations from fsys (at its root) instead of the embedded
+// ones. Tests use it to run a broken migration.
+func WithFS(fsys fs.FS) Option { return func(c *config) { c.fsys = fsys } }
+
+// WithLogger logs each applied migration at info level.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// New returns a Migrator over pool. It fails if the migration files cannot
+// be read or the advisory lock cannot be set up. Close releases it; the pool
+// stays open.
+func New(pool *pgxpool.Pool, opts ...Option) (*Migrator, error) {
+	// Poll for the lock every second for up to five minutes: a concurrent
+	// migration of this schema takes well under that.
+	cfg := config{fsys: folio.Migrations, lockPeriod: 1, lockAttempts: 300}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	locker, err := newSessionLocker(lock.WithLockTimeout(cfg.lockPeriod, cfg.lockAttempts))
+	if err != nil {
+		return nil, fmt.Errorf("migrate: advisory lock: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	popts := []goose.ProviderOption{
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	}
+	if cfg.logger != nil {
+		popts = append(popts, goose.WithSlog(cfg.logger), goose.WithVerbose(true))
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, cfg.fsys, popts...)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return &Migrator{db: db, provider: p}, nil
+}
+
+// Close releases the Migrator's handle on the pool.
+func (m *Migrator) Close() error { return m.db.Close() }
+
+// Up applies every pending migration, each in its own transaction. It
+// returns what it applied (nothing when the schema is current). A failing
+// migration leaves the schema at the last one that succeeded; the error
+// names the file, and the results are those applied before it.
+func (m *Migrator) Up(ctx context.Context) ([]*Result, error) {
+	res, err := m.provider.Up(ctx)
+	return applied(res, err), wrap("up", err)
+}
+
+// Down rolls back the most recent migration. ErrNoChange: none is applied.
+func (m *Migrator) Down(ctx context.Context) (*Result, error) {
+	res, err := m.provider.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return nil, ErrNoChange
+	}
+	return res, wrap("down", err)
+}
+
+// DownTo rolls back every migration above version (0: all of them). When
+// one fails, it returns those rolled back before it with the error.
+func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error) {
+	res, err := m.provider.DownTo(ctx, version)
+	return applied(res, err), wrap("down", err)
+}
+
+// Redo rolls back the most recent migration and applies it again.
+// ErrNoChange: none is applied.
+func (m *Migrator) Redo(ctx context.Context) ([]*Result, error) {
+	down, err := m.Down(ctx)
+	if err != nil {
+		return nil, err
+	}
+	up, err := m.provider.UpByOne(ctx)
+	if err != nil {
+		return []*Result{down}, wrap("redo", err)
+	}
+	return []*Result{down, up}, nil
+}
+
+// Reset rolls back every applied migration.
+func (m *Migrator) Reset(ctx context.Context) ([]*Result, error) {
+	return m.DownTo(ctx, 0)
+}
+
+// Status reports every known migration and whether it is applied.
+func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
+	st, err := m.provider.Status(ctx)
+	return st, wrap("status", err)
+}
+
+// Version returns the version the database is at (0: nothing applied) and
+// the newest version the migration files know.
+func (m *Migrator) Version(ctx context.Context) (current, latest int64, err error) {
+	current, latest, err = m.provider.GetVersions(ctx)
+	return current, latest, wrap("version", err)
+}
+
+// applied returns what goose did: on a failure in the middle of a run,
+// goose returns no results but keeps those that succeeded before in the
+// error.
+func applied(res []*Result, err error) []*Result {
+	var partial *goose.PartialError
+	if errors.As(err, &partial) {
+		return partial.Applied
+	}
+	return res
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var partial *goose.PartialError
+	if errors.As(err, &partial) && partial.Failed != nil && partial.Failed.Source != nil {
+		// Each migration runs in a transaction of its own: the failed one is
+		// rolled back, those before it stay done.
+		left := "schema left at the migration before it"
+		if partial.Failed.Direction == "down" {
+			left = "it is still applied"
+		}
+		return fmt.Errorf("migrate %s: %s failed, %s: %w", op, partial.Failed.Source.Path, left, partial.Err)
+	}
+	return fmt.Errorf("migrate %s: %w", op, err)
+}
+
+// sessionLocker is goose's PostgreSQL session locker, made anew for every
+// lock and unlock. goose's own keeps a single retry budget for its whole
+// life: once a Migrator had waited for the lock lockAttempts times in all,
+// over any number of operations, every later wait would give up at the
+// first poll that found the lock taken.
+type sessionLocker struct {
+	opts []lock.SessionLockerOption
+}
+
+func newSessionLocker(opts ...lock.SessionLockerOption) (*sessionLocker, error) {
+	// Refuse bad options now rather than at the first lock.
+	if _, err := lock.NewPostgresSessionLocker(opts...); err != nil {
+		return nil, err
+	}
+	return &sessionLocker{opts: opts}, nil
+}
+
+func (l *sessionLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	gl, err := lock.NewPostgresSessionLocker(l.opts...)
+	if err != nil {
+		return err
+	}
+	return gl.SessionLock(ctx, conn)
+}
+
+func (l *sessionLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	gl, err := lock.NewPostgresSessionLocker(l.opts...)
+	if err != nil {
+		return err
+	}
+	return gl.SessionUnlock(ctx, conn)
+}

@@ -1,0 +1,646 @@
+package migrate_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3/lock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio"
+	"github.com/folio-dev/folio/internal/migrate"
+	"github.com/folio-dev/folio/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var ctx = context.Background()
+
+// schemaObjects names, per migration, an object it creates, as an expression
+// that is NULL while the object does not exist.
+var schemaObjects = map[int64]string{
+	1: "to_regclass('public.security')",
+	2: "to_regclass('public.portfolio')",
+	3: "to_regclass('public.investment')",
+	4: "to_regclass('public.portfolio_name_trgm_idx')",
+	5: "to_regprocedure('public.folio_assert(boolean, text)')",
+}
+
+var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)
+
+// schemaFiles returns the names of the migrations in sql/schema, in order.
+func schemaFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := fs.Glob(folio.Migrations, "*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	slices.Sort(files)
+	return files
+}
+
+func version(t *testing.T, file string) int64 {
+	t.Helper()
+	m := fileVersion.FindStringSubmatch(file)
+	require.NotNil(t, m, "migration file name %s", file)
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	require.NoError(t, err)
+	return v
+}
+
+// The other tests rely on the migrations being numbered 1 to n, each with
+// an object in schemaObjects to look for.
+func TestSchemaFiles(t *testing.T) {
+	t.Parallel()
+	files := schemaFiles(t)
+	for i, f := range files {
+		require.Equal(t, int64(i+1), version(t, f), "%s: migrations are numbered 1, 2, 3... without gaps", f)
+		require.Contains(t, schemaObjects, int64(i+1), "add an object that %s creates to schemaObjects", f)
+	}
+	require.Len(t, schemaObjects, len(files))
+}
+
+// emptyDB returns the URL of an empty database of the test's own and a pool
+// on it.
+func emptyDB(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.EmptyURL(t)
+	return url, openPool(t, url)
+}
+
+func openPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, pool.Ping(ctx))
+	return pool
+}
+
+func newMigrator(t *testing.T, pool *pgxpool.Pool, opts ...migrate.Option) *migrate.Migrator {
+	t.Helper()
+	m, err := migrate.New(pool, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, m.Close()) })
+	return m
+}
+
+func exists(t *testing.T, pool *pgxpool.Pool, expr string) bool {
+	t.Helper()
+	var ok bool
+	require.NoError(t, pool.QueryRow(ctx, "SELECT "+expr+" IS NOT NULL").Scan(&ok))
+	return ok
+}
+
+// requireSchemaAt asserts that the objects of the migrations up to v exist,
+// those of the later ones do not, and goose records exactly 1 to v.
+func requireSchemaAt(t *testing.T, pool *pgxpool.Pool, v int64) {
+	t.Helper()
+	for mv, expr := range schemaObjects {
+		require.Equal(t, mv <= v, exists(t, pool, expr), "%s at version %d", expr, v)
+	}
+	var want []int64
+	for i := int64(1); i <= v; i++ {
+		want = append(want, i)
+	}
+	require.Equal(t, want, appliedVersions(t, pool), "versions in goose_db_version")
+}
+
+// appliedVersions lists the migrations goose_db_version records, zero
+// version left out, in order, with duplicates.
+func appliedVersions(t *testing.T, pool *pgxpool.Pool) []int64 {
+	t.Helper()
+	if !exists(t, pool, "to_regclass('public.goose_db_version')") {
+		return nil
+	}
+	rows, err := pool.Query(ctx, "SELECT version_id FROM goose_db_version WHERE version_id > 0 AND is_applied ORDER BY version_id")
+	require.NoError(t, err)
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	if len(vs) == 0 {
+		return nil
+	}
+	return vs
+}
+
+func requireVersion(t *testing.T, m *migrate.Migrator, current, latest int64) {
+	t.Helper()
+	cur, lat, err := m.Version(ctx)
+	require.NoError(t, err)
+	require.Equal(t, current, cur, "current version")
+	require.Equal(t, latest, lat, "latest version")
+}
+
+func resultVersions(res []*migrate.Result) []int64 {
+	var vs []int64
+	for _, r := range res {
+		vs = append(vs, r.Source.Version)
+	}
+	return vs
+}
+
+func span(from, to int64) []int64 {
+	var vs []int64
+	step := int64(1)
+	if from > to {
+		step = -1
+	}
+	for v := from; ; v += step {
+		vs = append(vs, v)
+		if v == to {
+			return vs
+		}
+	}
+}
+
+func TestUpOnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	files := schemaFiles(t)
+	n := int64(len(files))
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool)
+
+	requireVersion(t, m, 0, n)
+	requireSchemaAt(t, pool, 0)
+
+	res, err := m.Up(ctx)
+	require.NoError(t, err)
+	require.Len(t, res, len(files))
+	for i, r := range res {
+		assert.Equal(t, int64(i+1), r.Source.Version)
+		assert.Equal(t, files[i], path.Base(r.Source.Path))
+		assert.Equal(t, "up", r.Direction)
+		assert.NoError(t, r.Error)
+		assert.False(t, r.Empty, "%s has statements", files[i])
+	}
+	requireVersion(t, m, n, n)
+	requireSchemaAt(t, pool, n)
+
+	// The schema works: folio_assert raises FOL01.
+	_, err = pool.Exec(ctx, "SELECT folio_assert(false, 'boom')")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "FOL01", pgErr.Code)
+
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM goose_db_version").Scan(&rows))
+
+	// A second Up, by this Migrator or another, has nothing to do.
+	for _, again := range []*migrate.Migrator{m, newMigrator(t, pool)} {
+		res, err = again.Up(ctx)
+		require.NoError(t, err)
+		require.Empty(t, res)
+		requireVersion(t, again, n, n)
+	}
+	var after int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM goose_db_version").Scan(&after))
+	require.Equal(t, rows, after, "rows in goose_db_version")
+	requireSchemaAt(t, pool, n)
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	files := schemaFiles(t)
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool)
+
+	check := func(applied bool) {
+		t.Helper()
+		st, err := m.Status(ctx)
+		require.NoError(t, err)
+		require.Len(t, st, len(files))
+		for i, s := range st {
+			assert.Equal(t, int64(i+1), s.Source.Version)
+			assert.Equal(t, files[i], path.Base(s.Source.Path))
+			if applied {
+				assert.Equal(t, "applied", string(s.State), files[i])
+				assert.WithinDuration(t, time.Now(), s.AppliedAt, time.Hour, files[i])
+			} else {
+				assert.Equal(t, "pending", string(s.State), files[i])
+				assert.True(t, s.AppliedAt.IsZero(), files[i])
+			}
+		}
+	}
+	check(false)
+	_, err := m.Up(ctx)
+	require.NoError(t, err)
+	check(true)
+	_, err = m.Reset(ctx)
+	require.NoError(t, err)
+	check(false)
+}
+
+func TestDownRedoReset(t *testing.T) {
+	t.Parallel()
+	n := int64(len(schemaFiles(t)))
+	require.GreaterOrEqual(t, n, int64(3), "this test walks down three migrations")
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool)
+	_, err := m.Up(ctx)
+	require.NoError(t, err)
+
+	t.Run("down rolls back the last one", func(t *testing.T) {
+		for v := n; v > n-2; v-- {
+			res, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, v, res.Source.Version)
+			require.Equal(t, "down", res.Direction)
+			requireVersion(t, m, v-1, n)
+			requireSchemaAt(t, pool, v-1)
+		}
+		res, err := m.Up(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []int64{n - 1, n}, resultVersions(res))
+		requireSchemaAt(t, pool, n)
+	})
+
+	t.Run("redo applies the last one again", func(t *testing.T) {
+		var before int64
+		require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM goose_db_version WHERE version_id = $1", n).Scan(&before))
+		res, err := m.Redo(ctx)
+		require.NoError(t, err)
+		require.Len(t, res, 2)
+		assert.Equal(t, n, res[0].Source.Version)
+		assert.Equal(t, "down", res[0].Direction)
+		assert.Equal(t, n, res[1].Source.Version)
+		assert.Equal(t, "up", res[1].Direction)
+		requireVersion(t, m, n, n)
+		requireSchemaAt(t, pool, n)
+		var after int64
+		require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM goose_db_version WHERE version_id = $1", n).Scan(&after))
+		require.Greater(t, after, before, "the migration was recorded anew")
+	})
+
+	t.Run("down to a version", func(t *testing.T) {
+		res, err := m.DownTo(ctx, 2)
+		require.NoError(t, err)
+		require.Equal(t, span(n, 3), resultVersions(res))
+		requireVersion(t, m, 2, n)
+		requireSchemaAt(t, pool, 2)
+
+		res, err = m.DownTo(ctx, 2)
+		require.NoError(t, err)
+		require.Empty(t, res)
+		requireSchemaAt(t, pool, 2)
+	})
+
+	t.Run("reset removes everything", func(t *testing.T) {
+		res, err := m.Reset(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []int64{2, 1}, resultVersions(res))
+		requireVersion(t, m, 0, n)
+		requireSchemaAt(t, pool, 0)
+		var tables []string
+		require.NoError(t, pool.QueryRow(ctx,
+			"SELECT coalesce(array_agg(tablename::text), '{}') FROM pg_tables WHERE schemaname = 'public'").Scan(&tables))
+		require.Equal(t, []string{"goose_db_version"}, tables)
+		// 00004's Down keeps the extension on purpose.
+		require.True(t, exists(t, pool, "(SELECT oid FROM pg_extension WHERE extname = 'pg_trgm')"))
+
+		res, err = m.Reset(ctx)
+		require.NoError(t, err)
+		require.Empty(t, res)
+		_, err = m.Down(ctx)
+		require.ErrorIs(t, err, migrate.ErrNoChange)
+		_, err = m.Redo(ctx)
+		require.ErrorIs(t, err, migrate.ErrNoChange)
+		requireSchemaAt(t, pool, 0)
+	})
+
+	t.Run("up again", func(t *testing.T) {
+		res, err := m.Up(ctx)
+		require.NoError(t, err)
+		require.Equal(t, span(1, n), resultVersions(res))
+		requireVersion(t, m, n, n)
+		requireSchemaAt(t, pool, n)
+	})
+}
+
+// Two processes migrating one empty database at the same moment: both
+// succeed and every migration is applied once.
+func TestConcurrentUp(t *testing.T) {
+	t.Parallel()
+	n := int64(len(schemaFiles(t)))
+
+	// race starts Up on migrators of their own pools (separate sessions,
+	// as separate processes would have), released together by a barrier,
+	// and returns what each did. held, if not nil, runs once all are
+	// started and before they are waited for.
+	race := func(t *testing.T, url string, racers int, held func()) [][]*migrate.Result {
+		ms := make([]*migrate.Migrator, racers)
+		for i := range ms {
+			ms[i] = newMigrator(t, openPool(t, url))
+		}
+		results := make([][]*migrate.Result, racers)
+		errs := make([]error, racers)
+		var ready, done sync.WaitGroup
+		start := make(chan struct{})
+		for i, m := range ms {
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				ready.Done()
+				<-start
+				results[i], errs[i] = m.Up(ctx)
+			}()
+		}
+		ready.Wait()
+		close(start)
+		if held != nil {
+			held()
+		}
+		done.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "migrator %d", i)
+		}
+		return results
+	}
+
+	check := func(t *testing.T, pool *pgxpool.Pool, results [][]*migrate.Result) {
+		t.Helper()
+		// One of them applied everything; the others found it done.
+		var all []int64
+		busy := 0
+		for _, res := range results {
+			if len(res) > 0 {
+				busy++
+			}
+			all = append(all, resultVersions(res)...)
+		}
+		require.Equal(t, 1, busy, "migrators that applied migrations")
+		require.Equal(t, span(1, n), all)
+
+		requireSchemaAt(t, pool, n)
+		var rows, versions, zero int64
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE version_id > 0),
+			count(DISTINCT version_id) FILTER (WHERE version_id > 0), count(*) FILTER (WHERE version_id = 0)
+			FROM goose_db_version`).Scan(&rows, &versions, &zero))
+		require.Equal(t, n, rows, "rows of applied migrations")
+		require.Equal(t, n, versions, "distinct versions")
+		require.Equal(t, int64(1), zero, "rows of version 0: the version table was set up once")
+	}
+
+	t.Run("started together", func(t *testing.T) {
+		t.Parallel()
+		url, pool := emptyDB(t)
+		check(t, pool, race(t, url, 4, nil))
+	})
+
+	// With the version table there, no migrator waits to retry creating
+	// it: they go straight to migrating.
+	t.Run("started together on a version table", func(t *testing.T) {
+		t.Parallel()
+		url, pool := emptyDB(t)
+		requireVersion(t, newMigrator(t, pool), 0, n)
+		require.True(t, exists(t, pool, "to_regclass('public.goose_db_version')"))
+		check(t, pool, race(t, url, 4, nil))
+	})
+
+	t.Run("waiting for the lock together", func(t *testing.T) {
+		t.Parallel()
+		url, pool := emptyDB(t)
+		// Hold goose's advisory lock until both migrators poll for it, so
+		// that both are past their check for pending migrations and
+		// contend for the lock when it is released.
+		holder, err := pgx.Connect(ctx, url)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = holder.Close(ctx) })
+		_, err = holder.Exec(ctx, "SELECT pg_advisory_lock($1)", lock.DefaultLockID)
+		require.NoError(t, err)
+
+		results := race(t, url, 2, func() {
+			require.Eventually(t, func() bool {
+				var polling int
+				err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND pid <> pg_backend_pid()
+					AND query LIKE '%pg_try_advisory_lock%'`).Scan(&polling)
+				return err == nil && polling == 2
+			}, 30*time.Second, 20*time.Millisecond, "both migrators poll for the lock")
+			require.Empty(t, appliedVersions(t, pool), "applied while the lock was held")
+			var unlocked bool
+			require.NoError(t, holder.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID).Scan(&unlocked))
+			require.True(t, unlocked)
+		})
+		check(t, pool, results)
+	})
+}
+
+// Every operation waits for the lock as long as configured, however long
+// the same Migrator waited before. (goose's locker spends one retry budget
+// over its whole life.)
+func TestLockWaitIsPerOperation(t *testing.T) {
+	t.Parallel()
+	url, pool := emptyDB(t)
+	m := newMigrator(t, pool, migrate.WithLockTimeout(1, 2))
+	_, err := m.Up(ctx)
+	require.NoError(t, err)
+
+	holder, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = holder.Close(ctx) })
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_lock($1)", lock.DefaultLockID)
+	require.NoError(t, err)
+
+	// The lock stays taken: the Migrator gives up after two more polls.
+	began := time.Now()
+	_, err = m.Status(ctx)
+	require.ErrorContains(t, err, "lock")
+	require.GreaterOrEqual(t, time.Since(began), 2*time.Second)
+
+	// The lock is released while the Migrator waits: it gets it.
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Status(ctx)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID)
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Status did not get the lock")
+	}
+}
+
+// migrationsFS returns the first n real migrations, plus extra files.
+func migrationsFS(t *testing.T, n int, extra map[string]string) fstest.MapFS {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for _, f := range schemaFiles(t)[:n] {
+		data, err := fs.ReadFile(folio.Migrations, f)
+		require.NoError(t, err)
+		fsys[f] = &fstest.MapFile{Data: data}
+	}
+	for name, body := range extra {
+		fsys[name] = &fstest.MapFile{Data: []byte(body)}
+	}
+	return fsys
+}
+
+func TestFailingMigration(t *testing.T) {
+	t.Parallel()
+	const broken = "00003_broken.sql"
+	brokenFS := migrationsFS(t, 2, map[string]string{broken: `-- +goose Up
+CREATE TABLE half_done (id int);
+INSERT INTO half_done VALUES (1);
+SELEC 1;
+
+-- +goose Down
+DROP TABLE half_done;
+`})
+
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool, migrate.WithFS(brokenFS))
+
+	for range 2 { // and again: the failure is the same
+		res, err := m.Up(ctx)
+		require.Error(t, err)
+		require.ErrorContains(t, err, broken)
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "42601", pgErr.Code, "syntax_error")
+
+		requireVersion(t, m, 2, 3)
+		requireSchemaAt(t, pool, 2)
+		require.False(t, exists(t, pool, "to_regclass('public.half_done')"),
+			"the statements before the error were rolled back")
+		st, err := m.Status(ctx)
+		require.NoError(t, err)
+		require.Len(t, st, 3)
+		require.Equal(t, "pending", string(st[2].State))
+
+		if res != nil { // the first run applied 1 and 2 before failing
+			require.Equal(t, []int64{1, 2}, resultVersions(res))
+		}
+	}
+
+	// Fixed, the migration applies.
+	fixed := migrationsFS(t, 2, map[string]string{broken: `-- +goose Up
+CREATE TABLE half_done (id int);
+
+-- +goose Down
+DROP TABLE half_done;
+`})
+	res, err := newMigrator(t, pool, migrate.WithFS(fixed)).Up(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int64{3}, resultVersions(res))
+	require.True(t, exists(t, pool, "to_regclass('public.half_done')"))
+}
+
+func TestFailingMigrationResults(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 2, map[string]string{
+		"00003_broken.sql": "-- +goose Up\nSELEC 1;\n-- +goose Down\n",
+	})))
+	res, err := m.Up(ctx)
+	require.ErrorContains(t, err, "00003_broken.sql")
+	require.Equal(t, []int64{1, 2}, resultVersions(res), "what Up applied before the failure")
+}
+
+func TestFailingDown(t *testing.T) {
+	t.Parallel()
+	const broken = "00002_bad_down.sql"
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 1, map[string]string{broken: `-- +goose Up
+CREATE TABLE kept (id int);
+
+-- +goose Down
+DROP TABLE kept;
+DROP TABLE no_such_table;
+`})))
+	_, err := m.Up(ctx)
+	require.NoError(t, err)
+
+	_, err = m.Down(ctx)
+	require.ErrorContains(t, err, broken)
+	require.ErrorContains(t, err, "still applied")
+	requireVersion(t, m, 2, 2)
+	require.True(t, exists(t, pool, "to_regclass('public.kept')"), "the failed Down was rolled back")
+
+	res, err := m.Reset(ctx)
+	require.ErrorContains(t, err, broken)
+	require.Empty(t, res)
+	requireVersion(t, m, 2, 2)
+	require.True(t, exists(t, pool, "to_regclass('public.security')"))
+}
+
+// goose parses every migration it is about to run before it runs any, so a
+// file it cannot parse stops Up before the valid ones before it.
+func TestUnparsableMigration(t *testing.T) {
+	t.Parallel()
+	const broken = "00003_unparsable.sql"
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 2, map[string]string{broken: `-- +goose Up
+-- +goose StatementBegin
+CREATE TABLE never (id int);
+`})))
+	res, err := m.Up(ctx)
+	require.ErrorContains(t, err, broken)
+	require.Empty(t, res)
+	requireVersion(t, m, 0, 3)
+	requireSchemaAt(t, pool, 0)
+}
+
+func TestNewRefusesBadMigrations(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	for name, fsys := range map[string]fs.FS{
+		"no migrations":     fstest.MapFS{"README.md": &fstest.MapFile{Data: []byte("x")}},
+		"duplicate version": migrationsFS(t, 2, map[string]string{"00002_again.sql": "-- +goose Up\n"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := migrate.New(pool, migrate.WithFS(fsys))
+			require.Error(t, err)
+			require.Nil(t, m)
+		})
+	}
+	require.False(t, exists(t, pool, "to_regclass('public.goose_db_version')"), "New touched the database")
+}
+
+// With a logger, a Migrator logs each migration it applies.
+func TestWithLogger(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	var buf syncBuffer
+	m := newMigrator(t, pool, migrate.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	_, err := m.Up(ctx)
+	require.NoError(t, err)
+	for _, f := range schemaFiles(t) {
+		require.Contains(t, buf.String(), fmt.Sprintf("direction=up source=%s", f))
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
