@@ -1,0 +1,499 @@
+// Package tracker holds the portfolio tracker's use cases: every command of
+// the app and every route of the HTTP API is one method of Service, and every
+// method runs in one unit of work. It speaks in plain values (the views in
+// view.go), which the command line prints and the HTTP API encodes as JSON.
+//
+// Inputs arrive parsed (decimals, dates, trimmed strings parsed by the
+// domain's Parse functions in the layer that read them); the domain checks
+// them again, so a Service method never writes an invalid value.
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// ErrPreconditionFailed is returned when the caller expected a portfolio
+// version (HTTP If-Match) and the portfolio has another.
+var ErrPreconditionFailed = errors.New("precondition failed: the portfolio has changed since you read it")
+
+// Service runs the tracker's operations on a uow.Runner.
+type Service struct {
+	r *uow.Runner
+}
+
+// New returns a Service on r.
+func New(r *uow.Runner) *Service { return &Service{r: r} }
+
+// Ref names a portfolio by id or by name; exactly one is set.
+type Ref struct {
+	ID   uuid.UUID
+	Name string
+}
+
+// ByID refers to a portfolio by id.
+func ByID(id uuid.UUID) Ref { return Ref{ID: id} }
+
+// ByName refers to a portfolio by name.
+func ByName(name string) Ref { return Ref{Name: name} }
+
+func (r Ref) String() string {
+	if r.Name != "" {
+		return fmt.Sprintf("%q", r.Name)
+	}
+	return r.ID.String()
+}
+
+// load fetches the referenced portfolio (and, with securities, the
+// securities it holds) and checks the expected version (0: any).
+func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, securities bool) (*domain.Portfolio, error) {
+	var opts []uow.LoadOption
+	if securities {
+		opts = append(opts, uow.WithSecurities())
+	}
+	var (
+		p   *domain.Portfolio
+		err error
+	)
+	if ref.Name != "" {
+		p, err = u.Portfolios().GetByName(ctx, ref.Name, opts...)
+	} else {
+		p, err = u.Portfolios().Get(ctx, ref.ID, opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if expect != 0 && p.Version() != expect {
+		return nil, fmt.Errorf("portfolio %q is at version %d, not %d: %w", p.Name(), p.Version(), expect, ErrPreconditionFailed)
+	}
+	return p, nil
+}
+
+// AddSecurity creates a security. Errors: domain.ErrInvalid... for bad
+// values, domain.ErrAlreadyExists for a symbol that is taken.
+func (s *Service) AddSecurity(ctx context.Context, symbol, name, currency string) (SecurityView, error) {
+	sec, err := domain.NewSecurity(symbol, name, currency)
+	if err != nil {
+		return SecurityView{}, err
+	}
+	err = s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		u.Securities().Add(sec)
+		return nil
+	})
+	if err != nil {
+		return SecurityView{}, err
+	}
+	return securityView(sec), nil
+}
+
+// Securities lists securities in symbol order, a page at a time (see
+// uow.ListOptions).
+func (s *Service) Securities(ctx context.Context, opts uow.ListOptions) ([]SecurityView, error) {
+	var out []SecurityView
+	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		secs, err := u.Securities().List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		out = make([]SecurityView, len(secs))
+		for i, sec := range secs {
+			out[i] = securityView(sec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetPrice sets a security's price on a day (zero: today). Errors:
+// domain.ErrNotFound, domain.ErrInvalidPrice, domain.ErrInvalidDate.
+func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Decimal, on time.Time) (SecurityView, error) {
+	var out SecurityView
+	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		sec, err := u.Securities().GetBySymbol(ctx, symbol)
+		if err != nil {
+			return err
+		}
+		if on.IsZero() {
+			on = u.Now()
+		}
+		if err := sec.SetPrice(price, on); err != nil {
+			return err
+		}
+		out = securityView(sec)
+		return nil
+	})
+	return out, err
+}
+
+// PriceRow is one price to import, with the line it came from.
+type PriceRow struct {
+	Line   int
+	Symbol string
+	Price  decimal.Decimal
+	Date   time.Time
+}
+
+// RowError is the failure of one row of an import; nothing of the import
+// was written.
+type RowError struct {
+	Line int
+	Err  error
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *RowError) Unwrap() error { return e.Err }
+
+// ImportPrices sets many prices in one unit: all or none. A row for an
+// unknown symbol, or any invalid row, fails the import with a *RowError. A
+// symbol given twice keeps its latest-dated price.
+func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (int, error) {
+	symbols := make([]string, 0, len(rows))
+	line := make(map[string]int, len(rows))
+	for _, r := range rows {
+		if _, ok := line[r.Symbol]; !ok {
+			symbols = append(symbols, r.Symbol)
+		}
+		line[r.Symbol] = r.Line
+	}
+	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Securities().GetBySymbols(ctx, symbols); err != nil {
+			// Name the first row whose symbol is missing.
+			for _, r := range rows {
+				if _, err := u.Securities().GetBySymbol(ctx, r.Symbol); err != nil {
+					return &RowError{Line: r.Line, Err: err}
+				}
+			}
+			return err
+		}
+		for _, r := range rows {
+			sec, err := u.Securities().GetBySymbol(ctx, r.Symbol) // from the identity map
+			if err != nil {
+				return &RowError{Line: r.Line, Err: err}
+			}
+			if _, on, ok := sec.LastPrice(); ok && on.After(domain.Day(r.Date)) {
+				continue // an older quote does not replace a newer one
+			}
+			if err := sec.SetPrice(r.Price, r.Date); err != nil {
+				return &RowError{Line: r.Line, Err: err}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(rows), nil
+}
+
+// CreatePortfolio creates an empty portfolio. Errors: domain.ErrInvalidName,
+// domain.ErrInvalidCurrency, domain.ErrAlreadyExists.
+func (s *Service) CreatePortfolio(ctx context.Context, name, currency string) (PortfolioView, error) {
+	p, err := domain.NewPortfolio(name, currency)
+	if err != nil {
+		return PortfolioView{}, err
+	}
+	err = s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		u.Portfolios().Add(p)
+		return nil
+	})
+	if err != nil {
+		return PortfolioView{}, err
+	}
+	return portfolioView(p, nil), nil
+}
+
+// Portfolios lists portfolios in name order, a page at a time.
+func (s *Service) Portfolios(ctx context.Context, opts uow.ListOptions) ([]PortfolioSummary, error) {
+	var out []PortfolioSummary
+	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		out = make([]PortfolioSummary, len(ps))
+		for i, p := range ps {
+			out[i] = portfolioSummary(p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Portfolio returns a portfolio with its lots. domain.ErrNotFound if there
+// is none.
+func (s *Service) Portfolio(ctx context.Context, ref Ref) (PortfolioView, error) {
+	var out PortfolioView
+	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := load(ctx, u, ref, 0, true)
+		if err != nil {
+			return err
+		}
+		secs, err := securitiesOf(ctx, u, p)
+		if err != nil {
+			return err
+		}
+		out = portfolioView(p, secs)
+		return nil
+	})
+	return out, err
+}
+
+// RenamePortfolio renames a portfolio if its version is expect (0: any).
+// Errors: domain.ErrNotFound, domain.ErrInvalidName,
+// domain.ErrAlreadyExists, ErrPreconditionFailed.
+func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, expect int64) (PortfolioView, error) {
+	var out PortfolioView
+	var p *domain.Portfolio
+	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		var err error
+		if p, err = load(ctx, u, ref, expect, true); err != nil {
+			return err
+		}
+		if err := p.Rename(name); err != nil {
+			return err
+		}
+		secs, err := securitiesOf(ctx, u, p)
+		if err != nil {
+			return err
+		}
+		out = portfolioView(p, secs)
+		return nil
+	})
+	if err != nil {
+		return PortfolioView{}, err
+	}
+	out.Version = p.Version() // bumped by the commit
+	return out, nil
+}
+
+// DeletePortfolio deletes a portfolio and its lots if its version is expect
+// (0: any). Errors: domain.ErrNotFound, ErrPreconditionFailed.
+func (s *Service) DeletePortfolio(ctx context.Context, ref Ref, expect int64) error {
+	return s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := load(ctx, u, ref, expect, false)
+		if err != nil {
+			return err
+		}
+		return u.Portfolios().Remove(p)
+	})
+}
+
+// Side says whether a trade buys or sells.
+type Side string
+
+// The sides of a trade.
+const (
+	Buy  Side = "buy"
+	Sell Side = "sell"
+)
+
+// ParseSide accepts "buy" and "sell" in any case.
+func ParseSide(s string) (Side, error) {
+	switch Side(toLower(s)) {
+	case Buy:
+		return Buy, nil
+	case Sell:
+		return Sell, nil
+	}
+	return "", fmt.Errorf("%w side %q: use buy or sell", domain.ErrInvalid, s)
+}
+
+func toLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// Trade is a buy or a sell of a security at a price on a day (zero: today).
+type Trade struct {
+	Line     int // for imports: where the trade came from
+	Side     Side
+	Symbol   string
+	Quantity decimal.Decimal
+	Price    decimal.Decimal
+	Date     time.Time
+}
+
+// Trade applies one trade to a portfolio whose version is expect (0: any).
+// A buy adds a lot; a sell takes from the lots first in, first out. Errors:
+// domain.ErrNotFound (portfolio or security), domain.ErrInvalid...,
+// domain.ErrCurrencyMismatch, domain.ErrInsufficientQuantity,
+// ErrPreconditionFailed.
+func (s *Service) Trade(ctx context.Context, ref Ref, t Trade, expect int64) (TradeView, error) {
+	var out TradeView
+	var p *domain.Portfolio
+	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		var err error
+		if p, err = load(ctx, u, ref, expect, false); err != nil {
+			return err
+		}
+		out, err = apply(ctx, u, p, t)
+		return err
+	})
+	if err != nil {
+		return TradeView{}, err
+	}
+	out.Version = p.Version()
+	return out, nil
+}
+
+func apply(ctx context.Context, u *uow.Unit, p *domain.Portfolio, t Trade) (TradeView, error) {
+	sec, err := u.Securities().GetBySymbol(ctx, t.Symbol)
+	if err != nil {
+		return TradeView{}, err
+	}
+	if t.Date.IsZero() {
+		t.Date = u.Now()
+	}
+	v := TradeView{
+		Portfolio: p.Name(),
+		Side:      t.Side,
+		Symbol:    sec.Symbol(),
+		Quantity:  t.Quantity,
+		Price:     t.Price,
+		Date:      NewDate(t.Date),
+	}
+	switch t.Side {
+	case Buy:
+		lot, err := p.Buy(sec, t.Quantity, t.Price, t.Date)
+		if err != nil {
+			return TradeView{}, err
+		}
+		id := lot.ID()
+		v.LotID = &id
+	case Sell:
+		if err := domain.CheckPrice(t.Price); err != nil {
+			return TradeView{}, fmt.Errorf("sell %s from %q: %w", sec.Symbol(), p.Name(), err)
+		}
+		sale, err := p.Sell(sec, t.Quantity, t.Date)
+		if err != nil {
+			return TradeView{}, err
+		}
+		cost, gain := sale.Cost, sale.RealizedGain(t.Price)
+		v.CostBasis, v.RealizedGain = &cost, &gain
+	default:
+		return TradeView{}, fmt.Errorf("%w side %q: use buy or sell", domain.ErrInvalid, t.Side)
+	}
+	return v, nil
+}
+
+// ImportResult sums up a trade import.
+type ImportResult struct {
+	Portfolio string          `json:"portfolio"`
+	Trades    int             `json:"trades"`
+	Buys      int             `json:"buys"`
+	Sells     int             `json:"sells"`
+	Realized  decimal.Decimal `json:"realized_gain"`
+	Version   int64           `json:"version"`
+}
+
+// ImportTrades applies trades to a portfolio in one unit: all or none. They
+// are applied in date order (in file order within a day), so that a sell
+// finds the lots bought before it wherever they stand in the file. The
+// first failing trade fails the import with a *RowError naming its line.
+// progress, if not nil, is called as trades are applied.
+func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, progress func(done, total int)) (ImportResult, error) {
+	ordered := sortByDate(trades)
+	var out ImportResult
+	var p *domain.Portfolio
+	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		out = ImportResult{Realized: decimal.Zero}
+		var err error
+		if p, err = load(ctx, u, ref, 0, false); err != nil {
+			return err
+		}
+		symbols := make([]string, 0, len(ordered))
+		seen := make(map[string]bool)
+		for _, t := range ordered {
+			if !seen[t.Symbol] {
+				seen[t.Symbol] = true
+				symbols = append(symbols, t.Symbol)
+			}
+		}
+		// One round trip for all the securities; a missing one is
+		// reported with its row below.
+		_, _ = u.Securities().GetBySymbols(ctx, symbols)
+		for i, t := range ordered {
+			v, err := apply(ctx, u, p, t)
+			if err != nil {
+				return &RowError{Line: t.Line, Err: err}
+			}
+			out.Trades++
+			if t.Side == Buy {
+				out.Buys++
+			} else {
+				out.Sells++
+				out.Realized = out.Realized.Add(*v.RealizedGain)
+			}
+			if progress != nil && (i+1)%1000 == 0 {
+				progress(i+1, len(ordered))
+			}
+		}
+		if progress != nil {
+			progress(len(ordered), len(ordered))
+		}
+		return nil
+	})
+	if err != nil {
+		return ImportResult{}, err
+	}
+	out.Portfolio, out.Version = p.Name(), p.Version()
+	return out, nil
+}
+
+// Report values a portfolio at the securities' last prices.
+// domain.ErrNotFound if there is none.
+func (s *Service) Report(ctx context.Context, ref Ref) (ReportView, error) {
+	var out ReportView
+	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := load(ctx, u, ref, 0, true)
+		if err != nil {
+			return err
+		}
+		secs, err := securitiesOf(ctx, u, p)
+		if err != nil {
+			return err
+		}
+		val, err := p.Value(secs)
+		if err != nil {
+			return err
+		}
+		out = reportView(p, val, secs, u.Now())
+		return nil
+	})
+	return out, err
+}
+
+// securitiesOf returns the securities p holds, from the identity map when
+// they were loaded with it.
+func securitiesOf(ctx context.Context, u *uow.Unit, p *domain.Portfolio) (map[uuid.UUID]*domain.Security, error) {
+	seen := make(map[uuid.UUID]bool)
+	var ids []uuid.UUID
+	for _, l := range p.Investments() {
+		if !seen[l.SecurityID()] {
+			seen[l.SecurityID()] = true
+			ids = append(ids, l.SecurityID())
+		}
+	}
+	return u.Securities().Map(ctx, ids)
+}
+
+// Ping checks that the database answers, for health checks.
+func (s *Service) Ping(ctx context.Context) error {
+	return s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Securities().List(ctx, uow.ListOptions{Limit: 1})
+		return err
+	})
+}
