@@ -1,0 +1,347 @@
+// Package httpapi serves the portfolio tracker as JSON over HTTP. Every route
+// calls one method of tracker.Service; the bodies are the tracker's views.
+//
+//	GET    /healthz                    200 {"status":"ok"} | 503
+//	GET    /securities                 ?after=SYMBOL&limit=N → 200 [SecurityView]
+//	POST   /securities                 {"symbol","name","currency"} → 201 SecurityView, Location
+//	PUT    /securities/{symbol}/price  {"price","date"} → 200 SecurityView
+//	GET    /portfolios                 ?q=TEXT&after=NAME&limit=N → 200 [PortfolioSummary]
+//	POST   /portfolios                 {"name","currency"} → 201 PortfolioView, Location, ETag
+//	GET    /portfolios/{id}            200 PortfolioView, ETag
+//	PATCH  /portfolios/{id}            {"name"} → 200 PortfolioView, ETag
+//	DELETE /portfolios/{id}            204
+//	POST   /portfolios/{id}/trades     {"side","symbol","quantity","price","date"} → 201 TradeView, ETag
+//	GET    /portfolios/{id}/report     200 ReportView, ETag
+//
+// # Requests
+//
+// Bodies are JSON objects sent as application/json (415 otherwise), at most
+// Options.MaxBodyBytes long (413), decoded strictly: unknown fields, trailing
+// data after the object, a JSON type other than the documented one and a
+// missing required field are malformed (400). Decimals (quantity, price) are
+// JSON strings such as "12.5", never numbers, so that no value passes through
+// a binary float; dates are "YYYY-MM-DD" strings. A string field whose value
+// breaks a rule of the domain (a negative quantity, "2024-02-30") is
+// unprocessable (422). "currency" defaults to USD; "date" (optional, or null)
+// defaults to today.
+//
+// Ids are UUIDs in their canonical 36-character form. A path id or symbol
+// that is not well-formed is malformed (400): it cannot name anything, and
+// saying so tells a client its URL is broken rather than that a resource is
+// gone. A well-formed id or symbol that names nothing is 404.
+//
+// Query parameters are those listed above, each at most once; anything else
+// is malformed (400), so that a typo (?limt=5) is not silently ignored.
+// limit must be a positive integer; the tracker bounds it (1 to 1000, else
+// 422) and defaults it to 100.
+//
+// # Optimistic concurrency
+//
+// Responses that carry a portfolio carry its version as a strong ETag,
+// `"<version>"`. PATCH, DELETE and POST .../trades honour If-Match: `*` or a
+// list of such tags; the change is made only if the portfolio's version is
+// one of them, else 412. If-Match with anything but tags this API issued
+// (weak tags, other strings) is malformed (400). Without If-Match the change
+// is made whatever the version: If-Match is how a client opts in to
+// lost-update protection. A missing portfolio is 404 even with If-Match,
+// which tells the client more than the 412 RFC 9110 allows.
+//
+// # Errors
+//
+// Every error is an RFC 9457 problem (application/problem+json) whose type
+// is ProblemTypeBase followed by a stable slug; the table kinds in
+// problem.go is the one place that maps errors to them:
+//
+//	400 malformed-request       bad JSON, unknown or mistyped member, trailing data,
+//	                            missing member, malformed id/symbol/query/If-Match
+//	404 not-found               domain.ErrNotFound, unknown route
+//	405 method-not-allowed      with Allow
+//	409 already-exists, in-use, concurrent-change, conflict   domain.ErrConflict
+//	412 precondition-failed     tracker.ErrPreconditionFailed (If-Match)
+//	413 body-too-large          over Options.MaxBodyBytes
+//	415 unsupported-media-type  a body that is not application/json
+//	422 invalid-value           domain.ErrInvalid, with "field" when known
+//	422 insufficient-quantity   domain.ErrInsufficientQuantity
+//	503 unavailable, timeout    database unreachable, RequestTimeout exceeded
+//	500 internal-error, commit-unknown
+//
+// Clients branch on type (or status); detail is for people, and is the
+// error's message, which the domain writes for end users. For 5xx the
+// detail is fixed and the real error goes to the log only. The instance is
+// the request's path.
+//
+// # Responses
+//
+// Every response has X-Request-Id (the client's, if it sent a sane one:
+// up to 64 of [A-Za-z0-9_-]), X-Content-Type-Options: nosniff and
+// Cache-Control: no-store (portfolios change, and a cached copy would hide
+// that). JSON bodies are compact, with a trailing newline.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/folio-dev/folio/internal/tracker"
+)
+
+// Options configure the handler. The zero value is usable.
+type Options struct {
+	// Logger receives one line per request (nil: discard).
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// RequestTimeout is the deadline given to each request's context
+	// (default 10s), which bounds its database work; a request that runs
+	// out of time gets a 503.
+	RequestTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// api is the handler New returns.
+type api struct {
+	svc     *tracker.Service
+	mux     *http.ServeMux
+	log     *slog.Logger
+	maxBody int64
+	timeout time.Duration
+}
+
+// New returns the API's http.Handler over svc. It never fails: every error
+// of a request becomes a problem response.
+func New(svc *tracker.Service, opts Options) http.Handler {
+	a := &api{
+		svc:     svc,
+		mux:     http.NewServeMux(),
+		log:     opts.Logger,
+		maxBody: opts.MaxBodyBytes,
+		timeout: opts.RequestTimeout,
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBodyBytes
+	}
+	if a.timeout <= 0 {
+		a.timeout = DefaultRequestTimeout
+	}
+	a.routes()
+	return a
+}
+
+// handlerFunc is a route: it writes a success response or returns the error
+// that becomes the problem response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *api) handle(pattern string, h handlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.problem(w, r, err)
+		}
+	})
+}
+
+// requestInfo travels in a request's context from ServeHTTP to whatever
+// writes the response, and back to the log line.
+type requestInfo struct {
+	id string
+	// err is the error behind a problem response; slug its type.
+	err  error
+	slug string
+}
+
+type infoKey struct{}
+
+func infoOf(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{} // a handler called outside ServeHTTP (never in practice)
+}
+
+// ServeHTTP is the middleware every request passes through, in this order:
+// request id and headers, body limit, deadline, panic recovery, routing
+// (unknown routes and methods become problems too), then the log line.
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ri := &requestInfo{id: requestID(r.Header.Get("X-Request-Id"))}
+	h := w.Header()
+	h.Set("X-Request-Id", ri.id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	rw := &responseWriter{ResponseWriter: w}
+
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), infoKey{}, ri), a.timeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+	if r.Body != nil {
+		// The server's own writer, not rw: through it net/http learns that
+		// the body was cut off and closes the connection after the 413.
+		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	}
+
+	handler, pattern := a.mux.Handler(r)
+	var stack []byte
+	func() {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p) // the handler asked net/http to drop the connection
+			}
+			stack = debug.Stack()
+			err := fmt.Errorf("panic: %v", p)
+			if rw.status != 0 {
+				// Part of a response is out; completing it could pass a
+				// truncated body off as whole. Let net/http drop the
+				// connection instead, after the log line below.
+				ri.err = err
+				a.logRequest(r, rw, ri, pattern, start, stack)
+				panic(http.ErrAbortHandler)
+			}
+			a.problem(rw, r, err)
+		}()
+		if pattern == "" {
+			a.unrouted(rw, r, handler)
+			return
+		}
+		a.mux.ServeHTTP(rw, r)
+	}()
+	a.logRequest(r, rw, ri, pattern, start, stack)
+}
+
+// unrouted turns the mux's plain-text 404 and 405 into problems; anything
+// else it answers without a route (the redirect to a cleaned path) passes
+// through.
+func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	c := &capture{header: http.Header{}}
+	h.ServeHTTP(c, r)
+	switch c.status {
+	case http.StatusNotFound:
+		a.problem(w, r, &requestError{kind: errNoRoute, msg: "there is no resource at " + r.URL.EscapedPath()})
+	case http.StatusMethodNotAllowed:
+		allow := c.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		a.problem(w, r, &requestError{kind: errMethod, msg: fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow)})
+	default:
+		for k, v := range c.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(c.status)
+		_, _ = w.Write(c.body)
+	}
+}
+
+// logRequest writes the request's one log line: never a body, a query
+// string or a header other than the request id, since those may hold names
+// or credentials. 5xx lines are errors and carry the underlying error.
+func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, pattern string, start time.Time, stack []byte) {
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK // the handler wrote nothing
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", ri.id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", pattern),
+		slog.Int("status", status),
+		slog.Duration("duration", time.Since(start)),
+		slog.Int64("bytes", rw.bytes),
+	}
+	level := slog.LevelInfo
+	if ri.slug != "" {
+		attrs = append(attrs, slog.String("problem", ri.slug))
+	}
+	if status >= 500 {
+		level = slog.LevelError
+		if ri.err != nil {
+			attrs = append(attrs, slog.String("error", ri.err.Error()))
+		}
+	}
+	if stack != nil {
+		attrs = append(attrs, slog.String("stack", string(stack)))
+	}
+	// The request's own context may be past its deadline; the line must
+	// be written all the same.
+	a.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
+}
+
+// requestID returns the client's request id if it is sane (1 to 64 of
+// [A-Za-z0-9_-], so it cannot forge log lines or bloat them), else a new
+// random one.
+func requestID(in string) string {
+	if len(in) >= 1 && len(in) <= 64 {
+		ok := true
+		for i := 0; i < len(in) && ok; i++ {
+			c := in[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		}
+		if ok {
+			return in
+		}
+	}
+	return rand.Text()
+}
+
+// responseWriter records the status and size of a response for the log.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// capture holds the mux's own answer to a request without a route.
+type capture struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (c *capture) Header() http.Header { return c.header }
+
+func (c *capture) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *capture) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	c.body = append(c.body, b...)
+	return len(b), nil
+}

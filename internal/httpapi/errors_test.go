@@ -1,0 +1,211 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/folio-dev/folio/internal/httpapi"
+)
+
+// TestErrors sends one bad request per row and checks the problem it gets
+// and that the database is exactly as it was.
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	e.addSecurity(t, "SAP", "EUR")
+	main := e.createPortfolio(t, "Main")
+	e.createPortfolio(t, "Other")
+	id := main.ID.String()
+	e.trade(t, id, "buy", "AAPL", "10", "100", "2024-01-02")
+	missing := uuid.Must(uuid.NewV7()).String()
+	trades := "/portfolios/" + id + "/trades"
+	tradeBody := func(side, symbol, quantity, price, date string) string {
+		return `{"side":"` + side + `","symbol":"` + symbol + `","quantity":"` + quantity +
+			`","price":"` + price + `","date":"` + date + `"}`
+	}
+	buy := func(quantity string) string { return tradeBody("buy", "AAPL", quantity, "1", "2024-03-01") }
+
+	const (
+		malformed   = "malformed-request"
+		malformedT  = "Malformed request"
+		invalid     = "invalid-value"
+		invalidT    = "Invalid value"
+		notFound    = "not-found"
+		notFoundT   = "Not found"
+		method      = "method-not-allowed"
+		methodT     = "Method not allowed"
+		exists      = "already-exists"
+		existsT     = "Already exists"
+		media       = "unsupported-media-type"
+		mediaT      = "Unsupported media type"
+		tooLarge    = "body-too-large"
+		tooLargeT   = "Request body too large"
+		precond     = "precondition-failed"
+		precondT    = "Precondition failed"
+		insuff      = "insufficient-quantity"
+		insuffT     = "Insufficient quantity"
+		twoMiB      = 2 << 20
+		json        = "application/json"
+		contentType = "Content-Type"
+	)
+	cases := []struct {
+		name         string
+		method, path string
+		body         string
+		header       []string
+		status       int
+		slug, title  string
+		field        string
+		detail       string // a part of it
+	}{
+		// 400: the request is not what the API reads.
+		{"truncated JSON", "POST", "/portfolios", `{"name":`, nil, 400, malformed, malformedT, "", "ends in the middle"},
+		{"bad JSON syntax", "POST", "/portfolios", `{"name" "X"}`, nil, 400, malformed, malformedT, "", "not valid JSON"},
+		{"unknown field", "POST", "/portfolios", `{"name":"X","colour":"red"}`, nil, 400, malformed, malformedT, "colour", `unknown field "colour"`},
+		{"trailing garbage", "POST", "/portfolios", `{"name":"X"} trailing`, nil, 400, malformed, malformedT, "", "data after its JSON object"},
+		{"two objects", "POST", "/portfolios", `{"name":"X"}{"name":"Y"}`, nil, 400, malformed, malformedT, "", "data after its JSON object"},
+		{"number for a quantity", "POST", trades, `{"side":"buy","symbol":"AAPL","quantity":5,"price":"1"}`, nil, 400, malformed, malformedT, "quantity", "quantity must be a string, not a number"},
+		{"number for a price", "PUT", "/securities/AAPL/price", `{"price":12.5}`, nil, 400, malformed, malformedT, "price", "price must be a string"},
+		{"number for a date", "PUT", "/securities/AAPL/price", `{"price":"12.5","date":20240301}`, nil, 400, malformed, malformedT, "date", "date must be a string"},
+		{"object for a name", "POST", "/portfolios", `{"name":{"first":"X"}}`, nil, 400, malformed, malformedT, "name", "name must be a string, not an object"},
+		{"array body", "POST", "/portfolios", `[{"name":"X"}]`, nil, 400, malformed, malformedT, "", "must be a JSON object, not an array"},
+		{"empty body", "POST", "/portfolios", "", []string{contentType, json}, 400, malformed, malformedT, "", "body is empty"},
+		{"null body", "POST", "/portfolios", `null`, nil, 400, malformed, malformedT, "name", "name is required"},
+		{"missing name", "POST", "/portfolios", `{"currency":"USD"}`, nil, 400, malformed, malformedT, "name", "name is required"},
+		{"null name", "PATCH", "/portfolios/" + id, `{"name":null}`, nil, 400, malformed, malformedT, "name", "name is required"},
+		{"missing symbol", "POST", "/securities", `{"name":"X"}`, nil, 400, malformed, malformedT, "symbol", "symbol is required"},
+		{"missing side", "POST", trades, `{"symbol":"AAPL","quantity":"1","price":"1"}`, nil, 400, malformed, malformedT, "side", "side is required"},
+		{"missing price", "PUT", "/securities/AAPL/price", `{"date":"2024-03-01"}`, nil, 400, malformed, malformedT, "price", "price is required"},
+		{"malformed id on GET", "GET", "/portfolios/not-a-uuid", "", nil, 400, malformed, malformedT, "", "malformed id"},
+		{"malformed id on PATCH", "PATCH", "/portfolios/123", `{"name":"X"}`, nil, 400, malformed, malformedT, "", "malformed id"},
+		{"malformed id on DELETE", "DELETE", "/portfolios/" + id + "x", "", nil, 400, malformed, malformedT, "", "malformed id"},
+		{"malformed id on trades", "POST", "/portfolios/nope/trades", buy("1"), nil, 400, malformed, malformedT, "", "malformed id"},
+		{"malformed id on report", "GET", "/portfolios/nope/report", "", nil, 400, malformed, malformedT, "", "malformed id"},
+		{"id without dashes", "GET", "/portfolios/" + strings.ReplaceAll(id, "-", ""), "", nil, 400, malformed, malformedT, "", "malformed id"},
+		{"malformed symbol in path", "PUT", "/securities/no%20such!/price", `{"price":"1"}`, nil, 400, malformed, malformedT, "", "malformed symbol"},
+		{"limit not a number", "GET", "/portfolios?limit=abc", "", nil, 400, malformed, malformedT, "limit", "positive integer"},
+		{"limit zero", "GET", "/securities?limit=0", "", nil, 400, malformed, malformedT, "limit", "positive integer"},
+		{"limit negative", "GET", "/portfolios?limit=-1", "", nil, 400, malformed, malformedT, "limit", "positive integer"},
+		{"unknown parameter", "GET", "/portfolios?limt=5", "", nil, 400, malformed, malformedT, "limt", "unknown query parameter"},
+		{"repeated parameter", "GET", "/portfolios?limit=1&limit=2", "", nil, 400, malformed, malformedT, "limit", "given 2 times"},
+		{"bad escape in query", "GET", "/portfolios?q=%zz", "", nil, 400, malformed, malformedT, "", "malformed query"},
+		{"malformed after symbol", "GET", "/securities?after=no+such!", "", nil, 400, malformed, malformedT, "after", "after must be a symbol"},
+		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 400, malformed, malformedT, "", "malformed If-Match"},
+		{"unquoted If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `2`}, 400, malformed, malformedT, "", "malformed If-Match"},
+		{"foreign If-Match", "POST", trades, buy("1"), []string{"If-Match", `"abc"`}, 400, malformed, malformedT, "", "malformed If-Match"},
+		{"leading zero If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"02"`}, 400, malformed, malformedT, "", "malformed If-Match"},
+		{"star and tag If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `*, "2"`}, 400, malformed, malformedT, "", "cannot be combined"},
+		{"empty If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", ""}, 400, malformed, malformedT, "", "empty If-Match"},
+
+		// 404: nothing there.
+		{"unknown id on GET", "GET", "/portfolios/" + missing, "", nil, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id on PATCH", "PATCH", "/portfolios/" + missing, `{"name":"X"}`, nil, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id on DELETE", "DELETE", "/portfolios/" + missing, "", nil, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id with If-Match", "DELETE", "/portfolios/" + missing, "", []string{"If-Match", `"1"`}, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id on trades", "POST", "/portfolios/" + missing + "/trades", buy("1"), nil, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id on report", "GET", "/portfolios/" + missing + "/report", "", nil, 404, notFound, notFoundT, "", "not found"},
+		{"unknown symbol on price", "PUT", "/securities/NOPE/price", `{"price":"1"}`, nil, 404, notFound, notFoundT, "", "NOPE"},
+		{"unknown symbol in trade", "POST", trades, tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 404, notFound, notFoundT, "", "NOPE"},
+		{"unknown route", "GET", "/nope", "", nil, 404, notFound, notFoundT, "", "no resource at /nope"},
+		{"unknown sub-route", "GET", "/portfolios/" + id + "/lots", "", nil, 404, notFound, notFoundT, "", "no resource"},
+		{"trailing slash", "GET", "/portfolios/", "", nil, 404, notFound, notFoundT, "", "no resource"},
+
+		// 405: the route exists, the method does not.
+		{"DELETE securities", "DELETE", "/securities", "", nil, 405, method, methodT, "", "DELETE is not allowed here"},
+		{"PUT portfolio", "PUT", "/portfolios/" + id, `{"name":"X"}`, nil, 405, method, methodT, "", "PUT is not allowed"},
+		{"POST healthz", "POST", "/healthz", `{}`, nil, 405, method, methodT, "", "POST is not allowed"},
+
+		// 409: clashes with what is stored.
+		{"duplicate portfolio name", "POST", "/portfolios", `{"name":"Main","currency":"EUR"}`, nil, 409, exists, existsT, "", "already exists"},
+		{"rename onto a taken name", "PATCH", "/portfolios/" + id, `{"name":"Other"}`, nil, 409, exists, existsT, "", "already exists"},
+		{"duplicate symbol", "POST", "/securities", `{"symbol":"aapl","name":"Apple again"}`, nil, 409, exists, existsT, "", "already exists"},
+
+		// 412: If-Match names an old version.
+		{"stale If-Match on PATCH", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has changed"},
+
+		// 413, 415: the body is refused unread.
+		{"body over the limit", "POST", "/portfolios", `{"name":"` + strings.Repeat("a", twoMiB) + `"}`, nil, 413, tooLarge, tooLargeT, "", "limit is 1048576"},
+		{"text/plain", "POST", "/portfolios", `{"name":"X"}`, []string{contentType, "text/plain"}, 415, media, mediaT, "", "send application/json"},
+		{"no Content-Type", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{contentType, ""}, 415, media, mediaT, "", "no Content-Type"},
+		{"form", "POST", trades, "side=buy", []string{contentType, "application/x-www-form-urlencoded"}, 415, media, mediaT, "", "not accepted"},
+		{"latin1 JSON", "PUT", "/securities/AAPL/price", `{"price":"1"}`, []string{contentType, "application/json; charset=latin1"}, 415, media, mediaT, "", "not accepted"},
+
+		// 422: well-formed, but against the rules.
+		{"negative quantity", "POST", trades, buy("-5"), nil, 422, invalid, invalidT, "quantity", "must be greater than 0"},
+		{"zero quantity", "POST", trades, buy("0"), nil, 422, invalid, invalidT, "quantity", "must be greater than 0"},
+		{"quantity with 11 decimals", "POST", trades, buy("1.00000000001"), nil, 422, invalid, invalidT, "quantity", "10 after it"},
+		{"40-digit quantity", "POST", trades, buy(strings.Repeat("9", 40)), nil, 422, invalid, invalidT, "quantity", "18 digits"},
+		{"exponent quantity", "POST", trades, buy("1e3"), nil, 422, invalid, invalidT, "quantity", "without sign, exponent"},
+		{"negative price", "PUT", "/securities/AAPL/price", `{"price":"-1"}`, nil, 422, invalid, invalidT, "price", "must not be negative"},
+		{"price not a number", "POST", trades, tradeBody("buy", "AAPL", "1", "abc", "2024-03-01"), nil, 422, invalid, invalidT, "price", "invalid price"},
+		{"empty name", "POST", "/portfolios", `{"name":""}`, nil, 422, invalid, invalidT, "name", "must not be empty"},
+		{"blank name", "PATCH", "/portfolios/" + id, `{"name":"   "}`, nil, 422, invalid, invalidT, "name", "must not be empty"},
+		{"name too long", "POST", "/portfolios", `{"name":"` + strings.Repeat("é", 101) + `"}`, nil, 422, invalid, invalidT, "name", "at most 100 characters"},
+		{"name with a tab", "POST", "/portfolios", `{"name":"a\tb"}`, nil, 422, invalid, invalidT, "name", "control characters"},
+		{"empty security name", "POST", "/securities", `{"symbol":"X","name":""}`, nil, 422, invalid, invalidT, "name", "must not be empty"},
+		{"invalid currency", "POST", "/portfolios", `{"name":"X","currency":"US"}`, nil, 422, invalid, invalidT, "currency", "three-letter"},
+		{"invalid security currency", "POST", "/securities", `{"symbol":"X","name":"X","currency":"€"}`, nil, 422, invalid, invalidT, "currency", "three-letter"},
+		{"invalid symbol", "POST", "/securities", `{"symbol":"no such!","name":"X"}`, nil, 422, invalid, invalidT, "symbol", "invalid symbol"},
+		{"invalid symbol in trade", "POST", trades, tradeBody("buy", "a b", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "symbol", "invalid symbol"},
+		{"invalid side", "POST", trades, tradeBody("hold", "AAPL", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "side", "use buy or sell"},
+		{"February 30th in a trade", "POST", trades, tradeBody("buy", "AAPL", "1", "1", "2024-02-30"), nil, 422, invalid, invalidT, "date", `"2024-02-30"`},
+		{"February 30th for a price", "PUT", "/securities/AAPL/price", `{"price":"1","date":"2024-02-30"}`, nil, 422, invalid, invalidT, "date", "invalid date"},
+		{"American date", "PUT", "/securities/AAPL/price", `{"price":"1","date":"03/01/2024"}`, nil, 422, invalid, invalidT, "date", "YYYY-MM-DD"},
+		{"currency mismatch", "POST", trades, tradeBody("buy", "SAP", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "", "currency"},
+		{"page too large", "GET", "/portfolios?limit=5000", "", nil, 422, invalid, invalidT, "", "use 1 to 1000"},
+		{"sell more than held", "POST", trades, tradeBody("sell", "AAPL", "10.5", "1", "2024-03-01"), nil, 422, insuff, insuffT, "", "insufficient quantity"},
+		{"sell before the buy", "POST", trades, tradeBody("sell", "AAPL", "1", "1", "2024-01-01"), nil, 422, insuff, insuffT, "", "insufficient quantity"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.dump(t)
+			res := e.do(t, c.method, c.path, c.body, c.header...)
+			p := requireProblem(t, res, c.status, c.slug, c.title)
+			assert.Equal(t, c.field, p.Field)
+			assert.Contains(t, p.Detail, c.detail)
+			assert.Equal(t, before, e.dump(t), "nothing written")
+			switch c.status {
+			case http.StatusMethodNotAllowed:
+				assert.NotEmpty(t, res.Header().Get("Allow"))
+			case http.StatusPreconditionFailed, http.StatusUnprocessableEntity:
+				assert.Empty(t, res.Header().Get("ETag"), "an ETag only comes with a portfolio")
+			}
+		})
+	}
+}
+
+func TestMethodNotAllowedListsTheMethods(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	for path, allow := range map[string]string{
+		"/securities":                                 "GET, HEAD, POST",
+		"/securities/AAPL/price":                      "PUT",
+		"/portfolios/" + uuid.NewString():             "DELETE, GET, HEAD, PATCH",
+		"/portfolios/" + uuid.NewString() + "/report": "GET, HEAD",
+	} {
+		res := e.do(t, "OPTIONS", path, "")
+		requireProblem(t, res, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed")
+		assert.Equal(t, allow, res.Header().Get("Allow"), path)
+	}
+}
+
+func TestRequestTimeoutIs503(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RequestTimeout: time.Nanosecond})
+	before := e.dump(t)
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/portfolios", ""},
+		{"POST", "/portfolios", `{"name":"Late"}`},
+	} {
+		res := e.do(t, c.method, c.path, c.body)
+		p := requireProblem(t, res, http.StatusServiceUnavailable, "timeout", "Request timed out")
+		assert.Equal(t, "the request took longer than the server allows; try again later", p.Detail)
+	}
+	assert.Equal(t, before, e.dump(t))
+}

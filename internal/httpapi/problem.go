@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// ProblemTypeBase prefixes the type of every problem this API returns; the
+// rest is a slug from the table below, such as "not-found". The types are
+// stable identifiers for clients to branch on, not pages to fetch.
+const ProblemTypeBase = "https://folio.dev/problems/"
+
+// Errors found by this package, before the tracker is called. They are
+// wrapped in *requestError with a message for the client.
+var (
+	errMalformed = errors.New("malformed request")
+	errNoRoute   = errors.New("no such route")
+	errMethod    = errors.New("method not allowed")
+	errTooLarge  = errors.New("request body too large")
+	errMediaType = errors.New("unsupported media type")
+	// errUnavailable marks a failed health check: whatever the cause,
+	// the service cannot do its work.
+	errUnavailable = errors.New("service unavailable")
+)
+
+// kind is one row of the error table.
+type kind struct {
+	match  func(error) bool
+	status int
+	slug   string
+	title  string
+	// detail, when set, replaces the error's message, which then goes to
+	// the log only: for 5xx, whose errors may describe internals.
+	detail string
+}
+
+func is(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+func as[T error](err error) bool {
+	var t T
+	return errors.As(err, &t)
+}
+
+// kinds maps errors to responses: the first row whose match holds wins, so
+// specific rows come before the families that contain them (ErrAlreadyExists
+// before ErrConflict). This is the only place a status code is chosen for an
+// error.
+var kinds = []kind{
+	{is(errMalformed), http.StatusBadRequest, "malformed-request", "Malformed request", ""},
+	{is(errNoRoute), http.StatusNotFound, "not-found", "Not found", ""},
+	{is(errMethod), http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""},
+	{is(errTooLarge), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
+	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
+	{is(errMediaType), http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", ""},
+	{is(errUnavailable), http.StatusServiceUnavailable, "unavailable", "Service unavailable",
+		"the database is unavailable; try again later"},
+	{is(tracker.ErrPreconditionFailed), http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", ""},
+	{is(domain.ErrNotFound), http.StatusNotFound, "not-found", "Not found", ""},
+	{is(domain.ErrAlreadyExists), http.StatusConflict, "already-exists", "Already exists", ""},
+	{is(domain.ErrInUse), http.StatusConflict, "in-use", "Still in use", ""},
+	// A version conflict or serialization failure that outlasted the
+	// runner's retries: the client may simply try again.
+	{is(domain.ErrVersionConflict), http.StatusConflict, "concurrent-change", "Changed concurrently", ""},
+	{is(uow.ErrSerialization), http.StatusConflict, "concurrent-change", "Changed concurrently", ""},
+	{is(domain.ErrConflict), http.StatusConflict, "conflict", "Conflict", ""},
+	{is(domain.ErrInsufficientQuantity), http.StatusUnprocessableEntity, "insufficient-quantity", "Insufficient quantity", ""},
+	{is(domain.ErrInvalid), http.StatusUnprocessableEntity, "invalid-value", "Invalid value", ""},
+	// Out of time (Options.RequestTimeout) is 503, not 504: there is no
+	// gateway here, and 503 tells the client that trying later may work.
+	{is(context.DeadlineExceeded), http.StatusServiceUnavailable, "timeout", "Request timed out",
+		"the request took longer than the server allows; try again later"},
+	{is(context.Canceled), http.StatusServiceUnavailable, "canceled", "Request canceled",
+		"the request was canceled before it completed"},
+	{as[*pgconn.ConnectError], http.StatusServiceUnavailable, "unavailable", "Service unavailable",
+		"the database is unavailable; try again later"},
+	{is(uow.ErrCommitUnknown), http.StatusInternalServerError, "commit-unknown", "Outcome unknown",
+		"the connection to the database failed during the commit, so the change may or may not have been saved; read it back before you retry"},
+}
+
+// internal is the row for every other error.
+var internal = kind{nil, http.StatusInternalServerError, "internal-error", "Internal error", "internal error"}
+
+func classify(err error) kind {
+	for _, k := range kinds {
+		if k.match(err) {
+			return k
+		}
+	}
+	return internal
+}
+
+// problemBody is an RFC 9457 problem, with the extension member field.
+type problemBody struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance"`
+	// Field names the request body's member (or query parameter) that is
+	// at fault, when one is.
+	Field string `json:"field,omitempty"`
+}
+
+// requestError is an error in the request found by this package.
+type requestError struct {
+	kind  error
+	msg   string
+	field string
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.kind }
+
+// fieldError attributes an error (from a domain.Parse function, say) to a
+// member of the request.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+func fieldOf(err error) string {
+	var re *requestError
+	if errors.As(err, &re) && re.field != "" {
+		return re.field
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return fe.field
+	}
+	return ""
+}
+
+// problem writes err as a problem response and notes it for the log line.
+// The instance is the request's path: the occurrence is that request.
+func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
+	k := classify(err)
+	ri := infoOf(r)
+	ri.err, ri.slug = err, k.slug
+	p := problemBody{
+		Type:     ProblemTypeBase + k.slug,
+		Title:    k.title,
+		Status:   k.status,
+		Detail:   err.Error(),
+		Instance: r.URL.EscapedPath(),
+		Field:    fieldOf(err),
+	}
+	if k.detail != "" {
+		p.Detail, p.Field = k.detail, ""
+	}
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(p) // strings and ints only: cannot fail
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(k.status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// reply writes v as compact JSON with a trailing newline. The body is
+// encoded before anything is sent, so a failure is still a clean 500.
+func reply(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}

@@ -1,0 +1,315 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/tracker"
+)
+
+func malformed(field, format string, args ...any) error {
+	return &requestError{kind: errMalformed, msg: fmt.Sprintf(format, args...), field: field}
+}
+
+// decode reads the request body, a JSON object, into dst (a pointer to a
+// struct) and refuses anything that is not exactly that: the wrong media
+// type (errMediaType), a body over the limit (errTooLarge), bad syntax,
+// unknown members, members of the wrong JSON type and trailing data
+// (errMalformed).
+func (a *api) decode(r *http.Request, dst any) error {
+	if r.ContentLength > a.maxBody {
+		// Refused before a byte is read.
+		return &requestError{kind: errTooLarge, msg: fmt.Sprintf("the request body has %d bytes; the limit is %d", r.ContentLength, a.maxBody)}
+	}
+	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return a.decodeError(err)
+	}
+	// One JSON value and nothing after it but white space.
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil && as[*http.MaxBytesError](err) {
+			return a.decodeError(err)
+		}
+		return malformed("", "the request body has data after its JSON object")
+	}
+	return nil
+}
+
+func checkMediaType(ct string) error {
+	if ct == "" {
+		return &requestError{kind: errMediaType, msg: "the request has a body but no Content-Type; send application/json"}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/json" {
+		cs, ok := params["charset"]
+		if !ok || strings.EqualFold(cs, "utf-8") {
+			return nil
+		}
+	}
+	return &requestError{kind: errMediaType, msg: fmt.Sprintf("Content-Type %s is not accepted; send application/json (UTF-8)", strconv.Quote(ct))}
+}
+
+func (a *api) decodeError(err error) error {
+	var (
+		syntax   *json.SyntaxError
+		typ      *json.UnmarshalTypeError
+		tooLarge *http.MaxBytesError
+		invalid  *json.InvalidUnmarshalError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &requestError{kind: errTooLarge, msg: fmt.Sprintf("the request body exceeds the limit of %d bytes", tooLarge.Limit)}
+	case errors.Is(err, io.EOF):
+		return malformed("", "the request body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return malformed("", "the request body ends in the middle of its JSON value")
+	case errors.As(err, &syntax):
+		return malformed("", "the request body is not valid JSON (at byte %d): %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return malformed("", "the request body must be a JSON object, not %s", article(typ.Value))
+		}
+		return malformed(typ.Field, "%s must be %s, not %s", typ.Field, jsonType(typ), article(typ.Value))
+	case errors.As(err, &invalid):
+		return err // a bug here, not in the request
+	}
+	// encoding/json has no type for this one; its message is stable.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		field, _ := strconv.Unquote(name)
+		return malformed(field, "unknown field %s", name)
+	}
+	return malformed("", "the request body could not be read")
+}
+
+// jsonType names the JSON type a Go destination wants.
+func jsonType(e *json.UnmarshalTypeError) string {
+	t := e.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a number"
+}
+
+func article(jsonValue string) string {
+	switch jsonValue {
+	case "object", "array":
+		return "an " + jsonValue
+	case "number", "string":
+		return "a " + jsonValue
+	}
+	return jsonValue // bool, null
+}
+
+// required returns *s, or a malformed error naming field if it is missing
+// (absent or null).
+func required(field string, s *string) (string, error) {
+	if s == nil {
+		return "", malformed(field, "%s is required", field)
+	}
+	return *s, nil
+}
+
+// parse runs a domain Parse function on a member of the request and
+// attributes its error to the member.
+func parse[T any](field, s string, f func(string) (T, error)) (T, error) {
+	v, err := f(s)
+	if err != nil {
+		return v, &fieldError{field: field, err: err}
+	}
+	return v, nil
+}
+
+// optionalDate parses an optional date member; absent or null is the zero
+// time, which the tracker takes for today.
+func optionalDate(s *string) (d tracker.Date, err error) {
+	if s == nil {
+		return d, nil
+	}
+	d.Time, err = parse("date", *s, domain.ParseDate)
+	return d, err
+}
+
+// pathID parses the {id} of the path: a UUID in canonical form.
+func pathID(r *http.Request) (uuid.UUID, error) {
+	s := r.PathValue("id")
+	if len(s) == 36 { // uuid.Parse also takes braces, urn:uuid: and no dashes
+		if id, err := uuid.Parse(s); err == nil {
+			return id, nil
+		}
+	}
+	return uuid.Nil, malformed("", "malformed id %s in the path: use a UUID such as 0190a5b2-7c1e-7d3a-9f2e-1b2c3d4e5f60", quote(s))
+}
+
+// pathSymbol parses the {symbol} of the path with domain.ParseSymbol.
+func pathSymbol(r *http.Request) (string, error) {
+	s := r.PathValue("symbol")
+	sym, err := domain.ParseSymbol(s)
+	if err != nil {
+		return "", malformed("", "malformed symbol in the path: %s", strings.TrimPrefix(err.Error(), "invalid symbol "))
+	}
+	return sym, nil
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// query parses the query string, allowing only the named parameters, each
+// at most once.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, malformed("", "malformed query string")
+	}
+	for k, vs := range q {
+		known := false
+		for _, a := range allowed {
+			known = known || k == a
+		}
+		switch {
+		case !known:
+			return nil, malformed(k, "unknown query parameter %s; use %s", quote(k), strings.Join(allowed, ", "))
+		case len(vs) > 1:
+			return nil, malformed(k, "query parameter %s is given %d times", k, len(vs))
+		}
+	}
+	return q, nil
+}
+
+// limit parses the limit parameter: empty is the tracker's default (0),
+// anything else must be a positive integer. Its upper bound is the
+// tracker's to check.
+func limit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || s[0] == '+' {
+		return 0, malformed("limit", "limit must be a positive integer, not %s", quote(s))
+	}
+	return n, nil
+}
+
+// maxIfMatch bounds the entity tags of an If-Match list: each costs a
+// call of the tracker, and a client never has a reason to send many.
+const maxIfMatch = 8
+
+// ifMatch parses If-Match into the portfolio versions it allows: nil when
+// the header is absent or "*" (any version; the portfolio must exist).
+// Only the strong tags this API issues, `"<version>"`, are accepted:
+// anything else (a weak tag, which If-Match never matches, or a string no
+// response of ours carried) is malformed, since the client is confused.
+func ifMatch(r *http.Request) ([]int64, error) {
+	values := r.Header.Values("If-Match")
+	if len(values) == 0 {
+		return nil, nil
+	}
+	var (
+		versions []int64
+		star     bool
+		n        int
+	)
+	for _, elem := range strings.Split(strings.Join(values, ","), ",") {
+		elem = strings.Trim(elem, " \t")
+		if elem == "" {
+			continue // empty list elements are allowed (RFC 9110, 5.6.1)
+		}
+		n++
+		if elem == "*" {
+			star = true
+			continue
+		}
+		v, ok := parseETag(elem)
+		if !ok {
+			return nil, malformed("", "malformed If-Match %s: use the ETag of a response, such as \"3\", or *", quote(elem))
+		}
+		seen := false
+		for _, w := range versions {
+			seen = seen || w == v
+		}
+		if !seen {
+			versions = append(versions, v)
+		}
+	}
+	switch {
+	case n == 0:
+		return nil, malformed("", "empty If-Match: use the ETag of a response, such as \"3\", or *")
+	case star && n > 1:
+		return nil, malformed("", "If-Match * cannot be combined with entity tags")
+	case star:
+		return nil, nil
+	case len(versions) > maxIfMatch:
+		return nil, malformed("", "If-Match lists %d entity tags; at most %d are accepted", len(versions), maxIfMatch)
+	}
+	return versions, nil
+}
+
+// parseETag reads `"<version>"` with version a positive integer written
+// without sign or leading zeros, exactly as etag writes it.
+func parseETag(s string) (int64, bool) {
+	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
+		return 0, false
+	}
+	digits := s[1 : len(s)-1]
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || v < 1 || strconv.FormatInt(v, 10) != digits {
+		return 0, false
+	}
+	return v, true
+}
+
+// etag is the strong entity tag of a portfolio version.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// matching calls f with the version If-Match expects (0 without the header
+// or with *). For a list it tries each version until f gives anything but
+// tracker.ErrPreconditionFailed: only one can be current, and a refused
+// call changes nothing, so at most one call has an effect, and only if the
+// portfolio was at one of the listed versions when it ran.
+func matching[T any](r *http.Request, f func(expect int64) (T, error)) (T, error) {
+	versions, err := ifMatch(r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	if len(versions) == 0 {
+		return f(0)
+	}
+	var v T
+	for _, expect := range versions {
+		v, err = f(expect)
+		if !errors.Is(err, tracker.ErrPreconditionFailed) {
+			break
+		}
+	}
+	return v, err
+}

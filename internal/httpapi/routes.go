@@ -1,0 +1,337 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+func (a *api) routes() {
+	a.handle("GET /healthz", a.health)
+	a.handle("GET /securities", a.listSecurities)
+	a.handle("POST /securities", a.addSecurity)
+	a.handle("PUT /securities/{symbol}/price", a.setPrice)
+	a.handle("GET /portfolios", a.listPortfolios)
+	a.handle("POST /portfolios", a.createPortfolio)
+	a.handle("GET /portfolios/{id}", a.getPortfolio)
+	a.handle("PATCH /portfolios/{id}", a.renamePortfolio)
+	a.handle("DELETE /portfolios/{id}", a.deletePortfolio)
+	a.handle("POST /portfolios/{id}/trades", a.trade)
+	a.handle("GET /portfolios/{id}/report", a.report)
+}
+
+// defaultCurrency is the currency of a security or portfolio created
+// without one.
+const defaultCurrency = "USD"
+
+// health answers whether the database does: any failure is a 503, the
+// cause goes to the log.
+func (a *api) health(w http.ResponseWriter, r *http.Request) error {
+	if err := a.svc.Ping(r.Context()); err != nil {
+		return &unavailableError{err}
+	}
+	return reply(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// unavailableError is a failed health check; it unwraps to errUnavailable
+// and to the cause, for the log.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string   { return "health check: " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{errUnavailable, e.err} }
+
+func (a *api) listSecurities(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "after", "limit")
+	if err != nil {
+		return err
+	}
+	n, err := limit(q)
+	if err != nil {
+		return err
+	}
+	opts := uow.ListOptions{Limit: n}
+	if after := q.Get("after"); after != "" {
+		// Symbols are stored upper-cased; a cursor is compared with them.
+		if opts.After, err = domain.ParseSymbol(after); err != nil {
+			return malformed("after", "after must be a symbol: %v", err)
+		}
+	}
+	secs, err := a.svc.Securities(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	if secs == nil {
+		secs = []tracker.SecurityView{}
+	}
+	return reply(w, http.StatusOK, secs)
+}
+
+type securityRequest struct {
+	Symbol   *string `json:"symbol"`
+	Name     *string `json:"name"`
+	Currency *string `json:"currency"`
+}
+
+func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
+	var req securityRequest
+	if err := a.decode(r, &req); err != nil {
+		return err
+	}
+	symbol, err := required("symbol", req.Symbol)
+	if err != nil {
+		return err
+	}
+	name, err := required("name", req.Name)
+	if err != nil {
+		return err
+	}
+	currency := defaultCurrency
+	if req.Currency != nil {
+		currency = *req.Currency
+	}
+	if symbol, err = parse("symbol", symbol, domain.ParseSymbol); err != nil {
+		return err
+	}
+	if name, err = parse("name", name, domain.ParseSecurityName); err != nil {
+		return err
+	}
+	if currency, err = parse("currency", currency, domain.ParseCurrency); err != nil {
+		return err
+	}
+	sec, err := a.svc.AddSecurity(r.Context(), symbol, name, currency)
+	if err != nil {
+		return err
+	}
+	// Where the security's sub-resources live; there is no GET of it yet
+	// (the tracker has no use case that reads one security).
+	w.Header().Set("Location", "/securities/"+sec.Symbol)
+	return reply(w, http.StatusCreated, sec)
+}
+
+type priceRequest struct {
+	Price *string `json:"price"`
+	Date  *string `json:"date"`
+}
+
+func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
+	symbol, err := pathSymbol(r)
+	if err != nil {
+		return err
+	}
+	var req priceRequest
+	if err := a.decode(r, &req); err != nil {
+		return err
+	}
+	s, err := required("price", req.Price)
+	if err != nil {
+		return err
+	}
+	price, err := parse("price", s, domain.ParsePrice)
+	if err != nil {
+		return err
+	}
+	on, err := optionalDate(req.Date)
+	if err != nil {
+		return err
+	}
+	sec, err := a.svc.SetPrice(r.Context(), symbol, price, on.Time)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, sec)
+}
+
+func (a *api) listPortfolios(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "q", "after", "limit")
+	if err != nil {
+		return err
+	}
+	n, err := limit(q)
+	if err != nil {
+		return err
+	}
+	// q and after are used verbatim: after is the last name of the
+	// previous page, exactly as it was returned.
+	ps, err := a.svc.Portfolios(r.Context(), uow.ListOptions{NameContains: q.Get("q"), After: q.Get("after"), Limit: n})
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []tracker.PortfolioSummary{}
+	}
+	return reply(w, http.StatusOK, ps)
+}
+
+type portfolioRequest struct {
+	Name     *string `json:"name"`
+	Currency *string `json:"currency"`
+}
+
+func (a *api) createPortfolio(w http.ResponseWriter, r *http.Request) error {
+	var req portfolioRequest
+	if err := a.decode(r, &req); err != nil {
+		return err
+	}
+	name, err := required("name", req.Name)
+	if err != nil {
+		return err
+	}
+	currency := defaultCurrency
+	if req.Currency != nil {
+		currency = *req.Currency
+	}
+	if name, err = parse("name", name, domain.ParsePortfolioName); err != nil {
+		return err
+	}
+	if currency, err = parse("currency", currency, domain.ParseCurrency); err != nil {
+		return err
+	}
+	p, err := a.svc.CreatePortfolio(r.Context(), name, currency)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/portfolios/"+p.ID.String())
+	w.Header().Set("ETag", etag(p.Version))
+	return reply(w, http.StatusCreated, p)
+}
+
+func (a *api) getPortfolio(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	p, err := a.svc.Portfolio(r.Context(), tracker.ByID(id))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(p.Version))
+	return reply(w, http.StatusOK, p)
+}
+
+type renameRequest struct {
+	Name *string `json:"name"`
+}
+
+func (a *api) renamePortfolio(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req renameRequest
+	if err := a.decode(r, &req); err != nil {
+		return err
+	}
+	name, err := required("name", req.Name)
+	if err != nil {
+		return err
+	}
+	if name, err = parse("name", name, domain.ParsePortfolioName); err != nil {
+		return err
+	}
+	p, err := matching(r, func(expect int64) (tracker.PortfolioView, error) {
+		return a.svc.RenamePortfolio(r.Context(), tracker.ByID(id), name, expect)
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(p.Version))
+	return reply(w, http.StatusOK, p)
+}
+
+func (a *api) deletePortfolio(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	_, err = matching(r, func(expect int64) (struct{}, error) {
+		return struct{}{}, a.svc.DeletePortfolio(r.Context(), tracker.ByID(id), expect)
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type tradeRequest struct {
+	Side     *string `json:"side"`
+	Symbol   *string `json:"symbol"`
+	Quantity *string `json:"quantity"`
+	Price    *string `json:"price"`
+	Date     *string `json:"date"`
+}
+
+func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req tradeRequest
+	if err := a.decode(r, &req); err != nil {
+		return err
+	}
+	t, err := req.parse()
+	if err != nil {
+		return err
+	}
+	v, err := matching(r, func(expect int64) (tracker.TradeView, error) {
+		return a.svc.Trade(r.Context(), tracker.ByID(id), t, expect)
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(v.Version))
+	return reply(w, http.StatusCreated, v)
+}
+
+// parse checks every member of a trade: the required ones are present
+// (else 400), then each is valid (else 422, naming it).
+func (req tradeRequest) parse() (tracker.Trade, error) {
+	var t tracker.Trade
+	side, err := required("side", req.Side)
+	if err != nil {
+		return t, err
+	}
+	symbol, err := required("symbol", req.Symbol)
+	if err != nil {
+		return t, err
+	}
+	quantity, err := required("quantity", req.Quantity)
+	if err != nil {
+		return t, err
+	}
+	price, err := required("price", req.Price)
+	if err != nil {
+		return t, err
+	}
+	if t.Side, err = parse("side", side, tracker.ParseSide); err != nil {
+		return t, err
+	}
+	if t.Symbol, err = parse("symbol", symbol, domain.ParseSymbol); err != nil {
+		return t, err
+	}
+	if t.Quantity, err = parse("quantity", quantity, domain.ParseQuantity); err != nil {
+		return t, err
+	}
+	if t.Price, err = parse("price", price, domain.ParsePrice); err != nil {
+		return t, err
+	}
+	on, err := optionalDate(req.Date)
+	t.Date = on.Time
+	return t, err
+}
+
+func (a *api) report(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rep, err := a.svc.Report(r.Context(), tracker.ByID(id))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(rep.Version))
+	return reply(w, http.StatusOK, rep)
+}

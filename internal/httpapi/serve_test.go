@@ -1,0 +1,150 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/httpapi"
+)
+
+type reply struct {
+	status int
+	body   string
+	err    error
+}
+
+// stalled wraps h so that each request waits, once it has arrived, until
+// release is closed; arrived receives a value per request.
+func stalled(h http.Handler) (wrapped http.Handler, arrived chan struct{}, release chan struct{}) {
+	arrived, release = make(chan struct{}, 8), make(chan struct{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		h.ServeHTTP(w, r)
+	}), arrived, release
+}
+
+func get(url string) <-chan reply {
+	out := make(chan reply, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			out <- reply{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		out <- reply{status: resp.StatusCode, body: string(b), err: err}
+	}()
+	return out
+}
+
+func refused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return true
+	}
+	_ = c.Close()
+	return false
+}
+
+// TestServeShutsDownGracefully: once ctx is done, Serve stops accepting,
+// lets the request in flight finish with its answer, and returns nil.
+func TestServeShutsDownGracefully(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	h, arrived, release := stalled(e.h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Serve(sctx, ln, h, slog.New(slog.DiscardHandler)) }()
+
+	inflight := get("http://" + addr + "/healthz")
+	<-arrived
+	cancel()
+
+	// The listener closes at once; Serve waits for the request.
+	require.Eventually(t, func() bool { return refused(addr) }, 5*time.Second, 10*time.Millisecond)
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned with a request in flight: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	close(release)
+	r := <-inflight
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "{\"status\":\"ok\"}\n", r.body)
+	select {
+	case err := <-served:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	assert.True(t, refused(addr), "no new connections after Serve returned")
+}
+
+// TestServeGraceRunsOut: a request that outlasts the grace period is cut
+// off and Serve says so.
+func TestServeGraceRunsOut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	h, arrived, release := stalled(e.h)
+	defer close(release)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Server{Handler: h, ShutdownGrace: 50 * time.Millisecond}.Serve(sctx, ln) }()
+
+	inflight := get("http://" + ln.Addr().String() + "/healthz")
+	<-arrived
+	cancel()
+	select {
+	case err := <-served:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "requests still running")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	assert.Error(t, (<-inflight).err, "the connection was cut")
+}
+
+func TestListenAndServe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+
+	// A bad address fails at once.
+	err := httpapi.ListenAndServe(ctx, "127.0.0.1:-1", e.h, nil)
+	require.Error(t, err)
+
+	// A good one serves until ctx is done.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- httpapi.ListenAndServe(sctx, addr, e.h, nil) }()
+	require.Eventually(t, func() bool { return !refused(addr) }, 5*time.Second, 10*time.Millisecond)
+	r := <-get("http://" + addr + "/healthz")
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.status)
+	cancel()
+	assert.NoError(t, <-served)
+}
