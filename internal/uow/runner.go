@@ -52,7 +52,11 @@ func WithBackoff(base, limit time.Duration) Option {
 
 // WithIsolation sets the isolation level of the transactions (default
 // pgx.RepeatableRead: a unit sees one snapshot, so an aggregate loaded in two
-// statements is never a mix of two commits). Ignored by a runner made with
+// statements is never a mix of two commits). Under pgx.ReadCommitted each
+// statement sees the latest commits, so the portfolio row and its lots may
+// come from different commits (the load test shows it happen); writes stay
+// safe, as the version check then fails and the unit is retried, but a
+// read-only unit can see such a mix. Ignored by a runner made with
 // NewConnRunner, whose units are savepoints.
 func WithIsolation(level pgx.TxIsoLevel) Option { return func(c *config) { c.isolation = level } }
 

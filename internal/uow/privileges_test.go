@@ -1,0 +1,110 @@
+package uow_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/migrate"
+	"github.com/folio-dev/folio/internal/pgtest"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// The README's least-privilege setup: migrations run as the owner of the
+// schema, the app as a role that may read and write rows and nothing else.
+// Units of work need no more; the schema is out of the app's reach.
+func TestUnitsRunAsARoleThatCannotChangeTheSchema(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t) // migrated by the owner
+	cc, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	role := "folio_app_" + uuid.NewString()[:8]
+
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL(t, cc.Database))
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	for _, sql := range []string{
+		"create role " + role + " login",
+		"grant connect on database " + pgx.Identifier{cc.Database}.Sanitize() + " to " + role,
+		"grant usage on schema public to " + role,
+		"grant select, insert, update, delete on all tables in schema public to " + role,
+		"revoke all on table goose_db_version from " + role,
+	} {
+		_, err := admin.Exec(ctx, sql)
+		require.NoError(t, err, sql)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgtest.AdminURL(t, cc.Database))
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "drop owned by "+role+"; drop role "+role)
+			_ = c.Close(context.Background())
+		}
+	})
+
+	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) { c.ConnConfig.User = role })
+	var who string
+	require.NoError(t, pool.QueryRow(ctx, "select current_user").Scan(&who))
+	require.Equal(t, role, who)
+	r, err := uow.NewRunner(pool)
+	require.NoError(t, err)
+
+	// Everything the app does works.
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main", "Gone")
+	buy(t, r, ids["Main"], secs["AAPL"], "10", "5")
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["Main"], ids["Gone"]})
+		if err != nil {
+			return err
+		}
+		if _, err := ps[0].Sell(secs["AAPL"], dec("12"), day.AddDate(0, 0, 3)); err != nil {
+			return err
+		}
+		if err := ps[0].Rename("Renamed"); err != nil {
+			return err
+		}
+		return u.Portfolios().Remove(ps[1])
+	}))
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().GetByName(ctx, "Renamed", uow.WithSecurities())
+		if err != nil {
+			return err
+		}
+		assert.Len(t, p.Investments(), 1)
+		_, err = u.Portfolios().Get(ctx, ids["Gone"])
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		return nil
+	}))
+
+	// The schema is not the app's to change.
+	for _, sql := range []string{
+		"create table intruder (id int)",
+		"drop table investment",
+		"alter table portfolio add column note text",
+		"truncate portfolio cascade",
+		"delete from goose_db_version",
+	} {
+		_, err := pool.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		if assert.ErrorAs(t, err, &pgErr, sql) {
+			assert.Equal(t, "42501", pgErr.Code, "%s: %s", sql, pgErr.Message) // insufficient_privilege
+		}
+	}
+	m, err := migrate.New(pool)
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = m.Down(ctx)
+	assert.Error(t, err, "the app role cannot roll the schema back")
+	owner, err := migrate.New(pgtest.OpenPool(t, url))
+	require.NoError(t, err)
+	defer owner.Close()
+	v, latest, err := owner.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, latest, v, "schema untouched")
+}
