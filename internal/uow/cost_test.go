@@ -160,45 +160,60 @@ func TestLoadingManyPortfoliosIsTwoStatementsInOneRoundTrip(t *testing.T) {
 		return nil
 	}))
 
+	// A Read unit: BEGIN READ ONLY, the two loads and COMMIT in one round
+	// trip, whatever the number of portfolios.
 	var rep uow.Report
 	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		before := u.Stats()
 		ps, err := u.Portfolios().GetMany(ctx, ids)
 		require.NoError(t, err)
-		after := u.Stats()
 		require.Len(t, ps, 100)
 		for i, p := range ps {
 			require.Equal(t, ids[i], p.ID(), "GetMany keeps the order asked for")
 			require.Len(t, p.Investments(), 3)
 		}
-		// BEGIN READ ONLY rides along: 3 statements, of which 2 load.
-		assert.Equal(t, 1, after.RoundTrips-before.RoundTrips)
-		assert.Equal(t, 3, after.Statements-before.Statements)
 		return nil
 	}, uow.WithReport(&rep)))
 	assert.Equal(t, []string{
 		"begin isolation level repeatable read read only",
 		"GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "commit",
 	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 1})
 
-	// Once the transaction is open, a load is exactly the two statements.
+	// With their securities: a third statement, still one round trip; and
+	// then the securities are in the identity map.
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetMany(ctx, ids, uow.WithSecurities())
+		require.NoError(t, err)
+		before := u.Stats()
+		_, err = u.Securities().GetBySymbol(ctx, "MSFT")
+		require.NoError(t, err)
+		assert.Equal(t, before, u.Stats(), "securities came along")
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		"begin isolation level repeatable read read only",
+		"GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "GetSecuritiesOfPortfolios", "commit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 5, RoundTrips: 1})
+
+	// In a Do unit, or a Read unit WithSnapshot, the transaction stays
+	// open: a load is exactly its two statements in one round trip.
 	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 		_, err := u.Securities().GetBySymbol(ctx, "AAPL")
 		require.NoError(t, err)
 		before := u.Stats()
-		_, err = u.Portfolios().GetMany(ctx, ids, uow.WithSecurities())
+		_, err = u.Portfolios().GetMany(ctx, ids)
 		require.NoError(t, err)
 		after := u.Stats()
-		assert.Equal(t, uow.Stats{Statements: 3, RoundTrips: 1},
-			uow.Stats{Statements: after.Statements - before.Statements, RoundTrips: after.RoundTrips - before.RoundTrips},
-			"portfolios, lots and securities in one round trip")
-		// The securities came along: getting them sends nothing.
-		before = u.Stats()
-		_, err = u.Securities().GetBySymbol(ctx, "MSFT")
-		require.NoError(t, err)
-		assert.Equal(t, before, u.Stats())
+		assert.Equal(t, uow.Stats{Statements: 2, RoundTrips: 1},
+			uow.Stats{Statements: after.Statements - before.Statements, RoundTrips: after.RoundTrips - before.RoundTrips})
 		return nil
-	}))
+	}, uow.WithSnapshot(), uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		"begin isolation level repeatable read read only", "GetSecuritiesBySymbols",
+		"GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "commit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 5, RoundTrips: 3})
 }
 
 func TestIdentityMapReturnsSamePointerWithoutQuery(t *testing.T) {

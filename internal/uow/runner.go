@@ -32,6 +32,7 @@ type config struct {
 	logger    *slog.Logger
 	bulk      int
 	report    *Report
+	snapshot  bool
 }
 
 // Option configures a Runner; the same options given to Do or Read apply to
@@ -71,6 +72,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // statement each before it switches to a single array statement for all of
 // them (default 8).
 func WithBulkThreshold(n int) Option { return func(c *config) { c.bulk = max(n, 1) } }
+
+// WithSnapshot makes a Read unit one transaction from its first round trip
+// to its last, so that everything it loads, in any number of round trips,
+// comes from one snapshot. It costs one more round trip, for the COMMIT at
+// the end. Without it, each round trip of a Read unit is a transaction of
+// its own (see Runner.Read). No effect on Do.
+func WithSnapshot() Option { return func(c *config) { c.snapshot = true } }
 
 // WithReport fills *r with what the call did once Do or Read returns: for a
 // call, not a Runner.
@@ -136,9 +144,16 @@ func (r *Runner) Do(ctx context.Context, fn func(context.Context, *Unit) error, 
 	return r.run(ctx, fn, false, opts)
 }
 
-// Read runs fn in a read-only unit: a READ ONLY transaction that never
-// writes. Changing an aggregate in it makes Read fail with ErrReadOnly. Read
-// retries like Do.
+// Read runs fn in a read-only unit, which never writes: changing an
+// aggregate in it makes Read fail with ErrReadOnly. Read retries like Do.
+//
+// Each round trip of a Read unit is a READ ONLY transaction of its own,
+// BEGIN and COMMIT riding in the same pipeline as the loads, so a unit that
+// loads what it needs at once (portfolios with their lots and securities)
+// costs one round trip. Everything loaded in one round trip comes from one
+// snapshot, every aggregate in particular; two round trips may see two
+// snapshots. WithSnapshot keeps one transaction, and one snapshot, for the
+// whole unit instead.
 func (r *Runner) Read(ctx context.Context, fn func(context.Context, *Unit) error, opts ...Option) error {
 	return r.run(ctx, fn, true, opts)
 }

@@ -90,6 +90,9 @@ type session struct {
 	beginSQL string
 	begun    bool      // the unit's BEGIN has been executed
 	queued   []control // control statements to ride with the next round trip
+	// perTrip: every round trip is a transaction of its own, COMMIT
+	// behind its statements (read-only units).
+	perTrip bool
 }
 
 // ErrCommitUnknown is returned when the connection failed while COMMIT was in
@@ -138,6 +141,11 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		}
 		b.Queue(captured.sql, captured.args...)
 	}
+	if s.perTrip {
+		for _, sql := range s.src.commit() {
+			tail = append(tail, control{sql: sql, done: func() { s.begun = false }})
+		}
+	}
 	for _, c := range tail {
 		b.Queue(c.sql)
 	}
@@ -147,7 +155,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) && !pgconn.SafeToRetry(err) {
+	if err != nil && !s.perTrip && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) && !pgconn.SafeToRetry(err) {
 		// The server never answered for COMMIT, and pgx cannot say that
 		// nothing was sent: it may have committed.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)

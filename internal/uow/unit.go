@@ -64,6 +64,7 @@ func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
 			src:      r.src,
 			sink:     tr,
 			beginSQL: r.src.begin(readOnly, cfg.isolation),
+			perTrip:  readOnly && !cfg.snapshot,
 		},
 		portfolios: make(map[uuid.UUID]*portfolioEntry),
 		securities: make(map[uuid.UUID]*securityEntry),
@@ -138,6 +139,22 @@ func (u *Unit) dirty() bool {
 // loaded or added inside fn are forgotten. The error is returned, and the
 // enclosing unit can go on. Nested units are not retried on their own.
 func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (err error) {
+	if u.s.perTrip {
+		// Nothing is written and no transaction outlives a round trip:
+		// only the objects need putting back on failure.
+		m := u.mark()
+		defer func() {
+			if p := recover(); p != nil {
+				u.restore(m)
+				panic(p)
+			}
+		}()
+		if err := fn(ctx, u); err != nil {
+			u.restore(m)
+			return err
+		}
+		return nil
+	}
 	u.savepoints++
 	name := fmt.Sprintf("folio_sp_%d", u.savepoints)
 	sp := &savepoint{name: name}
