@@ -49,9 +49,10 @@
 //   - Retries are built in. Do reruns fn, in a new transaction with a new
 //     unit, on serialization failures, deadlocks and version conflicts. fn
 //     must be safe to run again: do side effects after Do returns.
-//   - One snapshot per unit. Units run at REPEATABLE READ by default, so the
-//     two statements that load an aggregate (the portfolio row and its lots)
-//     see the same commit; READ COMMITTED is an option.
+//   - One snapshot per transaction. Units run at REPEATABLE READ by default,
+//     so the two statements that load an aggregate (the portfolio row and
+//     its lots) see the same commit; READ COMMITTED is an option. A Read
+//     unit's round trips are separate transactions unless WithSnapshot.
 //
 // # Round trips
 //
@@ -63,6 +64,8 @@
 //
 //   - BEGIN rides with the first read, and loading N portfolios is one round
 //     trip: the roots and all their lots (and their securities, if asked).
+//     In a Read unit COMMIT rides along too, each round trip being a READ
+//     ONLY transaction of its own: a read costs one round trip.
 //   - A flush is one round trip whatever it writes, and the final flush
 //     carries COMMIT. A read-modify-write unit costs 2 round trips.
 //   - Writes of one kind above a threshold (WithBulkThreshold) become one
