@@ -1,0 +1,432 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+func commands() *command {
+	return &command{
+		name: "folio",
+		help: "folio tracks investment portfolios on PostgreSQL.\n\n" +
+			"It uses DATABASE_URL (or --database-url) when set; otherwise it starts a\n" +
+			"PostgreSQL of its own from the server binaries on this machine, with its\n" +
+			"data in ./.folio (or --data-dir, or $FOLIO_DATA_DIR).",
+		sub: []*command{
+			migrateCommand(),
+			{name: "security", summary: "securities", sub: []*command{
+				{name: "add", args: "SYMBOL", nargs: 1, needsDB: true, required: []string{"name"},
+					summary: "add a security",
+					help:    "SYMBOL is 1 to 12 of A-Z, 0-9, '.' and '-' (upper-cased).",
+					flags: func(fs *flag.FlagSet) {
+						fs.String("name", "", "the security's name (required)")
+						fs.String("currency", "USD", "ISO 4217 currency code of its prices")
+					},
+					run: securityAdd},
+				{name: "list", nargs: 0, needsDB: true, summary: "list securities with their last prices", run: securityList},
+			}},
+			{name: "price", summary: "prices", sub: []*command{
+				{name: "set", args: "SYMBOL PRICE", nargs: 2, needsDB: true,
+					summary: "set a security's price",
+					flags:   func(fs *flag.FlagSet) { fs.String("date", "", "the day of the price, YYYY-MM-DD (default today)") },
+					run:     priceSet},
+				{name: "import", args: "FILE.csv", nargs: 1, needsDB: true,
+					summary: "import prices from CSV: symbol,date,price",
+					help:    "All rows or none: a bad row is reported by line and nothing is written.\nA header line is optional. Use - to read standard input.",
+					run:     priceImport},
+			}},
+			{name: "portfolio", summary: "portfolios", sub: []*command{
+				{name: "create", args: "NAME", nargs: 1, needsDB: true,
+					summary: "create an empty portfolio",
+					flags:   func(fs *flag.FlagSet) { fs.String("currency", "USD", "ISO 4217 currency code") },
+					run:     portfolioCreate},
+				{name: "list", nargs: 0, needsDB: true, summary: "list portfolios",
+					flags: func(fs *flag.FlagSet) { fs.String("search", "", "only names containing this, ignoring case") },
+					run:   portfolioList},
+				{name: "show", args: "NAME", nargs: 1, needsDB: true, summary: "show a portfolio's lots", run: portfolioShow},
+				{name: "rename", args: "NAME NEW_NAME", nargs: 2, needsDB: true, summary: "rename a portfolio", run: portfolioRename},
+				{name: "delete", args: "NAME", nargs: 1, needsDB: true, summary: "delete a portfolio and its lots", run: portfolioDelete},
+			}},
+			tradeCommand("buy", "buy shares: adds a lot"),
+			tradeCommand("sell", "sell shares, first in, first out"),
+			{name: "trade", summary: "trades", sub: []*command{
+				{name: "import", args: "PORTFOLIO FILE.csv", nargs: 2, needsDB: true,
+					summary: "import trades from CSV: date,side,symbol,quantity,price",
+					help: "All rows or none: a bad row is reported by line and nothing is written.\n" +
+						"Trades are applied in date order. A header line is optional. Use - to read standard input.",
+					run: tradeImport},
+			}},
+			{name: "report", args: "PORTFOLIO", nargs: 1, needsDB: true,
+				summary: "holdings, cost basis, market value, unrealized gain and weights", run: report},
+			{name: "demo", nargs: 0, summary: "a throwaway database with sample data and reports", run: demo,
+				help: "Starts a throwaway PostgreSQL (or, with DATABASE_URL, a scratch database on that\n" +
+					"server, dropped afterwards), migrates it, adds sample securities, prices, two\n" +
+					"portfolios and trades, and prints their reports. Leaves nothing behind."},
+			{name: "serve", nargs: 0, needsDB: true, summary: "serve the HTTP API",
+				flags: func(fs *flag.FlagSet) { fs.String("addr", "127.0.0.1:8080", "address to listen on") },
+				run:   serve},
+		},
+	}
+}
+
+func tradeCommand(side, summary string) *command {
+	return &command{
+		name: side, args: "PORTFOLIO SYMBOL QUANTITY", nargs: 3, needsDB: true, summary: summary,
+		required: []string{"price"},
+		flags: func(fs *flag.FlagSet) {
+			fs.String("price", "", "price per share (required)")
+			fs.String("date", "", "trade date, YYYY-MM-DD (default today)")
+		},
+		run: func(e *env, args []string) error { return trade(e, tracker.Side(side), args) },
+	}
+}
+
+// flagOf reads a flag the command registered.
+func flagOf(e *env, name string) string { return e.flags.Lookup(name).Value.String() }
+
+func optionalDate(e *env) (time.Time, error) {
+	s := flagOf(e, "date")
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return domain.ParseDate(s)
+}
+
+func securityAdd(e *env, args []string) error {
+	name := flagOf(e, "name")
+	if name == "" {
+		return usagef("--name is required")
+	}
+	v, err := e.svc.AddSecurity(e.ctx, args[0], name, flagOf(e, "currency"))
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "Added %s (%s, %s).\n", v.Symbol, v.Name, v.Currency)
+	return nil
+}
+
+func securityList(e *env, _ []string) error {
+	var all []tracker.SecurityView
+	for after := ""; ; {
+		page, err := e.svc.Securities(e.ctx, uow.ListOptions{After: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Symbol
+	}
+	if e.g.json {
+		return printJSON(e.stdout, nonNil(all))
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(e.stdout, "No securities yet: add one with 'security add SYMBOL --name NAME'.")
+		return nil
+	}
+	t := newTable("SYMBOL", "NAME", "CURRENCY", ">PRICE", "DATE")
+	for _, s := range all {
+		price, date := "-", "-"
+		if s.LastPrice != nil {
+			price, date = money(*s.LastPrice), s.PriceDate.String()
+		}
+		t.add(s.Symbol, clip(s.Name, 40), s.Currency, price, date)
+	}
+	t.write(e.stdout)
+	return nil
+}
+
+func priceSet(e *env, args []string) error {
+	sym, err := domain.ParseSymbol(args[0])
+	if err != nil {
+		return err
+	}
+	price, err := domain.ParsePrice(args[1])
+	if err != nil {
+		return err
+	}
+	on, err := optionalDate(e)
+	if err != nil {
+		return err
+	}
+	v, err := e.svc.SetPrice(e.ctx, sym, price, on)
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "%s: %s on %s.\n", v.Symbol, money(*v.LastPrice), v.PriceDate)
+	return nil
+}
+
+// openInput opens a file to import, or standard input for "-".
+func openInput(e *env, name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(e.stdin), nil
+	}
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", errNoFile, name)
+	}
+	return f, err
+}
+
+// progress returns a function that shows a count on a terminal, and does
+// nothing when stderr is not one.
+func (e *env) progress(what string) (func(int), func()) {
+	if !e.tty {
+		return func(int) {}, func() {}
+	}
+	shown := false
+	return func(n int) {
+			if n%5000 == 0 {
+				fmt.Fprintf(e.stderr, "\r%s %d rows", what, n)
+				shown = true
+			}
+		}, func() {
+			if shown {
+				fmt.Fprint(e.stderr, "\r\033[K")
+			}
+		}
+}
+
+func priceImport(e *env, args []string) error {
+	f, err := openInput(e, args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	show, done := e.progress("read")
+	rows, err := readPrices(f, show)
+	done()
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	n, err := e.svc.ImportPrices(e.ctx, rows)
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	if e.g.json {
+		return printJSON(e.stdout, map[string]int{"imported": n})
+	}
+	fmt.Fprintf(e.stdout, "Imported %d prices.\n", n)
+	return nil
+}
+
+func portfolioCreate(e *env, args []string) error {
+	v, err := e.svc.CreatePortfolio(e.ctx, args[0], flagOf(e, "currency"))
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "Created portfolio %q (%s).\n", v.Name, v.Currency)
+	return nil
+}
+
+func portfolioList(e *env, _ []string) error {
+	var all []tracker.PortfolioSummary
+	for after := ""; ; {
+		page, err := e.svc.Portfolios(e.ctx, uow.ListOptions{NameContains: flagOf(e, "search"), After: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Name
+	}
+	if e.g.json {
+		return printJSON(e.stdout, nonNil(all))
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(e.stdout, "No portfolios: create one with 'portfolio create NAME'.")
+		return nil
+	}
+	t := newTable("NAME", "CURRENCY", ">LOTS", ">COST BASIS")
+	for _, p := range all {
+		t.add(p.Name, p.Currency, fmt.Sprint(p.Lots), money(p.CostBasis))
+	}
+	t.write(e.stdout)
+	return nil
+}
+
+func portfolioShow(e *env, args []string) error {
+	v, err := e.svc.Portfolio(e.ctx, tracker.ByName(args[0]))
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "%s (%s, version %d)\n\n", v.Name, v.Currency, v.Version)
+	if len(v.Lots) == 0 {
+		fmt.Fprintln(e.stdout, "No lots: buy with 'buy PORTFOLIO SYMBOL QUANTITY --price P'.")
+		return nil
+	}
+	t := newTable("SECURITY", ">QUANTITY", ">UNIT COST", ">COST", "ACQUIRED")
+	for _, l := range v.Lots {
+		t.add(l.Symbol, num(l.Quantity), money(l.UnitCost), money(l.Cost), l.AcquiredOn.String())
+	}
+	t.write(e.stdout)
+	return nil
+}
+
+func portfolioRename(e *env, args []string) error {
+	v, err := e.svc.RenamePortfolio(e.ctx, tracker.ByName(args[0]), args[1], 0)
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "Renamed %q to %q.\n", args[0], v.Name)
+	return nil
+}
+
+func portfolioDelete(e *env, args []string) error {
+	if err := e.svc.DeletePortfolio(e.ctx, tracker.ByName(args[0]), 0); err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, map[string]string{"deleted": args[0]})
+	}
+	fmt.Fprintf(e.stdout, "Deleted portfolio %q and its lots.\n", args[0])
+	return nil
+}
+
+func trade(e *env, side tracker.Side, args []string) error {
+	sym, err := domain.ParseSymbol(args[1])
+	if err != nil {
+		return err
+	}
+	qty, err := domain.ParseQuantity(args[2])
+	if err != nil {
+		return err
+	}
+	priceArg := flagOf(e, "price")
+	if priceArg == "" {
+		return usagef("--price is required")
+	}
+	price, err := domain.ParsePrice(priceArg)
+	if err != nil {
+		return err
+	}
+	on, err := optionalDate(e)
+	if err != nil {
+		return err
+	}
+	v, err := e.svc.Trade(e.ctx, tracker.ByName(args[0]),
+		tracker.Trade{Side: side, Symbol: sym, Quantity: qty, Price: price, Date: on}, 0)
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	if side == tracker.Buy {
+		fmt.Fprintf(e.stdout, "Bought %s %s at %s on %s in %q.\n", num(v.Quantity), v.Symbol, money(v.Price), v.Date, v.Portfolio)
+	} else {
+		fmt.Fprintf(e.stdout, "Sold %s %s at %s on %s from %q: cost basis %s, realized gain %s.\n",
+			num(v.Quantity), v.Symbol, money(v.Price), v.Date, v.Portfolio, money(*v.CostBasis), money(*v.RealizedGain))
+	}
+	return nil
+}
+
+func tradeImport(e *env, args []string) error {
+	f, err := openInput(e, args[1])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	show, done := e.progress("read")
+	trades, err := readTrades(f, show)
+	done()
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[1], err)
+	}
+	var apply func(done, total int)
+	if e.tty && len(trades) >= 5000 {
+		apply = func(done, total int) { fmt.Fprintf(e.stderr, "\rapplied %d of %d trades", done, total) }
+	}
+	res, err := e.svc.ImportTrades(e.ctx, tracker.ByName(args[0]), trades, apply)
+	if apply != nil {
+		fmt.Fprint(e.stderr, "\r\033[K")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[1], err)
+	}
+	if e.g.json {
+		return printJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "Imported %d trades into %q (%d buys, %d sells, realized gain %s).\n",
+		res.Trades, res.Portfolio, res.Buys, res.Sells, money(res.Realized))
+	return nil
+}
+
+func report(e *env, args []string) error {
+	v, err := e.svc.Report(e.ctx, tracker.ByName(args[0]))
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	writeReport(e.stdout, v)
+	return nil
+}
+
+func writeReport(w io.Writer, v tracker.ReportView) {
+	fmt.Fprintf(w, "%s (%s) as of %s\n\n", v.Portfolio, v.Currency, v.AsOf)
+	if len(v.Holdings) == 0 {
+		fmt.Fprintln(w, "No holdings.")
+		return
+	}
+	t := newTable("SECURITY", ">QUANTITY", ">COST BASIS", ">PRICE", ">MARKET VALUE", ">UNREALIZED", ">WEIGHT", "")
+	for _, h := range v.Holdings {
+		if h.Price == nil {
+			t.add(h.Symbol, num(h.Quantity), money(h.CostBasis), "no price", "-", "-", "-", "")
+			continue
+		}
+		t.add(h.Symbol, num(h.Quantity), money(h.CostBasis), money(*h.Price), money(*h.MarketValue),
+			signed(*h.UnrealizedGain), percent(*h.Weight), bar(*h.Weight, 20))
+	}
+	t.add("TOTAL", "", money(v.CostBasis), "", money(v.MarketValue), signed(v.UnrealizedGain), "", "")
+	t.write(w)
+	if v.Unpriced > 0 {
+		fmt.Fprintf(w, "\n%d holding(s) without a price are left out of market value and gain: set one with 'price set'.\n", v.Unpriced)
+	}
+}
+
+func signed(d decimal.Decimal) string {
+	if d.Sign() > 0 {
+		return "+" + money(d)
+	}
+	return money(d)
+}
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,573 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The --json shapes, with decimals as strings: decoding a JSON number into
+// one of these fails, so a decimal printed as a number fails the test.
+
+type securityJSON struct {
+	ID        uuid.UUID `json:"id"`
+	Symbol    string    `json:"symbol"`
+	Name      string    `json:"name"`
+	Currency  string    `json:"currency"`
+	LastPrice *string   `json:"last_price"`
+	PriceDate *string   `json:"price_date"`
+}
+
+type lotJSON struct {
+	ID         uuid.UUID `json:"id"`
+	SecurityID uuid.UUID `json:"security_id"`
+	Symbol     string    `json:"symbol"`
+	Quantity   string    `json:"quantity"`
+	UnitCost   string    `json:"unit_cost"`
+	Cost       string    `json:"cost"`
+	AcquiredOn string    `json:"acquired_on"`
+}
+
+type portfolioJSON struct {
+	ID       uuid.UUID  `json:"id"`
+	Name     string     `json:"name"`
+	Currency string     `json:"currency"`
+	Version  int64      `json:"version"`
+	Lots     []*lotJSON `json:"lots"`
+}
+
+type summaryJSON struct {
+	ID        uuid.UUID `json:"id"`
+	Name      string    `json:"name"`
+	Currency  string    `json:"currency"`
+	Version   int64     `json:"version"`
+	Lots      int       `json:"lots"`
+	CostBasis string    `json:"cost_basis"`
+}
+
+type tradeJSON struct {
+	Portfolio    string     `json:"portfolio"`
+	Side         string     `json:"side"`
+	Symbol       string     `json:"symbol"`
+	Quantity     string     `json:"quantity"`
+	Price        string     `json:"price"`
+	Date         string     `json:"date"`
+	LotID        *uuid.UUID `json:"lot_id"`
+	CostBasis    *string    `json:"cost_basis"`
+	RealizedGain *string    `json:"realized_gain"`
+	Version      int64      `json:"version"`
+}
+
+type importJSON struct {
+	Portfolio string `json:"portfolio"`
+	Trades    int    `json:"trades"`
+	Buys      int    `json:"buys"`
+	Sells     int    `json:"sells"`
+	Realized  string `json:"realized_gain"`
+	Version   int64  `json:"version"`
+}
+
+type holdingJSON struct {
+	Symbol         string  `json:"symbol"`
+	Name           string  `json:"name"`
+	Quantity       string  `json:"quantity"`
+	CostBasis      string  `json:"cost_basis"`
+	Price          *string `json:"price"`
+	PriceDate      *string `json:"price_date"`
+	MarketValue    *string `json:"market_value"`
+	UnrealizedGain *string `json:"unrealized_gain"`
+	Weight         *string `json:"weight"`
+}
+
+type reportJSON struct {
+	ID             uuid.UUID     `json:"id"`
+	Portfolio      string        `json:"portfolio"`
+	Currency       string        `json:"currency"`
+	Version        int64         `json:"version"`
+	AsOf           string        `json:"as_of"`
+	Holdings       []holdingJSON `json:"holdings"`
+	CostBasis      string        `json:"cost_basis"`
+	MarketValue    string        `json:"market_value"`
+	UnrealizedGain string        `json:"unrealized_gain"`
+	Unpriced       int           `json:"unpriced"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestSecurityAddListAndPriceSet(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+
+	assert.Equal(t, "No securities yet: add one with 'security add SYMBOL --name NAME'.\n", c.ok(t, "security", "list"))
+	var none []securityJSON
+	c.okJSON(t, &none, "security", "list")
+	assert.NotNil(t, none, "an empty list is [], not null")
+	assert.Empty(t, none)
+
+	assert.Equal(t, "Added AAPL (Apple Inc., USD).\n", c.ok(t, "security", "add", "aapl", "--name", "Apple Inc."))
+	var msft securityJSON
+	c.okJSON(t, &msft, "security", "add", "--currency", "eur", "MSFT", "--name", "Microsoft Corp.")
+	assert.Equal(t, securityJSON{ID: msft.ID, Symbol: "MSFT", Name: "Microsoft Corp.", Currency: "EUR"}, msft)
+	assert.NotEqual(t, uuid.Nil, msft.ID)
+
+	assert.Equal(t, []string{
+		"SYMBOL  NAME             CURRENCY  PRICE  DATE",
+		"AAPL    Apple Inc.       USD           -  -",
+		"MSFT    Microsoft Corp.  EUR           -  -",
+	}, lines(c.ok(t, "security", "list")))
+
+	assert.Equal(t, "AAPL: 190.50 on 2024-06-28.\n", c.ok(t, "price", "set", "aapl", "190.5", "--date", "2024-06-28"))
+	var priced securityJSON
+	c.okJSON(t, &priced, "price", "set", "MSFT", "415.1234", "--date", "2024-06-27")
+	assert.Equal(t, securityJSON{ID: msft.ID, Symbol: "MSFT", Name: "Microsoft Corp.", Currency: "EUR",
+		LastPrice: ptr("415.1234"), PriceDate: ptr("2024-06-27")}, priced)
+
+	assert.Equal(t, []string{
+		"SYMBOL  NAME             CURRENCY     PRICE  DATE",
+		"AAPL    Apple Inc.       USD         190.50  2024-06-28",
+		"MSFT    Microsoft Corp.  EUR       415.1234  2024-06-27",
+	}, lines(c.ok(t, "security", "list")))
+	var all []securityJSON
+	c.okJSON(t, &all, "security", "list")
+	require.Len(t, all, 2)
+	assert.Equal(t, "AAPL", all[0].Symbol)
+	assert.Equal(t, ptr("190.5"), all[0].LastPrice)
+	assert.Equal(t, priced, all[1])
+
+	// Without --date the price is today's, as the database sees it.
+	out := c.ok(t, "price", "set", "AAPL", "191")
+	today := queryOne[string](t, pool, "select price_date::text from security where symbol = 'AAPL'")
+	assert.Equal(t, "AAPL: 191.00 on "+today+".\n", out)
+
+	type row struct{ Symbol, Name, Currency, Price, Date string }
+	rows, err := pool.Query(t.Context(), "select symbol, name, currency, last_price::text, price_date::text from security order by symbol")
+	require.NoError(t, err)
+	var got []row
+	for rows.Next() {
+		var r row
+		require.NoError(t, rows.Scan(&r.Symbol, &r.Name, &r.Currency, &r.Price, &r.Date))
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []row{
+		{"AAPL", "Apple Inc.", "USD", "191.0000000000", today},
+		{"MSFT", "Microsoft Corp.", "EUR", "415.1234000000", "2024-06-27"},
+	}, got)
+}
+
+func TestPriceImport(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "security", "add", "MSFT", "--name", "Microsoft")
+	c.ok(t, "security", "add", "BRK.B", "--name", "Berkshire B")
+
+	// A header, a symbol given twice (the later day wins, whatever the
+	// order), lower case and spaces around fields.
+	file := writeFile(t, "prices.csv", "symbol,date,price\n"+
+		"AAPL,2024-06-28,190.5\n"+
+		"msft, 2024-06-28 ,415.10\n"+
+		"AAPL,2024-06-27,180\n"+
+		"BRK.B,2024-06-28,0.0001\n")
+	assert.Equal(t, "Imported 4 prices.\n", c.ok(t, "price", "import", file))
+	assert.Equal(t, "190.5000000000 2024-06-28", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
+	assert.Equal(t, "415.1000000000 2024-06-28", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'MSFT'"))
+	assert.Equal(t, "0.0001000000 2024-06-28", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'BRK.B'"))
+
+	// From standard input, without a header.
+	c.stdin = "AAPL,2024-07-01,200\nMSFT,2024-07-01,420\n"
+	var res map[string]int
+	c.okJSON(t, &res, "price", "import", "-")
+	assert.Equal(t, map[string]int{"imported": 2}, res)
+	assert.Equal(t, "200.0000000000 2024-07-01", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
+}
+
+func TestPortfolioLifecycle(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+
+	assert.Equal(t, "No portfolios: create one with 'portfolio create NAME'.\n", c.ok(t, "portfolio", "list"))
+	var empty []summaryJSON
+	c.okJSON(t, &empty, "portfolio", "list")
+	assert.NotNil(t, empty)
+	assert.Empty(t, empty)
+
+	assert.Equal(t, "Created portfolio \"Growth\" (USD).\n", c.ok(t, "portfolio", "create", "Growth"))
+	var euro portfolioJSON
+	c.okJSON(t, &euro, "portfolio", "create", "Euro Savings", "--currency", "eur")
+	assert.Equal(t, portfolioJSON{ID: euro.ID, Name: "Euro Savings", Currency: "EUR", Version: 1, Lots: []*lotJSON{}}, euro)
+	assert.NotEqual(t, uuid.Nil, euro.ID)
+
+	c.ok(t, "security", "add", "VTI", "--name", "Vanguard Total")
+	c.ok(t, "buy", "Growth", "VTI", "2", "--price", "201.17", "--date", "2024-01-02")
+
+	assert.Equal(t, []string{
+		"NAME          CURRENCY  LOTS  COST BASIS",
+		"Euro Savings  EUR          0        0.00",
+		"Growth        USD          1      402.34",
+	}, lines(c.ok(t, "portfolio", "list")))
+	var list []summaryJSON
+	c.okJSON(t, &list, "portfolio", "list")
+	require.Len(t, list, 2)
+	assert.Equal(t, summaryJSON{ID: euro.ID, Name: "Euro Savings", Currency: "EUR", Version: 1, Lots: 0, CostBasis: "0"}, list[0])
+	assert.Equal(t, summaryJSON{ID: list[1].ID, Name: "Growth", Currency: "USD", Version: 2, Lots: 1, CostBasis: "402.34"}, list[1])
+
+	// --search ignores case.
+	assert.Equal(t, []string{
+		"NAME    CURRENCY  LOTS  COST BASIS",
+		"Growth  USD          1      402.34",
+	}, lines(c.ok(t, "portfolio", "list", "--search", "GROW")))
+
+	assert.Equal(t, "Euro Savings (EUR, version 1)\n\nNo lots: buy with 'buy PORTFOLIO SYMBOL QUANTITY --price P'.\n",
+		c.ok(t, "portfolio", "show", "Euro Savings"))
+	assert.Equal(t, []string{
+		"Growth (USD, version 2)",
+		"",
+		"SECURITY  QUANTITY  UNIT COST    COST  ACQUIRED",
+		"VTI              2     201.17  402.34  2024-01-02",
+	}, lines(c.ok(t, "portfolio", "show", "Growth")))
+
+	assert.Equal(t, "Renamed \"Growth\" to \"Growth 2\".\n", c.ok(t, "portfolio", "rename", "Growth", "Growth 2"))
+	var renamed portfolioJSON
+	c.okJSON(t, &renamed, "portfolio", "rename", "Euro Savings", "Épargne")
+	assert.Equal(t, "Épargne", renamed.Name)
+	assert.Equal(t, euro.ID, renamed.ID)
+	assert.Equal(t, int64(2), renamed.Version, "a rename bumps the version")
+	assert.Equal(t, "Growth 2,Épargne", queryOne[string](t, pool, `select string_agg(name, ',' order by name collate "C") from portfolio`))
+
+	assert.Equal(t, "Deleted portfolio \"Growth 2\" and its lots.\n", c.ok(t, "portfolio", "delete", "Growth 2"))
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from investment"), "the lots go with the portfolio")
+	var deleted map[string]string
+	c.okJSON(t, &deleted, "portfolio", "delete", "Épargne")
+	assert.Equal(t, map[string]string{"deleted": "Épargne"}, deleted)
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from portfolio"))
+	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from security"), "securities stay")
+}
+
+func TestBuySellFIFO(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "portfolio", "create", "Main")
+
+	assert.Equal(t, "Bought 10 AAPL at 100.00 on 2024-01-02 in \"Main\".\n",
+		c.ok(t, "buy", "Main", "AAPL", "10", "--price", "100", "--date", "2024-01-02"))
+	// Flags anywhere, global ones before the command's name.
+	assert.Equal(t, "Bought 5 AAPL at 120.50 on 2024-02-01 in \"Main\".\n",
+		c.ok(t, "buy", "--price=120.5", "Main", "--date", "2024-02-01", "aapl", "5"))
+	var buy tradeJSON
+	c.okJSON(t, &buy, "--json", "buy", "Main", "AAPL", "5", "--price", "130.00", "--date", "2024-03-01")
+	require.NotNil(t, buy.LotID)
+	assert.Equal(t, tradeJSON{Portfolio: "Main", Side: "buy", Symbol: "AAPL", Quantity: "5", Price: "130",
+		Date: "2024-03-01", LotID: buy.LotID, Version: 4}, buy)
+	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from investment where id = $1", *buy.LotID))
+
+	// 12 shares: all 10 of the first lot at 100 and 2 of the second at
+	// 120.5: cost 1241, proceeds 1800.
+	assert.Equal(t, "Sold 12 AAPL at 150.00 on 2024-04-01 from \"Main\": cost basis 1241.00, realized gain 559.00.\n",
+		c.ok(t, "sell", "Main", "AAPL", "12", "--price", "150", "--date", "2024-04-01"))
+	var show portfolioJSON
+	c.okJSON(t, &show, "portfolio", "show", "Main")
+	require.Len(t, show.Lots, 2)
+	assert.Equal(t, int64(5), show.Version)
+	assert.Equal(t, lotJSON{ID: show.Lots[0].ID, SecurityID: show.Lots[0].SecurityID, Symbol: "AAPL",
+		Quantity: "3", UnitCost: "120.5", Cost: "361.5", AcquiredOn: "2024-02-01"}, *show.Lots[0])
+	assert.Equal(t, lotJSON{ID: *buy.LotID, SecurityID: show.Lots[0].SecurityID, Symbol: "AAPL",
+		Quantity: "5", UnitCost: "130", Cost: "650", AcquiredOn: "2024-03-01"}, *show.Lots[1])
+
+	// 4 more at a loss, across the last two lots: 3 × 120.5 + 1 × 130 =
+	// 491.5 of cost for 399.96 of proceeds.
+	var sell tradeJSON
+	c.okJSON(t, &sell, "sell", "Main", "AAPL", "4", "--price", "99.99", "--date", "2024-05-02")
+	assert.Equal(t, tradeJSON{Portfolio: "Main", Side: "sell", Symbol: "AAPL", Quantity: "4", Price: "99.99",
+		Date: "2024-05-02", CostBasis: ptr("491.5"), RealizedGain: ptr("-91.54"), Version: 6}, sell)
+
+	// A fraction of a share, and a gain with more than two decimals.
+	assert.Equal(t, "Sold 0.125 AAPL at 200.00 on 2024-05-03 from \"Main\": cost basis 16.25, realized gain 8.75.\n",
+		c.ok(t, "sell", "Main", "AAPL", "0.125", "--price", "200", "--date", "2024-05-03"))
+	assert.Equal(t, "Sold 0.001 AAPL at 130.0001 on 2024-05-03 from \"Main\": cost basis 0.13, realized gain 0.0000001.\n",
+		c.ok(t, "sell", "Main", "AAPL", "0.001", "--price", "130.0001", "--date", "2024-05-03"))
+
+	assert.Equal(t, []string{
+		"Main (USD, version 8)",
+		"",
+		"SECURITY  QUANTITY  UNIT COST    COST  ACQUIRED",
+		"AAPL         3.874     130.00  503.62  2024-03-01",
+	}, lines(c.ok(t, "portfolio", "show", "Main")))
+	assert.Equal(t, "3.8740000000 130.0000000000 2024-03-01", queryOne[string](t, pool,
+		"select string_agg(quantity::text || ' ' || unit_cost::text || ' ' || acquired_on::text, ';') from investment"))
+	assert.Equal(t, int64(8), queryOne[int64](t, pool, "select version from portfolio where name = 'Main'"))
+
+	// Selling what is left closes the last lot.
+	c.ok(t, "sell", "Main", "AAPL", "3.874", "--price", "1", "--date", "2024-06-01")
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from investment"))
+}
+
+func TestTradeImport(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "security", "add", "MSFT", "--name", "Microsoft")
+	c.ok(t, "portfolio", "create", "Imp")
+
+	// Applied in date order, in file order within a day: the sell comes
+	// first in the file but after the buys in time.
+	file := writeFile(t, "trades.csv", "date,side,symbol,quantity,price\n"+
+		"2024-03-01,SELL,aapl,12,150\n"+
+		"2024-01-02, buy ,AAPL,10,100\n"+
+		"2024-02-01,buy,AAPL,5,120.5\n"+
+		"2024-02-01,Buy,AAPL,5,130\n"+
+		"2024-02-15,buy,MSFT,1.5,400\n")
+	assert.Equal(t, "Imported 5 trades into \"Imp\" (4 buys, 1 sells, realized gain 559.00).\n",
+		c.ok(t, "trade", "import", "Imp", file))
+	var show portfolioJSON
+	c.okJSON(t, &show, "portfolio", "show", "Imp")
+	require.Len(t, show.Lots, 3)
+	got := make([]string, len(show.Lots))
+	for i, l := range show.Lots {
+		got[i] = strings.Join([]string{l.Symbol, l.Quantity, l.UnitCost, l.Cost, l.AcquiredOn}, " ")
+	}
+	assert.Equal(t, []string{
+		"AAPL 3 120.5 361.5 2024-02-01",
+		"AAPL 5 130 650 2024-02-01",
+		"MSFT 1.5 400 600 2024-02-15",
+	}, got)
+
+	// From standard input, with --json.
+	c.stdin = "2024-04-01,sell,AAPL,4,100\n2024-04-01,sell,MSFT,0.5,300\n"
+	var res importJSON
+	c.okJSON(t, &res, "trade", "import", "Imp", "-")
+	assert.Equal(t, importJSON{Portfolio: "Imp", Trades: 2, Buys: 0, Sells: 2, Realized: "-141.5", Version: show.Version + 1}, res)
+	assert.Equal(t, "AAPL 4 130 2024-02-01;MSFT 1 400 2024-02-15", queryOne[string](t, pool, `
+		select string_agg(s.symbol || ' ' || trim_scale(i.quantity)::text || ' ' || trim_scale(i.unit_cost)::text || ' ' || i.acquired_on::text,
+		                  ';' order by s.symbol)
+		from investment i join security s on s.id = i.security_id`))
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple Inc.")
+	c.ok(t, "security", "add", "MSFT", "--name", "Microsoft Corp.")
+	c.ok(t, "security", "add", "NVDA", "--name", "NVIDIA Corp.")
+	c.ok(t, "price", "set", "AAPL", "300", "--date", "2024-06-28")
+	c.ok(t, "price", "set", "MSFT", "200", "--date", "2024-06-27")
+	c.ok(t, "portfolio", "create", "Rep")
+	c.ok(t, "buy", "Rep", "AAPL", "10", "--price", "150", "--date", "2024-01-02")
+	c.ok(t, "buy", "Rep", "MSFT", "2.5", "--price", "300.25", "--date", "2024-01-03")
+	c.ok(t, "buy", "Rep", "NVDA", "5", "--price", "20", "--date", "2024-01-04")
+
+	var rep reportJSON
+	c.okJSON(t, &rep, "report", "Rep")
+	assert.Regexp(t, `^\d{4}-\d{2}-\d{2}$`, rep.AsOf)
+	// Weights are 3000/3500 and 500/3500, rounded to ten places.
+	assert.Equal(t, reportJSON{
+		ID: rep.ID, Portfolio: "Rep", Currency: "USD", Version: 4, AsOf: rep.AsOf,
+		Holdings: []holdingJSON{
+			{Symbol: "AAPL", Name: "Apple Inc.", Quantity: "10", CostBasis: "1500", Price: ptr("300"), PriceDate: ptr("2024-06-28"),
+				MarketValue: ptr("3000"), UnrealizedGain: ptr("1500"), Weight: ptr("0.8571428571")},
+			{Symbol: "MSFT", Name: "Microsoft Corp.", Quantity: "2.5", CostBasis: "750.625", Price: ptr("200"), PriceDate: ptr("2024-06-27"),
+				MarketValue: ptr("500"), UnrealizedGain: ptr("-250.625"), Weight: ptr("0.1428571429")},
+			{Symbol: "NVDA", Name: "NVIDIA Corp.", Quantity: "5", CostBasis: "100"},
+		},
+		CostBasis: "2350.625", MarketValue: "3500", UnrealizedGain: "1249.375", Unpriced: 1,
+	}, rep)
+
+	// Bars: 0.857 of 20 cells is 137 eighths (17 full and 1/8), 0.143 is
+	// 23 eighths (2 full and 7/8).
+	assert.Equal(t, []string{
+		"Rep (USD) as of " + rep.AsOf,
+		"",
+		"SECURITY  QUANTITY  COST BASIS     PRICE  MARKET VALUE  UNREALIZED  WEIGHT",
+		"AAPL            10     1500.00    300.00       3000.00    +1500.00  85.71%  █████████████████▏",
+		"MSFT           2.5     750.625    200.00        500.00    -250.625  14.29%  ██▉",
+		"NVDA             5      100.00  no price             -           -       -",
+		"TOTAL                 2350.625                 3500.00   +1249.375",
+		"",
+		"1 holding(s) without a price are left out of market value and gain: set one with 'price set'.",
+	}, lines(c.ok(t, "report", "Rep")))
+
+	// An empty portfolio.
+	c.ok(t, "portfolio", "create", "Empty")
+	out := c.ok(t, "report", "Empty")
+	assert.Regexp(t, `^Empty \(USD\) as of \d{4}-\d{2}-\d{2}\n\nNo holdings\.\n$`, out)
+	var empty reportJSON
+	c.okJSON(t, &empty, "report", "Empty")
+	assert.NotNil(t, empty.Holdings)
+	assert.Empty(t, empty.Holdings)
+	assert.Equal(t, "0", empty.MarketValue)
+}
+
+// TestTableWidths checks that wide characters do not break the alignment of
+// a table: every column starts at the same display column on every line.
+func TestTableWidths(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	names := []string{"Épargne 日本 📈", "'; DROP TABLE portfolio; --", "b"}
+	for _, n := range names {
+		c.ok(t, "portfolio", "create", n)
+	}
+	out := lines(c.ok(t, "portfolio", "list"))
+	require.Len(t, out, 4)
+	col := func(line, word string) int {
+		i := strings.Index(line, word)
+		require.GreaterOrEqual(t, i, 0, "%q in %q", word, line)
+		return displayWidth(line[:i])
+	}
+	want := col(out[0], "CURRENCY")
+	for _, l := range out[1:] {
+		assert.Equal(t, want, col(l, "USD"), "%q", l)
+		assert.Equal(t, displayWidth(out[0]), displayWidth(l), "%q", l)
+	}
+}
+
+func TestGlobalFlagsAnywhere(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	url := c.url
+	c.url = "postgres://nobody@127.0.0.1:1/none" // the flag wins over the variable
+	for _, args := range [][]string{
+		{"--database-url", url, "--json", "portfolio", "list"},
+		{"portfolio", "--json", "--database-url=" + url, "list"},
+		{"portfolio", "list", "--json", "--database-url", url},
+	} {
+		assert.Equal(t, "[]\n", c.ok(t, args...), "%q", args)
+	}
+}
+
+// TestHelp asks every command, group and the root for --help (and -h): the
+// usage goes to stdout with exit code 0, and nothing connects (the
+// DATABASE_URL points nowhere).
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	c := &cli{url: "postgres://someone:S3cretPw@127.0.0.1:1/db"}
+	var paths [][]string
+	var walk func(prefix []string, cmd *command)
+	walk = func(prefix []string, cmd *command) {
+		paths = append(paths, prefix)
+		for _, s := range cmd.sub {
+			walk(append(prefix[:len(prefix):len(prefix)], s.name), s)
+		}
+	}
+	walk(nil, commands())
+	require.Greater(t, len(paths), 20)
+	for _, p := range paths {
+		for _, flag := range []string{"--help", "-h"} {
+			args := append(p[:len(p):len(p)], flag)
+			r := c.run(t, args...)
+			name := strings.Join(append([]string{"folio"}, p...), " ")
+			assert.Equal(t, 0, r.code, "%v", r)
+			assert.Empty(t, r.stderr, "%v", r)
+			assert.True(t, strings.HasPrefix(r.stdout, "Usage: "+name+" "), "%v", r)
+			assert.NotContains(t, r.stdout, "S3cretPw", "%v", r)
+		}
+	}
+	// Help first, then the command; help with arguments that would not do.
+	for _, args := range [][]string{
+		{"--help", "buy"},
+		{"buy", "--help", "too", "many", "arguments", "here"},
+		{"--json", "--help"},
+	} {
+		r := c.run(t, args...)
+		assert.Equal(t, 0, r.code, "%v", r)
+		assert.Contains(t, r.stdout, "Usage:", "%v", r)
+	}
+	// Leaf help lists the command's flags.
+	out := c.ok(t, "buy", "--help")
+	for _, s := range []string{"Usage: folio buy PORTFOLIO SYMBOL QUANTITY [flags]", "-price", "-date", "-json", "-database-url"} {
+		assert.Contains(t, out, s)
+	}
+	assert.Contains(t, c.ok(t, "serve", "--help"), "-addr")
+	// Without a command, the root's usage goes to stderr: that is an error.
+	r := c.run(t)
+	assert.Equal(t, 2, r.code, "%v", r)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "Usage: folio COMMAND")
+}
+
+// TestUsageErrors covers command lines that do not parse: exit code 2 and a
+// pointer to --help, without touching a database.
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	c := &cli{url: "postgres://someone:S3cretPw@127.0.0.1:1/db"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"portfolio", "bogus"}, `unknown command "bogus"`},
+		{[]string{"portfolio", "--bogus"}, "-bogus"},
+		{[]string{"--bogus", "portfolio", "list"}, "-bogus"},
+		{[]string{"portfolio", "list", "--bogus"}, "-bogus"},
+		{[]string{"portfolio", "create"}, "takes 1 argument(s) (NAME), got 0"},
+		{[]string{"portfolio", "create", "a", "b"}, "takes 1 argument(s) (NAME), got 2"},
+		{[]string{"portfolio", "rename", "a"}, "takes 2 argument(s)"},
+		{[]string{"buy", "Main", "AAPL"}, "takes 3 argument(s) (PORTFOLIO SYMBOL QUANTITY), got 2"},
+		{[]string{"sell", "Main", "AAPL", "1", "2", "--price", "1"}, "got 4"},
+		{[]string{"buy", "Main", "AAPL", "1"}, "--price is required"},
+		{[]string{"sell", "Main", "AAPL", "1", "--date", "2024-01-01"}, "--price is required"},
+		{[]string{"buy", "Main", "AAPL", "1", "--price"}, "flag needs an argument: -price"},
+		{[]string{"security", "add", "AAPL"}, "--name is required"},
+		{[]string{"report"}, "takes 1 argument(s)"},
+		{[]string{"trade", "import", "Main"}, "takes 2 argument(s)"},
+		{[]string{"price", "set", "AAPL"}, "takes 2 argument(s)"},
+		{[]string{"migrate", "up", "now"}, "takes 0 argument(s)"},
+		{[]string{"portfolio", "list", "--json=maybe"}, "invalid boolean value"},
+	} {
+		stderr := c.fails(t, 2, tc.args...)
+		assert.Contains(t, stderr, tc.want, "%q", tc.args)
+		assert.NotContains(t, stderr, "S3cretPw")
+	}
+}
+
+// TestExitCodesMatchTheTable keeps the constants in line with the README's
+// table, which scripts rely on.
+func TestExitCodesMatchTheTable(t *testing.T) {
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5}, []int{exitOK, exitFailure, exitUsage, exitInvalid, exitNotFound, exitConflict})
+}
+
+var migrateLine = regexp.MustCompile(`^(up|down) +(\d{5}) (\d{5}_[a-z0-9_]+\.sql) \(\d+(\.\d+)?(ms|µs|s|ns)?\)$`)
+
+// migrateOutput parses the lines migrate up/down/redo/reset print.
+func migrateOutput(t *testing.T, out string) []string {
+	t.Helper()
+	var got []string
+	for _, l := range lines(out) {
+		m := migrateLine.FindStringSubmatch(l)
+		require.NotNil(t, m, "line %q of\n%s", l, out)
+		require.Equal(t, m[2], m[3][:5], l)
+		got = append(got, fmt.Sprintf("%s %s", m[1], m[3]))
+	}
+	return got
+}
+
+// TestImportSpreadsheetCSV imports files as spreadsheets save them: a byte
+// order mark, CRLF line ends and every field quoted.
+func TestImportSpreadsheetCSV(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "portfolio", "create", "Main")
+
+	prices := writeFile(t, "prices.csv", "\ufeff\"Symbol\",\"Date\",\"Price\"\r\n\"AAPL\",\"2024-07-01\",\"201.5\"\r\n")
+	assert.Equal(t, "Imported 1 prices.\n", c.ok(t, "price", "import", prices))
+	assert.Equal(t, "201.5", queryOne[string](t, pool, "select trim_scale(last_price)::text from security"))
+
+	trades := writeFile(t, "trades.csv", "\ufeffdate,side,symbol,quantity,price\r\n"+
+		"2024-01-02,buy,AAPL,10,100\r\n\"2024-01-03\",\"sell\",\"AAPL\",\"4\",\"110\"\r\n")
+	assert.Equal(t, "Imported 2 trades into \"Main\" (1 buys, 1 sells, realized gain 40.00).\n", c.ok(t, "trade", "import", "Main", trades))
+
+	// Without a header, the mark is still not part of the first field.
+	c.stdin = "\ufeff2024-01-04,buy,AAPL,1,1\n"
+	assert.Equal(t, "Imported 1 trades into \"Main\" (1 buys, 0 sells, realized gain 0.00).\n", c.ok(t, "trade", "import", "Main", "-"))
+	assert.Equal(t, 2, queryOne[int](t, pool, "select count(*) from investment"))
+}

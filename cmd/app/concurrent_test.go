@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestConcurrentTrades runs trades on one portfolio from several processes
+// at once: the losers of the optimistic version check are retried, so all
+// succeed and every lot is there.
+func TestConcurrentTrades(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "portfolio", "create", "Busy")
+	const n = 6
+	var args [][]string
+	for i := range n {
+		args = append(args, []string{"buy", "Busy", "AAPL", fmt.Sprint(i + 1), "--price", "10", "--date", "2024-01-02"})
+	}
+	for _, r := range c.runTogether(t, args...) {
+		assert.Equal(t, 0, r.code, "%v", r)
+		assert.Empty(t, r.stderr, "%v", r)
+	}
+	assert.Equal(t, n, queryOne[int](t, pool, "select count(*) from investment"))
+	assert.Equal(t, "21", queryOne[string](t, pool, "select trim_scale(sum(quantity))::text from investment"))
+	assert.Equal(t, int64(n+1), queryOne[int64](t, pool, "select version from portfolio"))
+}
+
+// TestEmbeddedDefaultConcurrent starts several commands at once on a data
+// directory that holds no cluster yet: one initialises and starts the
+// server, the others wait for it and use it, the folio database is created
+// once, and the server stops when the last has finished.
+func TestEmbeddedDefaultConcurrent(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	var args [][]string
+	for i := range 4 {
+		args = append(args, []string{"portfolio", "create", fmt.Sprintf("P%d", i)})
+	}
+	for _, r := range c.runTogether(t, args...) {
+		assert.Equal(t, 0, r.code, "%v", r)
+		assert.Empty(t, r.stderr, "%v", r)
+	}
+	assert.Equal(t, []string{
+		"NAME  CURRENCY  LOTS  COST BASIS",
+		"P0    USD          0        0.00",
+		"P1    USD          0        0.00",
+		"P2    USD          0        0.00",
+		"P3    USD          0        0.00",
+	}, lines(c.ok(t, "portfolio", "list")))
+	assert.NoFileExists(t, filepath.Join(dir, "pgdata", "postmaster.pid"))
+	requireNoServer(t, dir)
+}
+
+// TestDemoInterrupted stops the demo while it sets up its server: it exits
+// and still leaves nothing behind.
+func TestDemoInterrupted(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	tmp := reachableDir(t)
+	c := &cli{env: []string{"TMPDIR=" + tmp}}
+	for _, wait := range []time.Duration{200 * time.Millisecond, 600 * time.Millisecond} {
+		cmd, stdout, stderr := c.command(t, t.Context(), "demo")
+		require.NoError(t, cmd.Start())
+		time.Sleep(wait)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		err := cmd.Wait()
+		t.Logf("after %v: %v\nstdout: %s\nstderr: %s", wait, err, stdout, stderr)
+		left, err := os.ReadDir(tmp)
+		require.NoError(t, err)
+		assert.Empty(t, left, "the interrupted demo left files in its TMPDIR")
+		requireNoServer(t, tmp)
+	}
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/tracker"
+)
+
+// maxLine bounds one line of an imported CSV file: a real row is a few
+// dozen bytes, and a bound keeps a corrupt or hostile file from being read
+// into memory whole.
+const maxLine = 64 << 10
+
+var errLineTooLong = fmt.Errorf("%w: line longer than %d bytes", domain.ErrInvalid, maxLine)
+
+// lineLimiter fails the read once a line exceeds maxLine.
+type lineLimiter struct {
+	r     io.Reader
+	run   int // bytes since the last newline
+	lines int // newlines seen
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for _, b := range p[:n] {
+		if b == '\n' {
+			l.run = 0
+			l.lines++
+		} else if l.run++; l.run > maxLine {
+			return 0, errLineTooLong
+		}
+	}
+	return n, err
+}
+
+// csvRows reads a CSV file of fixed columns, with or without a header line
+// naming them, calling row for each record with its line number. Every
+// problem is an error naming the line.
+func csvRows(r io.Reader, columns []string, row func(line int, rec []string) error) error {
+	// Spreadsheets often start a UTF-8 CSV file with a byte order mark,
+	// which would otherwise stick to the first field.
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	lim := &lineLimiter{r: br}
+	cr := csv.NewReader(lim)
+	cr.FieldsPerRecord = -1 // checked below, with a clearer message
+	cr.ReuseRecord = true
+	first := true
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return &tracker.RowError{Line: lim.lines + 1, Err: err}
+			}
+			var perr *csv.ParseError
+			if errors.As(err, &perr) {
+				// The record's first line: an unbalanced quote is found
+				// only where the file ends or the next quote is.
+				return &tracker.RowError{Line: perr.StartLine, Err: fmt.Errorf("%w: %v", domain.ErrInvalid, perr.Err)}
+			}
+			return err
+		}
+		line, _ := cr.FieldPos(0)
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		if first {
+			first = false
+			if isHeader(rec, columns) {
+				continue
+			}
+		}
+		if len(rec) != len(columns) {
+			return &tracker.RowError{Line: line, Err: fmt.Errorf("%w: %d fields, want %d (%s)",
+				domain.ErrInvalid, len(rec), len(columns), strings.Join(columns, ","))}
+		}
+		if err := row(line, rec); err != nil {
+			return &tracker.RowError{Line: line, Err: err}
+		}
+	}
+}
+
+func isHeader(rec, columns []string) bool {
+	if len(rec) != len(columns) {
+		return false
+	}
+	for i, c := range columns {
+		if !strings.EqualFold(strings.TrimSpace(rec[i]), c) {
+			return false
+		}
+	}
+	return true
+}
+
+// readPrices parses symbol,date,price rows.
+func readPrices(r io.Reader, progress func(int)) ([]tracker.PriceRow, error) {
+	var rows []tracker.PriceRow
+	err := csvRows(r, []string{"symbol", "date", "price"}, func(line int, rec []string) error {
+		sym, err := domain.ParseSymbol(rec[0])
+		if err != nil {
+			return err
+		}
+		day, err := domain.ParseDate(rec[1])
+		if err != nil {
+			return err
+		}
+		price, err := domain.ParsePrice(rec[2])
+		if err != nil {
+			return err
+		}
+		rows = append(rows, tracker.PriceRow{Line: line, Symbol: sym, Price: price, Date: day})
+		progress(len(rows))
+		return nil
+	})
+	return rows, err
+}
+
+// readTrades parses date,side,symbol,quantity,price rows.
+func readTrades(r io.Reader, progress func(int)) ([]tracker.Trade, error) {
+	var trades []tracker.Trade
+	err := csvRows(r, []string{"date", "side", "symbol", "quantity", "price"}, func(line int, rec []string) error {
+		day, err := domain.ParseDate(rec[0])
+		if err != nil {
+			return err
+		}
+		side, err := tracker.ParseSide(rec[1])
+		if err != nil {
+			return err
+		}
+		sym, err := domain.ParseSymbol(rec[2])
+		if err != nil {
+			return err
+		}
+		qty, err := domain.ParseQuantity(rec[3])
+		if err != nil {
+			return err
+		}
+		price, err := domain.ParsePrice(rec[4])
+		if err != nil {
+			return err
+		}
+		trades = append(trades, tracker.Trade{Line: line, Side: side, Symbol: sym, Quantity: qty, Price: price, Date: day})
+		progress(len(trades))
+		return nil
+	})
+	return trades, err
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/folio-dev/folio/internal/migrate"
+	"github.com/folio-dev/folio/internal/pglocal"
+	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// defaultDataDir is where the embedded default keeps its cluster, relative
+// to the working directory; .gitignore lists it.
+const defaultDataDir = ".folio"
+
+// embeddedDB is the name of the database folio uses in the embedded
+// default's cluster.
+const embeddedDB = "folio"
+
+// connect opens the process's one pool: on DATABASE_URL (or
+// --database-url) when set, otherwise on the embedded default, a PostgreSQL
+// started from the server binaries on this machine, which it migrates
+// unless migrateEmbedded is false. It fills e.pool, e.runner and e.svc and
+// returns what closes them (and stops an embedded server this process
+// started).
+func (e *env) connect(migrateEmbedded bool) (func(), error) {
+	url := e.g.databaseURL
+	if url == "" {
+		url = e.getenv("DATABASE_URL")
+	}
+	var srv *pglocal.Server
+	if url == "" {
+		var err error
+		if srv, url, err = e.startEmbedded(); err != nil {
+			return nil, err
+		}
+	}
+	stop := func() {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
+			defer cancel()
+			if err := srv.Stop(ctx); err != nil {
+				e.logger.Warn("stop embedded PostgreSQL", "error", err)
+			}
+		}
+	}
+	pool, err := e.openPool(url)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	closeAll := func() { pool.Close(); stop() }
+	if srv != nil && migrateEmbedded {
+		if err := migrateUp(e.ctx, pool); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	r, err := uow.NewRunner(pool, uow.WithLogger(e.logger))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	e.pool, e.runner, e.svc = pool, r, tracker.New(r)
+	return closeAll, nil
+}
+
+// openPool builds the pool from a connection string, which it never prints:
+// pgx's own parse errors blank the password, and the log names only host,
+// port, database and user.
+func (e *env) openPool(url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, parseURLError(err)
+	}
+	return e.openPoolConfig(cfg)
+}
+
+// openPoolConfig is openPool for a parsed configuration.
+func (e *env) openPoolConfig(cfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	uow.ConfigurePool(cfg)
+	cc := cfg.ConnConfig
+	e.logger.Debug("database", "host", cc.Host, "port", cc.Port, "database", cc.Database, "user", cc.User,
+		"exec_mode", cc.DefaultQueryExecMode.String())
+	pool, err := pgxpool.NewWithConfig(e.ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := pool.Ping(e.ctx); err != nil {
+		pool.Close()
+		return nil, &connectError{host: cc.Host, port: cc.Port, database: cc.Database, user: cc.User, err: err}
+	}
+	return pool, nil
+}
+
+// connectError says which server could not be reached, without the URL.
+type connectError struct {
+	host, database, user string
+	port                 uint16
+	err                  error
+}
+
+func (c *connectError) Error() string {
+	return fmt.Sprintf("cannot connect to PostgreSQL (host %s, port %d, database %q, user %q): %v",
+		c.host, c.port, c.database, c.user, c.err)
+}
+
+func (c *connectError) Unwrap() error { return c.err }
+
+// startEmbedded starts (or joins) the embedded default and makes sure its
+// folio database exists.
+func (e *env) startEmbedded() (*pglocal.Server, string, error) {
+	dir := e.g.dataDir
+	if dir == "" {
+		dir = e.getenv("FOLIO_DATA_DIR")
+	}
+	if dir == "" {
+		dir = defaultDataDir
+	}
+	srv, err := pglocal.Start(e.ctx, pglocal.Options{
+		DataDir: filepath.Join(dir, "pgdata"),
+		Logger:  e.logger,
+	})
+	if err != nil {
+		if errors.Is(err, pglocal.ErrNoServer) {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("start the embedded PostgreSQL (set DATABASE_URL to use another server): %w", err)
+	}
+	if err := ensureDatabase(e.ctx, srv.URL("postgres"), embeddedDB); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
+		defer cancel()
+		_ = srv.Stop(stopCtx)
+		return nil, "", err
+	}
+	e.logger.Debug("embedded PostgreSQL", "data_dir", srv.DataDir(), "socket_dir", srv.SocketDir(), "started_here", srv.Owned())
+	return srv, srv.URL(embeddedDB), nil
+}
+
+// ensureDatabase creates database name on the server unless it exists; a
+// concurrent creation by another invocation is fine.
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to the embedded PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "select exists (select from pg_database where datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	// duplicate_database, or, when the other creation is still in flight,
+	// unique_violation on pg_database's name index.
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+		return nil
+	}
+	return err
+}
+
+// migrateUp brings the schema up to date; concurrent invocations take turns
+// under goose's advisory lock.
+func migrateUp(ctx context.Context, pool *pgxpool.Pool) error {
+	m, err := migrate.New(pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	_, err = m.Up(ctx)
+	return err
+}
+
+// parseURLError describes why a connection string does not parse without
+// quoting it: pgx masks passwords in its own message only on a best-effort
+// basis, and net/url's errors quote the whole URL. The underlying reason
+// (an invalid port, an unknown setting) names no password.
+func parseURLError(err error) error {
+	const form = "use postgres://user:password@host:port/database?setting=value or key=value pairs"
+	reason := ""
+	var perr *pgconn.ParseConfigError
+	if errors.As(err, &perr) {
+		inner := perr.Unwrap()
+		var uerr *neturl.Error
+		if errors.As(inner, &uerr) {
+			inner = uerr.Err
+		}
+		if inner != nil {
+			reason = inner.Error() + "; "
+		}
+	}
+	return fmt.Errorf("%w: invalid database URL: %s%s", errInvalidConfig, reason, form)
+}
+
+// errInvalidConfig marks a configuration the user must fix (exit code 2).
+var errInvalidConfig = errors.New("configuration")

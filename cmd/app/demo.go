@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/pglocal"
+	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// demo runs folio end to end on a database that exists only for the demo.
+func demo(e *env, _ []string) error {
+	url := e.g.databaseURL
+	if url == "" {
+		url = e.getenv("DATABASE_URL")
+	}
+	var (
+		cfg     *pgxpool.Config
+		cleanup func()
+		err     error
+	)
+	if url == "" {
+		cfg, cleanup, err = e.throwawayServer()
+	} else {
+		cfg, cleanup, err = e.scratchDatabase(url)
+	}
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	pool, err := e.openPoolConfig(cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrateUp(e.ctx, pool); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "Migrated the schema.")
+	r, err := uow.NewRunner(pool, uow.WithLogger(e.logger))
+	if err != nil {
+		return err
+	}
+	e.svc = tracker.New(r)
+	if err := demoData(e); err != nil {
+		return err
+	}
+	for _, name := range []string{"Retirement", "Growth"} {
+		v, err := e.svc.Report(e.ctx, tracker.ByName(name))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout)
+		writeReport(e.stdout, v)
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
+}
+
+// throwawayServer starts an ephemeral PostgreSQL in a temporary directory.
+func (e *env) throwawayServer() (*pgxpool.Config, func(), error) {
+	dir, err := os.MkdirTemp("", "folio-demo-")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := pglocal.Start(e.ctx, pglocal.Options{DataDir: dir, Ephemeral: true, Logger: e.logger})
+	if err != nil {
+		// Stop would have removed both; a failed Start leaves them.
+		_ = os.RemoveAll(dir)
+		_ = os.Remove(dir + ".lock")
+		return nil, nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(srv.URL("postgres"))
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(e.stdout, "Started a throwaway PostgreSQL in %s.\n", dir)
+	return cfg, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			fmt.Fprintf(e.stderr, "folio: stop the throwaway PostgreSQL: %v\n", err)
+			return
+		}
+		_ = os.RemoveAll(dir)
+		fmt.Fprintln(e.stdout, "Stopped the throwaway PostgreSQL and removed its data.")
+	}, nil
+}
+
+// scratchDatabase creates a database on the server url names, dropped
+// afterwards, so that the demo touches nothing of the user's.
+func (e *env) scratchDatabase(url string) (*pgxpool.Config, func(), error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, nil, parseURLError(err)
+	}
+	admin, err := pgx.ConnectConfig(e.ctx, cfg.ConnConfig.Copy())
+	if err != nil {
+		c := cfg.ConnConfig
+		return nil, nil, &connectError{host: c.Host, port: c.Port, database: c.Database, user: c.User, err: err}
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "folio_demo_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(e.ctx, "create database "+pgx.Identifier{name}.Sanitize()); err != nil {
+		_ = admin.Close(e.ctx)
+		return nil, nil, fmt.Errorf("create a scratch database for the demo (the user needs CREATEDB): %w", err)
+	}
+	fmt.Fprintf(e.stdout, "Created the scratch database %s.\n", name)
+	cfg.ConnConfig.Database = name
+	return cfg, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, "drop database "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
+			fmt.Fprintf(e.stderr, "folio: drop the scratch database %s: %v\n", name, err)
+		} else {
+			fmt.Fprintf(e.stdout, "Dropped the scratch database %s.\n", name)
+		}
+		_ = admin.Close(ctx)
+	}, nil
+}
+
+// demoData adds securities, prices, two portfolios and their trades.
+func demoData(e *env) error {
+	ctx := e.ctx
+	securities := []struct{ symbol, name, price string }{
+		{"AAPL", "Apple Inc.", "189.95"},
+		{"MSFT", "Microsoft Corp.", "415.10"},
+		{"NVDA", "NVIDIA Corp.", "123.54"},
+		{"VTI", "Vanguard Total Stock Market ETF", "262.40"},
+		{"BND", "Vanguard Total Bond Market ETF", "72.15"},
+	}
+	priced := mustDate("2024-06-28")
+	for _, s := range securities {
+		if _, err := e.svc.AddSecurity(ctx, s.symbol, s.name, "USD"); err != nil {
+			return err
+		}
+		if _, err := e.svc.SetPrice(ctx, s.symbol, decimal.RequireFromString(s.price), priced); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "Added %d securities with prices of %s.\n", len(securities), priced.Format(time.DateOnly))
+
+	trades := map[string][]tracker.Trade{
+		"Retirement": {
+			{Side: tracker.Buy, Symbol: "VTI", Quantity: dq("40"), Price: dq("201.17"), Date: mustDate("2022-05-02")},
+			{Side: tracker.Buy, Symbol: "BND", Quantity: dq("120"), Price: dq("74.60"), Date: mustDate("2022-05-02")},
+			{Side: tracker.Buy, Symbol: "VTI", Quantity: dq("12.5"), Price: dq("218.40"), Date: mustDate("2023-05-01")},
+			{Side: tracker.Sell, Symbol: "BND", Quantity: dq("20"), Price: dq("71.90"), Date: mustDate("2024-01-15")},
+		},
+		"Growth": {
+			{Side: tracker.Buy, Symbol: "AAPL", Quantity: dq("10"), Price: dq("150.04"), Date: mustDate("2023-01-10")},
+			{Side: tracker.Buy, Symbol: "NVDA", Quantity: dq("60"), Price: dq("19.56"), Date: mustDate("2023-02-01")},
+			{Side: tracker.Buy, Symbol: "MSFT", Quantity: dq("8"), Price: dq("265.44"), Date: mustDate("2023-03-15")},
+			{Side: tracker.Buy, Symbol: "AAPL", Quantity: dq("5"), Price: dq("177.30"), Date: mustDate("2023-06-01")},
+			{Side: tracker.Sell, Symbol: "AAPL", Quantity: dq("12"), Price: dq("185.85"), Date: mustDate("2024-02-01")},
+		},
+	}
+	for _, name := range []string{"Retirement", "Growth"} {
+		if _, err := e.svc.CreatePortfolio(ctx, name, "USD"); err != nil {
+			return err
+		}
+		res, err := e.svc.ImportTrades(ctx, tracker.ByName(name), trades[name], nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Portfolio %s: %d buys, %d sells (first in, first out), realized gain %s.\n",
+			name, res.Buys, res.Sells, money(res.Realized))
+	}
+	return nil
+}
+
+func dq(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func mustDate(s string) time.Time {
+	d, err := domain.ParseDate(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}

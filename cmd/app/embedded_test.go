@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/pgtest"
+)
+
+// reachableDir returns a fresh temporary directory that the postgres system
+// user can enter, which the embedded default needs when the tests run as
+// root (t.TempDir's parent is mode 0700).
+func reachableDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "folio-e2e-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	return dir
+}
+
+// requireNoServer checks that no process mentions dir on its command line:
+// the server a run started is gone.
+func requireNoServer(t *testing.T, dir string) {
+	t.Helper()
+	// The owner stops its server before it exits; give the postmaster's
+	// children a moment to go.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command("pgrep", "-af", dir).Output()
+		if err != nil && len(out) == 0 {
+			return // pgrep exits 1 when nothing matches
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes still running for %s:\n%s", dir, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEmbeddedDefault runs without DATABASE_URL: every invocation starts
+// the PostgreSQL in FOLIO_DATA_DIR (creating the cluster the first time),
+// and stops it before it exits, and the data stays between invocations.
+func TestEmbeddedDefault(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	files := migrationFiles(t)
+	n := len(files)
+	ups := make([]string, n)
+	downs := make([]string, n)
+	for i, f := range files {
+		ups[i] = "up " + f
+		downs[n-1-i] = "down " + f
+	}
+	afterEach := func(t *testing.T) {
+		t.Helper()
+		assert.NoFileExists(t, filepath.Join(dir, "pgdata", "postmaster.pid"))
+		requireNoServer(t, dir)
+	}
+
+	assert.Equal(t, ups, migrateOutput(t, c.ok(t, "migrate", "up")))
+	assert.DirExists(t, filepath.Join(dir, "pgdata"))
+	afterEach(t)
+	status := lines(c.ok(t, "migrate", "status"))
+	require.Len(t, status, n+1)
+	for _, l := range status[1:] {
+		assert.Contains(t, l, " UTC", "applied: %q", l)
+	}
+	assert.Equal(t, downs, migrateOutput(t, c.ok(t, "migrate", "reset")))
+	assert.Equal(t, fmt.Sprintf("version 0 (latest %d)\n", n), c.ok(t, "migrate", "version"))
+	assert.Equal(t, ups, migrateOutput(t, c.ok(t, "migrate", "up")))
+	assert.Equal(t, "The schema is up to date.\n", c.ok(t, "migrate", "up"))
+	afterEach(t)
+
+	// Data persists between invocations; --data-dir wins over the variable.
+	assert.Equal(t, "Created portfolio \"X\" (USD).\n", c.ok(t, "portfolio", "create", "X"))
+	other := &cli{env: []string{"FOLIO_DATA_DIR=/nonexistent"}, dir: dir}
+	var list []summaryJSON
+	other.okJSON(t, &list, "portfolio", "list", "--data-dir", dir)
+	require.Len(t, list, 1)
+	assert.Equal(t, "X", list[0].Name)
+	afterEach(t)
+
+	// After a reset, a command that needs the schema migrates the embedded
+	// default by itself.
+	c.ok(t, "migrate", "reset")
+	assert.Equal(t, "No portfolios: create one with 'portfolio create NAME'.\n", c.ok(t, "portfolio", "list"))
+	assert.Equal(t, fmt.Sprintf("version %d (latest %d)\n", n, n), c.ok(t, "migrate", "version"))
+	afterEach(t)
+}
+
+// TestEmbeddedDefaultUnreachable: a data directory the postgres system user
+// cannot reach is refused with a message that says what to do.
+func TestEmbeddedDefaultUnreachable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the server as the postgres system user")
+	}
+	t.Parallel()
+	private := t.TempDir() // mode 0700, owned by root
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + filepath.Join(private, "data")}}
+	stderr := c.fails(t, 1, "portfolio", "list")
+	assert.Contains(t, stderr, "not reachable by the postgres system user")
+	assert.Contains(t, stderr, "DATABASE_URL")
+}
+
+var demoDir = regexp.MustCompile(`Started a throwaway PostgreSQL in (\S+)\.\n`)
+
+// TestDemo runs the demo without DATABASE_URL: it starts a throwaway
+// server, prints the two reports, and leaves nothing behind.
+func TestDemo(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	// A TMPDIR of the test's own: the demo's data directory and any socket
+	// directory go there, so "nothing left" means an empty directory.
+	tmp := reachableDir(t)
+	c := &cli{env: []string{"TMPDIR=" + tmp}}
+	out := c.ok(t, "demo")
+
+	m := demoDir.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	dir := m[1]
+	assert.True(t, strings.HasPrefix(dir, filepath.Join(tmp, "folio-demo-")), dir)
+	for _, s := range []string{
+		"Migrated the schema.",
+		"Added 5 securities with prices of 2024-06-28.",
+		"Portfolio Retirement: 3 buys, 1 sells (first in, first out), realized gain -54.00.",
+		"Portfolio Growth: 4 buys, 1 sells (first in, first out), realized gain 375.20.",
+		"\nRetirement (USD) as of ",
+		"\nGrowth (USD) as of ",
+		"\nTOTAL                 18236.80              20991.00    +2754.20\n",
+		"\nTOTAL                  3829.02              11303.05    +7474.03\n",
+		"Stopped the throwaway PostgreSQL and removed its data.\n",
+	} {
+		assert.Contains(t, out, s)
+	}
+	assert.Equal(t, 2, strings.Count(out, "\nTOTAL "))
+	assert.True(t, strings.HasSuffix(out, "Stopped the throwaway PostgreSQL and removed its data.\n"), out)
+
+	assert.NoDirExists(t, dir)
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the demo left files in its TMPDIR")
+	requireNoServer(t, dir)
+}
+
+// TestDemoScratchDatabase runs the demo on a server given by DATABASE_URL:
+// it works in a scratch database of its own and drops it.
+func TestDemoScratchDatabase(t *testing.T) {
+	t.Parallel()
+	admin := pgtest.AdminURL(t, "postgres")
+	pool := pgtest.OpenPool(t, admin)
+	c := &cli{url: admin}
+	out := c.ok(t, "demo")
+
+	m := regexp.MustCompile(`(?m)^Created the scratch database (folio_demo_[0-9a-f]{8})\.$`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	name := m[1]
+	assert.Contains(t, out, "\nRetirement (USD) as of ")
+	assert.Contains(t, out, "\nGrowth (USD) as of ")
+	assert.Equal(t, 2, strings.Count(out, "\nTOTAL "))
+	assert.True(t, strings.HasSuffix(out, "Dropped the scratch database "+name+".\n"), out)
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from pg_database where datname = $1", name))
+
+	// A user who may not create databases is told why.
+	db := pgtest.URL(t) // owned by a role without CREATEDB
+	r := (&cli{url: db}).run(t, "demo")
+	assert.Equal(t, 1, r.code, "%v", r)
+	requireCleanError(t, r)
+	assert.Contains(t, r.stderr, "CREATEDB")
+	assert.Contains(t, r.stderr, "permission denied to create database")
+}

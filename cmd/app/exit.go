@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/pglocal"
+	"github.com/folio-dev/folio/internal/tracker"
+)
+
+// Exit codes. The README has the same table.
+const (
+	exitOK       = 0 // done
+	exitFailure  = 1 // anything else: the database failed, a file could not be read
+	exitUsage    = 2 // the command line or configuration is wrong
+	exitInvalid  = 3 // a value was refused: bad symbol, name, quantity, date; selling more than held
+	exitNotFound = 4 // no such portfolio, security or file
+	exitConflict = 5 // a duplicate name or symbol, a change made concurrently, a security still held
+)
+
+// exitCodes maps errors to exit codes, first match wins.
+var exitCodes = []struct {
+	err  error
+	code int
+}{
+	{errUsage, exitUsage},
+	{errInvalidConfig, exitUsage},
+	{domain.ErrInvalid, exitInvalid},
+	{domain.ErrInsufficientQuantity, exitInvalid},
+	{domain.ErrNotFound, exitNotFound},
+	{errNoFile, exitNotFound},
+	{domain.ErrConflict, exitConflict},
+	{tracker.ErrPreconditionFailed, exitConflict},
+}
+
+var errNoFile = errors.New("no such file")
+
+func exitCode(err error) int {
+	for _, m := range exitCodes {
+		if errors.Is(err, m.err) {
+			return m.code
+		}
+	}
+	return exitFailure
+}
+
+// fail prints err on stderr in words for the user, with a pointer to --help
+// for usage errors, and returns its exit code.
+func fail(e *env, err error, c *command) int {
+	fmt.Fprintf(e.stderr, "folio: %s\n", message(err))
+	if errors.Is(err, errUsage) && c != nil {
+		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
+	}
+	return exitCode(err)
+}
+
+// message rewords the errors whose own text would mean little to a user.
+func message(err error) string {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pglocal.ErrNoServer):
+		return err.Error()
+	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+		return "the database has no folio tables yet: run 'folio migrate up' first"
+	case errors.As(err, &pgErr) && pgErr.Code == "25006": // read_only_sql_transaction
+		return "the database is read-only for this user: " + pgErr.Message
+	}
+	msg := strings.TrimSpace(err.Error())
+	if errors.As(err, &pgErr) {
+		// The server's words in their context, such as "(the user needs
+		// CREATEDB): permission denied to create database", without
+		// "ERROR:" and "(SQLSTATE 42501)".
+		msg = strings.Replace(msg, pgErr.Error(), pgErr.Message, 1)
+	}
+	return msg
+}

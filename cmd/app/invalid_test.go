@@ -1,0 +1,305 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fixture gives a test a database with two securities (AAPL with a price,
+// MSFT in EUR), a portfolio "Main" holding 10 AAPL, and an empty one.
+func fixture(t *testing.T) (*cli, *pgxpool.Pool) {
+	t.Helper()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "security", "add", "MSFT", "--name", "Microsoft", "--currency", "EUR")
+	c.ok(t, "price", "set", "AAPL", "190", "--date", "2024-06-28")
+	c.ok(t, "portfolio", "create", "Main")
+	c.ok(t, "portfolio", "create", "Other")
+	c.ok(t, "buy", "Main", "AAPL", "10", "--price", "100", "--date", "2024-01-02")
+	return c, pool
+}
+
+// refusal is a command that must fail without writing anything.
+type refusal struct {
+	name string
+	args []string
+	code int
+	// want are substrings of stderr: the message names the bad value.
+	want []string
+}
+
+// requireRefusals runs each refusal and checks its exit code, its message
+// and that the database is exactly as before.
+func requireRefusals(t *testing.T, c *cli, pool *pgxpool.Pool, cases []refusal) {
+	t.Helper()
+	before := snapshot(t, pool)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stderr := c.fails(t, tc.code, tc.args...)
+			for _, w := range tc.want {
+				assert.Contains(t, stderr, w)
+			}
+			require.Equal(t, before, snapshot(t, pool), "something was written")
+		})
+	}
+}
+
+func TestRefusedInput(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	buy := func(qty string) []string { return []string{"buy", "Main", "AAPL", qty, "--price", "1"} }
+	digits40 := "1234567890123456789012345678901234567890"
+	requireRefusals(t, c, pool, []refusal{
+		// Not found: 4.
+		{"unknown portfolio buy", []string{"buy", "Nope", "AAPL", "1", "--price", "1"}, 4, []string{`portfolio "Nope"`, "not found"}},
+		{"unknown portfolio sell", []string{"sell", "Nope", "AAPL", "1", "--price", "1"}, 4, []string{`"Nope"`, "not found"}},
+		{"unknown portfolio show", []string{"portfolio", "show", "Nope"}, 4, []string{`"Nope"`, "not found"}},
+		{"unknown portfolio rename", []string{"portfolio", "rename", "Nope", "New"}, 4, []string{`"Nope"`, "not found"}},
+		{"unknown portfolio delete", []string{"portfolio", "delete", "Nope"}, 4, []string{`"Nope"`, "not found"}},
+		{"unknown portfolio report", []string{"report", "Nope"}, 4, []string{`"Nope"`, "not found"}},
+		{"unknown portfolio import", []string{"trade", "import", "Nope", writeFile(t, "t.csv", "2024-01-01,buy,AAPL,1,1\n")}, 4, []string{`"Nope"`, "not found"}},
+		{"unknown symbol buy", []string{"buy", "Main", "ZZZ", "1", "--price", "1"}, 4, []string{"ZZZ", "not found"}},
+		{"unknown symbol sell", []string{"sell", "Main", "ZZZ", "1", "--price", "1"}, 4, []string{"ZZZ", "not found"}},
+		{"unknown symbol price", []string{"price", "set", "ZZZ", "1"}, 4, []string{"ZZZ", "not found"}},
+
+		// Quantities: 3.
+		{"negative quantity", buy("-5"), 3, []string{`"-5"`, "greater than 0"}},
+		{"zero quantity", buy("0"), 3, []string{`"0"`, "greater than 0"}},
+		{"zero quantity with decimals", buy("0.000"), 3, []string{`"0.000"`}},
+		{"exponent", buy("1e400"), 3, []string{`"1e400"`}},
+		{"40 digits", buy(digits40), 3, []string{digits40[:32], "40 bytes", "18 digits"}},
+		{"19 integer digits", buy("1234567890123456789"), 3, []string{`"1234567890123456789"`, "18 digits"}},
+		{"NaN", buy("NaN"), 3, []string{`"NaN"`}},
+		{"Infinity", buy("Inf"), 3, []string{`"Inf"`}},
+		{"11 decimals", buy("1.12345678901"), 3, []string{`"1.12345678901"`, "10 after"}},
+		{"hex", buy("0x10"), 3, []string{`"0x10"`}},
+		{"plus sign", buy("+5"), 3, []string{`"+5"`}},
+		{"thousands separator", buy("1,000"), 3, []string{`"1,000"`}},
+		{"empty quantity", buy(""), 3, []string{`""`}},
+		{"100 kB of digits", buy(strings.Repeat("9", 100<<10)), 3, []string{"102400 bytes"}},
+		{"sell negative", []string{"sell", "Main", "AAPL", "-1", "--price", "1"}, 3, []string{`"-1"`}},
+
+		// Prices: 3.
+		{"negative price", []string{"buy", "Main", "AAPL", "1", "--price", "-1"}, 3, []string{`"-1"`, "must not be negative"}},
+		{"NaN price", []string{"buy", "Main", "AAPL", "1", "--price", "NaN"}, 3, []string{`"NaN"`}},
+		{"huge price", []string{"price", "set", "AAPL", "1e400"}, 3, []string{`"1e400"`}},
+		{"11-decimal price", []string{"price", "set", "AAPL", "0.00000000001"}, 3, []string{`"0.00000000001"`}},
+		{"negative sell price", []string{"sell", "Main", "AAPL", "1", "--price", "-0.01"}, 3, []string{`"-0.01"`}},
+
+		// Dates: 3.
+		{"February 30th", []string{"buy", "Main", "AAPL", "1", "--price", "1", "--date", "2024-02-30"}, 3, []string{`"2024-02-30"`}},
+		{"February 29th of a common year", []string{"price", "set", "AAPL", "1", "--date", "2023-02-29"}, 3, []string{`"2023-02-29"`}},
+		{"other layout", []string{"sell", "Main", "AAPL", "1", "--price", "1", "--date", "01/02/2024"}, 3, []string{`"01/02/2024"`}},
+		{"year 10000", []string{"price", "set", "AAPL", "1", "--date", "10000-01-01"}, 3, []string{`"10000-01-01"`}},
+		{"year 1899", []string{"price", "set", "AAPL", "1", "--date", "1899-12-31"}, 3, []string{`"1899-12-31"`}},
+
+		// Names, symbols and currencies: 3.
+		{"empty name", []string{"portfolio", "create", ""}, 3, []string{`""`, "must not be empty"}},
+		{"blank name", []string{"portfolio", "create", "   "}, 3, []string{"must not be empty"}},
+		{"101 characters", []string{"portfolio", "create", strings.Repeat("a", 101)}, 3, []string{strings.Repeat("a", 32), "at most 100 characters, not 101"}},
+		{"101 wide characters", []string{"portfolio", "create", strings.Repeat("日", 101)}, 3, []string{"at most 100 characters, not 101"}},
+		{"tab in name", []string{"portfolio", "create", "a\tb"}, 3, []string{`"a\tb"`, "control characters"}},
+		{"newline in name", []string{"portfolio", "create", "a\nb"}, 3, []string{`"a\nb"`}},
+		{"invalid UTF-8", []string{"portfolio", "create", "a\xffb"}, 3, []string{`"a\xffb"`}},
+		{"rename to empty", []string{"portfolio", "rename", "Main", ""}, 3, []string{"must not be empty"}},
+		{"invalid currency", []string{"portfolio", "create", "X", "--currency", "EURO"}, 3, []string{`"EURO"`, "ISO 4217"}},
+		{"digit currency", []string{"security", "add", "X", "--name", "X", "--currency", "U5D"}, 3, []string{`"U5D"`}},
+		{"invalid symbol", []string{"security", "add", "A B", "--name", "X"}, 3, []string{`"A B"`}},
+		{"long symbol", []string{"security", "add", "ABCDEFGHIJKLM", "--name", "X"}, 3, []string{`"ABCDEFGHIJKLM"`}},
+		{"dotless i symbol", []string{"security", "add", "ıBM", "--name", "X"}, 3, []string{`"ıBM"`}},
+		{"invalid symbol in buy", []string{"buy", "Main", "A;B", "1", "--price", "1"}, 3, []string{`"A;B"`}},
+		{"empty security name", []string{"security", "add", "X", "--name", " "}, 3, []string{"must not be empty"}},
+		{"currency mismatch", []string{"buy", "Main", "MSFT", "1", "--price", "1"}, 3, []string{"MSFT", "EUR", "USD"}},
+
+		// Conflicts: 5.
+		{"duplicate portfolio", []string{"portfolio", "create", "Main"}, 5, []string{`"Main"`, "already exists"}},
+		{"duplicate portfolio after trimming", []string{"portfolio", "create", " Main "}, 5, []string{`"Main"`, "already exists"}},
+		{"rename onto another", []string{"portfolio", "rename", "Other", "Main"}, 5, []string{`"Main"`, "already exists"}},
+		{"duplicate symbol", []string{"security", "add", "aapl", "--name", "Apple again"}, 5, []string{"AAPL", "already exists"}},
+
+		// Selling more than held: 3.
+		{"sell more than held", []string{"sell", "Main", "AAPL", "10.0000000001", "--price", "1"}, 3, []string{"insufficient quantity", "held 10", "10.0000000001"}},
+		{"sell before buying", []string{"sell", "Main", "AAPL", "1", "--price", "1", "--date", "2024-01-01"}, 3, []string{"insufficient quantity", "held 0"}},
+		{"sell what is not held", []string{"sell", "Other", "AAPL", "1", "--price", "1"}, 3, []string{"insufficient quantity"}},
+
+		// Usage: 2.
+		{"too few arguments", []string{"buy", "Main", "AAPL"}, 2, []string{"takes 3 argument(s)"}},
+		{"too many arguments", []string{"report", "Main", "Other"}, 2, []string{"takes 1 argument(s)"}},
+		{"unknown flag", []string{"buy", "Main", "AAPL", "1", "--price", "1", "--bogus"}, 2, []string{"-bogus"}},
+		{"missing --price", []string{"buy", "Main", "AAPL", "1"}, 2, []string{"--price is required"}},
+		{"missing --price on sell", []string{"sell", "Main", "AAPL", "1", "--date", "2024-03-01"}, 2, []string{"--price is required"}},
+
+		// Files: 4.
+		{"missing trade file", []string{"trade", "import", "Main", "/nonexistent/trades.csv"}, 4, []string{"/nonexistent/trades.csv"}},
+		{"missing price file", []string{"price", "import", "/nonexistent/prices.csv"}, 4, []string{"/nonexistent/prices.csv"}},
+	})
+	assert.Equal(t, "10.0000000000", queryOne[string](t, pool, "select quantity::text from investment"))
+}
+
+// TestStoredVerbatim checks that names are data, never SQL, and come back
+// exactly as given.
+func TestStoredVerbatim(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	for _, name := range []string{
+		"'; DROP TABLE portfolio; --",
+		"Épargne 日本 📈",
+		`Robert"); DELETE FROM investment; --`,
+		"100% _growth_ \\ 'quoted'",
+		strings.Repeat("日", 100),
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, fmt.Sprintf("Created portfolio %q (USD).\n", name), c.ok(t, "portfolio", "create", name))
+			assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from portfolio where name = $1", name))
+
+			var list []summaryJSON
+			c.okJSON(t, &list, "portfolio", "list", "--search", name)
+			require.Len(t, list, 1)
+			assert.Equal(t, name, list[0].Name)
+			out := lines(c.ok(t, "portfolio", "list", "--search", name))
+			require.Len(t, out, 2)
+			assert.True(t, strings.HasPrefix(out[1], name+"  USD "), "the name is printed as it is: %q", out[1])
+
+			c.ok(t, "buy", name, "AAPL", "1", "--price", "2", "--date", "2024-01-02")
+			var show portfolioJSON
+			c.okJSON(t, &show, "portfolio", "show", name)
+			assert.Equal(t, name, show.Name)
+			require.Len(t, show.Lots, 1)
+			assert.True(t, strings.HasPrefix(c.ok(t, "portfolio", "show", name), name+" (USD, version 2)\n"))
+			assert.True(t, strings.HasPrefix(c.ok(t, "report", name), name+" (USD) as of "))
+			var rep reportJSON
+			c.okJSON(t, &rep, "report", name)
+			assert.Equal(t, name, rep.Portfolio)
+		})
+	}
+	// The table is still there, with every name exactly as given.
+	assert.Equal(t, "portfolio", queryOne[string](t, pool, "select to_regclass('portfolio')::text"))
+	assert.Equal(t, 5, queryOne[int](t, pool, "select count(*) from portfolio"))
+	assert.Equal(t, 5, queryOne[int](t, pool, "select count(*) from investment"))
+	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from portfolio where name = $1", "'; DROP TABLE portfolio; --"))
+	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from portfolio where name = $1", "Épargne 日本 📈"))
+
+	// A search for a LIKE wildcard matches it literally.
+	var list []summaryJSON
+	c.okJSON(t, &list, "portfolio", "list", "--search", "%")
+	require.Len(t, list, 1)
+	assert.Equal(t, "100% _growth_ \\ 'quoted'", list[0].Name)
+
+	// A name that looks like a flag, after "--".
+	assert.Equal(t, "Created portfolio \"-x\" (USD).\n", c.ok(t, "portfolio", "create", "--", "-x"))
+	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from portfolio where name = '-x'"))
+}
+
+// csvFile makes a CSV file of n good rows with bad in place of row bad
+// (1-based, after the header if any).
+func csvFile(t *testing.T, header string, n, bad int, good func(i int) string, badRow string) string {
+	t.Helper()
+	var b strings.Builder
+	if header != "" {
+		b.WriteString(header + "\n")
+	}
+	for i := 1; i <= n; i++ {
+		if i == bad {
+			b.WriteString(badRow + "\n")
+			continue
+		}
+		b.WriteString(good(i) + "\n")
+	}
+	return writeFile(t, "import.csv", b.String())
+}
+
+func TestImportAllOrNothing(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	day := func(i int) string {
+		return time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly)
+	}
+	buyRow := func(i int) string { return day(i) + ",buy,AAPL,1," + fmt.Sprint(100+i) }
+	priceRow := func(i int) string { return "AAPL," + day(i) + "," + fmt.Sprint(100+i) }
+	const header = "date,side,symbol,quantity,price"
+
+	// 300 rows, the bad one at row 150, which is line 151 after the header.
+	requireRefusals(t, c, pool, []refusal{
+		{"trade: bad quantity", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2024-06-01,buy,AAPL,-3,100")},
+			3, []string{"line 151", `"-3"`}},
+		{"trade: bad date", []string{"trade", "import", "Main", csvFile(t, "", 300, 150, buyRow, "2024-02-30,buy,AAPL,1,100")},
+			3, []string{"line 150", `"2024-02-30"`}},
+		{"trade: bad side", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2024-06-01,hold,AAPL,1,100")},
+			3, []string{"line 151", `"hold"`}},
+		{"trade: bad price", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2024-06-01,buy,AAPL,1,1e3")},
+			3, []string{"line 151", `"1e3"`}},
+		{"trade: too few fields", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2024-06-01,buy,AAPL,1")},
+			3, []string{"line 151", "4 fields, want 5"}},
+		// Failures found while applying, in date order: the sell of 1000
+		// is dated after every buy, and still the line is its own.
+		{"trade: sell more than held", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2025-01-01,sell,AAPL,1000,100")},
+			3, []string{"line 151", "insufficient quantity"}},
+		{"trade: unknown symbol", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2024-06-01,buy,ZZZ,1,100")},
+			4, []string{"line 151", "ZZZ", "not found"}},
+		{"trade: currency mismatch", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, "2024-06-01,buy,MSFT,1,100")},
+			3, []string{"line 151", "MSFT"}},
+		{"trade: unbalanced quote", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, `2024-06-01,buy,"AAPL,1,100`)},
+			3, []string{"line 151"}},
+		{"trade: bare quote", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, `2024-06-01,buy,AA"PL,1,100`)},
+			3, []string{"line 151"}},
+		{"trade: header only in the middle", []string{"trade", "import", "Main", csvFile(t, header, 300, 150, buyRow, header)},
+			3, []string{"line 151", `"date"`}},
+
+		{"price: bad price", []string{"price", "import", csvFile(t, "symbol,date,price", 300, 150, priceRow, "AAPL,2024-06-01,-1")},
+			3, []string{"line 151", `"-1"`}},
+		{"price: bad date", []string{"price", "import", csvFile(t, "", 300, 150, priceRow, "AAPL,2024-13-01,1")},
+			3, []string{"line 150", `"2024-13-01"`}},
+		{"price: bad symbol", []string{"price", "import", csvFile(t, "", 300, 150, priceRow, "AA PL,2024-06-01,1")},
+			3, []string{"line 150", `"AA PL"`}},
+		{"price: unknown symbol", []string{"price", "import", csvFile(t, "", 300, 150, priceRow, "ZZZ,2024-06-01,1")},
+			4, []string{"line 150", "ZZZ", "not found"}},
+		{"price: too many fields", []string{"price", "import", csvFile(t, "", 300, 150, priceRow, "AAPL,2024-06-01,1,2")},
+			3, []string{"line 150", "4 fields, want 3"}},
+		{"price: unbalanced quote", []string{"price", "import", csvFile(t, "", 300, 150, priceRow, `"AAPL,2024-06-01,1`)},
+			3, []string{"line 150"}},
+	})
+
+	// The same files without the bad row are fine, so the refusals above
+	// were for that row alone.
+	assert.Equal(t, "Imported 300 trades into \"Main\" (300 buys, 0 sells, realized gain 0.00).\n",
+		c.ok(t, "trade", "import", "Main", csvFile(t, header, 300, 0, buyRow, "")))
+	assert.Equal(t, "Imported 300 prices.\n", c.ok(t, "price", "import", csvFile(t, "", 300, 0, priceRow, "")))
+	assert.Equal(t, 301, queryOne[int](t, pool, "select count(*) from investment"))
+}
+
+// TestImportLongLine feeds a 10 MB line among good ones: refused quickly,
+// by line number, without reading the file into memory or writing
+// anything.
+func TestImportLongLine(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	long := strings.Repeat("1", 10<<20)
+	trades := csvFile(t, "", 200, 101, func(int) string { return "2024-03-01,buy,AAPL,1,1" }, "2024-03-01,buy,AAPL,1,"+long)
+	prices := csvFile(t, "symbol,date,price", 200, 101, func(int) string { return "AAPL,2024-07-01,1" }, "AAPL,2024-07-01,"+long)
+	quoted := csvFile(t, "", 200, 101, func(int) string { return "AAPL,2024-07-01,1" }, `AAPL,2024-07-01,"`+long+`"`)
+	before := snapshot(t, pool)
+	for _, args := range [][]string{
+		{"trade", "import", "Main", trades},
+		{"price", "import", prices},
+		{"price", "import", quoted},
+	} {
+		r := c.run(t, args...)
+		require.Equal(t, 3, r.code, "%v", r)
+		requireCleanError(t, r)
+		line := "line 101"
+		if args[1] == "import" && args[2] == prices {
+			line = "line 102"
+		}
+		assert.Contains(t, r.stderr, line, "%v", r)
+		assert.Contains(t, r.stderr, "longer than", "%v", r)
+		assert.Less(t, r.elapsed, 5*time.Second, "%v", r)
+		require.Equal(t, before, snapshot(t, pool))
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/folio-dev/folio/internal/migrate"
+)
+
+func migrateCommand() *command {
+	sub := func(name, summary string, run func(*env, *migrate.Migrator) error) *command {
+		return &command{name: name, nargs: 0, needsDB: true, noSchema: true, summary: summary,
+			run: func(e *env, _ []string) error {
+				m, err := migrate.New(e.pool)
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				return run(e, m)
+			}}
+	}
+	return &command{
+		name:    "migrate",
+		summary: "schema migrations",
+		help: "Runs the goose migrations embedded in the binary (sql/schema), holding a\n" +
+			"PostgreSQL advisory lock so that concurrent runs take turns. The same files\n" +
+			"run with the stock goose CLI: make goose ARGS='postgres \"$DATABASE_URL\" status'.",
+		sub: []*command{
+			sub("up", "apply every pending migration", func(e *env, m *migrate.Migrator) error {
+				res, err := m.Up(e.ctx)
+				return printResults(e, res, "The schema is up to date.", err)
+			}),
+			sub("down", "roll back the most recent migration", func(e *env, m *migrate.Migrator) error {
+				res, err := m.Down(e.ctx)
+				if err != nil {
+					return err
+				}
+				return printResults(e, []*migrate.Result{res}, "", nil)
+			}),
+			sub("redo", "roll back the most recent migration and apply it again", func(e *env, m *migrate.Migrator) error {
+				res, err := m.Redo(e.ctx)
+				return printResults(e, res, "", err)
+			}),
+			sub("reset", "roll back every migration", func(e *env, m *migrate.Migrator) error {
+				res, err := m.Reset(e.ctx)
+				return printResults(e, res, "Nothing to roll back.", err)
+			}),
+			sub("status", "list migrations and whether they are applied", migrateStatus),
+			sub("version", "print the schema version", func(e *env, m *migrate.Migrator) error {
+				cur, latest, err := m.Version(e.ctx)
+				if err != nil {
+					return err
+				}
+				if e.g.json {
+					return printJSON(e.stdout, map[string]int64{"version": cur, "latest": latest})
+				}
+				fmt.Fprintf(e.stdout, "version %d (latest %d)\n", cur, latest)
+				return nil
+			}),
+			{name: "create", args: "NAME", nargs: 1, summary: "write a new, empty migration file",
+				flags: func(fs *flag.FlagSet) { fs.String("dir", filepath.Join("sql", "schema"), "migrations directory") },
+				run: func(e *env, args []string) error {
+					path, err := migrate.Create(flagOf(e, "dir"), args[0])
+					if err != nil {
+						return err
+					}
+					if e.g.json {
+						return printJSON(e.stdout, map[string]string{"created": path})
+					}
+					fmt.Fprintf(e.stdout, "Created %s\n", path)
+					return nil
+				}},
+		},
+	}
+}
+
+type resultJSON struct {
+	Version   int64  `json:"version"`
+	File      string `json:"file"`
+	Direction string `json:"direction"`
+	Millis    int64  `json:"duration_ms"`
+}
+
+func printResults(e *env, res []*migrate.Result, none string, err error) error {
+	if e.g.json {
+		out := make([]resultJSON, 0, len(res))
+		for _, r := range res {
+			if r != nil && r.Source != nil {
+				out = append(out, resultJSON{r.Source.Version, filepath.Base(r.Source.Path), r.Direction, r.Duration.Milliseconds()})
+			}
+		}
+		if perr := printJSON(e.stdout, out); perr != nil && err == nil {
+			err = perr
+		}
+		return err
+	}
+	for _, r := range res {
+		if r != nil && r.Source != nil {
+			fmt.Fprintf(e.stdout, "%-4s %05d %s (%s)\n", r.Direction, r.Source.Version,
+				filepath.Base(r.Source.Path), r.Duration.Round(time.Millisecond))
+		}
+	}
+	if len(res) == 0 && none != "" && err == nil {
+		fmt.Fprintln(e.stdout, none)
+	}
+	return err
+}
+
+func migrateStatus(e *env, m *migrate.Migrator) error {
+	st, err := m.Status(e.ctx)
+	if err != nil {
+		return err
+	}
+	type statusJSON struct {
+		Version   int64      `json:"version"`
+		File      string     `json:"file"`
+		Applied   bool       `json:"applied"`
+		AppliedAt *time.Time `json:"applied_at"`
+	}
+	out := make([]statusJSON, len(st))
+	t := newTable(">VERSION", "FILE", "APPLIED")
+	for i, s := range st {
+		out[i] = statusJSON{Version: s.Source.Version, File: filepath.Base(s.Source.Path), Applied: s.State == "applied"}
+		applied := "pending"
+		if out[i].Applied {
+			at := s.AppliedAt.UTC()
+			out[i].AppliedAt = &at
+			applied = at.Format("2006-01-02 15:04:05 UTC")
+		}
+		t.add(fmt.Sprintf("%05d", s.Source.Version), out[i].File, applied)
+	}
+	if e.g.json {
+		return printJSON(e.stdout, out)
+	}
+	t.write(e.stdout)
+	return nil
+}

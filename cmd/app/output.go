@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/text/width"
+)
+
+// printJSON writes v as indented JSON: the --json output, whose field names
+// are documented in the README and do not change.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints aligned columns: text left, numbers right, each column as
+// wide as its widest cell, counting East Asian wide characters as two.
+type table struct {
+	head  []string
+	right []bool
+	rows  [][]string
+}
+
+func newTable(cols ...string) *table {
+	t := &table{}
+	for _, c := range cols {
+		// A leading '>' marks a right-aligned (numeric) column.
+		name, right := strings.CutPrefix(c, ">")
+		t.head = append(t.head, name)
+		t.right = append(t.right, right)
+	}
+	return t
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) {
+	widths := make([]int, len(t.head))
+	for _, r := range append([][]string{t.head}, t.rows...) {
+		for i, c := range r {
+			widths[i] = max(widths[i], displayWidth(c))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			pad := strings.Repeat(" ", widths[i]-displayWidth(c))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if t.right[i] {
+				b.WriteString(pad + c)
+			} else if i < len(cells)-1 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString(c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	line(t.head)
+	for _, r := range t.rows {
+		line(r)
+	}
+}
+
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// num prints a decimal exactly, without insignificant trailing zeros.
+func num(d decimal.Decimal) string { return d.String() }
+
+// money prints an amount with at least two decimals, and more when the
+// exact value has them: nothing is rounded away.
+func money(d decimal.Decimal) string {
+	if -d.Exponent() <= 2 || d.Equal(d.Round(2)) {
+		return d.StringFixed(2)
+	}
+	return d.String()
+}
+
+// percent prints a fraction as a percentage with two decimals.
+func percent(d decimal.Decimal) string {
+	return d.Shift(2).StringFixed(2) + "%"
+}
+
+// bar draws a fraction of width cells with eighth-block characters.
+func bar(frac decimal.Decimal, cells int) string {
+	eighths := frac.Mul(decimal.NewFromInt(int64(cells * 8))).Round(0).IntPart()
+	eighths = max(0, min(eighths, int64(cells*8)))
+	full := int(eighths / 8)
+	s := strings.Repeat("█", full)
+	if rem := eighths % 8; rem > 0 {
+		s += string([]rune("▏▎▍▌▋▊▉")[rem-1])
+	}
+	return s
+}
+
+// clip shortens s for a table cell.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
