@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -270,7 +271,7 @@ func portfolioList(e *env, _ []string) error {
 }
 
 func portfolioShow(e *env, args []string) error {
-	v, err := e.svc.Portfolio(e.ctx, tracker.ByName(args[0]))
+	v, err := e.svc.Portfolio(e.ctx, byName(args[0]))
 	if err != nil {
 		return err
 	}
@@ -291,7 +292,7 @@ func portfolioShow(e *env, args []string) error {
 }
 
 func portfolioRename(e *env, args []string) error {
-	v, err := e.svc.RenamePortfolio(e.ctx, tracker.ByName(args[0]), args[1], 0)
+	v, err := e.svc.RenamePortfolio(e.ctx, byName(args[0]), args[1], 0)
 	if err != nil {
 		return err
 	}
@@ -303,7 +304,7 @@ func portfolioRename(e *env, args []string) error {
 }
 
 func portfolioDelete(e *env, args []string) error {
-	if err := e.svc.DeletePortfolio(e.ctx, tracker.ByName(args[0]), 0); err != nil {
+	if err := e.svc.DeletePortfolio(e.ctx, byName(args[0]), 0); err != nil {
 		return err
 	}
 	if e.g.json {
@@ -334,7 +335,7 @@ func trade(e *env, side tracker.Side, args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := e.svc.Trade(e.ctx, tracker.ByName(args[0]),
+	v, err := e.svc.Trade(e.ctx, byName(args[0]),
 		tracker.Trade{Side: side, Symbol: sym, Quantity: qty, Price: price, Date: on}, 0)
 	if err != nil {
 		return err
@@ -367,7 +368,7 @@ func tradeImport(e *env, args []string) error {
 	if e.tty && len(trades) >= 5000 {
 		apply = func(done, total int) { fmt.Fprintf(e.stderr, "\rapplied %d of %d trades", done, total) }
 	}
-	res, err := e.svc.ImportTrades(e.ctx, tracker.ByName(args[0]), trades, apply)
+	res, err := e.svc.ImportTrades(e.ctx, byName(args[0]), trades, apply)
 	if apply != nil {
 		fmt.Fprint(e.stderr, "\r\033[K")
 	}
@@ -383,7 +384,7 @@ func tradeImport(e *env, args []string) error {
 }
 
 func report(e *env, args []string) error {
-	v, err := e.svc.Report(e.ctx, tracker.ByName(args[0]))
+	v, err := e.svc.Report(e.ctx, byName(args[0]))
 	if err != nil {
 		return err
 	}
@@ -422,6 +423,10 @@ func signed(d decimal.Decimal) string {
 	}
 	return money(d)
 }
+
+// byName refers to a portfolio by the name the user typed, trimmed as names
+// are when they are stored.
+func byName(name string) tracker.Ref { return tracker.ByName(strings.TrimSpace(name)) }
 
 // nonNil makes an empty list print as [] rather than null.
 func nonNil[T any](s []T) []T {

@@ -201,8 +201,14 @@ func parseURLError(err error) error {
 			reason = inner.Error() + "; "
 		}
 	}
-	return fmt.Errorf("%w: invalid database URL: %s%s", errInvalidConfig, reason, form)
+	return &configError{fmt.Sprintf("invalid database URL: %s%s", reason, form)}
 }
 
-// errInvalidConfig marks a configuration the user must fix (exit code 2).
-var errInvalidConfig = errors.New("configuration")
+// errInvalidConfig is the sentinel of a configuration the user must fix
+// (exit code 2); configError carries the message.
+var errInvalidConfig = errors.New("invalid configuration")
+
+type configError struct{ msg string }
+
+func (e *configError) Error() string        { return e.msg }
+func (e *configError) Is(target error) bool { return target == errInvalidConfig }

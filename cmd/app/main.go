@@ -85,11 +85,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		c, rest, path = find(root, slices.Concat(path[1:], pos))
 	}
 	if len(c.sub) > 0 {
-		if *help || len(rest) == 0 && c != root {
+		if *help {
 			printHelp(stdout, c, path, rootFlags)
 			return exitOK
 		}
 		if len(rest) == 0 {
+			// A group without its command: say what the commands are,
+			// as a usage error.
 			printHelp(stderr, c, path, rootFlags)
 			return exitUsage
 		}

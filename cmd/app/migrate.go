@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"io/fs"
 	"fmt"
 	"path/filepath"
 	"time"
 
+	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/migrate"
 )
 
@@ -34,6 +37,9 @@ func migrateCommand() *command {
 			}),
 			sub("down", "roll back the most recent migration", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Down(e.ctx)
+				if errors.Is(err, migrate.ErrNoChange) {
+					return printResults(e, nil, "Nothing to roll back.", nil)
+				}
 				if err != nil {
 					return err
 				}
@@ -41,6 +47,9 @@ func migrateCommand() *command {
 			}),
 			sub("redo", "roll back the most recent migration and apply it again", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Redo(e.ctx)
+				if errors.Is(err, migrate.ErrNoChange) {
+					return printResults(e, nil, "Nothing to redo: no migration is applied.", nil)
+				}
 				return printResults(e, res, "", err)
 			}),
 			sub("reset", "roll back every migration", func(e *env, m *migrate.Migrator) error {
@@ -64,7 +73,7 @@ func migrateCommand() *command {
 				run: func(e *env, args []string) error {
 					path, err := migrate.Create(flagOf(e, "dir"), args[0])
 					if err != nil {
-						return err
+						return createError(err)
 					}
 					if e.g.json {
 						return printJSON(e.stdout, map[string]string{"created": path})
@@ -136,4 +145,16 @@ func migrateStatus(e *env, m *migrate.Migrator) error {
 	}
 	t.write(e.stdout)
 	return nil
+}
+
+// createError gives migrate create's failures their exit codes: a name
+// that is not allowed is invalid input, a missing directory not found.
+func createError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %v", errNoFile, err)
+	}
+	if errors.Is(err, migrate.ErrInvalidName) {
+		return fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+	}
+	return err
 }

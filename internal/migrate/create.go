@@ -15,6 +15,9 @@ var (
 	nameShape     = regexp.MustCompile(`^[a-z0-9_]{1,60}$`)
 )
 
+// ErrInvalidName is returned by Create for a name it cannot use.
+var ErrInvalidName = errors.New("migration name")
+
 // Create writes an empty migration named after name into dir, numbered one
 // above the highest version there and zero-padded to five digits like the
 // others, and returns its path. name is lower-cased and spaces and dashes
@@ -23,7 +26,7 @@ var (
 func Create(dir, name string) (string, error) {
 	clean := strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(strings.TrimSpace(name)))
 	if !nameShape.MatchString(clean) {
-		return "", fmt.Errorf("migration name %q: use 1 to 60 letters, digits, spaces, '-' or '_'", name)
+		return "", fmt.Errorf("%w %q: use 1 to 60 letters, digits, spaces, '-' or '_'", ErrInvalidName, name)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -36,7 +39,7 @@ func Create(dir, name string) (string, error) {
 			continue
 		}
 		if m[2] == clean {
-			return "", fmt.Errorf("migration name %q is taken by %s", clean, filepath.Join(dir, e.Name()))
+			return "", fmt.Errorf("%w %q is taken by %s", ErrInvalidName, clean, filepath.Join(dir, e.Name()))
 		}
 		v, err := strconv.ParseInt(m[1], 10, 64)
 		if err == nil && v > top {
