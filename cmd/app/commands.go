@@ -219,14 +219,17 @@ func priceImport(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
-	n, err := e.svc.ImportPrices(e.ctx, rows)
+	res, err := e.svc.ImportPrices(e.ctx, rows)
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	if e.g.json {
-		return printJSON(e.stdout, map[string]int{"imported": n})
+		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "Imported %d prices.\n", n)
+	fmt.Fprintf(e.stdout, "Imported %d prices.\n", res.Imported)
+	if res.Skipped > 0 {
+		fmt.Fprintf(e.stdout, "Skipped %d older than a price already known for the same security.\n", res.Skipped)
+	}
 	return nil
 }
 

@@ -174,7 +174,8 @@ func TestPriceImport(t *testing.T) {
 		"msft, 2024-06-28 ,415.10\n"+
 		"AAPL,2024-06-27,180\n"+
 		"BRK.B,2024-06-28,0.0001\n")
-	assert.Equal(t, "Imported 4 prices.\n", c.ok(t, "price", "import", file))
+	assert.Equal(t, "Imported 3 prices.\nSkipped 1 older than a price already known for the same security.\n",
+		c.ok(t, "price", "import", file))
 	assert.Equal(t, "190.5000000000 2024-06-28", queryOne[string](t, pool,
 		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
 	assert.Equal(t, "415.1000000000 2024-06-28", queryOne[string](t, pool,
@@ -186,7 +187,17 @@ func TestPriceImport(t *testing.T) {
 	c.stdin = "AAPL,2024-07-01,200\nMSFT,2024-07-01,420\n"
 	var res map[string]int
 	c.okJSON(t, &res, "price", "import", "-")
-	assert.Equal(t, map[string]int{"imported": 2}, res)
+	assert.Equal(t, map[string]int{"imported": 2, "skipped": 0}, res)
+
+	// A price older than the security's is refused by price set, and
+	// skipped by an import.
+	stderr := c.fails(t, 3, "price", "set", "AAPL", "1", "--date", "2024-06-30")
+	assert.Equal(t, "folio: AAPL on 2024-06-30: invalid price: older than the current price of 2024-07-01\n", stderr)
+	c.stdin = "AAPL,2024-06-30,1\n"
+	c.okJSON(t, &res, "price", "import", "-")
+	assert.Equal(t, map[string]int{"imported": 0, "skipped": 1}, res)
+	assert.Equal(t, "200.0000000000 2024-07-01", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
 	assert.Equal(t, "200.0000000000 2024-07-01", queryOne[string](t, pool,
 		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
 }

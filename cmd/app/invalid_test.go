@@ -270,7 +270,9 @@ func TestImportAllOrNothing(t *testing.T) {
 	// were for that row alone.
 	assert.Equal(t, "Imported 300 trades into \"Main\" (300 buys, 0 sells, realized gain 0.00).\n",
 		c.ok(t, "trade", "import", "Main", csvFile(t, header, 300, 0, buyRow, "")))
-	assert.Equal(t, "Imported 300 prices.\n", c.ok(t, "price", "import", csvFile(t, "", 300, 0, priceRow, "")))
+	var prices map[string]int
+	c.okJSON(t, &prices, "price", "import", csvFile(t, "", 300, 0, priceRow, ""))
+	assert.Equal(t, 300, prices["imported"]+prices["skipped"], "every row taken")
 	assert.Equal(t, 301, queryOne[int](t, pool, "select count(*) from investment"))
 }
 

@@ -21,6 +21,11 @@ import (
 	"github.com/folio-dev/folio/internal/uow"
 )
 
+// ErrOlderPrice is returned by SetPrice for a price dated before the one the
+// security has: its last price is its latest, so an older quote cannot
+// replace a newer one.
+var ErrOlderPrice = fmt.Errorf("%w: older than the current price", domain.ErrInvalidPrice)
+
 // ErrPreconditionFailed is returned when the caller expected a portfolio
 // version (HTTP If-Match) and the portfolio has another.
 var ErrPreconditionFailed = errors.New("precondition failed: the portfolio has changed since you read it")
@@ -112,8 +117,9 @@ func (s *Service) Securities(ctx context.Context, opts uow.ListOptions) ([]Secur
 	return out, err
 }
 
-// SetPrice sets a security's price on a day (zero: today). Errors:
-// domain.ErrNotFound, domain.ErrInvalidPrice, domain.ErrInvalidDate.
+// SetPrice sets a security's price on a day (zero: today); a price for the
+// same day replaces the one it has. Errors: domain.ErrNotFound,
+// domain.ErrInvalidPrice, domain.ErrInvalidDate, ErrOlderPrice.
 func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Decimal, on time.Time) (SecurityView, error) {
 	var out SecurityView
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
@@ -123,6 +129,9 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		}
 		if on.IsZero() {
 			on = u.Now()
+		}
+		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(on)) {
+			return fmt.Errorf("%s on %s: %w of %s", sec.Symbol(), domain.Day(on).Format(time.DateOnly), ErrOlderPrice, last.Format(time.DateOnly))
 		}
 		if err := sec.SetPrice(price, on); err != nil {
 			return err
@@ -151,10 +160,17 @@ type RowError struct {
 func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *RowError) Unwrap() error { return e.Err }
 
+// PriceImport sums up a price import: prices set, and rows skipped
+// because the security already had a price of a later day (a quote never
+// replaces a newer one; of two for the same day, the later row wins).
+type PriceImport struct {
+	Imported int `json:"imported"`
+	Skipped  int `json:"skipped"`
+}
+
 // ImportPrices sets many prices in one unit: all or none. A row for an
-// unknown symbol, or any invalid row, fails the import with a *RowError. A
-// symbol given twice keeps its latest-dated price.
-func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (int, error) {
+// unknown symbol, or any invalid row, fails the import with a *RowError.
+func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImport, error) {
 	symbols := make([]string, 0, len(rows))
 	line := make(map[string]int, len(rows))
 	for _, r := range rows {
@@ -163,7 +179,9 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (int, error
 		}
 		line[r.Symbol] = r.Line
 	}
+	var out PriceImport
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		out = PriceImport{}
 		if _, err := u.Securities().GetBySymbols(ctx, symbols); err != nil {
 			// Name the first row whose symbol is missing.
 			for _, r := range rows {
@@ -179,18 +197,20 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (int, error
 				return &RowError{Line: r.Line, Err: err}
 			}
 			if _, on, ok := sec.LastPrice(); ok && on.After(domain.Day(r.Date)) {
-				continue // an older quote does not replace a newer one
+				out.Skipped++
+				continue
 			}
 			if err := sec.SetPrice(r.Price, r.Date); err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
+			out.Imported++
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return PriceImport{}, err
 	}
-	return len(rows), nil
+	return out, nil
 }
 
 // CreatePortfolio creates an empty portfolio. Errors: domain.ErrInvalidName,
