@@ -4,7 +4,7 @@ GO      ?= go
 TOOL    := $(GO) tool -modfile=tools/go.mod
 PKGS    := ./...
 
-.PHONY: help run build test check check-generated generate vet staticcheck migrate goose bench stress fuzz clean
+.PHONY: help run build test check check-generated generate vet staticcheck migrate goose stress fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,6 +44,20 @@ migrate: ## apply the migrations (DATABASE_URL, or the embedded default)
 
 goose: ## the stock goose CLI on sql/schema: make goose ARGS='postgres "$$URL" status'
 	$(TOOL) goose -dir sql/schema $(ARGS)
+
+STRESS   ?= 2m
+FUZZTIME ?= 30s
+
+stress: ## the load test for STRESS (default 2m) instead of a few thousand units
+	$(GO) test -race -count=1 -timeout 60m -run '^TestLoadKeepsEveryCommittedChange$$' -v ./internal/uow/ -args -stress=$(STRESS)
+
+fuzz: ## every fuzz target for FUZZTIME (default 30s) each
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 clean: ## remove built binaries
 	rm -rf bin
