@@ -323,6 +323,10 @@ func ParseSide(s string) (Side, error) {
 	case Sell:
 		return Sell, nil
 	}
+	if len(s) > 16 {
+		// A side is a short word; do not echo a long value back whole.
+		return "", fmt.Errorf("%w side (%d bytes): use buy or sell", domain.ErrInvalid, len(s))
+	}
 	return "", fmt.Errorf("%w side %q: use buy or sell", domain.ErrInvalid, s)
 }
 
