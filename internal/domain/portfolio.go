@@ -63,6 +63,7 @@ type Portfolio struct {
 	currency string
 	version  int64
 	lots     []Investment // FIFO order, see compareLots
+	changes  uint64       // see Changes
 }
 
 // NewPortfolio returns an empty portfolio with a fresh UUIDv7 id and
@@ -98,9 +99,20 @@ func (p *Portfolio) Name() string { return p.name }
 // the currency of every security it holds.
 func (p *Portfolio) Currency() string { return p.currency }
 
-// Version returns the version the portfolio had when it was loaded, or 0 if
-// it was never saved.
+// Version returns the version the portfolio had when it was loaded or last
+// saved, or 0 if it was never saved.
 func (p *Portfolio) Version() int64 { return p.version }
+
+// SetVersion records the version storage gave the portfolio when it saved
+// it; only storage calls it. It changes nothing else and does not count as
+// a change.
+func (p *Portfolio) SetVersion(v int64) { p.version = v }
+
+// Changes counts the changes made to the portfolio through its methods
+// since it was created or restored. Storage compares it with the count it
+// saw when it took its snapshot, to skip comparing unchanged portfolios
+// with their snapshots.
+func (p *Portfolio) Changes() uint64 { return p.changes }
 
 // Investments returns a copy of the portfolio's lots in FIFO order: by day
 // bought, then by creation.
@@ -127,7 +139,10 @@ func (p *Portfolio) Rename(name string) error {
 	if err != nil {
 		return fmt.Errorf("rename portfolio %q: %w", p.name, err)
 	}
-	p.name = nm
+	if nm != p.name {
+		p.name = nm
+		p.changes++
+	}
 	return nil
 }
 
@@ -170,6 +185,7 @@ func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on ti
 	// another machine with a faster clock put the lot elsewhere.
 	at, _ := slices.BinarySearchFunc(p.lots, lot, compareLots)
 	p.lots = slices.Insert(p.lots, at, lot)
+	p.changes++
 	return lot, nil
 }
 
@@ -262,6 +278,7 @@ func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) 
 		}
 	}
 	p.lots = lots
+	p.changes++
 	return sale, nil
 }
 
@@ -274,5 +291,6 @@ func (p *Portfolio) RemoveInvestment(id uuid.UUID) error {
 		return fmt.Errorf("remove investment %s from %q: %w", id, p.name, ErrNotFound)
 	}
 	p.lots = slices.Delete(p.lots, i, i+1)
+	p.changes++
 	return nil
 }

@@ -22,6 +22,7 @@ type Security struct {
 	lastPrice decimal.Decimal
 	priceDate time.Time
 	hasPrice  bool
+	changes   uint64 // see Changes
 }
 
 // NewSecurity returns a new security with a fresh UUIDv7 id and no price.
@@ -52,6 +53,10 @@ func NewSecurity(symbol, name, currency string) (*Security, error) {
 
 // ID returns the security's id.
 func (s *Security) ID() uuid.UUID { return s.id }
+
+// Changes counts the changes made to the security through its methods
+// since it was created or restored (see Portfolio.Changes).
+func (s *Security) Changes() uint64 { return s.changes }
 
 // Symbol returns the security's ticker symbol, upper-case.
 func (s *Security) Symbol() string { return s.symbol }
@@ -85,6 +90,7 @@ func (s *Security) SetPrice(price decimal.Decimal, on time.Time) error {
 		return fmt.Errorf("set price of %s: %w", s.symbol, err)
 	}
 	s.lastPrice, s.priceDate, s.hasPrice = price, Day(on), true
+	s.changes++
 	return nil
 }
 
@@ -96,7 +102,10 @@ func (s *Security) Rename(name string) error {
 	if err != nil {
 		return fmt.Errorf("rename security %s: %w", s.symbol, err)
 	}
-	s.name = nm
+	if nm != s.name {
+		s.name = nm
+		s.changes++
+	}
 	return nil
 }
 

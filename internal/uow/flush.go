@@ -56,10 +56,13 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			}
 			after = append(after, func() {
 				st.Version = 1
-				resetPortfolio(e.p, st)
-				e.snap, e.state = st, statePersistent
+				e.p.SetVersion(1)
+				e.snap, e.state, e.changes = st, statePersistent, e.p.Changes()
 			})
 		case statePersistent:
+			if e.p.Changes() == e.changes {
+				continue
+			}
 			st := e.p.State()
 			d := diffLots(e.snap.Investments, st.Investments)
 			renamed := st.Name != e.snap.Name
@@ -79,8 +82,8 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			del = append(del, d.deleted...)
 			after = append(after, func() {
 				st.Version = e.snap.Version + 1
-				resetPortfolio(e.p, st)
-				e.snap = st
+				e.p.SetVersion(st.Version)
+				e.snap, e.changes = st, e.p.Changes()
 			})
 		case stateRemoved:
 			snap := e.snap
@@ -168,8 +171,11 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 					unique: domain.ErrAlreadyExists,
 				}.fn(),
 			})
-			*after = append(*after, func() { e.snap, e.state = st, statePersistent })
+			*after = append(*after, func() { e.snap, e.state, e.changes = st, statePersistent, e.s.Changes() })
 		case statePersistent:
+			if e.s.Changes() == e.changes {
+				continue
+			}
 			st := e.s.State()
 			changed := false
 			if st.Name != e.snap.Name {
@@ -186,7 +192,7 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 				prices = append(prices, Quote{Symbol: st.Symbol, Price: st.LastPrice.Decimal, Date: *st.PriceDate})
 			}
 			if changed {
-				*after = append(*after, func() { e.snap = st })
+				*after = append(*after, func() { e.snap, e.changes = st, e.s.Changes() })
 			}
 		}
 	}

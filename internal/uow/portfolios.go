@@ -268,7 +268,7 @@ func (u *Unit) trackPortfolios(roots []dbgen.Portfolio, lots []dbgen.Investment)
 		// The rows arrive in FIFO order (acquired_on, id; PostgreSQL orders
 		// uuids bytewise), the order the domain keeps lots in and diffLots
 		// walks them in, so st serves as the snapshot as it is.
-		u.portfolios[row.ID] = &portfolioEntry{p: p, snap: st, state: statePersistent}
+		u.portfolios[row.ID] = &portfolioEntry{p: p, snap: st, state: statePersistent, changes: p.Changes()}
 		out[i] = p
 	}
 	return out, nil

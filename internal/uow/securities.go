@@ -240,7 +240,7 @@ func (u *Unit) trackSecurities(rows []dbgen.Security) error {
 		if err != nil {
 			return err
 		}
-		e := &securityEntry{s: s, snap: s.State(), state: statePersistent}
+		e := &securityEntry{s: s, snap: st, state: statePersistent, changes: s.Changes()}
 		u.securities[row.ID] = e
 		u.symbols[row.Symbol] = e
 	}

@@ -43,16 +43,21 @@ const (
 	stateRemoved
 )
 
+// An entry's changes is the object's Changes() when snap was taken: while
+// they are equal the object cannot differ from its snapshot, and a flush
+// skips it without comparing.
 type portfolioEntry struct {
-	p     *domain.Portfolio
-	snap  domain.PortfolioState // the row and its lots as stored; unset while stateNew
-	state entryState
+	p       *domain.Portfolio
+	snap    domain.PortfolioState // the row and its lots as stored; unset while stateNew
+	state   entryState
+	changes uint64
 }
 
 type securityEntry struct {
-	s     *domain.Security
-	snap  domain.SecurityState
-	state entryState
+	s       *domain.Security
+	snap    domain.SecurityState
+	state   entryState
+	changes uint64
 }
 
 func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
@@ -289,6 +294,7 @@ func (u *Unit) restore(m mark) {
 		*e = saved
 		if saved.state != stateNew {
 			resetPortfolio(saved.p, saved.snap)
+			e.changes = saved.p.Changes()
 		}
 	}
 	maps.DeleteFunc(u.securities, func(id uuid.UUID, _ *securityEntry) bool {
@@ -305,6 +311,7 @@ func (u *Unit) restore(m mark) {
 		*e = saved
 		if saved.state != stateNew {
 			resetSecurity(saved.s, saved.snap)
+			e.changes = saved.s.Changes()
 		}
 		u.symbols[saved.s.Symbol()] = e
 	}
