@@ -6,12 +6,13 @@ import (
 	"strings"
 	"time"
 
-	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/folio-dev/folio/internal/pgcodec"
 )
 
 // Stats counts what a unit of work sent to the server.
@@ -179,8 +180,9 @@ func squash(sql string) string {
 }
 
 // ConfigurePool prepares a pool configuration for units of work: it
-// registers the shopspring decimal codec for NUMERIC on every new connection
-// (after any AfterConnect already set), installs the tracer that counts and
+// registers the codecs for the generated code's uuid and decimal types on
+// every new connection (package pgcodec; before any AfterConnect already
+// set runs), installs the tracer that counts and
 // logs each unit's statements (beside any tracer already set), and makes a
 // cancelled context cancel the running statement on the server (see
 // cancelOnServer). NewRunner refuses a pool whose configuration did not pass
@@ -189,7 +191,7 @@ func ConfigurePool(cfg *pgxpool.Config) {
 	ConfigureConn(cfg.ConnConfig)
 	after := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		pgxdecimal.Register(c.TypeMap())
+		pgcodec.Register(c.TypeMap())
 		if after != nil {
 			return after(ctx, c)
 		}
@@ -198,7 +200,7 @@ func ConfigurePool(cfg *pgxpool.Config) {
 }
 
 // ConfigureConn is ConfigurePool for a single connection's configuration;
-// register the decimal codec with pgxdecimal.Register after connecting.
+// register the codecs with pgcodec.Register after connecting.
 func ConfigureConn(cfg *pgx.ConnConfig) {
 	cfg.Tracer = withTracer(cfg.Tracer)
 	cfg.BuildContextWatcherHandler = cancelOnServer
