@@ -181,8 +181,8 @@ func squash(sql string) string {
 
 // ConfigurePool prepares a pool configuration for units of work: it
 // registers the codecs for the generated code's uuid and decimal types on
-// every new connection (package pgcodec; before any AfterConnect already
-// set runs), installs the tracer that counts and
+// every new connection (package pgcodec; after any AfterConnect already set
+// has run), installs the tracer that counts and
 // logs each unit's statements (beside any tracer already set), and makes a
 // cancelled context cancel the running statement on the server (see
 // cancelOnServer). NewRunner refuses a pool whose configuration did not pass
@@ -191,10 +191,14 @@ func ConfigurePool(cfg *pgxpool.Config) {
 	ConfigureConn(cfg.ConnConfig)
 	after := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		pgcodec.Register(c.TypeMap())
 		if after != nil {
-			return after(ctx, c)
+			if err := after(ctx, c); err != nil {
+				return err
+			}
 		}
+		// Last, so that an AfterConnect registering pgx-shopspring-decimal
+		// itself does not replace these codecs with slower ones.
+		pgcodec.Register(c.TypeMap())
 		return nil
 	}
 }
