@@ -89,23 +89,32 @@ func (q *Queries) InsertInvestments(ctx context.Context, arg InsertInvestmentsPa
 
 const listInvestmentsByPortfolioIDs = `-- name: ListInvestmentsByPortfolioIDs :many
 
-SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on, created_at, updated_at FROM investment
+SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on FROM investment
 WHERE portfolio_id = ANY($1::uuid[])
 ORDER BY portfolio_id, acquired_on, id
 `
 
+type ListInvestmentsByPortfolioIDsRow struct {
+	ID          uuid.UUID
+	PortfolioID uuid.UUID
+	SecurityID  uuid.UUID
+	Quantity    decimal.Decimal
+	UnitCost    decimal.Decimal
+	AcquiredOn  time.Time
+}
+
 // Writes to existing lots check their row counts with folio_assert, like
 // those in portfolio.sql.
 // The lots of many portfolios in one statement, in FIFO order per portfolio.
-func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioIds []uuid.UUID) ([]Investment, error) {
+func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioIds []uuid.UUID) ([]ListInvestmentsByPortfolioIDsRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsByPortfolioIDs, portfolioIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Investment{}
+	items := []ListInvestmentsByPortfolioIDsRow{}
 	for rows.Next() {
-		var i Investment
+		var i ListInvestmentsByPortfolioIDsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.PortfolioID,
@@ -113,8 +122,6 @@ func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioId
 			&i.Quantity,
 			&i.UnitCost,
 			&i.AcquiredOn,
-			&i.CreatedAt,
-			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -127,23 +134,32 @@ func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioId
 }
 
 const listInvestmentsByPortfolioName = `-- name: ListInvestmentsByPortfolioName :many
-SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_on, i.created_at, i.updated_at FROM investment AS i
+SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_on FROM investment AS i
 JOIN portfolio AS p ON p.id = i.portfolio_id
 WHERE p.name = $1
 ORDER BY i.acquired_on, i.id
 `
 
+type ListInvestmentsByPortfolioNameRow struct {
+	ID          uuid.UUID
+	PortfolioID uuid.UUID
+	SecurityID  uuid.UUID
+	Quantity    decimal.Decimal
+	UnitCost    decimal.Decimal
+	AcquiredOn  time.Time
+}
+
 // The lots of the portfolio with this name: sent in the same pipeline as
 // GetPortfolioByName, it needs no id from that result.
-func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name string) ([]Investment, error) {
+func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name string) ([]ListInvestmentsByPortfolioNameRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsByPortfolioName, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Investment{}
+	items := []ListInvestmentsByPortfolioNameRow{}
 	for rows.Next() {
-		var i Investment
+		var i ListInvestmentsByPortfolioNameRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.PortfolioID,
@@ -151,8 +167,6 @@ func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name strin
 			&i.Quantity,
 			&i.UnitCost,
 			&i.AcquiredOn,
-			&i.CreatedAt,
-			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -165,7 +179,7 @@ func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name strin
 }
 
 const listInvestmentsForPortfolioList = `-- name: ListInvestmentsForPortfolioList :many
-SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_on, i.created_at, i.updated_at FROM investment AS i
+SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_on FROM investment AS i
 WHERE i.portfolio_id IN (
     SELECT p.id FROM portfolio AS p
     WHERE ($1::text IS NULL
@@ -184,17 +198,26 @@ type ListInvestmentsForPortfolioListParams struct {
 	PageSize     int32
 }
 
+type ListInvestmentsForPortfolioListRow struct {
+	ID          uuid.UUID
+	PortfolioID uuid.UUID
+	SecurityID  uuid.UUID
+	Quantity    decimal.Decimal
+	UnitCost    decimal.Decimal
+	AcquiredOn  time.Time
+}
+
 // The lots of the page ListPortfolios returns for the same arguments, so that
 // both go out in one pipeline.
-func (q *Queries) ListInvestmentsForPortfolioList(ctx context.Context, arg ListInvestmentsForPortfolioListParams) ([]Investment, error) {
+func (q *Queries) ListInvestmentsForPortfolioList(ctx context.Context, arg ListInvestmentsForPortfolioListParams) ([]ListInvestmentsForPortfolioListRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsForPortfolioList, arg.NameContains, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Investment{}
+	items := []ListInvestmentsForPortfolioListRow{}
 	for rows.Next() {
-		var i Investment
+		var i ListInvestmentsForPortfolioListRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.PortfolioID,
@@ -202,8 +225,6 @@ func (q *Queries) ListInvestmentsForPortfolioList(ctx context.Context, arg ListI
 			&i.Quantity,
 			&i.UnitCost,
 			&i.AcquiredOn,
-			&i.CreatedAt,
-			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -79,19 +79,17 @@ func RestorePortfolio(st PortfolioState) (*Portfolio, error) {
 	if len(st.Investments) > 0 {
 		p.lots = make([]Investment, 0, len(st.Investments))
 	}
-	seen := make(map[uuid.UUID]bool, len(st.Investments))
 	for _, in := range st.Investments {
 		lot, err := restoreLot(in)
-		if err == nil && seen[in.ID] {
-			err = fmt.Errorf("%w: the id appears more than once", ErrInvalid)
-		}
 		if err != nil {
 			return fail(fmt.Errorf("investment %s: %w", in.ID, err))
 		}
-		seen[in.ID] = true
 		p.lots = append(p.lots, lot)
 	}
 	slices.SortFunc(p.lots, compareLots)
+	if id, dup := duplicateID(p.lots); dup {
+		return fail(fmt.Errorf("investment %s: %w: the id appears more than once", id, ErrInvalid))
+	}
 	return p, nil
 }
 
@@ -118,4 +116,27 @@ func restoreLot(in InvestmentState) (Investment, error) {
 		unitCost:   in.UnitCost,
 		acquiredOn: Day(in.AcquiredOn),
 	}, nil
+}
+
+// duplicateID reports an id that two lots share. Lots are restored by the
+// thousand, so it avoids a map for the usual handful per portfolio.
+func duplicateID(lots []Investment) (uuid.UUID, bool) {
+	if len(lots) <= 16 {
+		for i := range lots {
+			for j := i + 1; j < len(lots); j++ {
+				if lots[i].id == lots[j].id {
+					return lots[i].id, true
+				}
+			}
+		}
+		return uuid.Nil, false
+	}
+	seen := make(map[uuid.UUID]struct{}, len(lots))
+	for _, l := range lots {
+		if _, ok := seen[l.id]; ok {
+			return l.id, true
+		}
+		seen[l.id] = struct{}{}
+	}
+	return uuid.Nil, false
 }

@@ -136,6 +136,15 @@ func TestRestorePortfolioRejectsCorruptState(t *testing.T) {
 			s.Investments[1].AcquiredOn = time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC)
 		}, domain.ErrInvalidDate},
 		{"duplicate lot id", func(s *domain.PortfolioState) { s.Investments[2].ID = s.Investments[0].ID }, domain.ErrInvalid},
+		{"duplicate lot id among many", func(s *domain.PortfolioState) {
+			for i := range 30 {
+				l := s.Investments[0]
+				l.ID = uuid.Must(uuid.NewV7())
+				l.AcquiredOn = l.AcquiredOn.AddDate(0, 0, i)
+				s.Investments = append(s.Investments, l)
+			}
+			s.Investments[25].ID = s.Investments[4].ID
+		}, domain.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

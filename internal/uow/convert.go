@@ -10,7 +10,19 @@ import (
 // Converters between dbgen rows and domain states: the one place the two
 // shapes meet.
 
-func portfolioState(row dbgen.Portfolio, lots []dbgen.Investment) domain.PortfolioState {
+// lotRow is a row of the investment table as the queries that load lots
+// select it: the columns a lot needs, not the timestamps, which the domain
+// does not carry (a thousand portfolios' lots are ten thousand rows). sqlc
+// generates one type per query for it; they are all this shape.
+type lotRow interface {
+	dbgen.ListInvestmentsByPortfolioIDsRow | dbgen.ListInvestmentsByPortfolioNameRow |
+		dbgen.ListInvestmentsForPortfolioListRow
+}
+
+// lot is the shape every lotRow converts to.
+type lot = dbgen.ListInvestmentsByPortfolioIDsRow
+
+func portfolioState[R lotRow](row dbgen.Portfolio, lots []R) domain.PortfolioState {
 	st := domain.PortfolioState{
 		ID:       row.ID,
 		Name:     row.Name,
@@ -19,21 +31,18 @@ func portfolioState(row dbgen.Portfolio, lots []dbgen.Investment) domain.Portfol
 	}
 	if len(lots) > 0 {
 		st.Investments = make([]domain.InvestmentState, len(lots))
-		for i, l := range lots {
-			st.Investments[i] = investmentState(l)
+		for i, r := range lots {
+			l := lot(r)
+			st.Investments[i] = domain.InvestmentState{
+				ID:         l.ID,
+				SecurityID: l.SecurityID,
+				Quantity:   l.Quantity,
+				UnitCost:   l.UnitCost,
+				AcquiredOn: l.AcquiredOn,
+			}
 		}
 	}
 	return st
-}
-
-func investmentState(row dbgen.Investment) domain.InvestmentState {
-	return domain.InvestmentState{
-		ID:         row.ID,
-		SecurityID: row.SecurityID,
-		Quantity:   row.Quantity,
-		UnitCost:   row.UnitCost,
-		AcquiredOn: row.AcquiredOn,
-	}
 }
 
 func securityState(row dbgen.Security) domain.SecurityState {

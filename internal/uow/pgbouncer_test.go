@@ -35,16 +35,16 @@ import (
 //
 // These tests run only with TEST_PGBOUNCER set (make test-pgbouncer).
 
-// bouncerURLs returns, for a database of the test's own, its connection
-// string through PgBouncer as pgtest hands it out (exec mode), and the same
-// through PgBouncer with pgx's default exec mode.
+// bouncerURLs skips the test unless PgBouncer is in use, and returns for a
+// database of the test's own its connection string through PgBouncer with
+// default_query_exec_mode=exec, as pgtest.URL hands them out, and the same
+// with pgx's default exec mode.
 func bouncerURLs(t *testing.T) (execMode, defaultMode string) {
 	t.Helper()
-	direct := pgtest.DirectURL(t)
-	defaultMode, ok := pgtest.BouncerURL(t, direct)
-	if !ok {
+	if !pgtest.UsingBouncer(t) {
 		t.Skipf("PgBouncer is not in use: set %s=1 to run this test (make test-pgbouncer)", pgtest.EnvBouncer)
 	}
+	defaultMode, _ = pgtest.BouncerURL(t, pgtest.DirectURL(t))
 	cfg, err := pgx.ParseConfig(defaultMode)
 	require.NoError(t, err)
 	require.Equal(t, pgx.QueryExecModeCacheStatement, cfg.DefaultQueryExecMode, "BouncerURL keeps pgx's default")

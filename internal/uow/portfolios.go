@@ -80,7 +80,7 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 	}
 	if len(missing) > 0 || o.securities {
 		var roots []dbgen.Portfolio
-		var lots []dbgen.Investment
+		var lots []dbgen.ListInvestmentsByPortfolioIDsRow
 		var secs []dbgen.Security
 		load := missing
 		if o.securities {
@@ -105,7 +105,7 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 		if err := u.trackSecurities(secs); err != nil {
 			return nil, err
 		}
-		if _, err := u.trackPortfolios(roots, lots); err != nil {
+		if _, err := trackPortfolios(u, roots, lots); err != nil {
 			return nil, err
 		}
 	}
@@ -132,7 +132,7 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	u := r.u
 	var root dbgen.Portfolio
 	var found bool
-	var lots []dbgen.Investment
+	var lots []dbgen.ListInvestmentsByPortfolioNameRow
 	var secs []dbgen.Security
 	calls := []call{
 		{run: func(q *dbgen.Queries) error {
@@ -164,7 +164,7 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	if err := u.trackSecurities(secs); err != nil {
 		return nil, err
 	}
-	ps, err := u.trackPortfolios([]dbgen.Portfolio{root}, lots)
+	ps, err := trackPortfolios(u, []dbgen.Portfolio{root}, lots)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 		return nil, err
 	}
 	var roots []dbgen.Portfolio
-	var lots []dbgen.Investment
+	var lots []dbgen.ListInvestmentsForPortfolioListRow
 	calls := []call{
 		{run: func(q *dbgen.Queries) (err error) {
 			roots, err = q.ListPortfolios(ctx, dbgen.ListPortfoliosParams{
@@ -200,7 +200,7 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	if err := r.u.s.roundTrip(ctx, calls); err != nil {
 		return nil, fmt.Errorf("list portfolios: %w", err)
 	}
-	ps, err := r.u.trackPortfolios(roots, lots)
+	ps, err := trackPortfolios(r.u, roots, lots)
 	if err != nil {
 		return nil, err
 	}
@@ -244,14 +244,14 @@ func (r Portfolios) Remove(p *domain.Portfolio) error {
 // objects for them, in row order: for a row the unit already has, the object
 // it has (what the unit holds wins over what the database says, as in
 // SQLAlchemy). lots must be grouped by portfolio.
-func (u *Unit) trackPortfolios(roots []dbgen.Portfolio, lots []dbgen.Investment) ([]*domain.Portfolio, error) {
-	byPortfolio := make(map[uuid.UUID][]dbgen.Investment, len(roots))
+func trackPortfolios[R lotRow](u *Unit, roots []dbgen.Portfolio, lots []R) ([]*domain.Portfolio, error) {
+	byPortfolio := make(map[uuid.UUID][]R, len(roots))
 	for i := 0; i < len(lots); {
 		j := i + 1
-		for j < len(lots) && lots[j].PortfolioID == lots[i].PortfolioID {
+		for j < len(lots) && lot(lots[j]).PortfolioID == lot(lots[i]).PortfolioID {
 			j++
 		}
-		byPortfolio[lots[i].PortfolioID] = lots[i:j:j]
+		byPortfolio[lot(lots[i]).PortfolioID] = lots[i:j:j]
 		i = j
 	}
 	out := make([]*domain.Portfolio, len(roots))

@@ -3,14 +3,14 @@
 
 -- name: ListInvestmentsByPortfolioIDs :many
 -- The lots of many portfolios in one statement, in FIFO order per portfolio.
-SELECT * FROM investment
+SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on FROM investment
 WHERE portfolio_id = ANY(@portfolio_ids::uuid[])
 ORDER BY portfolio_id, acquired_on, id;
 
 -- name: ListInvestmentsByPortfolioName :many
 -- The lots of the portfolio with this name: sent in the same pipeline as
 -- GetPortfolioByName, it needs no id from that result.
-SELECT i.* FROM investment AS i
+SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_on FROM investment AS i
 JOIN portfolio AS p ON p.id = i.portfolio_id
 WHERE p.name = @name
 ORDER BY i.acquired_on, i.id;
@@ -18,7 +18,7 @@ ORDER BY i.acquired_on, i.id;
 -- name: ListInvestmentsForPortfolioList :many
 -- The lots of the page ListPortfolios returns for the same arguments, so that
 -- both go out in one pipeline.
-SELECT i.* FROM investment AS i
+SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_on FROM investment AS i
 WHERE i.portfolio_id IN (
     SELECT p.id FROM portfolio AS p
     WHERE (sqlc.narg(name_contains)::text IS NULL
