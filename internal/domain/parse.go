@@ -177,8 +177,9 @@ func parseAmount(s string, kind error, positive bool) (decimal.Decimal, error) {
 	}
 	if !isPlainDecimal(s) {
 		reason := formatRule
-		if len(s) > 1 && s[0] == '-' && isPlainDecimal(s[1:]) {
-			// A negative number is well-formed; say what is wrong with it.
+		if len(s) > 1 && s[0] == '-' && isPlainDecimal(s[1:]) && strings.Trim(s[1:], "0.") != "" {
+			// A negative number is well-formed; say what is wrong with
+			// it. ("-0" is not negative: its fault is the sign.)
 			reason = signRule(positive)
 		}
 		return decimal.Decimal{}, fmt.Errorf("%w %s: %s", kind, quote(s), reason)

@@ -231,11 +231,12 @@ func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	h.ServeHTTP(c, r)
 	switch c.status {
 	case http.StatusNotFound:
-		a.problem(w, r, &requestError{kind: errNoRoute, msg: "there is no resource at " + r.URL.EscapedPath()})
+		// The instance has the whole path; the detail only its beginning.
+		a.problem(w, r, &requestError{kind: errNoRoute, msg: "there is no resource at " + clip(r.URL.EscapedPath())})
 	case http.StatusMethodNotAllowed:
 		allow := c.header.Get("Allow")
 		w.Header().Set("Allow", allow)
-		a.problem(w, r, &requestError{kind: errMethod, msg: fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow)})
+		a.problem(w, r, &requestError{kind: errMethod, msg: fmt.Sprintf("%s is not allowed here; use %s", clip(r.Method), allow)})
 	default:
 		for k, v := range c.header {
 			w.Header()[k] = v

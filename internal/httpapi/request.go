@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -24,9 +26,11 @@ func malformed(field, format string, args ...any) error {
 
 // decode reads the request body, a JSON object, into dst (a pointer to a
 // struct) and refuses anything that is not exactly that: the wrong media
-// type (errMediaType), a body over the limit (errTooLarge), bad syntax,
-// unknown members, members of the wrong JSON type and trailing data
-// (errMalformed).
+// type (errMediaType), a body over the limit (errTooLarge), text that is not
+// UTF-8, bad syntax, unknown members, members of the wrong JSON type,
+// trailing data and \u escapes that are half a surrogate pair
+// (errMalformed). encoding/json would turn invalid UTF-8 and lone
+// surrogates into U+FFFD, storing something other than the client sent.
 func (a *api) decode(r *http.Request, dst any) error {
 	if r.ContentLength > a.maxBody {
 		// Refused before a byte is read.
@@ -35,19 +39,74 @@ func (a *api) decode(r *http.Request, dst any) error {
 	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(r.Body)
+	// Read whole (ServeHTTP bounds it), as the decoder would buffer it.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return a.decodeError(err)
+	}
+	if !utf8.Valid(body) {
+		return malformed("", "the request body is not valid UTF-8 (at byte %d)", invalidUTF8(body))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return a.decodeError(err)
 	}
 	// One JSON value and nothing after it but white space.
 	if _, err := dec.Token(); err != io.EOF {
-		if err != nil && as[*http.MaxBytesError](err) {
-			return a.decodeError(err)
-		}
 		return malformed("", "the request body has data after its JSON object")
 	}
+	if i := loneSurrogate(body); i >= 0 {
+		return malformed("", "the request body has a \\u escape at byte %d that is half of a UTF-16 surrogate pair; send valid Unicode text", i)
+	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not part
+// of valid UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// loneSurrogate returns the offset of the first \u escape in syntactically
+// valid JSON text b that is half of a UTF-16 surrogate pair without the
+// other half, or -1 if there is none. In valid JSON a backslash only
+// occurs in strings, where it begins an escape.
+func loneSurrogate(b []byte) int {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		switch {
+		case !ok:
+			i++ // a two-character escape such as \\ or \"
+		case r >= 0xd800 && r < 0xdc00: // high half: the low half must follow
+			if lo, ok := hex4(i + 6); !ok || lo < 0xdc00 || lo >= 0xe000 {
+				return i
+			}
+			i += 11
+		case r >= 0xdc00 && r < 0xe000: // low half alone
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
 }
 
 func checkMediaType(ct string) error {
@@ -61,7 +120,7 @@ func checkMediaType(ct string) error {
 			return nil
 		}
 	}
-	return &requestError{kind: errMediaType, msg: fmt.Sprintf("Content-Type %s is not accepted; send application/json (UTF-8)", strconv.Quote(ct))}
+	return &requestError{kind: errMediaType, msg: fmt.Sprintf("Content-Type %s is not accepted; send application/json (UTF-8)", quote(ct))}
 }
 
 func (a *api) decodeError(err error) error {
@@ -91,7 +150,7 @@ func (a *api) decodeError(err error) error {
 	// encoding/json has no type for this one; its message is stable.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field, _ := strconv.Unquote(name)
-		return malformed(field, "unknown field %s", name)
+		return malformed(clip(field), "unknown field %s", quote(field))
 	}
 	return malformed("", "the request body could not be read")
 }
@@ -175,15 +234,25 @@ func pathSymbol(r *http.Request) (string, error) {
 	return sym, nil
 }
 
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
+// quote quotes client input for a message, cut short by clip.
+func quote(s string) string { return strconv.Quote(clip(s)) }
+
+// clip cuts client input that is echoed in a problem to 64 bytes or so, at
+// a character boundary, so that a megabyte sent is not a megabyte answered.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
 	}
-	return strconv.Quote(s)
+	i := 64
+	for i > 60 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // query parses the query string, allowing only the named parameters, each
-// at most once.
+// at most once, and only as text the database can store (UTF-8 without
+// NUL).
 func query(r *http.Request, allowed ...string) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -196,9 +265,11 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 		}
 		switch {
 		case !known:
-			return nil, malformed(k, "unknown query parameter %s; use %s", quote(k), strings.Join(allowed, ", "))
+			return nil, malformed(clip(k), "unknown query parameter %s; use %s", quote(k), strings.Join(allowed, ", "))
 		case len(vs) > 1:
 			return nil, malformed(k, "query parameter %s is given %d times", k, len(vs))
+		case !utf8.ValidString(vs[0]) || strings.IndexByte(vs[0], 0) >= 0:
+			return nil, malformed(k, "query parameter %s must be UTF-8 text without NUL characters, not %s", k, quote(vs[0]))
 		}
 	}
 	return q, nil

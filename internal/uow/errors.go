@@ -81,7 +81,7 @@ func classify(pgErr *pgconn.PgError, f failure) error {
 			return f.foreign
 		}
 		return domain.ErrNotFound
-	case "23514", "23502", "22003", "22P02": // check, not null, out of range, bad text
+	case "23514", "23502", "22003", "22P02", "22021": // check, not null, out of range, bad text, bad encoding
 		return domain.ErrInvalid
 	case "40001", "40P01":
 		return ErrSerialization
