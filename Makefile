@@ -4,7 +4,7 @@ GO      ?= go
 TOOL    := $(GO) tool -modfile=tools/go.mod
 PKGS    := ./...
 
-.PHONY: help run build test check check-generated generate vet staticcheck migrate goose stress fuzz clean
+.PHONY: help run build test test-pgbouncer check check-generated generate vet staticcheck migrate goose stress fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ build: ## build the command as bin/folio
 
 test: ## run every test against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 	$(GO) test -race -count=1 $(PKGS)
+
+test-pgbouncer: ## the unit of work's tests through PgBouncer in transaction pooling (apt-get install pgbouncer)
+	TEST_PGBOUNCER=1 $(GO) test -race -count=1 ./internal/uow/...
 
 check: check-generated vet staticcheck ## what CI checks besides the tests
 

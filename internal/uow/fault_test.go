@@ -159,6 +159,15 @@ func TestKilledBackend(t *testing.T) {
 				assert.Equal(t, v0+1, v1, "stored once, by the second attempt")
 				assert.Len(t, lots1, len(lots0)+1)
 				v0, lots0 = v1, lots1
+			} else if errors.Is(err, uow.ErrCommitUnknown) {
+				// The same race, lost the other way round where pgx
+				// cannot tell that the failed write sent nothing (the
+				// exec mode used behind PgBouncer): the unit calls the
+				// outcome unknown and does not retry. Nothing was stored.
+				t.Logf("%s: the caller saw: %v", when, err)
+				assert.Equal(t, 1, rep.Attempts, "retried after %v", rep.Retries)
+				assert.Equal(t, v0, v1, "nothing stored")
+				assert.Equal(t, lots0, lots1)
 			} else {
 				// The server said why it hung up (57P01, admin_shutdown):
 				// the transaction is known to be rolled back, so the
@@ -194,6 +203,7 @@ func admin2(t *testing.T) *pgx.Conn {
 // rolls it back and leaks no connection.
 func TestCancelMidQueryAndMidFlush(t *testing.T) {
 	t.Parallel()
+	pgtest.SkipIfBouncerOlder(t, "1.19.1", "PgBouncer exits when the client of a cancel request hangs up before the cancel is through, as pgx's does once the cancelled statement has ended (pgbouncer/pgbouncer#801)")
 	for _, where := range []string{"query", "flush", "commit"} {
 		t.Run(where, func(t *testing.T) {
 			t.Parallel()

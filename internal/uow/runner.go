@@ -213,17 +213,28 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 // attempt runs fn once in a fresh unit and transaction.
 func (r *Runner) attempt(ctx context.Context, fn func(context.Context, *Unit) error, readOnly bool, cfg *config, tr *sink) (err error) {
 	u := newUnit(r, cfg, readOnly, tr)
+	finished := false
 	defer func() {
-		if p := recover(); p != nil {
-			u.s.close(ctx)
+		if finished {
+			return
+		}
+		// fn panicked, or ended its goroutine (runtime.Goexit, which a
+		// failing test's t.FailNow calls): roll back and hand the
+		// connection back all the same, then let the panic go on.
+		p := recover()
+		u.s.close(ctx)
+		if p != nil {
 			panic(p)
 		}
 	}()
 	if err := fn(ctx, u); err != nil {
 		u.s.close(ctx)
+		finished = true
 		return err
 	}
-	return u.commit(ctx)
+	err = u.commit(ctx)
+	finished = true
+	return err
 }
 
 // Retryable reports whether err is worth running the unit again for: a

@@ -150,17 +150,29 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		b.Queue(c.sql)
 	}
 
+	wasOpen := !s.conn.IsClosed()
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
 	err := readResults(br, head, calls, tail)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil && !s.perTrip && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) && !pgconn.SafeToRetry(err) {
+	if err != nil && !s.perTrip && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) &&
+		(!pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)) {
 		// The server never answered for COMMIT, and pgx cannot say that
 		// nothing was sent: it may have committed.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
 	return err
+}
+
+// lostAfterSend reports whether err is pgx's "conn closed" for a connection
+// that was open when the batch went out. pgx marks that error safe to retry,
+// which holds for a connection already closed before anything was sent; but
+// in the exec and simple-protocol modes (as behind PgBouncer) pgx v5.12 also
+// returns it when the connection fails while it reads a batch's results,
+// after the batch, COMMIT included, reached the server.
+func lostAfterSend(err error, wasOpen bool) bool {
+	return wasOpen && errors.Is(err, pgconn.ErrConnClosed)
 }
 
 func readResults(br pgx.BatchResults, head []control, calls []call, tail []control) error {

@@ -1,0 +1,5 @@
+package pgbouncer
+
+import "syscall"
+
+func setPdeathsig(attr *syscall.SysProcAttr, sig syscall.Signal) { attr.Pdeathsig = sig }
