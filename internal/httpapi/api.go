@@ -4,6 +4,7 @@
 //	GET    /healthz                    200 {"status":"ok"} | 503
 //	GET    /securities                 ?after=SYMBOL&limit=N → 200 [SecurityView]
 //	POST   /securities                 {"symbol","name","currency"} → 201 SecurityView, Location
+//	GET    /securities/{symbol}        200 SecurityView
 //	PUT    /securities/{symbol}/price  {"price","date"} → 200 SecurityView
 //	GET    /portfolios                 ?q=TEXT&after=NAME&limit=N → 200 [PortfolioSummary]
 //	POST   /portfolios                 {"name","currency"} → 201 PortfolioView, Location, ETag

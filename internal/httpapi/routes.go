@@ -12,6 +12,7 @@ func (a *api) routes() {
 	a.handle("GET /healthz", a.health)
 	a.handle("GET /securities", a.listSecurities)
 	a.handle("POST /securities", a.addSecurity)
+	a.handle("GET /securities/{symbol}", a.getSecurity)
 	a.handle("PUT /securities/{symbol}/price", a.setPrice)
 	a.handle("GET /portfolios", a.listPortfolios)
 	a.handle("POST /portfolios", a.createPortfolio)
@@ -113,6 +114,18 @@ func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
 type priceRequest struct {
 	Price *string `json:"price"`
 	Date  *string `json:"date"`
+}
+
+func (a *api) getSecurity(w http.ResponseWriter, r *http.Request) error {
+	symbol, err := pathSymbol(r)
+	if err != nil {
+		return err
+	}
+	sec, err := a.svc.Security(r.Context(), symbol)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, sec)
 }
 
 func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {

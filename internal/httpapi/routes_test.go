@@ -41,6 +41,12 @@ func TestSecurities(t *testing.T) {
 		Scan(&symbol, &name, &currency))
 	assert.Equal(t, []string{"AAPL", "Apple Inc.", "USD"}, []string{symbol, name, currency})
 
+	// GET at the Location.
+	got := requireJSON[tracker.SecurityView](t, e.do(t, "GET", res.Header().Get("Location"), ""), http.StatusOK)
+	assert.Equal(t, sec, got)
+	assert.Equal(t, http.StatusNotFound, e.do(t, "GET", "/securities/NOPE", "").Code)
+	assert.Equal(t, http.StatusBadRequest, e.do(t, "GET", "/securities/A$B", "").Code)
+
 	sap := requireJSON[tracker.SecurityView](t, e.do(t, "POST", "/securities", `{"symbol":"SAP","name":"SAP SE","currency":"eur"}`), http.StatusCreated)
 	assert.Equal(t, "EUR", sap.Currency)
 	e.addSecurity(t, "MSFT", "USD")

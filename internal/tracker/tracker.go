@@ -117,6 +117,21 @@ func (s *Service) Securities(ctx context.Context, opts uow.ListOptions) ([]Secur
 	return out, err
 }
 
+// Security returns the security with this symbol. domain.ErrNotFound if
+// there is none.
+func (s *Service) Security(ctx context.Context, symbol string) (SecurityView, error) {
+	var out SecurityView
+	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		sec, err := u.Securities().GetBySymbol(ctx, symbol)
+		if err != nil {
+			return err
+		}
+		out = securityView(sec)
+		return nil
+	})
+	return out, err
+}
+
 // SetPrice sets a security's price on a day (zero: today); a price for the
 // same day replaces the one it has. Errors: domain.ErrNotFound,
 // domain.ErrInvalidPrice, domain.ErrInvalidDate, ErrOlderPrice.
