@@ -87,6 +87,51 @@ func (q *Queries) InsertInvestments(ctx context.Context, arg InsertInvestmentsPa
 	return err
 }
 
+const listInvestmentsByPortfolio = `-- name: ListInvestmentsByPortfolio :many
+SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on FROM investment
+WHERE portfolio_id = $1
+ORDER BY acquired_on, id
+`
+
+type ListInvestmentsByPortfolioRow struct {
+	ID          uuid.UUID
+	PortfolioID uuid.UUID
+	SecurityID  uuid.UUID
+	Quantity    decimal.Decimal
+	UnitCost    decimal.Decimal
+	AcquiredOn  time.Time
+}
+
+// The lots of one portfolio. Loading one portfolio is the common case, and
+// PostgreSQL keeps a generic plan for "= $1" where it plans "= ANY($1)"
+// afresh on every execution.
+func (q *Queries) ListInvestmentsByPortfolio(ctx context.Context, portfolioID uuid.UUID) ([]ListInvestmentsByPortfolioRow, error) {
+	rows, err := q.db.Query(ctx, listInvestmentsByPortfolio, portfolioID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListInvestmentsByPortfolioRow{}
+	for rows.Next() {
+		var i ListInvestmentsByPortfolioRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.PortfolioID,
+			&i.SecurityID,
+			&i.Quantity,
+			&i.UnitCost,
+			&i.AcquiredOn,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listInvestmentsByPortfolioIDs = `-- name: ListInvestmentsByPortfolioIDs :many
 
 SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on FROM investment

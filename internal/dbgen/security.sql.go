@@ -98,6 +98,44 @@ func (q *Queries) GetSecuritiesBySymbols(ctx context.Context, symbols []string) 
 	return items, nil
 }
 
+const getSecuritiesOfPortfolio = `-- name: GetSecuritiesOfPortfolio :many
+SELECT id, symbol, name, currency, last_price, price_date, created_at, updated_at FROM security
+WHERE id IN (
+    SELECT security_id FROM investment
+    WHERE portfolio_id = $1
+)
+`
+
+// GetSecuritiesOfPortfolios for one portfolio (see ListInvestmentsByPortfolio).
+func (q *Queries) GetSecuritiesOfPortfolio(ctx context.Context, portfolioID uuid.UUID) ([]Security, error) {
+	rows, err := q.db.Query(ctx, getSecuritiesOfPortfolio, portfolioID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Security{}
+	for rows.Next() {
+		var i Security
+		if err := rows.Scan(
+			&i.ID,
+			&i.Symbol,
+			&i.Name,
+			&i.Currency,
+			&i.LastPrice,
+			&i.PriceDate,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getSecuritiesOfPortfolioByName = `-- name: GetSecuritiesOfPortfolioByName :many
 SELECT id, symbol, name, currency, last_price, price_date, created_at, updated_at FROM security
 WHERE id IN (

@@ -15,8 +15,8 @@ import (
 // does not carry (a thousand portfolios' lots are ten thousand rows). sqlc
 // generates one type per query for it; they are all this shape.
 type lotRow interface {
-	dbgen.ListInvestmentsByPortfolioIDsRow | dbgen.ListInvestmentsByPortfolioNameRow |
-		dbgen.ListInvestmentsForPortfolioListRow
+	dbgen.ListInvestmentsByPortfolioRow | dbgen.ListInvestmentsByPortfolioIDsRow |
+		dbgen.ListInvestmentsByPortfolioNameRow | dbgen.ListInvestmentsForPortfolioListRow
 }
 
 // lot is the shape every lotRow converts to.

@@ -35,7 +35,7 @@ func TestUnchangedAggregateWritesNothing(t *testing.T) {
 		return nil
 	}, uow.WithReport(&rep)))
 
-	assert.Equal(t, []string{begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "commit"}, uowtest.Names(rep))
+	assert.Equal(t, []string{begin, "GetPortfolio", "ListInvestmentsByPortfolio", "commit"}, uowtest.Names(rep))
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 2})
 	v1, _ := stored(t, pool, ids["Main"])
 	assert.Equal(t, v0, v1, "version must not move without a change")
@@ -65,7 +65,7 @@ func TestChangedQuantityUpdatesThatColumnAndVersionInTwoRoundTrips(t *testing.T)
 	// Read: BEGIN rides with the two loads. Write: the version check and
 	// the one changed column ride with COMMIT.
 	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		begin, "GetPortfolio", "ListInvestmentsByPortfolio",
 		"BumpPortfolioVersion", "UpdateInvestmentQuantity", "commit",
 	}, uowtest.Names(rep))
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 6, RoundTrips: 2})
@@ -105,7 +105,7 @@ func TestRemovedLotIsOneDelete(t *testing.T) {
 	}, uow.WithReport(&rep)))
 
 	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		begin, "GetPortfolio", "ListInvestmentsByPortfolio",
 		"BumpPortfolioVersion", "DeleteInvestments", "commit",
 	}, uowtest.Names(rep))
 	_, lots1 := stored(t, pool, ids["Main"])
@@ -127,7 +127,7 @@ func TestSellingWholeLotsDeletesThemInOneStatement(t *testing.T) {
 		return err
 	}, uow.WithReport(&rep)))
 	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		begin, "GetPortfolio", "ListInvestmentsByPortfolio",
 		"BumpPortfolioVersion", "DeleteInvestments", "UpdateInvestmentQuantity", "commit",
 	}, uowtest.Names(rep))
 	_, lots := stored(t, pool, ids["Main"])
@@ -195,6 +195,19 @@ func TestLoadingManyPortfoliosIsTwoStatementsInOneRoundTrip(t *testing.T) {
 		"GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "GetSecuritiesOfPortfolios", "commit",
 	}, uowtest.Names(rep))
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 5, RoundTrips: 1})
+
+	// Portfolios already loaded are not loaded again: asked for their
+	// securities, the unit sends only that statement.
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetMany(ctx, ids)
+		require.NoError(t, err)
+		_, err = u.Portfolios().GetMany(ctx, ids, uow.WithSecurities())
+		return err
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		"begin isolation level repeatable read read only", "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs", "commit",
+		"begin isolation level repeatable read read only", "GetSecuritiesOfPortfolios", "commit",
+	}, uowtest.Names(rep))
 
 	// In a Do unit, or a Read unit WithSnapshot, the transaction stays
 	// open: a load is exactly its two statements in one round trip.
@@ -292,7 +305,7 @@ func TestFewNewLotsAreSeparateInserts(t *testing.T) {
 		return nil
 	}, uow.WithReport(&rep)))
 	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		begin, "GetPortfolio", "ListInvestmentsByPortfolio",
 		"BumpPortfolioVersion", "InsertInvestment", "InsertInvestment", "commit",
 	}, uowtest.Names(rep))
 }

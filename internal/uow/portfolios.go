@@ -78,36 +78,19 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 			missing = append(missing, id)
 		}
 	}
-	if len(missing) > 0 || o.securities {
-		var roots []dbgen.Portfolio
-		var lots []dbgen.ListInvestmentsByPortfolioIDsRow
-		var secs []dbgen.Security
-		load := missing
-		if o.securities {
-			load = ids
-		}
-		calls := []call{
-			{run: func(q *dbgen.Queries) (err error) { roots, err = q.GetPortfoliosByIDs(ctx, missing); return err }},
-			{run: func(q *dbgen.Queries) (err error) {
-				lots, err = q.ListInvestmentsByPortfolioIDs(ctx, missing)
-				return err
-			}},
-		}
-		if o.securities {
-			calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
-				secs, err = q.GetSecuritiesOfPortfolios(ctx, load)
-				return err
-			}})
-		}
-		if err := u.s.roundTrip(ctx, calls); err != nil {
-			return nil, fmt.Errorf("load portfolios: %w", err)
-		}
-		if err := u.trackSecurities(secs); err != nil {
-			return nil, err
-		}
-		if _, err := trackPortfolios(u, roots, lots); err != nil {
-			return nil, err
-		}
+	var secsFor []uuid.UUID
+	if o.securities {
+		secsFor = ids
+	}
+	var err error
+	switch {
+	case len(missing) == 1 && len(secsFor) <= 1:
+		err = u.loadPortfolio(ctx, missing[0], len(secsFor) == 1)
+	case len(missing) > 0 || len(secsFor) > 0:
+		err = u.loadPortfolios(ctx, missing, secsFor)
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*domain.Portfolio, len(ids))
 	for i, id := range ids {
@@ -118,6 +101,76 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 		out[i] = e.p
 	}
 	return out, nil
+}
+
+// loadPortfolio loads one portfolio with its lots (and securities) in one
+// round trip, with statements of their own for one id, which PostgreSQL
+// plans once (see ListInvestmentsByPortfolio).
+func (u *Unit) loadPortfolio(ctx context.Context, id uuid.UUID, securities bool) error {
+	var root dbgen.Portfolio
+	var found bool
+	var lots []dbgen.ListInvestmentsByPortfolioRow
+	var secs []dbgen.Security
+	calls := []call{
+		{run: func(q *dbgen.Queries) error {
+			var err error
+			root, err = q.GetPortfolio(ctx, id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		}},
+		{run: func(q *dbgen.Queries) (err error) { lots, err = q.ListInvestmentsByPortfolio(ctx, id); return err }},
+	}
+	if securities {
+		calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
+			secs, err = q.GetSecuritiesOfPortfolio(ctx, id)
+			return err
+		}})
+	}
+	if err := u.s.roundTrip(ctx, calls); err != nil {
+		return fmt.Errorf("load portfolio: %w", err)
+	}
+	if err := u.trackSecurities(secs); err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	_, err := trackPortfolios(u, []dbgen.Portfolio{root}, lots)
+	return err
+}
+
+// loadPortfolios loads the portfolios with ids and all their lots, and the
+// securities the portfolios in secsFor hold, in one round trip.
+func (u *Unit) loadPortfolios(ctx context.Context, ids, secsFor []uuid.UUID) error {
+	var roots []dbgen.Portfolio
+	var lots []dbgen.ListInvestmentsByPortfolioIDsRow
+	var secs []dbgen.Security
+	var calls []call
+	if len(ids) > 0 {
+		calls = append(calls,
+			call{run: func(q *dbgen.Queries) (err error) { roots, err = q.GetPortfoliosByIDs(ctx, ids); return err }},
+			call{run: func(q *dbgen.Queries) (err error) {
+				lots, err = q.ListInvestmentsByPortfolioIDs(ctx, ids)
+				return err
+			}})
+	}
+	if len(secsFor) > 0 {
+		calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
+			secs, err = q.GetSecuritiesOfPortfolios(ctx, secsFor)
+			return err
+		}})
+	}
+	if err := u.s.roundTrip(ctx, calls); err != nil {
+		return fmt.Errorf("load portfolios: %w", err)
+	}
+	if err := u.trackSecurities(secs); err != nil {
+		return err
+	}
+	_, err := trackPortfolios(u, roots, lots)
+	return err
 }
 
 // GetByName returns the portfolio with this exact name, in one round trip

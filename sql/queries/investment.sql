@@ -7,6 +7,14 @@ SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on FROM inve
 WHERE portfolio_id = ANY(@portfolio_ids::uuid[])
 ORDER BY portfolio_id, acquired_on, id;
 
+-- name: ListInvestmentsByPortfolio :many
+-- The lots of one portfolio. Loading one portfolio is the common case, and
+-- PostgreSQL keeps a generic plan for "= $1" where it plans "= ANY($1)"
+-- afresh on every execution.
+SELECT id, portfolio_id, security_id, quantity, unit_cost, acquired_on FROM investment
+WHERE portfolio_id = @portfolio_id
+ORDER BY acquired_on, id;
+
 -- name: ListInvestmentsByPortfolioName :many
 -- The lots of the portfolio with this name: sent in the same pipeline as
 -- GetPortfolioByName, it needs no id from that result.

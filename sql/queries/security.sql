@@ -26,6 +26,14 @@ WHERE id IN (
     WHERE portfolio_id = ANY(@portfolio_ids::uuid[])
 );
 
+-- name: GetSecuritiesOfPortfolio :many
+-- GetSecuritiesOfPortfolios for one portfolio (see ListInvestmentsByPortfolio).
+SELECT * FROM security
+WHERE id IN (
+    SELECT security_id FROM investment
+    WHERE portfolio_id = @portfolio_id
+);
+
 -- name: ListSecurities :many
 -- Keyset pagination by symbol: pass the last symbol of the previous page as
 -- after (NULL for the first page).
