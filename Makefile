@@ -4,7 +4,7 @@ GO      ?= go
 TOOL    := $(GO) tool -modfile=tools/go.mod
 PKGS    := ./...
 
-.PHONY: help run build test test-pgbouncer check check-generated generate vet staticcheck migrate goose stress fuzz clean
+.PHONY: help run build test test-pgbouncer check check-generated check-bench generate vet staticcheck migrate goose stress fuzz bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ test: ## run every test against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 test-pgbouncer: ## the unit of work's tests through PgBouncer in transaction pooling (apt-get install pgbouncer)
 	TEST_PGBOUNCER=1 $(GO) test -race -count=1 ./internal/uow/...
 
-check: check-generated vet staticcheck ## what CI checks besides the tests
+check: check-generated vet staticcheck check-bench ## what CI checks besides the tests
 
 check-generated: ## fail if internal/dbgen is not what sqlc makes of sql/
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
@@ -31,6 +31,9 @@ check-generated: ## fail if internal/dbgen is not what sqlc makes of sql/
 		echo "internal/dbgen is stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
 	$(TOOL) sqlc vet
+
+check-bench: ## the benchmarks compile and vet (they never run in CI)
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./...
 
 generate: ## regenerate internal/dbgen from sql/ with sqlc
 	rm -f internal/dbgen/*.go
@@ -58,9 +61,14 @@ fuzz: ## every fuzz target for FUZZTIME (default 30s) each
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
 		done; \
 	done
+
+COUNT ?= 6
+
+bench: ## folio against hand-written pgx, GORM and bun, COUNT rounds (default 6); see bench/BENCHMARKS.md
+	cd bench && ./run.sh $(COUNT)
 
 clean: ## remove built binaries
 	rm -rf bin
