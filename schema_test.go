@@ -642,7 +642,7 @@ func newLotDB(t *testing.T) lotDB {
 	return lotDB{db: d, portfolio: p.ID, security: s.ID}
 }
 
-func (d lotDB) lots(t *testing.T) []dbgen.Investment {
+func (d lotDB) lots(t *testing.T) []dbgen.ListInvestmentsByPortfolioIDsRow {
 	t.Helper()
 	lots, err := d.q.ListInvestmentsByPortfolioIDs(ctx, []uuid.UUID{d.portfolio})
 	require.NoError(t, err)
@@ -691,7 +691,15 @@ func TestInvestmentInsertRoundTrip(t *testing.T) {
 
 	byName, err := d.q.ListInvestmentsByPortfolioName(ctx, "Lots")
 	require.NoError(t, err)
-	assert.Equal(t, got, byName)
+	byID, err := d.q.ListInvestmentsByPortfolio(ctx, d.portfolio)
+	require.NoError(t, err)
+	require.Len(t, byName, len(got))
+	require.Len(t, byID, len(got))
+	for i := range got {
+		// One shape, one generated type per query.
+		assert.Equal(t, got[i], dbgen.ListInvestmentsByPortfolioIDsRow(byName[i]))
+		assert.Equal(t, got[i], dbgen.ListInvestmentsByPortfolioIDsRow(byID[i]))
+	}
 	held, err := d.q.GetSecuritiesOfPortfolios(ctx, []uuid.UUID{d.portfolio})
 	require.NoError(t, err)
 	require.Len(t, held, 1)
