@@ -54,19 +54,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/folio-dev/folio/internal/runas"
 )
 
 // ErrNotFound reports that no pgbouncer program was found. Errors returned by
@@ -81,9 +82,6 @@ const (
 	// maxSocketPath leaves a margin below sun_path's 104 (macOS) and 108
 	// (Linux) bytes.
 	maxSocketPath = 100
-	// runAsUser is the system user pgbouncer runs as when this process is
-	// root.
-	runAsUser = "postgres"
 
 	defaultPoolSize      = 20
 	defaultMaxClientConn = 1000
@@ -92,11 +90,18 @@ const (
 	pollInterval         = 25 * time.Millisecond
 )
 
+// sigStop asks pgbouncer to shut down: at once in PgBouncer before 1.23,
+// once its clients have gone in later versions. It is also what pgbouncer
+// gets, on Linux, when this process dies without Stop.
+var sigStop os.Signal = syscall.SIGTERM
+
 // Options configure [Start].
 type Options struct {
 	// Dir holds pgbouncer.ini, the auth file, pgbouncer.log and the socket.
 	// It is created if missing (its parent must exist) and left in place by
-	// Stop: remove it afterwards. Its path must be short enough for a Unix
+	// Stop: remove it afterwards. An existing Dir must be a directory, not a
+	// symbolic link, of this process's user (or of the user pgbouncer runs
+	// as); Start makes it private to that user (mode 0700). Its path must be short enough for a Unix
 	// socket (at most about 85 bytes). Required.
 	Dir string
 
@@ -151,9 +156,7 @@ type Bouncer struct {
 	dir     string
 	version string
 	logPath string
-	proc    *os.Process
-	exited  chan struct{} // closed once pgbouncer has exited
-	waitErr error         // its exit status; read after exited is closed
+	proc    *runas.Process
 
 	stopOnce sync.Once
 	stopErr  error
@@ -189,12 +192,12 @@ func Start(ctx context.Context, opts Options) (*Bouncer, error) {
 	if opts.MaxPreparedStatements > 0 && !atLeast(version, "1.21") {
 		return nil, fmt.Errorf("pgbouncer: MaxPreparedStatements needs PgBouncer 1.21 or later, not %s", version)
 	}
-	acct, err := runAs()
+	acct, err := runas.Lookup("pgbouncer")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pgbouncer: %w", err)
 	}
-	if err := prepareDir(opts.Dir, acct); err != nil {
-		return nil, err
+	if err := acct.MkdirPrivate(opts.Dir); err != nil {
+		return nil, fmt.Errorf("pgbouncer: directory: %w", err)
 	}
 	users := filepath.Join(opts.Dir, "users.txt")
 	if err := writeOwned(users, authFile(opts.Users), acct); err != nil {
@@ -213,22 +216,32 @@ func Start(ctx context.Context, opts Options) (*Bouncer, error) {
 	// In the foreground (no -d): this process is the parent, learns at once
 	// when pgbouncer exits, and can wait for it in Stop. It logs to stderr.
 	cmd := exec.Command(opts.Binary, ini)
-	cmd.Dir = "/" // the caller's working directory may be unreachable for runAsUser
+	cmd.Dir = "/" // the caller's working directory may be unreachable for runas.User
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = sysProcAttr(acct)
-	b := &Bouncer{dir: opts.Dir, version: version, logPath: logPath, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go b.run(cmd, started)
-	err = <-started
+	cmd.SysProcAttr = acct.SysProcAttr(true, sigStop)
+	b := &Bouncer{dir: opts.Dir, version: version, logPath: logPath}
+	b.proc, err = runas.Start(cmd)
 	logFile.Close() // pgbouncer has its own descriptor
 	if err != nil {
 		return nil, fmt.Errorf("pgbouncer: starting %s: %w", opts.Binary, err)
 	}
 	if err := b.waitReady(ctx, opts.StartTimeout, firstUser(opts.Users)); err != nil {
-		b.kill()
+		_ = b.proc.Kill(stopTimeout)
 		return nil, err
 	}
 	return b, nil
+}
+
+// writeOwned writes a file only its owner (acct, or this process's user)
+// may read.
+func writeOwned(path, content string, acct *runas.Account) error {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("pgbouncer: %w", err)
+	}
+	if err := acct.Chown(path); err != nil {
+		return fmt.Errorf("pgbouncer: %w", err)
+	}
+	return nil
 }
 
 func checkOptions(opts *Options) error {
@@ -348,26 +361,6 @@ func authFile(users map[string]string) string {
 	return b.String()
 }
 
-// run starts cmd, reports the result on started, then waits for the
-// process to exit.
-//
-// The goroutine stays locked to its OS thread for the life of pgbouncer:
-// the kernel sends the parent-death signal when the thread that forked the
-// child exits, not the process (go.dev/issue/27505), and the Go runtime
-// never retires a thread while the goroutine locked to it lives.
-func (b *Bouncer) run(cmd *exec.Cmd, started chan<- error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
-		started <- err
-		return
-	}
-	b.proc = cmd.Process
-	started <- nil
-	b.waitErr = cmd.Wait()
-	close(b.exited)
-}
-
 // waitReady waits until pgbouncer accepts a connection to its console
 // database as user, exits, or timeout or ctx expire.
 func (b *Bouncer) waitReady(ctx context.Context, timeout time.Duration, user string) error {
@@ -378,8 +371,8 @@ func (b *Bouncer) waitReady(ctx context.Context, timeout time.Duration, user str
 	var lastErr error
 	for {
 		select {
-		case <-b.exited:
-			return fmt.Errorf("pgbouncer: exited during startup (%v)%s", b.waitErr, b.logTail())
+		case <-b.proc.Exited():
+			return fmt.Errorf("pgbouncer: exited during startup (%v)%s", b.proc.Wait(), b.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("pgbouncer: waiting for it to start: %w", ctx.Err())
 		case <-timer.C:
@@ -465,69 +458,30 @@ func (b *Bouncer) Stop(ctx context.Context) error {
 
 func (b *Bouncer) stop(ctx context.Context) error {
 	select {
-	case <-b.exited:
-		return fmt.Errorf("pgbouncer: had exited before Stop (%v)%s", b.waitErr, b.logTail())
+	case <-b.proc.Exited():
+		return fmt.Errorf("pgbouncer: had exited before Stop (%v)%s", b.proc.Wait(), b.logTail())
 	default:
 	}
-	if err := b.proc.Signal(sigStop); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("pgbouncer: stopping (pid %d): %w", b.proc.Pid, err)
+	if err := b.proc.Signal(sigStop); err != nil {
+		return fmt.Errorf("pgbouncer: stopping (pid %d): %w", b.proc.Pid(), err)
 	}
 	timer := time.NewTimer(stopTimeout)
 	defer timer.Stop()
 	select {
-	case <-b.exited:
+	case <-b.proc.Exited():
 		return nil
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	b.kill()
-	select {
-	case <-b.exited:
-		return nil
-	default:
-		return fmt.Errorf("pgbouncer: (pid %d) did not exit after SIGKILL", b.proc.Pid)
+	if err := b.proc.Kill(stopTimeout); err != nil {
+		return fmt.Errorf("pgbouncer: %w", err)
 	}
-}
-
-// kill sends SIGKILL and waits a moment for the exit.
-func (b *Bouncer) kill() {
-	_ = b.proc.Signal(os.Kill)
-	select {
-	case <-b.exited:
-	case <-time.After(stopTimeout):
-	}
+	return nil
 }
 
 // logTail returns the last lines pgbouncer logged, formatted to end an
 // error message, or "" if there are none.
-func (b *Bouncer) logTail() string {
-	const maxBytes, maxLines = 4096, 20
-	f, err := os.Open(b.logPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	start := max(fi.Size()-maxBytes, 0)
-	if _, err := f.Seek(start, io.SeekStart); err != nil {
-		return ""
-	}
-	data, _ := io.ReadAll(f)
-	text := string(data)
-	if start > 0 {
-		_, text, _ = strings.Cut(text, "\n") // drop a partial line
-	}
-	text = strings.TrimRight(text, "\n")
-	if text == "" {
-		return ""
-	}
-	lines := strings.Split(text, "\n")
-	lines = lines[max(len(lines)-maxLines, 0):]
-	return "; last lines of " + b.logPath + ":\n\t" + strings.Join(lines, "\n\t")
-}
+func (b *Bouncer) logTail() string { return runas.LogTail(b.logPath, 0) }
 
 // Find returns the pgbouncer program: the first on $PATH, else
 // /usr/sbin/pgbouncer (Debian installs it there, and /usr/sbin is not on a

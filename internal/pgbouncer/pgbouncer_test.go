@@ -176,7 +176,7 @@ func TestStartConnectStop(t *testing.T) {
 	_, err = pgx.Connect(ctx, b.URL("stranger", "", "postgres"))
 	require.Error(t, err)
 
-	pid := b.proc.Pid
+	pid := b.proc.Pid()
 	require.NoError(t, b.Stop(ctx))
 	require.NoError(t, b.Stop(ctx), "Stop twice")
 	assert.True(t, processGone(pid), "pgbouncer is gone")
@@ -232,7 +232,7 @@ func TestHelperChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Printf("pgbouncer pid %d\n", b.proc.Pid)
+	fmt.Printf("pgbouncer pid %d\n", b.proc.Pid())
 	os.Exit(0)
 }
 

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/folio-dev/folio/internal/runas"
 )
 
 const (
@@ -32,36 +33,6 @@ const (
 	// maxLogSize is the size beyond which Start moves server.log aside.
 	maxLogSize = 8 << 20
 )
-
-// lookupServerAccount returns the system user that runs initdb and postgres
-// when this process is root.
-func lookupServerAccount() (*account, error) {
-	u, err := user.Lookup(serverUserName)
-	if err != nil {
-		return nil, fmt.Errorf("pglocal: running as root, so PostgreSQL must run as the %q system user, but: %w; "+
-			"create that user (e.g. useradd --system --user-group %s), run this program as a regular user, "+
-			"or set DATABASE_URL to use an existing PostgreSQL server", serverUserName, err, serverUserName)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("pglocal: system user %q: %w", serverUserName, err)
-	}
-	if uid == 0 {
-		return nil, fmt.Errorf("pglocal: system user %q has uid 0, but PostgreSQL refuses to run as root", serverUserName)
-	}
-	acct := &account{name: u.Username, uid: uint32(uid), gid: uint32(gid)}
-	gids, err := u.GroupIds()
-	if err != nil {
-		gids = []string{u.Gid}
-	}
-	for _, g := range gids {
-		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-			acct.groups = append(acct.groups, uint32(n))
-		}
-	}
-	return acct, nil
-}
 
 // checkReachable verifies that the server account can reach the directory
 // holding the data directory (and the one holding a separate socket
@@ -85,7 +56,7 @@ func (l *launcher) checkReachable(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", script, "pglocal"}, dirs...)...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
-	cmd.SysProcAttr = sysProcAttr(l.acct, false, false)
+	cmd.SysProcAttr = l.acct.SysProcAttr(false, nil)
 	out, err := cmd.Output()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) && exitErr.ExitCode() == 3 && len(out) > 0 {
@@ -96,7 +67,7 @@ func (l *launcher) checkReachable(ctx context.Context) error {
 		}
 		return fmt.Errorf("pglocal: %s is not reachable by the %s system user%s, which runs PostgreSQL when this program runs as root: "+
 			"put the data directory elsewhere, e.g. under /var/lib or /tmp, or set DATABASE_URL to use an existing PostgreSQL server",
-			blocked, l.acct.name, mode)
+			blocked, l.acct.Name, mode)
 	}
 	if err != nil {
 		l.logger.Debug("pglocal: skipping the reachability check", "err", err)
@@ -183,10 +154,8 @@ func (l *launcher) initCluster(ctx context.Context) error {
 				"refusing to initialise it: choose another directory", l.dataDir)
 		}
 	}
-	if l.acct != nil {
-		if err := os.Chown(l.dataDir, int(l.acct.uid), int(l.acct.gid)); err != nil {
-			return fmt.Errorf("pglocal: giving the data directory to the %s user: %w", l.acct.name, err)
-		}
+	if err := l.acct.Chown(l.dataDir); err != nil {
+		return fmt.Errorf("pglocal: data directory: %w", err)
 	}
 
 	l.logger.Info("pglocal: running initdb", "data_dir", l.dataDir)
@@ -222,12 +191,14 @@ func (l *launcher) initdb(ctx context.Context, locale string) ([]byte, error) {
 		"--no-sync")
 	cmd.Dir = "/"
 	cmd.Env = append(os.Environ(), "LC_ALL=C") // untranslated messages; the cluster's locale is --locale
-	cmd.SysProcAttr = sysProcAttr(l.acct, false, true)
-	// On cancellation let initdb remove what it has created.
+	// SIGINT, should this process die, or on cancellation, makes initdb
+	// remove what it has created, so no half-initialised data directory is
+	// left behind.
+	cmd.SysProcAttr = l.acct.SysProcAttr(false, os.Interrupt)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	// Keep the parent-death signal's thread alive while initdb runs (see
-	// Server.run).
+	// package runas).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return cmd.CombinedOutput()
@@ -285,31 +256,8 @@ func (l *launcher) prepareSocketDir() error {
 	if l.socketDir == l.dataDir {
 		return nil
 	}
-	uid, gid := os.Geteuid(), os.Getegid()
-	if l.acct != nil {
-		uid, gid = int(l.acct.uid), int(l.acct.gid)
-	}
-	err := os.Mkdir(l.socketDir, 0o700)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("pglocal: creating socket directory: %w", err)
-	}
-	fi, err := os.Lstat(l.socketDir)
-	if err != nil {
+	if err := l.acct.MkdirPrivate(l.socketDir); err != nil {
 		return fmt.Errorf("pglocal: socket directory: %w", err)
-	}
-	owner, ok := fileOwner(fi)
-	if !fi.IsDir() || !ok || (int(owner) != uid && int(owner) != os.Geteuid()) {
-		return fmt.Errorf("pglocal: socket directory %s exists but is not a directory owned by uid %d; remove it", l.socketDir, uid)
-	}
-	if int(owner) != uid {
-		if err := os.Chown(l.socketDir, uid, gid); err != nil {
-			return fmt.Errorf("pglocal: socket directory: %w", err)
-		}
-	}
-	if fi.Mode().Perm() != 0o700 {
-		if err := os.Chmod(l.socketDir, 0o700); err != nil {
-			return fmt.Errorf("pglocal: socket directory: %w", err)
-		}
 	}
 	return nil
 }
@@ -320,8 +268,8 @@ func (l *launcher) prepareSocketDir() error {
 func (l *launcher) openLog() (*os.File, int64, error) {
 	dir := filepath.Join(l.dataDir, "log")
 	err := os.Mkdir(dir, 0o700)
-	if err == nil && l.acct != nil {
-		err = os.Chown(dir, int(l.acct.uid), int(l.acct.gid))
+	if err == nil {
+		err = l.acct.Chown(dir)
 	}
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, 0, fmt.Errorf("pglocal: log directory: %w", err)
@@ -337,7 +285,7 @@ func (l *launcher) openLog() (*os.File, int64, error) {
 	if l.acct != nil {
 		// Files in the data directory belong to the server user, or
 		// pg_basebackup and pg_upgrade stumble over them.
-		if err := f.Chown(int(l.acct.uid), int(l.acct.gid)); err != nil {
+		if err := f.Chown(int(l.acct.UID), int(l.acct.GID)); err != nil {
 			f.Close()
 			return nil, 0, fmt.Errorf("pglocal: server log: %w", err)
 		}
@@ -352,32 +300,7 @@ func (l *launcher) openLog() (*os.File, int64, error) {
 
 // logTail returns the last lines the server logged since it started,
 // formatted to end an error message, or "" if there are none.
-func (s *Server) logTail() string {
-	const maxBytes, maxLines = 4096, 20
-	f, err := os.Open(s.logPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	start := max(s.logOffset, fi.Size()-maxBytes)
-	buf := make([]byte, max(fi.Size()-start, 0))
-	n, _ := f.ReadAt(buf, start)
-	text := string(buf[:n])
-	if start > s.logOffset {
-		_, text, _ = strings.Cut(text, "\n") // drop a partial line
-	}
-	text = strings.TrimRight(text, "\n")
-	if text == "" {
-		return ""
-	}
-	lines := strings.Split(text, "\n")
-	lines = lines[max(len(lines)-maxLines, 0):]
-	return "; last lines of " + s.logPath + ":\n" + indent(strings.Join(lines, "\n"))
-}
+func (s *Server) logTail() string { return runas.LogTail(s.logPath, s.logOffset) }
 
 // indent prefixes every line of s with a tab.
 func indent(s string) string {

@@ -15,14 +15,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/folio-dev/folio/internal/runas"
 )
 
 const (
 	// superuser is the name of the cluster's superuser (initdb -U).
 	superuser = "postgres"
-	// serverUserName is the system user the server runs as when the
-	// calling process is root.
-	serverUserName = "postgres"
 	// socketPort names the socket file .s.PGSQL.5432; no TCP port is open.
 	socketPort = 5432
 
@@ -87,21 +86,11 @@ type Server struct {
 	logPath   string
 	logOffset int64 // size of the log when this server started
 	lockPath  string
-	proc      *os.Process
-	exited    chan struct{} // closed once the postmaster has exited
-	waitErr   error         // the postmaster's exit status; read after exited is closed
+	proc      *runas.Process // the postmaster
 
 	stopMu   sync.Mutex
 	stopDone bool
 	stopErr  error
-}
-
-// account is the system user the server runs as when it cannot run as the
-// calling process.
-type account struct {
-	name     string
-	uid, gid uint32
-	groups   []uint32
 }
 
 // launcher carries the validated options of one Start call.
@@ -114,7 +103,7 @@ type launcher struct {
 	stopGrace    time.Duration
 	logger       *slog.Logger
 	binDir       string
-	acct         *account // nil: run the server as this process's user
+	acct         *runas.Account // nil: run the server as this process's user
 }
 
 // Start makes sure a server for opts.DataDir is running and returns it.
@@ -176,10 +165,8 @@ func newLauncher(opts Options) (*launcher, error) {
 			return nil, err
 		}
 	}
-	if os.Geteuid() == 0 {
-		if l.acct, err = lookupServerAccount(); err != nil {
-			return nil, err
-		}
+	if l.acct, err = runas.Lookup("PostgreSQL"); err != nil {
+		return nil, fmt.Errorf("pglocal: %w (or set DATABASE_URL to use an existing PostgreSQL server)", err)
 	}
 	return l, nil
 }
@@ -317,7 +304,9 @@ func (l *launcher) launch(ctx context.Context) (*Server, error) {
 	cmd := exec.Command(filepath.Join(l.binDir, "postgres"), args...)
 	cmd.Dir = "/" // the caller's working directory may be unreachable for the server user
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = sysProcAttr(l.acct, true, true)
+	// Should this process die without Stop, the kernel requests a fast
+	// shutdown (see sigFastShutdown).
+	cmd.SysProcAttr = l.acct.SysProcAttr(true, sigFastShutdown)
 
 	s := &Server{
 		dataDir:   l.dataDir,
@@ -330,13 +319,10 @@ func (l *launcher) launch(ctx context.Context) (*Server, error) {
 		logPath:   logFile.Name(),
 		logOffset: logOffset,
 		lockPath:  l.lockPath(),
-		exited:    make(chan struct{}),
 	}
 	l.logger.Debug("pglocal: running postgres", "args", cmd.Args, "log", s.logPath)
 	began := time.Now()
-	startErr := make(chan error, 1)
-	go s.run(cmd, startErr)
-	err = <-startErr
+	s.proc, err = runas.Start(cmd)
 	logFile.Close() // the server has its own descriptor
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: starting postgres: %w", err)
@@ -345,29 +331,9 @@ func (l *launcher) launch(ctx context.Context) (*Server, error) {
 		s.kill()
 		return nil, err
 	}
-	l.logger.Info("pglocal: server started", "pid", s.proc.Pid, "data_dir", s.dataDir,
+	l.logger.Info("pglocal: server started", "pid", s.proc.Pid(), "data_dir", s.dataDir,
 		"socket_dir", s.socketDir, "elapsed", time.Since(began).Round(time.Millisecond))
 	return s, nil
-}
-
-// run starts cmd, reports the result on started, then waits for the
-// process to exit.
-//
-// The goroutine stays locked to its OS thread for the life of the server:
-// the kernel sends the parent-death signal when the thread that forked the
-// child exits, not the process (go.dev/issue/27505), and the Go runtime
-// never retires a thread while the goroutine locked to it lives.
-func (s *Server) run(cmd *exec.Cmd, started chan<- error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
-		started <- err
-		return
-	}
-	s.proc = cmd.Process
-	started <- nil
-	s.waitErr = cmd.Wait()
-	close(s.exited)
 }
 
 // waitReady waits until the server accepts connections, exits, or timeout
@@ -380,8 +346,8 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	var lastErr error
 	for {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("pglocal: postgres exited during startup (%v)%s", s.waitErr, s.logTail())
+		case <-s.proc.Exited():
+			return fmt.Errorf("pglocal: postgres exited during startup (%v)%s", s.proc.Wait(), s.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("pglocal: waiting for the server to start: %w", ctx.Err())
 		case <-timer.C:
@@ -391,7 +357,7 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 		// The status line of postmaster.pid (PostgreSQL 10 and later)
 		// says when the server has finished starting; probing only then
 		// keeps "the database system is starting up" lines out of the log.
-		if pf, err := readPidFile(s.dataDir); err == nil && pf.pid == s.proc.Pid && pf.status == pmStatusStarting {
+		if pf, err := readPidFile(s.dataDir); err == nil && pf.pid == s.proc.Pid() && pf.status == pmStatusStarting {
 			lastErr = fmt.Errorf("server status %q", pf.status)
 			continue
 		}
@@ -409,15 +375,8 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 // kill stops a server that failed to start: immediate shutdown, then
 // SIGKILL.
 func (s *Server) kill() {
-	for _, sig := range []os.Signal{sigImmediateShutdown, os.Kill} {
-		if err := s.proc.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.logger.Warn("pglocal: signalling postgres", "pid", s.proc.Pid, "err", err)
-		}
-		select {
-		case <-s.exited:
-			return
-		case <-time.After(immediateShutdownTimeout):
-		}
+	if err := s.proc.Kill(immediateShutdownTimeout, sigImmediateShutdown); err != nil {
+		s.logger.Warn("pglocal: killing postgres", "pid", s.proc.Pid(), "err", err)
 	}
 }
 
@@ -498,8 +457,8 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) stop(ctx context.Context) error {
 	var err error
 	select {
-	case <-s.exited:
-		err = fmt.Errorf("pglocal: server had exited before Stop (%v)%s", s.waitErr, s.logTail())
+	case <-s.proc.Exited():
+		err = fmt.Errorf("pglocal: server had exited before Stop (%v)%s", s.proc.Wait(), s.logTail())
 	default:
 		if err = s.shutdown(ctx); err != nil {
 			return err
@@ -528,7 +487,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if s.ephemeral {
 		steps = steps[1:]
 	}
-	pid := s.proc.Pid
+	pid := s.proc.Pid()
 	began := time.Now()
 	immediate := len(steps) - 2
 	done := ctx.Done()
@@ -542,12 +501,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 		st := steps[i]
 		s.logger.Debug("pglocal: stopping server", "pid", pid, "mode", st.mode)
-		if err := s.proc.Signal(st.sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		if err := s.proc.Signal(st.sig); err != nil {
 			return fmt.Errorf("pglocal: stopping server (pid %d): %w", pid, err)
 		}
 		timer := time.NewTimer(st.wait)
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 			timer.Stop()
 			s.logger.Info("pglocal: server stopped", "pid", pid, "mode", st.mode,
 				"elapsed", time.Since(began).Round(time.Millisecond))

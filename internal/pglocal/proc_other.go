@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"syscall"
 )
 
 // The package needs flock, setuid and process groups; elsewhere Start
@@ -20,13 +19,9 @@ var (
 	sigImmediateShutdown = os.Kill
 )
 
-func sysProcAttr(*account, bool, bool) *syscall.SysProcAttr { return nil }
-
 func isNoListener(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 func pidAlive(int) bool { return false }
-
-func fileOwner(fs.FileInfo) (uint32, bool) { return 0, false }
 
 type fileLock struct{}
 

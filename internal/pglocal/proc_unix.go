@@ -15,33 +15,18 @@ const supported = true
 
 // The postmaster's shutdown modes, in escalating order
 // (https://www.postgresql.org/docs/current/server-shutdown.html).
+//
+// A fast shutdown is also what the kernel requests, on Linux, when this
+// process dies without Stop: the server terminates its sessions, writes a
+// shutdown checkpoint and removes its socket and postmaster.pid. An
+// immediate shutdown would be quicker but leaves the cluster needing crash
+// recovery, and SIGKILL would orphan the server's backends and shared
+// memory.
 var (
 	sigSmartShutdown     os.Signal = syscall.SIGTERM // wait for clients to disconnect
 	sigFastShutdown      os.Signal = syscall.SIGINT  // terminate sessions, checkpoint, exit
 	sigImmediateShutdown os.Signal = syscall.SIGQUIT // exit at once; crash recovery at next start
 )
-
-// sysProcAttr returns the process attributes of a child: run as acct (nil:
-// as this process), in a new process group if newGroup, and, on Linux, sent
-// SIGINT when the thread that started it dies if interruptOnParentDeath.
-// For postgres SIGINT requests a fast shutdown: the server terminates its
-// sessions, writes a shutdown checkpoint and removes its socket and
-// postmaster.pid. SIGQUIT (immediate shutdown) would be quicker but leaves
-// the cluster needing crash recovery, and SIGKILL would orphan the server's
-// backends and shared memory. For initdb SIGINT means: stop and remove what
-// you created, so no half-initialised data directory is left behind.
-func sysProcAttr(acct *account, newGroup, interruptOnParentDeath bool) *syscall.SysProcAttr {
-	attr := &syscall.SysProcAttr{Setpgid: newGroup}
-	if acct != nil {
-		// Go sets the parent-death signal after switching credentials; the
-		// kernel clears it on a credential change, so this order matters.
-		attr.Credential = &syscall.Credential{Uid: acct.uid, Gid: acct.gid, Groups: acct.groups}
-	}
-	if interruptOnParentDeath {
-		setPdeathsig(attr, syscall.SIGINT)
-	}
-	return attr
-}
 
 // isNoListener reports whether err says that nobody listens on the socket.
 func isNoListener(err error) bool {
@@ -56,15 +41,6 @@ func pidAlive(pid int) bool {
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-// fileOwner returns the uid owning the file fi describes.
-func fileOwner(fi fs.FileInfo) (uint32, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return st.Uid, true
 }
 
 // fileLock is an exclusive flock held on a lock file.

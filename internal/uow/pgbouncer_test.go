@@ -164,7 +164,7 @@ func TestPgBouncerExecModeWorks(t *testing.T) {
 		wire.reset()
 		require.NoError(t, r.Do(ctx, sell1(secs["AAPL"], ids["Main"]), uow.WithReport(&rep)), "unit %d", i)
 		assert.Equal(t, []string{
-			"begin isolation level repeatable read", "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+			"begin isolation level repeatable read", "GetPortfolio", "ListInvestmentsByPortfolio",
 			"BumpPortfolioVersion", "UpdateInvestmentQuantity", "commit",
 		}, uowtest.Names(rep))
 		uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 6, RoundTrips: 2})

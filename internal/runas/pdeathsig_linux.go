@@ -1,4 +1,4 @@
-package pglocal
+package runas
 
 import "syscall"
 

@@ -1,9 +1,9 @@
 //go:build unix && !linux
 
-package pgbouncer
+package runas
 
 import "syscall"
 
 // setPdeathsig does nothing: a parent-death signal is a Linux feature.
-// Elsewhere pgbouncer outlives a parent that dies without Stop.
+// Elsewhere a child outlives a parent that dies without stopping it.
 func setPdeathsig(*syscall.SysProcAttr, syscall.Signal) {}

@@ -1,5 +1,0 @@
-package pgbouncer
-
-import "syscall"
-
-func setPdeathsig(attr *syscall.SysProcAttr, sig syscall.Signal) { attr.Pdeathsig = sig }
