@@ -381,8 +381,9 @@ func tradeImport(e *env, args []string) error {
 	if e.g.json {
 		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "Imported %d trades into %q (%d buys, %d sells, realized gain %s).\n",
-		res.Trades, res.Portfolio, res.Buys, res.Sells, money(res.Realized))
+	fmt.Fprintf(e.stdout, "Imported %s into %q (%s, %s, realized gain %s).\n",
+		count(res.Trades, "trade", "trades"), res.Portfolio, count(res.Buys, "buy", "buys"),
+		count(res.Sells, "sell", "sells"), money(res.Realized))
 	return nil
 }
 

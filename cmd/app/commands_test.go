@@ -338,7 +338,7 @@ func TestTradeImport(t *testing.T) {
 		"2024-02-01,buy,AAPL,5,120.5\n"+
 		"2024-02-01,Buy,AAPL,5,130\n"+
 		"2024-02-15,buy,MSFT,1.5,400\n")
-	assert.Equal(t, "Imported 5 trades into \"Imp\" (4 buys, 1 sells, realized gain 559.00).\n",
+	assert.Equal(t, "Imported 5 trades into \"Imp\" (4 buys, 1 sell, realized gain 559.00).\n",
 		c.ok(t, "trade", "import", "Imp", file))
 	var show portfolioJSON
 	c.okJSON(t, &show, "portfolio", "show", "Imp")
@@ -575,10 +575,10 @@ func TestImportSpreadsheetCSV(t *testing.T) {
 
 	trades := writeFile(t, "trades.csv", "\ufeffdate,side,symbol,quantity,price\r\n"+
 		"2024-01-02,buy,AAPL,10,100\r\n\"2024-01-03\",\"sell\",\"AAPL\",\"4\",\"110\"\r\n")
-	assert.Equal(t, "Imported 2 trades into \"Main\" (1 buys, 1 sells, realized gain 40.00).\n", c.ok(t, "trade", "import", "Main", trades))
+	assert.Equal(t, "Imported 2 trades into \"Main\" (1 buy, 1 sell, realized gain 40.00).\n", c.ok(t, "trade", "import", "Main", trades))
 
 	// Without a header, the mark is still not part of the first field.
 	c.stdin = "\ufeff2024-01-04,buy,AAPL,1,1\n"
-	assert.Equal(t, "Imported 1 trades into \"Main\" (1 buys, 0 sells, realized gain 0.00).\n", c.ok(t, "trade", "import", "Main", "-"))
+	assert.Equal(t, "Imported 1 trade into \"Main\" (1 buy, 0 sells, realized gain 0.00).\n", c.ok(t, "trade", "import", "Main", "-"))
 	assert.Equal(t, 2, queryOne[int](t, pool, "select count(*) from investment"))
 }

@@ -175,8 +175,8 @@ func demoData(e *env) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Portfolio %s: %d buys, %d sells (first in, first out), realized gain %s.\n",
-			name, res.Buys, res.Sells, money(res.Realized))
+		fmt.Fprintf(e.stdout, "Portfolio %s: %s, %s (first in, first out), realized gain %s.\n",
+			name, count(res.Buys, "buy", "buys"), count(res.Sells, "sell", "sells"), money(res.Realized))
 	}
 	return nil
 }

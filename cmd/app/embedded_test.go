@@ -138,8 +138,8 @@ func TestDemo(t *testing.T) {
 	for _, s := range []string{
 		"Migrated the schema.",
 		"Added 5 securities with prices of 2024-06-28.",
-		"Portfolio Retirement: 3 buys, 1 sells (first in, first out), realized gain -54.00.",
-		"Portfolio Growth: 4 buys, 1 sells (first in, first out), realized gain 375.20.",
+		"Portfolio Retirement: 3 buys, 1 sell (first in, first out), realized gain -54.00.",
+		"Portfolio Growth: 4 buys, 1 sell (first in, first out), realized gain 375.20.",
 		"\nRetirement (USD) as of ",
 		"\nGrowth (USD) as of ",
 		"\nTOTAL                 18236.80              20991.00    +2754.20\n",
