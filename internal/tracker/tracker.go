@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -332,7 +333,7 @@ const (
 
 // ParseSide accepts "buy" and "sell" in any case.
 func ParseSide(s string) (Side, error) {
-	switch Side(toLower(s)) {
+	switch Side(strings.ToLower(s)) {
 	case Buy:
 		return Buy, nil
 	case Sell:
@@ -345,15 +346,6 @@ func ParseSide(s string) (Side, error) {
 	return "", fmt.Errorf("%w side %q: use buy or sell", domain.ErrInvalid, s)
 }
 
-func toLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
 
 // Trade is a buy or a sell of a security at a price on a day (zero: today).
 type Trade struct {
