@@ -346,7 +346,6 @@ func ParseSide(s string) (Side, error) {
 	return "", fmt.Errorf("%w side %q: use buy or sell", domain.ErrInvalid, s)
 }
 
-
 // Trade is a buy or a sell of a security at a price on a day (zero: today).
 type Trade struct {
 	Line     int // for imports: where the trade came from
