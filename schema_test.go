@@ -261,7 +261,7 @@ func TestSecurityUpdateConstraints(t *testing.T) {
 	a, b := validSecurity("AAA"), validSecurity("BBB")
 	require.NoError(t, d.q.InsertSecurity(ctx, a))
 	require.NoError(t, d.q.InsertSecurity(ctx, b))
-	before := map[uuid.UUID]dbgen.Security{}
+	before := map[uuid.UUID]*dbgen.Security{}
 	for _, id := range []uuid.UUID{a.ID, b.ID} {
 		s, err := d.q.GetSecurity(ctx, id)
 		require.NoError(t, err)
@@ -642,7 +642,7 @@ func newLotDB(t *testing.T) lotDB {
 	return lotDB{db: d, portfolio: p.ID, security: s.ID}
 }
 
-func (d lotDB) lots(t *testing.T) []dbgen.ListInvestmentsByPortfolioIDsRow {
+func (d lotDB) lots(t *testing.T) []*dbgen.ListInvestmentsByPortfolioIDsRow {
 	t.Helper()
 	lots, err := d.q.ListInvestmentsByPortfolioIDs(ctx, []uuid.UUID{d.portfolio})
 	require.NoError(t, err)
@@ -697,8 +697,8 @@ func TestInvestmentInsertRoundTrip(t *testing.T) {
 	require.Len(t, byID, len(got))
 	for i := range got {
 		// One shape, one generated type per query.
-		assert.Equal(t, got[i], dbgen.ListInvestmentsByPortfolioIDsRow(byName[i]))
-		assert.Equal(t, got[i], dbgen.ListInvestmentsByPortfolioIDsRow(byID[i]))
+		assert.Equal(t, *got[i], dbgen.ListInvestmentsByPortfolioIDsRow(*byName[i]))
+		assert.Equal(t, *got[i], dbgen.ListInvestmentsByPortfolioIDsRow(*byID[i]))
 	}
 	held, err := d.q.GetSecuritiesOfPortfolios(ctx, []uuid.UUID{d.portfolio})
 	require.NoError(t, err)

@@ -105,13 +105,13 @@ type ListInvestmentsByPortfolioRow struct {
 // The lots of one portfolio. Loading one portfolio is the common case, and
 // PostgreSQL keeps a generic plan for "= $1" where it plans "= ANY($1)"
 // afresh on every execution.
-func (q *Queries) ListInvestmentsByPortfolio(ctx context.Context, portfolioID uuid.UUID) ([]ListInvestmentsByPortfolioRow, error) {
+func (q *Queries) ListInvestmentsByPortfolio(ctx context.Context, portfolioID uuid.UUID) ([]*ListInvestmentsByPortfolioRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsByPortfolio, portfolioID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListInvestmentsByPortfolioRow{}
+	items := []*ListInvestmentsByPortfolioRow{}
 	for rows.Next() {
 		var i ListInvestmentsByPortfolioRow
 		if err := rows.Scan(
@@ -124,7 +124,7 @@ func (q *Queries) ListInvestmentsByPortfolio(ctx context.Context, portfolioID uu
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -151,13 +151,13 @@ type ListInvestmentsByPortfolioIDsRow struct {
 // Writes to existing lots check their row counts with folio_assert, like
 // those in portfolio.sql.
 // The lots of many portfolios in one statement, in FIFO order per portfolio.
-func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioIds []uuid.UUID) ([]ListInvestmentsByPortfolioIDsRow, error) {
+func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioIds []uuid.UUID) ([]*ListInvestmentsByPortfolioIDsRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsByPortfolioIDs, portfolioIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListInvestmentsByPortfolioIDsRow{}
+	items := []*ListInvestmentsByPortfolioIDsRow{}
 	for rows.Next() {
 		var i ListInvestmentsByPortfolioIDsRow
 		if err := rows.Scan(
@@ -170,7 +170,7 @@ func (q *Queries) ListInvestmentsByPortfolioIDs(ctx context.Context, portfolioId
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -196,13 +196,13 @@ type ListInvestmentsByPortfolioNameRow struct {
 
 // The lots of the portfolio with this name: sent in the same pipeline as
 // GetPortfolioByName, it needs no id from that result.
-func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name string) ([]ListInvestmentsByPortfolioNameRow, error) {
+func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name string) ([]*ListInvestmentsByPortfolioNameRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsByPortfolioName, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListInvestmentsByPortfolioNameRow{}
+	items := []*ListInvestmentsByPortfolioNameRow{}
 	for rows.Next() {
 		var i ListInvestmentsByPortfolioNameRow
 		if err := rows.Scan(
@@ -215,7 +215,7 @@ func (q *Queries) ListInvestmentsByPortfolioName(ctx context.Context, name strin
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -254,13 +254,13 @@ type ListInvestmentsForPortfolioListRow struct {
 
 // The lots of the page ListPortfolios returns for the same arguments, so that
 // both go out in one pipeline.
-func (q *Queries) ListInvestmentsForPortfolioList(ctx context.Context, arg ListInvestmentsForPortfolioListParams) ([]ListInvestmentsForPortfolioListRow, error) {
+func (q *Queries) ListInvestmentsForPortfolioList(ctx context.Context, arg ListInvestmentsForPortfolioListParams) ([]*ListInvestmentsForPortfolioListRow, error) {
 	rows, err := q.db.Query(ctx, listInvestmentsForPortfolioList, arg.NameContains, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListInvestmentsForPortfolioListRow{}
+	items := []*ListInvestmentsForPortfolioListRow{}
 	for rows.Next() {
 		var i ListInvestmentsForPortfolioListRow
 		if err := rows.Scan(
@@ -273,7 +273,7 @@ func (q *Queries) ListInvestmentsForPortfolioList(ctx context.Context, arg ListI
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ WHERE id = $1
 // with folio_assert (see sql/schema/00005_folio_assert.sql): a mismatch
 // aborts the transaction, so a COMMIT pipelined after it never commits a
 // partial flush.
-func (q *Queries) GetPortfolio(ctx context.Context, id uuid.UUID) (Portfolio, error) {
+func (q *Queries) GetPortfolio(ctx context.Context, id uuid.UUID) (*Portfolio, error) {
 	row := q.db.QueryRow(ctx, getPortfolio, id)
 	var i Portfolio
 	err := row.Scan(
@@ -79,7 +79,7 @@ func (q *Queries) GetPortfolio(ctx context.Context, id uuid.UUID) (Portfolio, er
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
-	return i, err
+	return &i, err
 }
 
 const getPortfolioByName = `-- name: GetPortfolioByName :one
@@ -87,7 +87,7 @@ SELECT id, name, currency, version, created_at, updated_at FROM portfolio
 WHERE name = $1
 `
 
-func (q *Queries) GetPortfolioByName(ctx context.Context, name string) (Portfolio, error) {
+func (q *Queries) GetPortfolioByName(ctx context.Context, name string) (*Portfolio, error) {
 	row := q.db.QueryRow(ctx, getPortfolioByName, name)
 	var i Portfolio
 	err := row.Scan(
@@ -98,7 +98,7 @@ func (q *Queries) GetPortfolioByName(ctx context.Context, name string) (Portfoli
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
-	return i, err
+	return &i, err
 }
 
 const getPortfoliosByIDs = `-- name: GetPortfoliosByIDs :many
@@ -106,13 +106,13 @@ SELECT id, name, currency, version, created_at, updated_at FROM portfolio
 WHERE id = ANY($1::uuid[])
 `
 
-func (q *Queries) GetPortfoliosByIDs(ctx context.Context, ids []uuid.UUID) ([]Portfolio, error) {
+func (q *Queries) GetPortfoliosByIDs(ctx context.Context, ids []uuid.UUID) ([]*Portfolio, error) {
 	rows, err := q.db.Query(ctx, getPortfoliosByIDs, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Portfolio{}
+	items := []*Portfolio{}
 	for rows.Next() {
 		var i Portfolio
 		if err := rows.Scan(
@@ -125,7 +125,7 @@ func (q *Queries) GetPortfoliosByIDs(ctx context.Context, ids []uuid.UUID) ([]Po
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -168,13 +168,13 @@ type ListPortfoliosParams struct {
 // Portfolios whose name contains name_contains (case-insensitive; LIKE
 // wildcards in it match literally), in name order, one page at a time: pass
 // the last name of the previous page as after (NULL for the first page).
-func (q *Queries) ListPortfolios(ctx context.Context, arg ListPortfoliosParams) ([]Portfolio, error) {
+func (q *Queries) ListPortfolios(ctx context.Context, arg ListPortfoliosParams) ([]*Portfolio, error) {
 	rows, err := q.db.Query(ctx, listPortfolios, arg.NameContains, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Portfolio{}
+	items := []*Portfolio{}
 	for rows.Next() {
 		var i Portfolio
 		if err := rows.Scan(
@@ -187,7 +187,7 @@ func (q *Queries) ListPortfolios(ctx context.Context, arg ListPortfoliosParams) 
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -35,13 +35,13 @@ SELECT id, symbol, name, currency, last_price, price_date, created_at, updated_a
 WHERE id = ANY($1::uuid[])
 `
 
-func (q *Queries) GetSecuritiesByIDs(ctx context.Context, ids []uuid.UUID) ([]Security, error) {
+func (q *Queries) GetSecuritiesByIDs(ctx context.Context, ids []uuid.UUID) ([]*Security, error) {
 	rows, err := q.db.Query(ctx, getSecuritiesByIDs, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Security{}
+	items := []*Security{}
 	for rows.Next() {
 		var i Security
 		if err := rows.Scan(
@@ -56,7 +56,7 @@ func (q *Queries) GetSecuritiesByIDs(ctx context.Context, ids []uuid.UUID) ([]Se
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -69,13 +69,13 @@ SELECT id, symbol, name, currency, last_price, price_date, created_at, updated_a
 WHERE symbol = ANY($1::text[])
 `
 
-func (q *Queries) GetSecuritiesBySymbols(ctx context.Context, symbols []string) ([]Security, error) {
+func (q *Queries) GetSecuritiesBySymbols(ctx context.Context, symbols []string) ([]*Security, error) {
 	rows, err := q.db.Query(ctx, getSecuritiesBySymbols, symbols)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Security{}
+	items := []*Security{}
 	for rows.Next() {
 		var i Security
 		if err := rows.Scan(
@@ -90,7 +90,7 @@ func (q *Queries) GetSecuritiesBySymbols(ctx context.Context, symbols []string) 
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -107,13 +107,13 @@ WHERE id IN (
 `
 
 // GetSecuritiesOfPortfolios for one portfolio (see ListInvestmentsByPortfolio).
-func (q *Queries) GetSecuritiesOfPortfolio(ctx context.Context, portfolioID uuid.UUID) ([]Security, error) {
+func (q *Queries) GetSecuritiesOfPortfolio(ctx context.Context, portfolioID uuid.UUID) ([]*Security, error) {
 	rows, err := q.db.Query(ctx, getSecuritiesOfPortfolio, portfolioID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Security{}
+	items := []*Security{}
 	for rows.Next() {
 		var i Security
 		if err := rows.Scan(
@@ -128,7 +128,7 @@ func (q *Queries) GetSecuritiesOfPortfolio(ctx context.Context, portfolioID uuid
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -147,13 +147,13 @@ WHERE id IN (
 
 // The securities held by the portfolio with this name, for the same
 // pipeline as GetPortfolioByName.
-func (q *Queries) GetSecuritiesOfPortfolioByName(ctx context.Context, name string) ([]Security, error) {
+func (q *Queries) GetSecuritiesOfPortfolioByName(ctx context.Context, name string) ([]*Security, error) {
 	rows, err := q.db.Query(ctx, getSecuritiesOfPortfolioByName, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Security{}
+	items := []*Security{}
 	for rows.Next() {
 		var i Security
 		if err := rows.Scan(
@@ -168,7 +168,7 @@ func (q *Queries) GetSecuritiesOfPortfolioByName(ctx context.Context, name strin
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -186,13 +186,13 @@ WHERE id IN (
 
 // The securities held by the given portfolios: sent in the same pipeline as
 // the portfolios and their lots, it needs no ids from their results.
-func (q *Queries) GetSecuritiesOfPortfolios(ctx context.Context, portfolioIds []uuid.UUID) ([]Security, error) {
+func (q *Queries) GetSecuritiesOfPortfolios(ctx context.Context, portfolioIds []uuid.UUID) ([]*Security, error) {
 	rows, err := q.db.Query(ctx, getSecuritiesOfPortfolios, portfolioIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Security{}
+	items := []*Security{}
 	for rows.Next() {
 		var i Security
 		if err := rows.Scan(
@@ -207,7 +207,7 @@ func (q *Queries) GetSecuritiesOfPortfolios(ctx context.Context, portfolioIds []
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ WHERE id = $1
 
 // Writes to existing securities check their row counts with folio_assert,
 // like those in portfolio.sql.
-func (q *Queries) GetSecurity(ctx context.Context, id uuid.UUID) (Security, error) {
+func (q *Queries) GetSecurity(ctx context.Context, id uuid.UUID) (*Security, error) {
 	row := q.db.QueryRow(ctx, getSecurity, id)
 	var i Security
 	err := row.Scan(
@@ -236,7 +236,7 @@ func (q *Queries) GetSecurity(ctx context.Context, id uuid.UUID) (Security, erro
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
-	return i, err
+	return &i, err
 }
 
 const getSecurityBySymbol = `-- name: GetSecurityBySymbol :one
@@ -244,7 +244,7 @@ SELECT id, symbol, name, currency, last_price, price_date, created_at, updated_a
 WHERE symbol = $1
 `
 
-func (q *Queries) GetSecurityBySymbol(ctx context.Context, symbol string) (Security, error) {
+func (q *Queries) GetSecurityBySymbol(ctx context.Context, symbol string) (*Security, error) {
 	row := q.db.QueryRow(ctx, getSecurityBySymbol, symbol)
 	var i Security
 	err := row.Scan(
@@ -257,7 +257,7 @@ func (q *Queries) GetSecurityBySymbol(ctx context.Context, symbol string) (Secur
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
-	return i, err
+	return &i, err
 }
 
 const insertSecurity = `-- name: InsertSecurity :exec
@@ -300,13 +300,13 @@ type ListSecuritiesParams struct {
 
 // Keyset pagination by symbol: pass the last symbol of the previous page as
 // after (NULL for the first page).
-func (q *Queries) ListSecurities(ctx context.Context, arg ListSecuritiesParams) ([]Security, error) {
+func (q *Queries) ListSecurities(ctx context.Context, arg ListSecuritiesParams) ([]*Security, error) {
 	rows, err := q.db.Query(ctx, listSecurities, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Security{}
+	items := []*Security{}
 	for rows.Next() {
 		var i Security
 		if err := rows.Scan(
@@ -321,7 +321,7 @@ func (q *Queries) ListSecurities(ctx context.Context, arg ListSecuritiesParams) 
 		); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -571,7 +571,7 @@ func FuzzParseDate(f *testing.F) {
 
 // restoreSecurity loads a row the way storage does: the domain must accept
 // what it wrote.
-func restoreSecurity(t *testing.T, row dbgen.Security) error {
+func restoreSecurity(t *testing.T, row *dbgen.Security) error {
 	t.Helper()
 	st := domain.SecurityState{ID: row.ID, Symbol: row.Symbol, Name: row.Name, Currency: row.Currency, LastPrice: row.LastPrice, PriceDate: row.PriceDate}
 	if _, err := domain.RestoreSecurity(st); err != nil {
@@ -580,7 +580,7 @@ func restoreSecurity(t *testing.T, row dbgen.Security) error {
 	return nil
 }
 
-func restorePortfolio(t *testing.T, row dbgen.Portfolio, lots []domain.InvestmentState) error {
+func restorePortfolio(t *testing.T, row *dbgen.Portfolio, lots []domain.InvestmentState) error {
 	t.Helper()
 	st := domain.PortfolioState{ID: row.ID, Name: row.Name, Currency: row.Currency, Version: row.Version, Investments: lots}
 	if _, err := domain.RestorePortfolio(st); err != nil {

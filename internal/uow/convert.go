@@ -22,7 +22,7 @@ type lotRow interface {
 // lot is the shape every lotRow converts to.
 type lot = dbgen.ListInvestmentsByPortfolioIDsRow
 
-func portfolioState[R lotRow](row dbgen.Portfolio, lots []R) domain.PortfolioState {
+func portfolioState[R lotRow](row *dbgen.Portfolio, lots []*R) domain.PortfolioState {
 	st := domain.PortfolioState{
 		ID:       row.ID,
 		Name:     row.Name,
@@ -32,7 +32,7 @@ func portfolioState[R lotRow](row dbgen.Portfolio, lots []R) domain.PortfolioSta
 	if len(lots) > 0 {
 		st.Investments = make([]domain.InvestmentState, len(lots))
 		for i, r := range lots {
-			l := lot(r)
+			l := lot(*r)
 			st.Investments[i] = domain.InvestmentState{
 				ID:         l.ID,
 				SecurityID: l.SecurityID,
@@ -45,7 +45,7 @@ func portfolioState[R lotRow](row dbgen.Portfolio, lots []R) domain.PortfolioSta
 	return st
 }
 
-func securityState(row dbgen.Security) domain.SecurityState {
+func securityState(row *dbgen.Security) domain.SecurityState {
 	return domain.SecurityState{
 		ID:        row.ID,
 		Symbol:    row.Symbol,

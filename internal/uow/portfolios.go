@@ -107,10 +107,10 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 // round trip, with statements of their own for one id, which PostgreSQL
 // plans once (see ListInvestmentsByPortfolio).
 func (u *Unit) loadPortfolio(ctx context.Context, id uuid.UUID, securities bool) error {
-	var root dbgen.Portfolio
+	var root *dbgen.Portfolio
 	var found bool
-	var lots []dbgen.ListInvestmentsByPortfolioRow
-	var secs []dbgen.Security
+	var lots []*dbgen.ListInvestmentsByPortfolioRow
+	var secs []*dbgen.Security
 	calls := []call{
 		{run: func(q *dbgen.Queries) error {
 			var err error
@@ -138,16 +138,16 @@ func (u *Unit) loadPortfolio(ctx context.Context, id uuid.UUID, securities bool)
 	if !found {
 		return nil
 	}
-	_, err := trackPortfolios(u, []dbgen.Portfolio{root}, lots)
+	_, err := trackPortfolios(u, []*dbgen.Portfolio{root}, lots)
 	return err
 }
 
 // loadPortfolios loads the portfolios with ids and all their lots, and the
 // securities the portfolios in secsFor hold, in one round trip.
 func (u *Unit) loadPortfolios(ctx context.Context, ids, secsFor []uuid.UUID) error {
-	var roots []dbgen.Portfolio
-	var lots []dbgen.ListInvestmentsByPortfolioIDsRow
-	var secs []dbgen.Security
+	var roots []*dbgen.Portfolio
+	var lots []*dbgen.ListInvestmentsByPortfolioIDsRow
+	var secs []*dbgen.Security
 	var calls []call
 	if len(ids) > 0 {
 		calls = append(calls,
@@ -183,10 +183,10 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 		f(&o)
 	}
 	u := r.u
-	var root dbgen.Portfolio
+	var root *dbgen.Portfolio
 	var found bool
-	var lots []dbgen.ListInvestmentsByPortfolioNameRow
-	var secs []dbgen.Security
+	var lots []*dbgen.ListInvestmentsByPortfolioNameRow
+	var secs []*dbgen.Security
 	calls := []call{
 		{run: func(q *dbgen.Queries) error {
 			var err error
@@ -217,7 +217,7 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	if err := u.trackSecurities(secs); err != nil {
 		return nil, err
 	}
-	ps, err := trackPortfolios(u, []dbgen.Portfolio{root}, lots)
+	ps, err := trackPortfolios(u, []*dbgen.Portfolio{root}, lots)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +234,8 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	if err != nil {
 		return nil, err
 	}
-	var roots []dbgen.Portfolio
-	var lots []dbgen.ListInvestmentsForPortfolioListRow
+	var roots []*dbgen.Portfolio
+	var lots []*dbgen.ListInvestmentsForPortfolioListRow
 	calls := []call{
 		{run: func(q *dbgen.Queries) (err error) {
 			roots, err = q.ListPortfolios(ctx, dbgen.ListPortfoliosParams{
@@ -297,14 +297,14 @@ func (r Portfolios) Remove(p *domain.Portfolio) error {
 // objects for them, in row order: for a row the unit already has, the object
 // it has (what the unit holds wins over what the database says, as in
 // SQLAlchemy). lots must be grouped by portfolio.
-func trackPortfolios[R lotRow](u *Unit, roots []dbgen.Portfolio, lots []R) ([]*domain.Portfolio, error) {
-	byPortfolio := make(map[uuid.UUID][]R, len(roots))
+func trackPortfolios[R lotRow](u *Unit, roots []*dbgen.Portfolio, lots []*R) ([]*domain.Portfolio, error) {
+	byPortfolio := make(map[uuid.UUID][]*R, len(roots))
 	for i := 0; i < len(lots); {
 		j := i + 1
-		for j < len(lots) && lot(lots[j]).PortfolioID == lot(lots[i]).PortfolioID {
+		for j < len(lots) && lot(*lots[j]).PortfolioID == lot(*lots[i]).PortfolioID {
 			j++
 		}
-		byPortfolio[lot(lots[i]).PortfolioID] = lots[i:j:j]
+		byPortfolio[lot(*lots[i]).PortfolioID] = lots[i:j:j]
 		i = j
 	}
 	out := make([]*domain.Portfolio, len(roots))

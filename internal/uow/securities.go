@@ -37,7 +37,7 @@ func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Sec
 		}
 	}
 	if len(missing) > 0 {
-		var rows []dbgen.Security
+		var rows []*dbgen.Security
 		if err := u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
 			rows, err = q.GetSecuritiesByIDs(ctx, missing)
 			return err
@@ -96,7 +96,7 @@ func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*doma
 		}
 	}
 	if len(missing) > 0 {
-		var rows []dbgen.Security
+		var rows []*dbgen.Security
 		if err := u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
 			rows, err = q.GetSecuritiesBySymbols(ctx, missing)
 			return err
@@ -125,7 +125,7 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 	if err != nil {
 		return nil, err
 	}
-	var rows []dbgen.Security
+	var rows []*dbgen.Security
 	if err := r.u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
 		rows, err = q.ListSecurities(ctx, dbgen.ListSecuritiesParams{After: optText(opts.After), PageSize: limit})
 		return err
@@ -230,7 +230,7 @@ func (r Securities) Revalue(quotes []Quote) error {
 
 // trackSecurities puts loaded rows into the identity map; rows the unit
 // already has are ignored (its objects win).
-func (u *Unit) trackSecurities(rows []dbgen.Security) error {
+func (u *Unit) trackSecurities(rows []*dbgen.Security) error {
 	for _, row := range rows {
 		if _, ok := u.securities[row.ID]; ok {
 			continue
