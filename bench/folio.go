@@ -96,7 +96,7 @@ func (f *Folio) LoadMany(ctx context.Context, ids []uuid.UUID) (Loaded, error) {
 		seen := make(map[uuid.UUID]struct{}, len(ps))
 		var secIDs []uuid.UUID
 		for _, p := range ps {
-			for _, l := range p.Investments() {
+			for l := range p.Lots() {
 				if _, ok := seen[l.SecurityID()]; !ok {
 					seen[l.SecurityID()] = struct{}{}
 					secIDs = append(secIDs, l.SecurityID())
@@ -200,7 +200,7 @@ func (f *Folio) Revalue(ctx context.Context, quotes []Quote) error {
 func (l folioLoaded) Size() (int, int, int) {
 	lots := 0
 	for _, p := range l.portfolios {
-		lots += len(p.Investments())
+		lots += p.NumInvestments()
 	}
 	return len(l.portfolios), lots, len(l.securities)
 }
@@ -210,7 +210,7 @@ func (l folioLoaded) View() View {
 	var v View
 	for _, p := range l.portfolios {
 		pv := PortfolioView{ID: p.ID(), Name: p.Name(), Currency: p.Currency(), Version: p.Version()}
-		for _, lot := range p.Investments() {
+		for lot := range p.Lots() {
 			pv.Lots = append(pv.Lots, LotView{
 				ID:         lot.ID(),
 				SecurityID: lot.SecurityID(),

@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -117,6 +118,15 @@ func (p *Portfolio) Changes() uint64 { return p.changes }
 // Investments returns a copy of the portfolio's lots in FIFO order: by day
 // bought, then by creation.
 func (p *Portfolio) Investments() []Investment { return slices.Clone(p.lots) }
+
+// Lots yields the portfolio's lots in FIFO order, like Investments but
+// without copying them all first: the way to walk the lots of many
+// portfolios. Changing the portfolio during the walk is a mistake; the walk
+// then sees some of the change or none of it.
+func (p *Portfolio) Lots() iter.Seq[Investment] { return slices.Values(p.lots) }
+
+// NumInvestments returns how many lots the portfolio has.
+func (p *Portfolio) NumInvestments() int { return len(p.lots) }
 
 // Investment returns the lot with the given id, and false if the portfolio
 // has none.

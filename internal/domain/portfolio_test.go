@@ -338,3 +338,23 @@ func TestInvestmentsIsACopy(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, jan, got)
 }
+
+func TestLotsWalksInFIFOOrder(t *testing.T) {
+	p, _, _, _, _, _, _ := threeLots(t)
+	var walked []domain.Investment
+	for l := range p.Lots() {
+		walked = append(walked, l)
+	}
+	assert.Equal(t, p.Investments(), walked)
+	assert.Equal(t, 4, p.NumInvestments())
+
+	for range p.Lots() {
+		break // stopping early is allowed
+	}
+	empty, err := domain.NewPortfolio("Empty", "USD")
+	require.NoError(t, err)
+	for range empty.Lots() {
+		t.Fatal("a new portfolio has no lots")
+	}
+	assert.Zero(t, empty.NumInvestments())
+}

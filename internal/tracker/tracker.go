@@ -511,7 +511,7 @@ func (s *Service) Report(ctx context.Context, ref Ref) (ReportView, error) {
 func securitiesOf(ctx context.Context, u *uow.Unit, p *domain.Portfolio) (map[uuid.UUID]*domain.Security, error) {
 	seen := make(map[uuid.UUID]bool)
 	var ids []uuid.UUID
-	for _, l := range p.Investments() {
+	for l := range p.Lots() {
 		if !seen[l.SecurityID()] {
 			seen[l.SecurityID()] = true
 			ids = append(ids, l.SecurityID())

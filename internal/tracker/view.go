@@ -89,7 +89,7 @@ type PortfolioView struct {
 
 func portfolioView(p *domain.Portfolio, secs map[uuid.UUID]*domain.Security) PortfolioView {
 	v := PortfolioView{ID: p.ID(), Name: p.Name(), Currency: p.Currency(), Version: p.Version(), Lots: []LotView{}}
-	for _, l := range p.Investments() {
+	for l := range p.Lots() {
 		lv := LotView{
 			ID: l.ID(), SecurityID: l.SecurityID(),
 			Quantity: l.Quantity(), UnitCost: l.UnitCost(), Cost: l.Cost(),
@@ -114,12 +114,11 @@ type PortfolioSummary struct {
 }
 
 func portfolioSummary(p *domain.Portfolio) PortfolioSummary {
-	lots := p.Investments()
 	cost := decimal.Zero
-	for _, l := range lots {
+	for l := range p.Lots() {
 		cost = cost.Add(l.Cost())
 	}
-	return PortfolioSummary{ID: p.ID(), Name: p.Name(), Currency: p.Currency(), Version: p.Version(), Lots: len(lots), CostBasis: cost}
+	return PortfolioSummary{ID: p.ID(), Name: p.Name(), Currency: p.Currency(), Version: p.Version(), Lots: p.NumInvestments(), CostBasis: cost}
 }
 
 // TradeView is the outcome of one trade.
