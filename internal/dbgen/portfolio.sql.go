@@ -36,6 +36,39 @@ func (q *Queries) BumpPortfolioVersion(ctx context.Context, arg BumpPortfolioVer
 	return err
 }
 
+const bumpPortfolioVersions = `-- name: BumpPortfolioVersions :exec
+WITH locked AS (
+    SELECT p.id
+    FROM portfolio AS p
+    JOIN (SELECT unnest($1::uuid[]) AS id, unnest($2::bigint[]) AS version) AS b
+      ON p.id = b.id AND p.version = b.version
+    ORDER BY p.id
+    FOR UPDATE OF p
+), bumped AS (
+    UPDATE portfolio AS p
+    SET version = p.version + 1, updated_at = now()
+    FROM locked
+    WHERE p.id = locked.id
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = cardinality($1::uuid[]), 'portfolio changed or deleted concurrently')
+FROM bumped
+`
+
+type BumpPortfolioVersionsParams struct {
+	Ids      []uuid.UUID
+	Versions []int64
+}
+
+// BumpPortfolioVersion for many portfolios in one statement: versions[i] is
+// the version ids[i] was loaded with. The rows are locked in id order first,
+// the order in which one statement per portfolio would lock them, so two
+// units bumping overlapping sets wait for each other instead of deadlocking.
+func (q *Queries) BumpPortfolioVersions(ctx context.Context, arg BumpPortfolioVersionsParams) error {
+	_, err := q.db.Exec(ctx, bumpPortfolioVersions, arg.Ids, arg.Versions)
+	return err
+}
+
 const deletePortfolio = `-- name: DeletePortfolio :exec
 WITH deleted AS (
     DELETE FROM portfolio

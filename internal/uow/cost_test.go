@@ -1,7 +1,9 @@
 package uow_test
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -317,4 +319,97 @@ func TestUnitThatTouchesNothingSendsNothing(t *testing.T) {
 	require.NoError(t, r.Do(ctx, func(context.Context, *uow.Unit) error { return nil }, uow.WithReport(&rep)))
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 0, RoundTrips: 0})
 	assert.Zero(t, pool.Stat().AcquireCount(), "no connection taken")
+}
+
+// A unit that changes the lots of several portfolios bumps all their
+// versions in one statement, as hand-written SQL would.
+func TestChangedPortfoliosShareOneVersionBump(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
+	for _, n := range []string{"A", "B", "C"} {
+		buy(t, r, ids[n], secs["AAPL"], "10")
+	}
+	va, _ := stored(t, pool, ids["A"])
+	vb, _ := stored(t, pool, ids["B"])
+	vc, _ := stored(t, pool, ids["C"])
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["A"], ids["B"], ids["C"]})
+		require.NoError(t, err)
+		if _, err := ps[0].Sell(secs["AAPL"], dec("1"), day.AddDate(0, 0, 1)); err != nil {
+			return err
+		}
+		_, err = ps[1].Buy(secs["AAPL"], dec("1"), dec("7"), day.AddDate(0, 0, 1))
+		return err // C is loaded and left alone
+	}, uow.WithReport(&rep)))
+
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		"BumpPortfolioVersions", "UpdateInvestmentQuantity", "InsertInvestment", "commit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 7, RoundTrips: 2})
+
+	a, lotsA := stored(t, pool, ids["A"])
+	b, lotsB := stored(t, pool, ids["B"])
+	c, _ := stored(t, pool, ids["C"])
+	assert.Equal(t, []int64{va + 1, vb + 1, vc}, []int64{a, b, c})
+	assert.Len(t, lotsA, 1)
+	assert.Len(t, lotsB, 2)
+
+	// The objects carry the new versions: a second change in another unit
+	// is checked against them.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["A"], ids["B"]})
+		require.NoError(t, err)
+		assert.Equal(t, []int64{va + 1, vb + 1}, []int64{ps[0].Version(), ps[1].Version()})
+		for _, p := range ps {
+			if _, err := p.Sell(secs["AAPL"], dec("1"), day.AddDate(0, 0, 2)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	a, _ = stored(t, pool, ids["A"])
+	b, _ = stored(t, pool, ids["B"])
+	assert.Equal(t, []int64{va + 2, vb + 2}, []int64{a, b})
+}
+
+// A rename locks its row with a statement of its own; the bumps beside it
+// then keep theirs too, so every row lock is still taken in id order.
+func TestRenameBesideBumpsKeepsOneStatementPerPortfolio(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
+	for _, n := range []string{"A", "B", "C"} {
+		buy(t, r, ids[n], secs["AAPL"], "10")
+	}
+	order := []uuid.UUID{ids["A"], ids["B"], ids["C"]}
+	slices.SortFunc(order, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, order)
+		require.NoError(t, err)
+		require.NoError(t, ps[1].Rename("Renamed"))
+		for _, i := range []int{0, 2} {
+			if _, err := ps[i].Sell(secs["AAPL"], dec("1"), day.AddDate(0, 0, 1)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, uow.WithReport(&rep)))
+
+	// ps[1] has the middle id: its rename comes between the two bumps.
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
+		"BumpPortfolioVersion", "UpdatePortfolioName", "BumpPortfolioVersion",
+		"UpdateInvestmentQuantity", "UpdateInvestmentQuantity", "commit",
+	}, uowtest.Names(rep))
+	for i, id := range order {
+		v, lots := stored(t, pool, id)
+		assert.Equal(t, int64(3), v, "portfolio %d: created, bought, changed", i)
+		assert.Len(t, lots, 1)
+	}
 }

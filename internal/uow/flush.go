@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,9 +25,11 @@ import (
 //  1. new securities, then changed securities: lots may reference them;
 //  2. per portfolio, in id order: insert a new one, or check and bump the
 //     version of a changed one (renaming it in the same statement), or
-//     delete a removed one. Taking the portfolio row locks in one global
-//     order keeps two units that touch the same portfolios from deadlocking;
-//     holding the lock on a portfolio guards its lots from every other unit;
+//     delete a removed one; bumps alone go in one statement that locks in
+//     id order too (portfolioWrites). Taking the portfolio row locks in one
+//     global order keeps two units that touch the same portfolios from
+//     deadlocking; holding the lock on a portfolio guards its lots from
+//     every other unit;
 //  3. lots: removed ones deleted, changed quantities updated, new ones
 //     inserted, each kind in one statement when there are many;
 //  4. removed securities last, once no lot of this unit references them.
@@ -39,12 +43,13 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 	var ins lotInserts
 	var upd lotUpdates
 	var del []uuid.UUID
+	var pw portfolioWrites
 	for _, id := range sortedIDs(u.portfolios) {
 		e := u.portfolios[id]
 		switch e.state {
 		case stateNew:
 			st := e.p.State()
-			calls = append(calls, call{
+			pw.calls = append(pw.calls, call{
 				run: func(q *dbgen.Queries) error { return q.InsertPortfolio(ctx, toInsertPortfolio(st)) },
 				fail: failure{
 					op:     fmt.Sprintf("add portfolio %q", st.Name),
@@ -72,7 +77,7 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			if st.Currency != e.snap.Currency {
 				panic(fmt.Sprintf("uow: currency of portfolio %s changed", st.ID))
 			}
-			calls = append(calls, versionCall(ctx, e.snap, st, renamed))
+			pw.version(ctx, e.snap, st, renamed)
 			for _, l := range d.inserted {
 				ins.add(st, l)
 			}
@@ -87,7 +92,8 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			})
 		case stateRemoved:
 			snap := e.snap
-			calls = append(calls, call{
+			pw.locks++
+			pw.calls = append(pw.calls, call{
 				run: func(q *dbgen.Queries) error {
 					return q.DeletePortfolio(ctx, dbgen.DeletePortfolioParams{ID: snap.ID, Version: snap.Version})
 				},
@@ -96,6 +102,7 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			after = append(after, func() { delete(u.portfolios, id) })
 		}
 	}
+	calls = pw.append(ctx, calls)
 
 	if len(del) > 0 {
 		calls = append(calls, call{
@@ -133,28 +140,82 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 	}
 }
 
-// versionCall checks and bumps the version of a changed portfolio, renaming
-// it in the same statement when its name changed.
-func versionCall(ctx context.Context, old, cur domain.PortfolioState, renamed bool) call {
+// portfolioWrites gathers the statements that write portfolio rows in one
+// flush, in id order: inserts, version bumps, renames and deletes.
+type portfolioWrites struct {
+	calls []call
+	// bumps are the portfolios whose version alone changes (their lots
+	// changed), and bumpAt the index of each one's statement in calls.
+	bumps  []domain.PortfolioState
+	bumpAt []int
+	// locks counts the other statements that lock existing rows (renames and
+	// deletes).
+	locks int
+}
+
+// version checks and bumps the version of a changed portfolio, renaming it
+// in the same statement when its name changed.
+func (w *portfolioWrites) version(ctx context.Context, old, cur domain.PortfolioState, renamed bool) {
 	f := failure{op: fmt.Sprintf("save portfolio %q", old.Name)}
 	if !renamed {
-		return call{
+		w.bumps = append(w.bumps, old)
+		w.bumpAt = append(w.bumpAt, len(w.calls))
+		w.calls = append(w.calls, call{
 			run: func(q *dbgen.Queries) error {
 				return q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: old.ID, Version: old.Version})
 			},
 			fail: f.fn(),
-		}
+		})
+		return
 	}
 	f.op = fmt.Sprintf("rename portfolio %q to %q", old.Name, cur.Name)
 	f.unique = domain.ErrAlreadyExists
-	return call{
+	w.locks++
+	w.calls = append(w.calls, call{
 		run: func(q *dbgen.Queries) error {
 			return q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{
 				ID: old.ID, Version: old.Version, Name: cur.Name,
 			})
 		},
 		fail: f.fn(),
+	})
+}
+
+// append adds the statements to calls. Two or more version bumps become one
+// statement, which locks the rows in id order as the separate statements
+// would; when renames or deletes lock rows too, every portfolio keeps its
+// own statement, so that all the row locks are still taken in id order.
+func (w *portfolioWrites) append(ctx context.Context, calls []call) []call {
+	if len(w.bumps) < 2 || w.locks > 0 {
+		return append(calls, w.calls...)
 	}
+	next := 0
+	for i, c := range w.calls {
+		if next < len(w.bumpAt) && w.bumpAt[next] == i {
+			next++
+			continue
+		}
+		calls = append(calls, c)
+	}
+	arg := dbgen.BumpPortfolioVersionsParams{
+		Ids:      make([]uuid.UUID, len(w.bumps)),
+		Versions: make([]int64, len(w.bumps)),
+	}
+	var names []string
+	for i, st := range w.bumps {
+		arg.Ids[i], arg.Versions[i] = st.ID, st.Version
+		if len(w.bumps) <= 5 {
+			names = append(names, strconv.Quote(st.Name))
+		}
+	}
+	op := fmt.Sprintf("save %d portfolios", len(w.bumps))
+	if names != nil {
+		op = "save portfolios " + strings.Join(names, ", ")
+	}
+	return append(calls, call{
+		run:  func(q *dbgen.Queries) error { return q.BumpPortfolioVersions(ctx, arg) },
+		fail: failure{op: op}.fn(),
+	})
 }
 
 func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func()) {

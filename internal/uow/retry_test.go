@@ -10,12 +10,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/pgtest"
 	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
 
 // Two goroutines sell from the same lot many times. Every unit that
@@ -188,5 +190,102 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 	for _, n := range []string{"A", "B"} {
 		_, lots := stored(t, pool, ids[n])
 		assert.Len(t, lots, 2, "portfolio %s got its buy", n)
+	}
+}
+
+// One of several portfolios whose versions go out in one statement was
+// changed behind the unit's back: the unit fails with the version conflict
+// and none of its writes land, not even those to the other portfolio.
+func TestConflictOnOneOfManyBumpsWritesNothing(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1))
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
+	buy(t, r, ids["A"], secs["AAPL"], "10")
+	buy(t, r, ids["B"], secs["AAPL"], "10")
+	va, lotsA := stored(t, pool, ids["A"])
+	vb, _ := stored(t, pool, ids["B"])
+
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["A"], ids["B"]})
+		if err != nil {
+			return err
+		}
+		_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["B"])
+		require.NoError(t, err)
+		for _, p := range ps {
+			if _, err := p.Sell(secs["AAPL"], dec("4"), day); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, domain.ErrVersionConflict)
+	assert.Contains(t, uowtest.Names(rep), "BumpPortfolioVersions")
+	assert.Contains(t, err.Error(), `save portfolios "A", "B"`)
+
+	a, lotsA1 := stored(t, pool, ids["A"])
+	b, _ := stored(t, pool, ids["B"])
+	assert.Equal(t, va, a, "A untouched")
+	assert.Equal(t, lotsA, lotsA1, "A's lots untouched")
+	assert.Equal(t, vb+1, b, "only the outside writer's bump")
+}
+
+// Units that change the same portfolios, loaded in opposite orders, wait
+// for each other's row locks instead of deadlocking: the shared version
+// bump locks in id order. Every committed change is in the result.
+func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	for _, iso := range []pgx.TxIsoLevel{pgx.ReadCommitted, pgx.RepeatableRead} {
+		t.Run(string(iso), func(t *testing.T) {
+			t.Parallel()
+			pool, r := newDB(t, uow.WithIsolation(iso), uow.WithAttempts(100),
+				uow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+			secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
+			buy(t, r, ids["A"], secs["AAPL"], "1000")
+			buy(t, r, ids["B"], secs["AAPL"], "1000")
+			va, _ := stored(t, pool, ids["A"])
+
+			const each = 30
+			var deadlocks atomic.Int64
+			var wg sync.WaitGroup
+			for _, order := range [][]uuid.UUID{{ids["A"], ids["B"]}, {ids["B"], ids["A"]}} {
+				wg.Go(func() {
+					for range each {
+						var rep uow.Report
+						err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+							ps, err := u.Portfolios().GetMany(ctx, order)
+							if err != nil {
+								return err
+							}
+							for _, p := range ps {
+								if _, err := p.Sell(secs["AAPL"], dec("1"), day); err != nil {
+									return err
+								}
+							}
+							return nil
+						}, uow.WithReport(&rep))
+						assert.NoError(t, err)
+						for _, e := range rep.Retries {
+							var pgErr *pgconn.PgError
+							if errors.As(e, &pgErr) && pgErr.Code == "40P01" {
+								deadlocks.Add(1)
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+			assert.Zero(t, deadlocks.Load(), "deadlocks")
+			for _, n := range []string{"A", "B"} {
+				v, lots := stored(t, pool, ids[n])
+				for _, q := range lots {
+					assert.Equal(t, "940.0000000000", q, "%s: 1000 - 2×30 sells of 1", n)
+				}
+				if n == "A" {
+					assert.Equal(t, va+2*each, v)
+				}
+			}
+		})
 	}
 }

@@ -44,6 +44,28 @@ WITH bumped AS (
 SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
 FROM bumped;
 
+-- name: BumpPortfolioVersions :exec
+-- BumpPortfolioVersion for many portfolios in one statement: versions[i] is
+-- the version ids[i] was loaded with. The rows are locked in id order first,
+-- the order in which one statement per portfolio would lock them, so two
+-- units bumping overlapping sets wait for each other instead of deadlocking.
+WITH locked AS (
+    SELECT p.id
+    FROM portfolio AS p
+    JOIN (SELECT unnest(@ids::uuid[]) AS id, unnest(@versions::bigint[]) AS version) AS b
+      ON p.id = b.id AND p.version = b.version
+    ORDER BY p.id
+    FOR UPDATE OF p
+), bumped AS (
+    UPDATE portfolio AS p
+    SET version = p.version + 1, updated_at = now()
+    FROM locked
+    WHERE p.id = locked.id
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = cardinality(@ids::uuid[]), 'portfolio changed or deleted concurrently')
+FROM bumped;
+
 -- name: UpdatePortfolioName :exec
 -- Renames a portfolio, with the version check of BumpPortfolioVersion.
 WITH renamed AS (
