@@ -134,6 +134,47 @@ func (q *Queries) GetPortfolioByName(ctx context.Context, name string) (*Portfol
 	return &i, err
 }
 
+const getPortfolioByNameForUpdate = `-- name: GetPortfolioByNameForUpdate :one
+SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+WHERE name = $1
+FOR UPDATE
+`
+
+func (q *Queries) GetPortfolioByNameForUpdate(ctx context.Context, name string) (*Portfolio, error) {
+	row := q.db.QueryRow(ctx, getPortfolioByNameForUpdate, name)
+	var i Portfolio
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Currency,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return &i, err
+}
+
+const getPortfolioForUpdate = `-- name: GetPortfolioForUpdate :one
+SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+WHERE id = $1
+FOR UPDATE
+`
+
+// GetPortfolio, locking the row until the transaction ends.
+func (q *Queries) GetPortfolioForUpdate(ctx context.Context, id uuid.UUID) (*Portfolio, error) {
+	row := q.db.QueryRow(ctx, getPortfolioForUpdate, id)
+	var i Portfolio
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Currency,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return &i, err
+}
+
 const getPortfoliosByIDs = `-- name: GetPortfoliosByIDs :many
 SELECT id, name, currency, version, created_at, updated_at FROM portfolio
 WHERE id = ANY($1::uuid[])
@@ -141,6 +182,42 @@ WHERE id = ANY($1::uuid[])
 
 func (q *Queries) GetPortfoliosByIDs(ctx context.Context, ids []uuid.UUID) ([]*Portfolio, error) {
 	rows, err := q.db.Query(ctx, getPortfoliosByIDs, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Portfolio{}
+	for rows.Next() {
+		var i Portfolio
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Currency,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const getPortfoliosByIDsForUpdate = `-- name: GetPortfoliosByIDsForUpdate :many
+SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+WHERE id = ANY($1::uuid[])
+ORDER BY id
+FOR UPDATE
+`
+
+// GetPortfoliosByIDs, locking the rows in id order, the order every unit
+// locks portfolio rows in (see BumpPortfolioVersions).
+func (q *Queries) GetPortfoliosByIDsForUpdate(ctx context.Context, ids []uuid.UUID) ([]*Portfolio, error) {
+	rows, err := q.db.Query(ctx, getPortfoliosByIDsForUpdate, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,8 @@
 //	version_id_col                         the portfolio's version column, checked and
 //	                                       bumped by every flush that touches the
 //	                                       portfolio or its lots
+//	query(...).with_for_update()           Get(ctx, id, ForUpdate()): the row locked in
+//	                                       the load's round trip, in id order
 //	autoflush=False, session.flush()       the same: queries never flush; u.Flush does,
 //	                                       and the commit always does
 //	session.begin_nested()                 u.Do(ctx, fn): a SAVEPOINT
@@ -53,6 +55,10 @@
 //     so the two statements that load an aggregate (the portfolio row and
 //     its lots) see the same commit; READ COMMITTED is an option. A Read
 //     unit's round trips are separate transactions unless WithSnapshot.
+//   - Optimistic by default. Two units that change one portfolio both run,
+//     and the second to save conflicts and is rerun. For aggregates many
+//     units change at once, ForUpdate with READ COMMITTED makes them queue
+//     on the row lock instead, with no reruns.
 //
 // # Round trips
 //

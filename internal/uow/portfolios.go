@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -20,12 +21,28 @@ type Portfolios struct{ u *Unit }
 // LoadOption changes what a load brings along.
 type LoadOption func(*loadOpts)
 
-type loadOpts struct{ securities bool }
+type loadOpts struct{ securities, lock bool }
 
 // WithSecurities also loads the securities the portfolios hold, in the same
 // round trip, into the unit's identity map, so that Securities().Get for
 // them sends nothing (SQLAlchemy's selectinload).
 func WithSecurities() LoadOption { return func(o *loadOpts) { o.securities = true } }
+
+// ForUpdate locks the portfolio rows (SELECT ... FOR UPDATE, in id order)
+// until the unit ends, in the same round trip as the load: SQLAlchemy's
+// with_for_update. Another unit that wants to change or lock them waits.
+//
+// It is the pessimistic alternative to the version check, for aggregates
+// that many units change at once. At READ COMMITTED (WithIsolation) a unit
+// that waited for a lock loads the portfolio as the other unit left it, and
+// its flush does not conflict: no retry. At REPEATABLE READ, the default,
+// the wait ends in a serialization failure when the other unit changed the
+// portfolio, and the unit is retried as usual, but before it did any work.
+//
+// Portfolios the unit already has are locked too, without loading them
+// again; if one changed in the database since it was loaded, the load fails
+// with domain.ErrVersionConflict. Read units cannot lock: ErrReadOnly.
+func ForUpdate() LoadOption { return func(o *loadOpts) { o.lock = true } }
 
 // ListOptions selects a page of a listing.
 type ListOptions struct {
@@ -72,10 +89,17 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 		f(&o)
 	}
 	u := r.u
-	var missing []uuid.UUID
+	if o.lock && u.readOnly {
+		return nil, fmt.Errorf("lock portfolios: %w", ErrReadOnly)
+	}
+	var missing, relock []uuid.UUID
 	for _, id := range ids {
-		if _, ok := u.portfolios[id]; !ok {
+		e, ok := u.portfolios[id]
+		switch {
+		case !ok:
 			missing = append(missing, id)
+		case o.lock && e.state == statePersistent && !e.locked:
+			relock = append(relock, id)
 		}
 	}
 	var secsFor []uuid.UUID
@@ -84,10 +108,10 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 	}
 	var err error
 	switch {
-	case len(missing) == 1 && len(secsFor) <= 1:
-		err = u.loadPortfolio(ctx, missing[0], len(secsFor) == 1)
-	case len(missing) > 0 || len(secsFor) > 0:
-		err = u.loadPortfolios(ctx, missing, secsFor)
+	case len(missing) == 1 && len(relock) == 0 && len(secsFor) <= 1:
+		err = u.loadPortfolio(ctx, missing[0], len(secsFor) == 1, o.lock)
+	case len(missing) > 0 || len(relock) > 0 || len(secsFor) > 0:
+		err = u.loadPortfolios(ctx, missing, relock, secsFor, o.lock)
 	}
 	if err != nil {
 		return nil, err
@@ -106,15 +130,19 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 // loadPortfolio loads one portfolio with its lots (and securities) in one
 // round trip, with statements of their own for one id, which PostgreSQL
 // plans once (see ListInvestmentsByPortfolio).
-func (u *Unit) loadPortfolio(ctx context.Context, id uuid.UUID, securities bool) error {
+func (u *Unit) loadPortfolio(ctx context.Context, id uuid.UUID, securities, lock bool) error {
 	var root *dbgen.Portfolio
 	var found bool
 	var lots []*dbgen.ListInvestmentsByPortfolioRow
 	var secs []*dbgen.Security
+	get := (*dbgen.Queries).GetPortfolio
+	if lock {
+		get = (*dbgen.Queries).GetPortfolioForUpdate
+	}
 	calls := []call{
 		{run: func(q *dbgen.Queries) error {
 			var err error
-			root, err = q.GetPortfolio(ctx, id)
+			root, err = get(q, ctx, id)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
@@ -139,19 +167,31 @@ func (u *Unit) loadPortfolio(ctx context.Context, id uuid.UUID, securities bool)
 		return nil
 	}
 	_, err := trackPortfolios(u, []*dbgen.Portfolio{root}, lots)
+	if err == nil && lock {
+		u.portfolios[id].locked = true
+	}
 	return err
 }
 
 // loadPortfolios loads the portfolios with ids and all their lots, and the
-// securities the portfolios in secsFor hold, in one round trip.
-func (u *Unit) loadPortfolios(ctx context.Context, ids, secsFor []uuid.UUID) error {
+// securities the portfolios in secsFor hold, in one round trip. With lock,
+// it locks the rows of ids and of relock, portfolios the unit has already
+// loaded, and checks that those have not changed since.
+func (u *Unit) loadPortfolios(ctx context.Context, ids, relock, secsFor []uuid.UUID, lock bool) error {
 	var roots []*dbgen.Portfolio
 	var lots []*dbgen.ListInvestmentsByPortfolioIDsRow
 	var secs []*dbgen.Security
 	var calls []call
+	get, rootIDs := (*dbgen.Queries).GetPortfoliosByIDs, ids
+	if lock {
+		get, rootIDs = (*dbgen.Queries).GetPortfoliosByIDsForUpdate, append(slices.Clip(ids), relock...)
+	}
+	if len(rootIDs) > 0 {
+		calls = append(calls,
+			call{run: func(q *dbgen.Queries) (err error) { roots, err = get(q, ctx, rootIDs); return err }})
+	}
 	if len(ids) > 0 {
 		calls = append(calls,
-			call{run: func(q *dbgen.Queries) (err error) { roots, err = q.GetPortfoliosByIDs(ctx, ids); return err }},
 			call{run: func(q *dbgen.Queries) (err error) {
 				lots, err = q.ListInvestmentsByPortfolioIDs(ctx, ids)
 				return err
@@ -169,8 +209,42 @@ func (u *Unit) loadPortfolios(ctx context.Context, ids, secsFor []uuid.UUID) err
 	if err := u.trackSecurities(secs); err != nil {
 		return err
 	}
+	if lock {
+		if err := u.checkRelocked(roots, relock); err != nil {
+			return err
+		}
+	}
 	_, err := trackPortfolios(u, roots, lots)
+	if err == nil && lock {
+		for _, row := range roots {
+			u.portfolios[row.ID].locked = true
+		}
+	}
 	return err
+}
+
+// checkRelocked compares the rows locked for portfolios the unit already
+// had with what the unit loaded: a version that moved means the object is
+// stale, and the unit's changes to it would fail at the flush anyway.
+func (u *Unit) checkRelocked(roots []*dbgen.Portfolio, relock []uuid.UUID) error {
+	if len(relock) == 0 {
+		return nil
+	}
+	versions := make(map[uuid.UUID]int64, len(roots))
+	for _, row := range roots {
+		versions[row.ID] = row.Version
+	}
+	for _, id := range relock {
+		e := u.portfolios[id]
+		if v, ok := versions[id]; !ok || v != e.snap.Version {
+			return &Error{
+				Op:   fmt.Sprintf("lock portfolio %q", e.snap.Name),
+				Kind: domain.ErrVersionConflict,
+				Err:  errors.New("changed or deleted since the unit loaded it"),
+			}
+		}
+	}
+	return nil
 }
 
 // GetByName returns the portfolio with this exact name, in one round trip
@@ -183,14 +257,21 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 		f(&o)
 	}
 	u := r.u
+	if o.lock && u.readOnly {
+		return nil, fmt.Errorf("lock portfolio %q: %w", name, ErrReadOnly)
+	}
 	var root *dbgen.Portfolio
 	var found bool
 	var lots []*dbgen.ListInvestmentsByPortfolioNameRow
 	var secs []*dbgen.Security
+	get := (*dbgen.Queries).GetPortfolioByName
+	if o.lock {
+		get = (*dbgen.Queries).GetPortfolioByNameForUpdate
+	}
 	calls := []call{
 		{run: func(q *dbgen.Queries) error {
 			var err error
-			root, err = q.GetPortfolioByName(ctx, name)
+			root, err = get(q, ctx, name)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
@@ -217,12 +298,23 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	if err := u.trackSecurities(secs); err != nil {
 		return nil, err
 	}
+	if o.lock {
+		if e, ok := u.portfolios[root.ID]; ok && e.state == statePersistent && !e.locked {
+			if err := u.checkRelocked([]*dbgen.Portfolio{root}, []uuid.UUID{root.ID}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ps, err := trackPortfolios(u, []*dbgen.Portfolio{root}, lots)
 	if err != nil {
 		return nil, err
 	}
-	if e := u.portfolios[ps[0].ID()]; e.state == stateRemoved {
+	e := u.portfolios[ps[0].ID()]
+	if e.state == stateRemoved {
 		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
+	}
+	if o.lock {
+		e.locked = true
 	}
 	return ps[0], nil
 }

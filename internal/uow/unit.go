@@ -51,6 +51,8 @@ type portfolioEntry struct {
 	snap    domain.PortfolioState // the row and its lots as stored; unset while stateNew
 	state   entryState
 	changes uint64
+	// locked: the unit holds the row lock (ForUpdate) since snap was taken.
+	locked bool
 }
 
 type securityEntry struct {

@@ -15,6 +15,25 @@ WHERE name = @name;
 SELECT * FROM portfolio
 WHERE id = ANY(@ids::uuid[]);
 
+-- name: GetPortfolioForUpdate :one
+-- GetPortfolio, locking the row until the transaction ends.
+SELECT * FROM portfolio
+WHERE id = @id
+FOR UPDATE;
+
+-- name: GetPortfolioByNameForUpdate :one
+SELECT * FROM portfolio
+WHERE name = @name
+FOR UPDATE;
+
+-- name: GetPortfoliosByIDsForUpdate :many
+-- GetPortfoliosByIDs, locking the rows in id order, the order every unit
+-- locks portfolio rows in (see BumpPortfolioVersions).
+SELECT * FROM portfolio
+WHERE id = ANY(@ids::uuid[])
+ORDER BY id
+FOR UPDATE;
+
 -- name: ListPortfolios :many
 -- Portfolios whose name contains name_contains (case-insensitive; LIKE
 -- wildcards in it match literally), in name order, one page at a time: pass

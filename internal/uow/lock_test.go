@@ -1,0 +1,208 @@
+package uow_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
+)
+
+// lockedElsewhere reports whether another connection finds the portfolio's
+// row locked.
+func lockedElsewhere(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) bool {
+	t.Helper()
+	_, err := pool.Exec(ctx, "select 1 from portfolio where id = $1 for update nowait", id)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+		return true
+	}
+	require.NoError(t, err)
+	return false
+}
+
+func TestForUpdateLocksInTheLoadRoundTrip(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
+	for _, n := range []string{"A", "B"} {
+		buy(t, r, ids[n], secs["AAPL"], "10")
+	}
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["B"], ids["A"]}, uow.ForUpdate())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"B", "A"}, []string{ps[0].Name(), ps[1].Name()})
+		assert.Len(t, ps[0].Investments(), 1)
+		one, err := u.Portfolios().Get(ctx, ids["C"], uow.ForUpdate())
+		require.NoError(t, err)
+		byName, err := u.Portfolios().GetByName(ctx, "A", uow.ForUpdate())
+		require.NoError(t, err)
+		assert.Same(t, ps[1], byName)
+
+		for _, n := range []string{"A", "B", "C"} {
+			assert.True(t, lockedElsewhere(t, pool, ids[n]), "%s locked during the unit", n)
+		}
+		_, err = one.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+		return err
+	}, uow.WithReport(&rep)))
+
+	assert.Equal(t, []string{
+		begin, "GetPortfoliosByIDsForUpdate", "ListInvestmentsByPortfolioIDs",
+		"GetPortfolioForUpdate", "ListInvestmentsByPortfolio",
+		"GetPortfolioByNameForUpdate", "ListInvestmentsByPortfolioName",
+		"BumpPortfolioVersion", "InsertInvestment", "commit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 10, RoundTrips: 4})
+	for _, n := range []string{"A", "B", "C"} {
+		assert.False(t, lockedElsewhere(t, pool, ids[n]), "%s unlocked after the unit", n)
+	}
+	_, lots := stored(t, pool, ids["C"])
+	assert.Len(t, lots, 1)
+}
+
+// At READ COMMITTED, units that lock the portfolios they change wait for
+// each other and never conflict: no retries, nothing lost.
+func TestForUpdateAtReadCommittedNeverRetries(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1))
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
+	buy(t, r, ids["A"], secs["AAPL"], "1000")
+	buy(t, r, ids["B"], secs["AAPL"], "1000")
+	va, _ := stored(t, pool, ids["A"])
+
+	const each = 25
+	var retries atomic.Int64
+	var wg sync.WaitGroup
+	for _, dir := range [][2]string{{"A", "B"}, {"B", "A"}} {
+		wg.Go(func() {
+			for range each {
+				var rep uow.Report
+				err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids[dir[0]], ids[dir[1]]}, uow.ForUpdate())
+					if err != nil {
+						return err
+					}
+					time.Sleep(time.Millisecond) // let the other unit queue up behind the lock
+					if _, err := ps[0].Sell(secs["AAPL"], dec("1"), day); err != nil {
+						return err
+					}
+					_, err = ps[1].Buy(secs["AAPL"], dec("1"), dec("2"), day)
+					return err
+				}, uow.WithReport(&rep))
+				assert.NoError(t, err) // one attempt only: a conflict would fail the unit
+				retries.Add(int64(len(rep.Retries)))
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, retries.Load())
+	var total string
+	require.NoError(t, pool.QueryRow(ctx, "select sum(quantity)::text from investment").Scan(&total))
+	assert.Equal(t, "2000.0000000000", total, "transfers conserve the quantity")
+	v, _ := stored(t, pool, ids["A"])
+	assert.Equal(t, va+2*each, v, "one version per committed unit")
+}
+
+// Locking a portfolio the unit already has sends only the lock, and finds a
+// copy that went stale in the meantime.
+func TestForUpdateOfALoadedPortfolio(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1))
+	_, ids := seed(t, r, nil, "A", "B")
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		a, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		assert.False(t, lockedElsewhere(t, pool, ids["A"]))
+		again, err := u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+		require.NoError(t, err)
+		assert.Same(t, a, again)
+		assert.True(t, lockedElsewhere(t, pool, ids["A"]))
+		_, err = u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate()) // held: nothing sent
+		return err
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		"begin isolation level read committed", "GetPortfolio", "ListInvestmentsByPortfolio",
+		"GetPortfoliosByIDsForUpdate", "commit",
+	}, uowtest.Names(rep))
+
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["B"]); err != nil {
+			return err
+		}
+		_, err := pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["B"])
+		require.NoError(t, err)
+		_, err = u.Portfolios().Get(ctx, ids["B"], uow.ForUpdate())
+		return err
+	})
+	require.ErrorIs(t, err, domain.ErrVersionConflict)
+	assert.Contains(t, err.Error(), `lock portfolio "B"`)
+}
+
+// A savepoint rolled back releases the locks taken after it; the unit knows
+// and locks again.
+func TestForUpdateAfterRolledBackSavepointLocksAgain(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "A")
+	inner := errors.New("inner failed")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["A"]); err != nil {
+			return err
+		}
+		err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+			require.NoError(t, err)
+			assert.True(t, lockedElsewhere(t, pool, ids["A"]))
+			return inner
+		})
+		require.Same(t, inner, err)
+		// The ROLLBACK TO SAVEPOINT that releases the lock is still queued:
+		// it rides with the next statement, the lock taken again.
+		_, err = u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+		require.NoError(t, err)
+		assert.True(t, lockedElsewhere(t, pool, ids["A"]))
+		return nil
+	}, uow.WithReport(&rep)))
+	locks := 0
+	for _, n := range uowtest.Names(rep) {
+		if n == "GetPortfoliosByIDsForUpdate" {
+			locks++
+		}
+	}
+	assert.Equal(t, 2, locks)
+}
+
+func TestForUpdateInAReadUnitIsRefused(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	_, ids := seed(t, r, nil, "A")
+	var rep uow.Report
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+		return err
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, uow.ErrReadOnly)
+	err = r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetByName(ctx, "A", uow.ForUpdate())
+		return err
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, uow.ErrReadOnly)
+	assert.Empty(t, rep.Statements)
+}
