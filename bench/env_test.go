@@ -172,7 +172,7 @@ func setUp() (*env, error) {
 		return nil, err
 	}
 	e.closers = append(e.closers, folioPool.Close)
-	if e.folio, err = NewFolio(folioPool); err != nil {
+	if e.folio, err = NewFolio(folioPool, pessimisticTransfers); err != nil {
 		return nil, err
 	}
 	ids := make([]uuid.UUID, len(e.securities))

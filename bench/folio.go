@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/folio-dev/folio/internal/domain"
@@ -26,6 +28,9 @@ type Folio struct {
 	securities map[uuid.UUID]*domain.Security
 	// opts are passed to every Do and Read (none in benchmarks).
 	opts []uow.Option
+	// pessimistic: see PGX.pessimistic. folio's way is uow.ForUpdate at
+	// READ COMMITTED.
+	pessimistic bool
 }
 
 // WithOptions returns a copy of f that passes opts to every Do and Read,
@@ -38,12 +43,12 @@ func (f *Folio) WithOptions(opts ...uow.Option) *Folio {
 
 // NewFolio returns the folio implementation on pool, whose configuration
 // must have passed through uow.ConfigurePool.
-func NewFolio(pool *pgxpool.Pool) (*Folio, error) {
+func NewFolio(pool *pgxpool.Pool, pessimistic bool) (*Folio, error) {
 	r, err := uow.NewRunner(pool, uow.WithAttempts(maxAttempts))
 	if err != nil {
 		return nil, err
 	}
-	return &Folio{r: r, securities: map[uuid.UUID]*domain.Security{}}, nil
+	return &Folio{r: r, securities: map[uuid.UUID]*domain.Security{}, pessimistic: pessimistic}, nil
 }
 
 // Name implements Impl.
@@ -172,10 +177,15 @@ func (f *Folio) Transfer(ctx context.Context, t Transfer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	opts, load := f.opts, []uow.LoadOption(nil)
+	if f.pessimistic {
+		opts = append(slices.Clip(opts), uow.WithIsolation(pgx.ReadCommitted))
+		load = append(load, uow.ForUpdate())
+	}
 	attempts := 0
 	err = f.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		attempts++
-		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{t.From, t.To})
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{t.From, t.To}, load...)
 		if err != nil {
 			return err
 		}
@@ -185,7 +195,7 @@ func (f *Folio) Transfer(ctx context.Context, t Transfer) (int, error) {
 		}
 		_, err = ps[1].Buy(sec, t.Quantity, sale.Cost.Div(t.Quantity), t.On)
 		return err
-	}, f.opts...)
+	}, opts...)
 	return max(attempts-1, 0), err
 }
 
