@@ -143,8 +143,8 @@ func TestRetriesStopWithContext(t *testing.T) {
 }
 
 // Write skew under SERIALIZABLE: each unit reads both portfolios and writes
-// one; PostgreSQL aborts one with 40001, the runner reruns it, and both
-// effects land.
+// one; PostgreSQL aborts one (or both) with 40001, the runner reruns it, and
+// both effects land, once each.
 func TestSerializationFailureIsRetried(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t, uow.WithIsolation(pgx.Serializable))
@@ -186,10 +186,12 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 			retried++
 		}
 	}
-	assert.Equal(t, 1, retried, "exactly one of the two is aborted and rerun")
+	// SSI aborts at least one of the two; it may abort both, as its
+	// detection is conservative (a rerun can collide with the other's rerun).
+	assert.GreaterOrEqual(t, retried, 1, "one of the two is aborted and rerun")
 	for _, n := range []string{"A", "B"} {
 		_, lots := stored(t, pool, ids[n])
-		assert.Len(t, lots, 2, "portfolio %s got its buy", n)
+		assert.Len(t, lots, 2, "portfolio %s got its buy, once", n)
 	}
 }
 
