@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -466,8 +467,27 @@ func (s *Server) stop(ctx context.Context) error {
 	}
 	if s.ephemeral {
 		err = errors.Join(err, s.removeFiles(ctx))
+	} else if s.socketDir != s.dataDir {
+		s.removeSocketDir(ctx)
 	}
 	return err
+}
+
+// removeSocketDir removes the short socket directory of a stopped server
+// that keeps its data (the server removed the socket in it), under the
+// start lock so that a Start at the same time cannot lose the directory it
+// just made. Failing to remove it is harmless: the next Start reuses it.
+func (s *Server) removeSocketDir(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	lock, err := lockFile(ctx, s.lockPath)
+	if err != nil {
+		return
+	}
+	defer lock.unlock()
+	if err := os.Remove(s.socketDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.logger.Debug("pglocal: leaving socket directory", "path", s.socketDir, "err", err)
+	}
 }
 
 // shutdown signals the postmaster with escalating shutdown modes until it

@@ -313,6 +313,31 @@ func TestLongDataDir(t *testing.T) {
 	require.NoDirExists(t, dir)
 }
 
+// A server that keeps its data removes its short socket directory too when
+// it stops, and makes it again at the next start.
+func TestLongDataDirKeptLeavesNoSocketDir(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := filepath.Join(newDataDir(t, strings.Repeat("k", 60)), strings.Repeat("f", 60), "data")
+	opts, _ := newOptions(t, dir)
+
+	s := start(t, opts)
+	sock := s.SocketDir()
+	require.NotEqual(t, dir, sock)
+	require.NoError(t, s.Stop(ctx))
+	require.NoDirExists(t, sock)
+	require.DirExists(t, dir)
+
+	again := start(t, opts)
+	require.Equal(t, sock, again.SocketDir())
+	conn := connect(t, again.URL("postgres"))
+	var one int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT 1").Scan(&one))
+	require.NoError(t, conn.Close(ctx)) // a smart shutdown would wait for it
+	require.NoError(t, again.Stop(ctx))
+	require.NoDirExists(t, sock)
+}
+
 func TestStopGraceThenFastShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
