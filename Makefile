@@ -48,8 +48,9 @@ staticcheck: ## staticcheck
 migrate: ## apply the migrations (DATABASE_URL, or the embedded default)
 	$(GO) run ./cmd/app migrate up
 
-goose: ## the stock goose CLI on sql/schema: make goose ARGS='postgres "$$URL" status'
-	$(TOOL) goose -dir sql/schema $(ARGS)
+# $(value ARGS): the shell, not make, expands $DATABASE_URL in ARGS.
+goose: ## the stock goose CLI on sql/schema: make goose ARGS='postgres "$DATABASE_URL" status'
+	$(TOOL) goose -dir sql/schema $(value ARGS)
 
 STRESS   ?= 2m
 FUZZTIME ?= 30s

@@ -570,7 +570,7 @@ func TestImportSpreadsheetCSV(t *testing.T) {
 	c.ok(t, "portfolio", "create", "Main")
 
 	prices := writeFile(t, "prices.csv", "\ufeff\"Symbol\",\"Date\",\"Price\"\r\n\"AAPL\",\"2024-07-01\",\"201.5\"\r\n")
-	assert.Equal(t, "Imported 1 prices.\n", c.ok(t, "price", "import", prices))
+	assert.Equal(t, "Imported 1 price.\n", c.ok(t, "price", "import", prices))
 	assert.Equal(t, "201.5", queryOne[string](t, pool, "select trim_scale(last_price)::text from security"))
 
 	trades := writeFile(t, "trades.csv", "\ufeffdate,side,symbol,quantity,price\r\n"+
@@ -581,4 +581,26 @@ func TestImportSpreadsheetCSV(t *testing.T) {
 	c.stdin = "\ufeff2024-01-04,buy,AAPL,1,1\n"
 	assert.Equal(t, "Imported 1 trade into \"Main\" (1 buy, 0 sells, realized gain 0.00).\n", c.ok(t, "trade", "import", "Main", "-"))
 	assert.Equal(t, 2, queryOne[int](t, pool, "select count(*) from investment"))
+}
+
+// A connection that fails on every address pgx tries is still one line of
+// stderr, with exit code 1.
+func TestConnectFailureIsOneLine(t *testing.T) {
+	t.Parallel()
+	c := &cli{url: "postgres://nobody@127.0.0.1:1,127.0.0.1:2/none?connect_timeout=5"}
+	r := c.run(t, "portfolio", "list")
+	assert.Equal(t, 1, r.code, "%v", r)
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "%q", r.stderr)
+	assert.Contains(t, r.stderr, "folio: cannot connect to PostgreSQL")
+	assert.Contains(t, r.stderr, "127.0.0.1:2", "every address tried is named")
+}
+
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                          "plain",
+		"failed to connect:\n\tdial a\n": "failed to connect: dial a",
+		"first\n  second\n\nthird":       "first; second; third",
+	} {
+		assert.Equal(t, want, oneLine(in), "%q", in)
+	}
 }

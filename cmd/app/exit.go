@@ -19,7 +19,7 @@ const (
 	exitUsage    = 2 // the command line or configuration is wrong
 	exitInvalid  = 3 // a value was refused: bad symbol, name, quantity, date; selling more than held
 	exitNotFound = 4 // no such portfolio, security or file
-	exitConflict = 5 // a duplicate name or symbol, a change made concurrently, a security still held
+	exitConflict = 5 // a duplicate name or symbol, a change made concurrently
 )
 
 // exitCodes maps errors to exit codes, first match wins.
@@ -76,5 +76,30 @@ func message(err error) string {
 		// "ERROR:" and "(SQLSTATE 42501)".
 		msg = strings.Replace(msg, pgErr.Error(), pgErr.Message, 1)
 	}
-	return msg
+	return oneLine(msg)
+}
+
+// oneLine joins the lines of a message some errors span, such as pgx's
+// for a connection that failed on every address it tried, so that each
+// error is one line of stderr.
+func oneLine(msg string) string {
+	if !strings.Contains(msg, "\n") {
+		return msg
+	}
+	var b strings.Builder
+	for line := range strings.Lines(msg) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }

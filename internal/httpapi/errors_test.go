@@ -158,7 +158,7 @@ func TestErrors(t *testing.T) {
 		{"February 30th for a price", "PUT", "/securities/AAPL/price", `{"price":"1","date":"2024-02-30"}`, nil, 422, invalid, invalidT, "date", "invalid date"},
 		{"American date", "PUT", "/securities/AAPL/price", `{"price":"1","date":"03/01/2024"}`, nil, 422, invalid, invalidT, "date", "YYYY-MM-DD"},
 		{"currency mismatch", "POST", trades, tradeBody("buy", "SAP", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "", "currency"},
-		{"page too large", "GET", "/portfolios?limit=5000", "", nil, 422, invalid, invalidT, "", "use 1 to 1000"},
+		{"page too large", "GET", "/portfolios?limit=1001", "", nil, 400, malformed, malformedT, "limit", "up to 1000"},
 		{"sell more than held", "POST", trades, tradeBody("sell", "AAPL", "10.5", "1", "2024-03-01"), nil, 422, insuff, insuffT, "", "insufficient quantity"},
 		{"sell before the buy", "POST", trades, tradeBody("sell", "AAPL", "1", "1", "2024-01-01"), nil, 422, insuff, insuffT, "", "insufficient quantity"},
 	}

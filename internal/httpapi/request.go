@@ -18,6 +18,7 @@ import (
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
 )
 
 func malformed(field, format string, args ...any) error {
@@ -276,16 +277,15 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 }
 
 // limit parses the limit parameter: empty is the tracker's default (0),
-// anything else must be a positive integer. Its upper bound is the
-// tracker's to check.
+// anything else must be an integer from 1 to uow.MaxPageSize.
 func limit(q url.Values) (int, error) {
 	s := q.Get("limit")
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || s[0] == '+' {
-		return 0, malformed("limit", "limit must be a positive integer, not %s", quote(s))
+	if err != nil || n < 1 || n > uow.MaxPageSize || s[0] == '+' {
+		return 0, malformed("limit", "limit must be a positive integer up to %d, not %s", uow.MaxPageSize, quote(s))
 	}
 	return n, nil
 }

@@ -52,16 +52,19 @@ type ListOptions struct {
 	// After is the last name (portfolios) or symbol (securities) of the
 	// previous page; empty for the first page.
 	After string
-	// Limit is the page size: 1 to 1000, default 100.
+	// Limit is the page size: 1 to MaxPageSize, default 100.
 	Limit int
 }
+
+// MaxPageSize bounds ListOptions.Limit.
+const MaxPageSize = 1000
 
 func (o ListOptions) limit() (int32, error) {
 	switch {
 	case o.Limit == 0:
 		return 100, nil
-	case o.Limit < 1 || o.Limit > 1000:
-		return 0, fmt.Errorf("%w: page size %d: use 1 to 1000", domain.ErrInvalid, o.Limit)
+	case o.Limit < 1 || o.Limit > MaxPageSize:
+		return 0, fmt.Errorf("%w: page size %d: use 1 to %d", domain.ErrInvalid, o.Limit, MaxPageSize)
 	}
 	return int32(o.Limit), nil
 }
