@@ -1,0 +1,85 @@
+package uow_test
+
+import (
+	"context"
+	"log"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+// A read-modify-write unit: load a portfolio with its securities, sell
+// from it, and let Do save the change. It costs 2 round trips: BEGIN with
+// the loads, then the writes with COMMIT.
+func ExampleRunner_Do() {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	uow.ConfigurePool(cfg) // codecs and the statement tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	r, err := uow.NewRunner(pool)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().GetByName(ctx, "Growth", uow.WithSecurities())
+		if err != nil {
+			return err // domain.ErrNotFound if there is none
+		}
+		aapl, err := u.Securities().GetBySymbol(ctx, "AAPL") // from the identity map
+		if err != nil {
+			return err
+		}
+		sale, err := p.Sell(aapl, decimal.RequireFromString("5"), time.Now())
+		if err != nil {
+			return err // domain.ErrInsufficientQuantity: nothing changed
+		}
+		log.Printf("realized %s", sale.RealizedGain(decimal.RequireFromString("190")))
+		return nil // Do flushes and commits; an error or a panic rolls back
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Transfers between portfolios that many units change at once: lock them
+// in the load (SELECT ... FOR UPDATE, in id order) at READ COMMITTED, and
+// units queue on the locks instead of conflicting and rerunning.
+func ExampleForUpdate() {
+	var (
+		ctx      = context.Background()
+		r        *uow.Runner
+		from, to uuid.UUID
+		sec      *domain.Security
+		qty      = decimal.RequireFromString("1")
+	)
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{from, to}, uow.ForUpdate())
+		if err != nil {
+			return err
+		}
+		sale, err := ps[0].Sell(sec, qty, time.Now())
+		if err != nil {
+			return err
+		}
+		_, err = ps[1].Buy(sec, qty, sale.Cost.Div(qty), time.Now())
+		return err
+	}, uow.WithIsolation(pgx.ReadCommitted))
+	if err != nil {
+		log.Fatal(err)
+	}
+}
