@@ -146,6 +146,9 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		if on.IsZero() {
 			on = u.Now()
 		}
+		if err := checkQuote(sec, price, on); err != nil {
+			return err
+		}
 		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(on)) {
 			return fmt.Errorf("%s on %s: %w of %s", sec.Symbol(), domain.Day(on).Format(time.DateOnly), ErrOlderPrice, last.Format(time.DateOnly))
 		}
@@ -156,6 +159,18 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		return nil
 	})
 	return out, err
+}
+
+// checkQuote refuses an invalid price or day before it is compared with
+// the security's last price: an invalid row is an error, not an old one.
+func checkQuote(sec *domain.Security, price decimal.Decimal, on time.Time) error {
+	if err := domain.CheckPrice(price); err != nil {
+		return fmt.Errorf("set price of %s: %w", sec.Symbol(), err)
+	}
+	if err := domain.CheckDate(on); err != nil {
+		return fmt.Errorf("set price of %s: %w", sec.Symbol(), err)
+	}
+	return nil
 }
 
 // PriceRow is one price to import, with the line it came from.
@@ -188,12 +203,12 @@ type PriceImport struct {
 // unknown symbol, or any invalid row, fails the import with a *RowError.
 func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImport, error) {
 	symbols := make([]string, 0, len(rows))
-	line := make(map[string]int, len(rows))
+	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
-		if _, ok := line[r.Symbol]; !ok {
+		if !seen[r.Symbol] {
+			seen[r.Symbol] = true
 			symbols = append(symbols, r.Symbol)
 		}
-		line[r.Symbol] = r.Line
 	}
 	var out PriceImport
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
@@ -210,6 +225,9 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 		for _, r := range rows {
 			sec, err := u.Securities().GetBySymbol(ctx, r.Symbol) // from the identity map
 			if err != nil {
+				return &RowError{Line: r.Line, Err: err}
+			}
+			if err := checkQuote(sec, r.Price, r.Date); err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
 			if _, on, ok := sec.LastPrice(); ok && on.After(domain.Day(r.Date)) {
@@ -435,10 +453,10 @@ type ImportResult struct {
 // first failing trade fails the import with a *RowError naming its line.
 // progress, if not nil, is called as trades are applied.
 func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, progress func(done, total int)) (ImportResult, error) {
-	ordered := sortByDate(trades)
 	var out ImportResult
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ordered := sortByDate(trades, u.Now())
 		out = ImportResult{Realized: decimal.Zero}
 		var err error
 		if p, err = load(ctx, u, ref, 0, false); err != nil {

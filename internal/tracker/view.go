@@ -2,7 +2,6 @@ package tracker
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -187,9 +186,18 @@ func reportView(p *domain.Portfolio, val domain.Valuation, secs map[uuid.UUID]*d
 	return v
 }
 
-// sortByDate orders trades by date, keeping file order within a day.
-func sortByDate(ts []Trade) []Trade {
+// sortByDate orders trades by day, keeping file order within a day; a
+// trade without a date is one of today. The time of day and the time zone
+// of a date do not count: a trade is of the day its date names, as
+// everywhere else (domain.Day).
+func sortByDate(ts []Trade, today time.Time) []Trade {
 	out := slices.Clone(ts)
-	slices.SortStableFunc(out, func(a, b Trade) int { return cmp.Compare(a.Date.Unix(), b.Date.Unix()) })
+	day := func(t Trade) time.Time {
+		if t.Date.IsZero() {
+			return domain.Day(today)
+		}
+		return domain.Day(t.Date)
+	}
+	slices.SortStableFunc(out, func(a, b Trade) int { return day(a).Compare(day(b)) })
 	return out
 }
