@@ -321,11 +321,23 @@ func TestUnitThatTouchesNothingSendsNothing(t *testing.T) {
 	assert.Zero(t, pool.Stat().AcquireCount(), "no connection taken")
 }
 
-// A unit that changes the lots of several portfolios bumps all their
-// versions in one statement, as hand-written SQL would.
-func TestChangedPortfoliosShareOneVersionBump(t *testing.T) {
+// A unit that changes the lots of several portfolios bumps their versions
+// with one statement each (which PostgreSQL plans once), or, above the bulk
+// threshold, all in one statement.
+func TestChangedPortfoliosVersionBumps(t *testing.T) {
 	t.Parallel()
-	pool, r := newDB(t)
+	t.Run("few", func(t *testing.T) {
+		t.Parallel()
+		testVersionBumps(t, nil, "BumpPortfolioVersion", "BumpPortfolioVersion")
+	})
+	t.Run("above the threshold", func(t *testing.T) {
+		t.Parallel()
+		testVersionBumps(t, []uow.Option{uow.WithBulkThreshold(1)}, "BumpPortfolioVersions")
+	})
+}
+
+func testVersionBumps(t *testing.T, opts []uow.Option, bumps ...string) {
+	pool, r := newDB(t, opts...)
 	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
 	for _, n := range []string{"A", "B", "C"} {
 		buy(t, r, ids[n], secs["AAPL"], "10")
@@ -345,11 +357,11 @@ func TestChangedPortfoliosShareOneVersionBump(t *testing.T) {
 		return err // C is loaded and left alone
 	}, uow.WithReport(&rep)))
 
-	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
-		"BumpPortfolioVersions", "UpdateInvestmentQuantity", "InsertInvestment", "commit",
-	}, uowtest.Names(rep))
-	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 7, RoundTrips: 2})
+	load := []string{"GetPortfolio", "ListInvestmentsByPortfolio"} // a few: one id each
+	want := slices.Concat([]string{begin}, load, load, load, bumps)
+	want = append(want, "UpdateInvestmentQuantity", "InsertInvestment", "commit")
+	assert.Equal(t, want, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: len(want), RoundTrips: 2})
 
 	a, lotsA := stored(t, pool, ids["A"])
 	b, lotsB := stored(t, pool, ids["B"])
@@ -403,8 +415,8 @@ func TestRenameBesideBumpsKeepsOneStatementPerPortfolio(t *testing.T) {
 
 	// ps[1] has the middle id: its rename comes between the two bumps.
 	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDs", "ListInvestmentsByPortfolioIDs",
-		"BumpPortfolioVersion", "UpdatePortfolioName", "BumpPortfolioVersion",
+		begin, "GetPortfolio", "ListInvestmentsByPortfolio", "GetPortfolio", "ListInvestmentsByPortfolio",
+		"GetPortfolio", "ListInvestmentsByPortfolio", "BumpPortfolioVersion", "UpdatePortfolioName", "BumpPortfolioVersion",
 		"UpdateInvestmentQuantity", "UpdateInvestmentQuantity", "commit",
 	}, uowtest.Names(rep))
 	for i, id := range order {
@@ -412,4 +424,45 @@ func TestRenameBesideBumpsKeepsOneStatementPerPortfolio(t *testing.T) {
 		assert.Equal(t, int64(3), v, "portfolio %d: created, bought, changed", i)
 		assert.Len(t, lots, 1)
 	}
+}
+
+// A few portfolios load with statements of their own per id, which
+// PostgreSQL plans once, still in one round trip; duplicates are loaded
+// once, a missing one is not found, and WithSecurities brings the
+// securities along.
+func TestGetManyFewIsOneStatementPairPerID(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL", "MSFT"}, "A", "B")
+	buy(t, r, ids["A"], secs["AAPL"], "1", "2")
+	buy(t, r, ids["B"], secs["MSFT"], "3")
+
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["B"], ids["A"], ids["B"]}, uow.WithSecurities())
+		require.NoError(t, err)
+		require.Len(t, ps, 3)
+		assert.Same(t, ps[0], ps[2])
+		assert.Equal(t, []string{"B", "A"}, []string{ps[0].Name(), ps[1].Name()})
+		assert.Equal(t, 2, ps[1].NumInvestments())
+		assert.Equal(t, 1, ps[0].NumInvestments())
+		before := u.Stats()
+		for _, sym := range []string{"AAPL", "MSFT"} {
+			_, err := u.Securities().GetBySymbol(ctx, sym)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, before, u.Stats(), "the securities came with the portfolios")
+
+		_, err = u.Portfolios().GetMany(ctx, []uuid.UUID{ids["A"], uuid.New(), uuid.New()})
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		return nil
+	}, uow.WithReport(&rep)))
+
+	each := []string{"GetPortfolio", "ListInvestmentsByPortfolio", "GetSecuritiesOfPortfolio"}
+	missing := []string{"GetPortfolio", "ListInvestmentsByPortfolio"}
+	assert.Equal(t, slices.Concat(
+		[]string{"begin isolation level repeatable read read only"}, each, each, []string{"commit"},
+		[]string{"begin isolation level repeatable read read only"}, missing, missing, []string{"commit"},
+	), uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 14, RoundTrips: 2})
 }

@@ -3,6 +3,7 @@ package uow_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,10 +37,12 @@ func lockedElsewhere(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) bool {
 func TestForUpdateLocksInTheLoadRoundTrip(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
-	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
-	for _, n := range []string{"A", "B"} {
+	names := []string{"A", "B", "C", "D", "E", "F", "G", "H"}
+	secs, ids := seed(t, r, []string{"AAPL"}, names...)
+	for _, n := range []string{"A", "B", "D"} {
 		buy(t, r, ids[n], secs["AAPL"], "10")
 	}
+	many := []uuid.UUID{ids["H"], ids["D"], ids["E"], ids["F"], ids["G"]} // more than a few: "= ANY"
 
 	var rep uow.Report
 	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
@@ -52,22 +55,26 @@ func TestForUpdateLocksInTheLoadRoundTrip(t *testing.T) {
 		byName, err := u.Portfolios().GetByName(ctx, "A", uow.ForUpdate())
 		require.NoError(t, err)
 		assert.Same(t, ps[1], byName)
+		more, err := u.Portfolios().GetMany(ctx, many, uow.ForUpdate())
+		require.NoError(t, err)
+		assert.Equal(t, "D", more[1].Name())
+		assert.Len(t, more[1].Investments(), 1)
 
-		for _, n := range []string{"A", "B", "C"} {
+		for _, n := range names {
 			assert.True(t, lockedElsewhere(t, pool, ids[n]), "%s locked during the unit", n)
 		}
 		_, err = one.Buy(secs["AAPL"], dec("1"), dec("1"), day)
 		return err
 	}, uow.WithReport(&rep)))
 
-	assert.Equal(t, []string{
-		begin, "GetPortfoliosByIDsForUpdate", "ListInvestmentsByPortfolioIDs",
-		"GetPortfolioForUpdate", "ListInvestmentsByPortfolio",
-		"GetPortfolioByNameForUpdate", "ListInvestmentsByPortfolioName",
-		"BumpPortfolioVersion", "InsertInvestment", "commit",
-	}, uowtest.Names(rep))
-	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 10, RoundTrips: 4})
-	for _, n := range []string{"A", "B", "C"} {
+	few := []string{"GetPortfolioForUpdate", "ListInvestmentsByPortfolio"}
+	assert.Equal(t, slices.Concat([]string{begin}, few, few, few,
+		[]string{"GetPortfolioByNameForUpdate", "ListInvestmentsByPortfolioName"},
+		[]string{"GetPortfoliosByIDsForUpdate", "ListInvestmentsByPortfolioIDs"},
+		[]string{"BumpPortfolioVersion", "InsertInvestment", "commit"},
+	), uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 14, RoundTrips: 5})
+	for _, n := range names {
 		assert.False(t, lockedElsewhere(t, pool, ids[n]), "%s unlocked after the unit", n)
 	}
 	_, lots := stored(t, pool, ids["C"])

@@ -3,6 +3,7 @@ package uow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,7 +201,7 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 // and none of its writes land, not even those to the other portfolio.
 func TestConflictOnOneOfManyBumpsWritesNothing(t *testing.T) {
 	t.Parallel()
-	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1))
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1), uow.WithBulkThreshold(1))
 	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
 	buy(t, r, ids["A"], secs["AAPL"], "10")
 	buy(t, r, ids["B"], secs["AAPL"], "10")
@@ -234,14 +235,18 @@ func TestConflictOnOneOfManyBumpsWritesNothing(t *testing.T) {
 }
 
 // Units that change the same portfolios, loaded in opposite orders, wait
-// for each other's row locks instead of deadlocking: the shared version
-// bump locks in id order. Every committed change is in the result.
+// for each other's row locks instead of deadlocking: the version bumps lock
+// in id order, one statement per portfolio or one for all (bulk 1). Every
+// committed change is in the result.
 func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
 	t.Parallel()
-	for _, iso := range []pgx.TxIsoLevel{pgx.ReadCommitted, pgx.RepeatableRead} {
-		t.Run(string(iso), func(t *testing.T) {
+	for _, c := range []struct {
+		iso  pgx.TxIsoLevel
+		bulk int
+	}{{pgx.ReadCommitted, 8}, {pgx.RepeatableRead, 8}, {pgx.ReadCommitted, 1}, {pgx.RepeatableRead, 1}} {
+		t.Run(fmt.Sprintf("%s bulk %d", c.iso, c.bulk), func(t *testing.T) {
 			t.Parallel()
-			pool, r := newDB(t, uow.WithIsolation(iso), uow.WithAttempts(100),
+			pool, r := newDB(t, uow.WithIsolation(c.iso), uow.WithAttempts(100), uow.WithBulkThreshold(c.bulk),
 				uow.WithBackoff(time.Millisecond, 5*time.Millisecond))
 			secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
 			buy(t, r, ids["A"], secs["AAPL"], "1000")
