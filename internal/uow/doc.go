@@ -19,7 +19,9 @@
 //	relationship(cascade="all,             a portfolio's lots are part of it: saved,
 //	  delete-orphan")                      deleted and orphan-deleted with it
 //	selectinload(Portfolio.investments)    always: lots come with their portfolios, all
-//	                                       of them in one "= ANY($1)" statement
+//	                                       of them in one "= ANY($1)" statement (up
+//	                                       to four portfolios: one per id, which
+//	                                       PostgreSQL plans once)
 //	selectinload(... .security)            WithSecurities()
 //	version_id_col                         the portfolio's version column, checked and
 //	                                       bumped by every flush that touches the
