@@ -12,6 +12,7 @@ package folio_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -921,4 +922,31 @@ func TestFolioAssertAbortsTransaction(t *testing.T) {
 	got, err := d.q.GetPortfolio(ctx, d.portfolio)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), got.Version)
+}
+
+// TestEveryConstraintHasAViolationTest lists the CHECK, foreign key, unique
+// and primary key constraints of the migrated schema and requires each name
+// among the constraints the tests in this file expect a violation of (the
+// last argument of requirePgError, or a case's constraint): a constraint
+// added without a test fails here.
+func TestEveryConstraintHasAViolationTest(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	rows, err := d.pool.Query(ctx, `
+		SELECT c.conname FROM pg_constraint AS c
+		JOIN pg_namespace AS n ON n.oid = c.connamespace
+		WHERE n.nspname = 'public' AND c.contype IN ('c', 'f', 'u', 'p')
+		  AND c.conrelid <> 'goose_db_version'::regclass
+		ORDER BY c.conname`)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(names), 15, "the schema has its constraints: %v", names)
+
+	src, err := os.ReadFile("schema_test.go")
+	require.NoError(t, err)
+	for _, name := range names {
+		assert.Contains(t, string(src), `"`+name+`"`, "no test expects a violation of %s", name)
+	}
+	t.Logf("%d constraints, each with a violation test: %s", len(names), strings.Join(names, ", "))
 }
