@@ -14,6 +14,24 @@ import (
 // 40001) or a deadlock (40P01). Runner.Do retries those.
 var ErrSerialization = errors.New("could not serialize with concurrent transactions")
 
+// withSentinel gives a server's error that no statement-specific
+// translation handled the sentinel it maps to whatever the statement: a
+// serialization failure or a deadlock is ErrSerialization also when it hits
+// a load (as a ForUpdate load's lock wait does) or COMMIT.
+func withSentinel(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") && !errors.Is(err, ErrSerialization) {
+		return &sentinelError{kind: ErrSerialization, err: err}
+	}
+	return err
+}
+
+// sentinelError is err, which errors.Is also finds kind in.
+type sentinelError struct{ kind, err error }
+
+func (e *sentinelError) Error() string   { return e.err.Error() }
+func (e *sentinelError) Unwrap() []error { return []error{e.kind, e.err} }
+
 // Error is a database error translated for the domain: errors.Is(err, Kind)
 // holds for its domain sentinel (domain.ErrAlreadyExists and so on), and
 // errors.As finds the *pgconn.PgError in Err.

@@ -181,7 +181,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 			if !serverSaid(err) {
 				return err // the pipeline failed as a whole, not this statement
 			}
-			return fmt.Errorf("uow: %s: %w", c.sql, err)
+			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
 		}
 		if c.done != nil {
 			c.done()
@@ -193,7 +193,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 			if calls[i].fail != nil {
 				return calls[i].fail(err)
 			}
-			return err
+			return withSentinel(err)
 		}
 	}
 	for _, c := range tail {
@@ -201,7 +201,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 			if !serverSaid(err) {
 				return err
 			}
-			return fmt.Errorf("uow: %s: %w", c.sql, err)
+			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
 		}
 		if c.done != nil {
 			c.done()
