@@ -43,7 +43,7 @@ WITH locked AS (
     JOIN (SELECT unnest($1::uuid[]) AS id, unnest($2::bigint[]) AS version) AS b
       ON p.id = b.id AND p.version = b.version
     ORDER BY p.id
-    FOR UPDATE OF p
+    FOR NO KEY UPDATE OF p
 ), bumped AS (
     UPDATE portfolio AS p
     SET version = p.version + 1, updated_at = now()
@@ -137,7 +137,7 @@ func (q *Queries) GetPortfolioByName(ctx context.Context, name string) (*Portfol
 const getPortfolioByNameForUpdate = `-- name: GetPortfolioByNameForUpdate :one
 SELECT id, name, currency, version, created_at, updated_at FROM portfolio
 WHERE name = $1
-FOR UPDATE
+FOR NO KEY UPDATE
 `
 
 func (q *Queries) GetPortfolioByNameForUpdate(ctx context.Context, name string) (*Portfolio, error) {
@@ -157,10 +157,13 @@ func (q *Queries) GetPortfolioByNameForUpdate(ctx context.Context, name string) 
 const getPortfolioForUpdate = `-- name: GetPortfolioForUpdate :one
 SELECT id, name, currency, version, created_at, updated_at FROM portfolio
 WHERE id = $1
-FOR UPDATE
+FOR NO KEY UPDATE
 `
 
-// GetPortfolio, locking the row until the transaction ends.
+// GetPortfolio, locking the row until the transaction ends. FOR NO KEY
+// UPDATE is the lock an UPDATE of the row takes: it excludes other writers
+// and lockers of the row, and lets foreign key checks of lots being added
+// elsewhere through (their units then wait at the version bump).
 func (q *Queries) GetPortfolioForUpdate(ctx context.Context, id uuid.UUID) (*Portfolio, error) {
 	row := q.db.QueryRow(ctx, getPortfolioForUpdate, id)
 	var i Portfolio
@@ -211,7 +214,7 @@ const getPortfoliosByIDsForUpdate = `-- name: GetPortfoliosByIDsForUpdate :many
 SELECT id, name, currency, version, created_at, updated_at FROM portfolio
 WHERE id = ANY($1::uuid[])
 ORDER BY id
-FOR UPDATE
+FOR NO KEY UPDATE
 `
 
 // GetPortfoliosByIDs, locking the rows in id order, the order every unit

@@ -388,41 +388,53 @@ func testVersionBumps(t *testing.T, opts []uow.Option, bumps ...string) {
 	assert.Equal(t, []int64{va + 2, vb + 2}, []int64{a, b})
 }
 
-// A rename locks its row with a statement of its own; the bumps beside it
-// then keep theirs too, so every row lock is still taken in id order.
-func TestRenameBesideBumpsKeepsOneStatementPerPortfolio(t *testing.T) {
+// A rename or a delete locks its row with a statement of its own; the
+// bumps beside it then keep theirs too, even above the bulk threshold, so
+// that every row lock is still taken in id order.
+func TestRenameOrDeleteBesideBumpsKeepsOneStatementPerPortfolio(t *testing.T) {
 	t.Parallel()
-	pool, r := newDB(t)
-	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
-	for _, n := range []string{"A", "B", "C"} {
-		buy(t, r, ids[n], secs["AAPL"], "10")
-	}
-	order := []uuid.UUID{ids["A"], ids["B"], ids["C"]}
-	slices.SortFunc(order, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-
-	var rep uow.Report
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		ps, err := u.Portfolios().GetMany(ctx, order)
-		require.NoError(t, err)
-		require.NoError(t, ps[1].Rename("Renamed"))
-		for _, i := range []int{0, 2} {
-			if _, err := ps[i].Sell(secs["AAPL"], dec("1"), day.AddDate(0, 0, 1)); err != nil {
-				return err
+	for _, c := range []struct {
+		name   string
+		change func(*uow.Unit, *domain.Portfolio) error
+		stmt   string
+	}{
+		{"rename", func(_ *uow.Unit, p *domain.Portfolio) error { return p.Rename("Renamed") }, "UpdatePortfolioName"},
+		{"delete", func(u *uow.Unit, p *domain.Portfolio) error { return u.Portfolios().Remove(p) }, "DeletePortfolio"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			pool, r := newDB(t, uow.WithBulkThreshold(1))
+			secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
+			for _, n := range []string{"A", "B", "C"} {
+				buy(t, r, ids[n], secs["AAPL"], "10")
 			}
-		}
-		return nil
-	}, uow.WithReport(&rep)))
+			order := []uuid.UUID{ids["A"], ids["B"], ids["C"]}
+			slices.SortFunc(order, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 
-	// ps[1] has the middle id: its rename comes between the two bumps.
-	assert.Equal(t, []string{
-		begin, "GetPortfolio", "ListInvestmentsByPortfolio", "GetPortfolio", "ListInvestmentsByPortfolio",
-		"GetPortfolio", "ListInvestmentsByPortfolio", "BumpPortfolioVersion", "UpdatePortfolioName", "BumpPortfolioVersion",
-		"UpdateInvestmentQuantity", "UpdateInvestmentQuantity", "commit",
-	}, uowtest.Names(rep))
-	for i, id := range order {
-		v, lots := stored(t, pool, id)
-		assert.Equal(t, int64(3), v, "portfolio %d: created, bought, changed", i)
-		assert.Len(t, lots, 1)
+			var rep uow.Report
+			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				ps, err := u.Portfolios().GetMany(ctx, order)
+				require.NoError(t, err)
+				require.NoError(t, c.change(u, ps[1]))
+				for _, i := range []int{0, 2} {
+					if _, err := ps[i].Sell(secs["AAPL"], dec("1"), day.AddDate(0, 0, 1)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, uow.WithReport(&rep)))
+
+			// ps[1] has the middle id: its statement comes between the two bumps.
+			load := []string{"GetPortfolio", "ListInvestmentsByPortfolio"}
+			assert.Equal(t, slices.Concat([]string{begin}, load, load, load, []string{
+				"BumpPortfolioVersion", c.stmt, "BumpPortfolioVersion", "UpdateInvestmentQuantities", "commit",
+			}), uowtest.Names(rep))
+			for _, i := range []int{0, 2} {
+				v, lots := stored(t, pool, order[i])
+				assert.Equal(t, int64(3), v, "portfolio %d: created, bought, changed", i)
+				assert.Len(t, lots, 1)
+			}
+		})
 	}
 }
 

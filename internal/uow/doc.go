@@ -26,8 +26,8 @@
 //	version_id_col                         the portfolio's version column, checked and
 //	                                       bumped by every flush that touches the
 //	                                       portfolio or its lots
-//	query(...).with_for_update()           Get(ctx, id, ForUpdate()): the row locked in
-//	                                       the load's round trip, in id order
+//	query(...).with_for_update(            GetMany(ctx, ids, ForUpdate()): the rows locked
+//	  key_share=True)                      in the load's round trip, in id order
 //	autoflush=False, session.flush()       the same: queries never flush; u.Flush does,
 //	                                       and the commit always does
 //	session.begin_nested()                 u.Do(ctx, fn): a SAVEPOINT
@@ -60,7 +60,8 @@
 //   - Optimistic by default. Two units that change one portfolio both run,
 //     and the second to save conflicts and is rerun. For aggregates many
 //     units change at once, ForUpdate with READ COMMITTED makes them queue
-//     on the row lock instead, with no reruns.
+//     on the row locks instead, with no reruns, when each unit locks all it
+//     will change in one call, first (see ForUpdate).
 //
 // # Round trips
 //

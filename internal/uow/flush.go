@@ -63,6 +63,7 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 				st.Version = 1
 				e.p.SetVersion(1)
 				e.snap, e.state, e.changes = st, statePersistent, e.p.Changes()
+				e.locked = true // the row is this transaction's until it ends
 			})
 		case statePersistent:
 			if e.p.Changes() == e.changes {
@@ -89,6 +90,7 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 				st.Version = e.snap.Version + 1
 				e.p.SetVersion(st.Version)
 				e.snap, e.changes = st, e.p.Changes()
+				e.locked = true // the version bump took the row lock ForUpdate takes
 			})
 		case stateRemoved:
 			snap := e.snap

@@ -1,6 +1,7 @@
 package uow_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -212,4 +213,106 @@ func TestForUpdateInAReadUnitIsRefused(t *testing.T) {
 	}, uow.WithReport(&rep))
 	require.ErrorIs(t, err, uow.ErrReadOnly)
 	assert.Empty(t, rep.Statements)
+}
+
+// At REPEATABLE READ, locking a portfolio another transaction changed since
+// the unit's snapshot is a serialization failure: the unit is retried, and
+// when the attempts run out the error still says so (ErrSerialization).
+func TestForUpdateAtRepeatableReadIsASerializationFailure(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithAttempts(2))
+	_, ids := seed(t, r, nil, "A", "B")
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["B"]); err != nil { // takes the snapshot
+			return err
+		}
+		_, err := pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["A"])
+		require.NoError(t, err)
+		_, err = u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+		return err
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, uow.ErrSerialization)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "40001", pgErr.Code)
+	assert.Equal(t, 2, rep.Attempts)
+	for _, e := range rep.Retries {
+		assert.ErrorIs(t, e, uow.ErrSerialization)
+	}
+}
+
+// The statement that bumps many versions locks its rows in id order: while
+// another transaction holds the higher id, the lower one is already locked.
+func TestBulkVersionBumpLocksInIDOrder(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithBulkThreshold(1))
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
+	buy(t, r, ids["A"], secs["AAPL"], "10")
+	buy(t, r, ids["B"], secs["AAPL"], "10")
+	lo, hi := ids["A"], ids["B"]
+	if bytes.Compare(lo[:], hi[:]) > 0 {
+		lo, hi = hi, lo
+	}
+
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", hi)
+	require.NoError(t, err)
+
+	var rep uow.Report
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{hi, lo})
+			if err != nil {
+				return err
+			}
+			for _, p := range ps {
+				if _, err := p.Sell(secs["AAPL"], dec("1"), day); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, uow.WithReport(&rep))
+	}()
+	require.Eventually(t, func() bool { return lockedElsewhere(t, pool, lo) }, 10*time.Second, 10*time.Millisecond,
+		"the bump locks the lower id while it waits for the higher")
+	select {
+	case err := <-done:
+		t.Fatalf("the unit ended while the higher id was held: %v", err)
+	default:
+	}
+	require.NoError(t, holder.Rollback(ctx))
+	require.NoError(t, <-done)
+	assert.Contains(t, uowtest.Names(rep), "BumpPortfolioVersions")
+	for _, id := range []uuid.UUID{lo, hi} {
+		_, lots := stored(t, pool, id)
+		for _, q := range lots {
+			assert.Equal(t, "9.0000000000", q)
+		}
+	}
+}
+
+// A flush that bumped a portfolio's version holds its row lock: asking for
+// the lock afterwards sends nothing.
+func TestFlushedPortfolioIsLocked(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "A")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+		require.NoError(t, err)
+		require.NoError(t, u.Flush(ctx))
+		assert.True(t, lockedElsewhere(t, pool, ids["A"]))
+		before := u.Stats()
+		_, err = u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+		require.NoError(t, err)
+		assert.Equal(t, before, u.Stats(), "the lock is already held")
+		return nil
+	}, uow.WithReport(&rep)))
 }

@@ -29,16 +29,24 @@ type loadOpts struct{ securities, lock bool }
 // them sends nothing (SQLAlchemy's selectinload).
 func WithSecurities() LoadOption { return func(o *loadOpts) { o.securities = true } }
 
-// ForUpdate locks the portfolio rows (SELECT ... FOR UPDATE, in id order)
-// until the unit ends, in the same round trip as the load: SQLAlchemy's
-// with_for_update. Another unit that wants to change or lock them waits.
+// ForUpdate locks the portfolio rows (SELECT ... FOR NO KEY UPDATE, in id
+// order) until the unit ends, in the same round trip as the load:
+// SQLAlchemy's with_for_update(key_share=True). Another unit that wants to
+// change or lock them waits.
 //
 // It is the pessimistic alternative to the version check, for aggregates
 // that many units change at once. At READ COMMITTED (WithIsolation) a unit
 // that waited for a lock loads the portfolio as the other unit left it, and
 // its flush does not conflict: no retry. At REPEATABLE READ, the default,
-// the wait ends in a serialization failure when the other unit changed the
-// portfolio, and the unit is retried as usual, but before it did any work.
+// the wait ends in a serialization failure (ErrSerialization) when the
+// other unit changed the portfolio, and the unit is retried as usual.
+//
+// The locks are taken in id order within one call, so load every portfolio
+// the unit will change in one GetMany with ForUpdate, first: two units that
+// lock A and then, in a second call, B, and B then A, deadlock, and
+// PostgreSQL breaks the deadlock after deadlock_timeout (1 s by default)
+// with an error the runner retries. A savepoint rolled back releases the
+// locks taken after it; the unit then locks again when asked.
 //
 // Portfolios the unit already has are locked too, without loading them
 // again; if one changed in the database since it was loaded, the load fails
@@ -106,6 +114,9 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 			relock = append(relock, id)
 		}
 	}
+	if len(missing) > fewIDs && len(missing) <= 4*fewIDs {
+		missing = sortedUnique(missing) // a few ids, repeated, are still a few
+	}
 	var secsFor []uuid.UUID
 	if o.securities {
 		secsFor = ids
@@ -141,13 +152,18 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 // single-id ones (pg_stat_statements over BenchmarkTransfer).
 const fewIDs = 4
 
+// sortedUnique returns the ids in id order without repeats, in a new slice.
+func sortedUnique(ids []uuid.UUID) []uuid.UUID {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return slices.Compact(ids)
+}
+
 // loadFew loads a few portfolios with their lots (and securities) in one
 // round trip, with statements of their own for each id, in id order, the
 // order every unit locks portfolio rows in.
 func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, securities, lock bool) error {
-	ids = slices.Clone(ids)
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	ids = slices.Compact(ids)
+	ids = sortedUnique(ids)
 	roots := make([]*dbgen.Portfolio, len(ids))
 	lots := make([][]*dbgen.ListInvestmentsByPortfolioRow, len(ids))
 	secs := make([][]*dbgen.Security, len(ids))

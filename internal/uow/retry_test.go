@@ -235,9 +235,10 @@ func TestConflictOnOneOfManyBumpsWritesNothing(t *testing.T) {
 }
 
 // Units that change the same portfolios, loaded in opposite orders, wait
-// for each other's row locks instead of deadlocking: the version bumps lock
-// in id order, one statement per portfolio or one for all (bulk 1). Every
-// committed change is in the result.
+// for each other's row locks instead of deadlocking, whether the versions
+// are bumped with one statement per portfolio (bulk 8) or one for all (bulk
+// 1), and every committed change is in the result. (The order itself is
+// pinned by TestBulkVersionBumpLocksInIDOrder.)
 func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {

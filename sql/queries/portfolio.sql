@@ -16,15 +16,18 @@ SELECT * FROM portfolio
 WHERE id = ANY(@ids::uuid[]);
 
 -- name: GetPortfolioForUpdate :one
--- GetPortfolio, locking the row until the transaction ends.
+-- GetPortfolio, locking the row until the transaction ends. FOR NO KEY
+-- UPDATE is the lock an UPDATE of the row takes: it excludes other writers
+-- and lockers of the row, and lets foreign key checks of lots being added
+-- elsewhere through (their units then wait at the version bump).
 SELECT * FROM portfolio
 WHERE id = @id
-FOR UPDATE;
+FOR NO KEY UPDATE;
 
 -- name: GetPortfolioByNameForUpdate :one
 SELECT * FROM portfolio
 WHERE name = @name
-FOR UPDATE;
+FOR NO KEY UPDATE;
 
 -- name: GetPortfoliosByIDsForUpdate :many
 -- GetPortfoliosByIDs, locking the rows in id order, the order every unit
@@ -32,7 +35,7 @@ FOR UPDATE;
 SELECT * FROM portfolio
 WHERE id = ANY(@ids::uuid[])
 ORDER BY id
-FOR UPDATE;
+FOR NO KEY UPDATE;
 
 -- name: ListPortfolios :many
 -- Portfolios whose name contains name_contains (case-insensitive; LIKE
@@ -74,7 +77,7 @@ WITH locked AS (
     JOIN (SELECT unnest(@ids::uuid[]) AS id, unnest(@versions::bigint[]) AS version) AS b
       ON p.id = b.id AND p.version = b.version
     ORDER BY p.id
-    FOR UPDATE OF p
+    FOR NO KEY UPDATE OF p
 ), bumped AS (
     UPDATE portfolio AS p
     SET version = p.version + 1, updated_at = now()
