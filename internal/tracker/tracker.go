@@ -143,16 +143,17 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		if err != nil {
 			return err
 		}
-		if on.IsZero() {
-			on = u.Now()
+		day := on // fn may run again: the caller's on stays as given
+		if day.IsZero() {
+			day = u.Now()
 		}
-		if err := checkQuote(sec, price, on); err != nil {
+		if err := checkQuote(sec, price, day); err != nil {
 			return err
 		}
-		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(on)) {
-			return fmt.Errorf("%s on %s: %w of %s", sec.Symbol(), domain.Day(on).Format(time.DateOnly), ErrOlderPrice, last.Format(time.DateOnly))
+		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(day)) {
+			return fmt.Errorf("%s on %s: %w of %s", sec.Symbol(), domain.Day(day).Format(time.DateOnly), ErrOlderPrice, last.Format(time.DateOnly))
 		}
-		if err := sec.SetPrice(price, on); err != nil {
+		if err := sec.SetPrice(price, day); err != nil {
 			return err
 		}
 		out = securityView(sec)
