@@ -273,7 +273,9 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	t.Parallel()
 	dir, err := os.MkdirTemp("", "folio-restart-")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// The server keeps its data across the restart, so Stop leaves the data
+	// directory and pglocal's lock file beside it: both go here.
+	t.Cleanup(func() { _ = os.RemoveAll(dir); _ = os.Remove(dir + ".lock") })
 	opts := pglocal.Options{DataDir: dir, StopGrace: 50 * time.Millisecond,
 		Settings: map[string]string{"fsync": "off"}}
 	srv, err := pglocal.Start(ctx, opts)
