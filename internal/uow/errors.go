@@ -20,7 +20,7 @@ var ErrSerialization = errors.New("could not serialize with concurrent transacti
 // a load (as a ForUpdate load's lock wait does) or COMMIT.
 func withSentinel(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") && !errors.Is(err, ErrSerialization) {
+	if errors.As(err, &pgErr) && serializationFailure(pgErr.Code) && !errors.Is(err, ErrSerialization) {
 		return &sentinelError{kind: ErrSerialization, err: err}
 	}
 	return err
@@ -101,10 +101,15 @@ func classify(pgErr *pgconn.PgError, f failure) error {
 		return domain.ErrNotFound
 	case "23514", "23502", "22003", "22P02", "22021": // check, not null, out of range, bad text, bad encoding
 		return domain.ErrInvalid
-	case "40001", "40P01":
+	}
+	if serializationFailure(pgErr.Code) {
 		return ErrSerialization
 	}
 	return nil
 }
+
+// serializationFailure reports whether a SQLSTATE is one of those
+// ErrSerialization stands for: serialization_failure or deadlock_detected.
+func serializationFailure(code string) bool { return code == "40001" || code == "40P01" }
 
 func (f failure) fn() func(error) error { return f.translate }

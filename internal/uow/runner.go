@@ -250,7 +250,7 @@ func Retryable(err error) bool {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+		return serializationFailure(pgErr.Code)
 	}
 	return pgconn.SafeToRetry(err)
 }
