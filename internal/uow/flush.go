@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -368,7 +369,7 @@ func compareLots(a, b domain.InvestmentState) int {
 	if c := a.AcquiredOn.Compare(b.AcquiredOn); c != 0 {
 		return c
 	}
-	return bytes.Compare(a.ID[:], b.ID[:])
+	return compareIDs(a.ID, b.ID)
 }
 
 // lotInserts gathers new lots across portfolios for one flush.
@@ -444,11 +445,18 @@ func (l lotUpdates) calls(ctx context.Context, calls []call, bulk int) []call {
 	})
 }
 
+// sortedIDs returns the keys of m in id order.
 func sortedIDs[V any](m map[uuid.UUID]V) []uuid.UUID {
-	ids := make([]uuid.UUID, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	return ids
+	return slices.SortedFunc(maps.Keys(m), compareIDs)
 }
+
+// sortedUnique returns the ids in id order without repeats, in a new slice.
+func sortedUnique(ids []uuid.UUID) []uuid.UUID {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, compareIDs)
+	return slices.Compact(ids)
+}
+
+// compareIDs orders uuids as PostgreSQL does, bytewise: the order in which
+// every unit takes portfolio row locks.
+func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }

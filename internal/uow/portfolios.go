@@ -1,7 +1,6 @@
 package uow
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,17 +104,21 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 		return nil, fmt.Errorf("lock portfolios: %w", ErrReadOnly)
 	}
 	var missing, relock []uuid.UUID
+	tracked := false // some of ids the unit has already
 	for _, id := range ids {
 		e, ok := u.portfolios[id]
 		switch {
 		case !ok:
 			missing = append(missing, id)
+			continue
 		case o.lock && e.state == statePersistent && !e.locked:
 			relock = append(relock, id)
 		}
+		tracked = true
 	}
-	if len(missing) > fewIDs && len(missing) <= 4*fewIDs {
-		missing = sortedUnique(missing) // a few ids, repeated, are still a few
+	if len(missing) > 1 && len(missing) <= 4*fewIDs {
+		// loadFew wants them in id order; a few ids, repeated, are still a few.
+		missing = sortedUnique(missing)
 	}
 	var secsFor []uuid.UUID
 	if o.securities {
@@ -123,10 +126,9 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 	}
 	var err error
 	switch {
-	case len(missing) > 0 && len(missing) <= fewIDs && len(relock) == 0 && len(secsFor) == len(missing):
-		err = u.loadFew(ctx, missing, true, o.lock)
-	case len(missing) > 0 && len(missing) <= fewIDs && len(relock) == 0 && len(secsFor) == 0:
-		err = u.loadFew(ctx, missing, false, o.lock)
+	case len(missing) > 0 && len(missing) <= fewIDs && len(relock) == 0 && (!o.securities || !tracked):
+		// The securities of the portfolios loaded, which are all of them.
+		err = u.loadFew(ctx, missing, o.securities, o.lock)
 	case len(missing) > 0 || len(relock) > 0 || len(secsFor) > 0:
 		err = u.loadPortfolios(ctx, missing, relock, secsFor, o.lock)
 	}
@@ -152,18 +154,11 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 // single-id ones (pg_stat_statements over BenchmarkTransfer).
 const fewIDs = 4
 
-// sortedUnique returns the ids in id order without repeats, in a new slice.
-func sortedUnique(ids []uuid.UUID) []uuid.UUID {
-	ids = slices.Clone(ids)
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	return slices.Compact(ids)
-}
-
 // loadFew loads a few portfolios with their lots (and securities) in one
-// round trip, with statements of their own for each id, in id order, the
-// order every unit locks portfolio rows in.
+// round trip, with statements of their own for each id. ids must be in id
+// order without repeats (sortedUnique), the order every unit locks
+// portfolio rows in.
 func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, securities, lock bool) error {
-	ids = sortedUnique(ids)
 	roots := make([]*dbgen.Portfolio, len(ids))
 	lots := make([][]*dbgen.ListInvestmentsByPortfolioRow, len(ids))
 	secs := make([][]*dbgen.Security, len(ids))
