@@ -63,9 +63,6 @@ func (a *api) listSecurities(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if secs == nil {
-		secs = []tracker.SecurityView{}
-	}
 	return reply(w, http.StatusOK, secs)
 }
 
@@ -170,9 +167,6 @@ func (a *api) listPortfolios(w http.ResponseWriter, r *http.Request) error {
 	ps, err := a.svc.Portfolios(r.Context(), uow.ListOptions{NameContains: q.Get("q"), After: q.Get("after"), Limit: n})
 	if err != nil {
 		return err
-	}
-	if ps == nil {
-		ps = []tracker.PortfolioSummary{}
 	}
 	return reply(w, http.StatusOK, ps)
 }

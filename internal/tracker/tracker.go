@@ -101,7 +101,8 @@ func (s *Service) AddSecurity(ctx context.Context, symbol, name, currency string
 }
 
 // Securities lists securities in symbol order, a page at a time (see
-// uow.ListOptions).
+// uow.ListOptions). An empty page is an empty slice, not nil, so that it
+// encodes as a JSON array.
 func (s *Service) Securities(ctx context.Context, opts uow.ListOptions) ([]SecurityView, error) {
 	var out []SecurityView
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
@@ -265,7 +266,8 @@ func (s *Service) CreatePortfolio(ctx context.Context, name, currency string) (P
 	return portfolioView(p, nil), nil
 }
 
-// Portfolios lists portfolios in name order, a page at a time.
+// Portfolios lists portfolios in name order, a page at a time; an empty
+// page is an empty slice, as with Securities.
 func (s *Service) Portfolios(ctx context.Context, opts uow.ListOptions) ([]PortfolioSummary, error) {
 	var out []PortfolioSummary
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
