@@ -31,6 +31,9 @@
 //	autoflush=False, session.flush()       the same: queries never flush; u.Flush does,
 //	                                       and the commit always does
 //	session.begin_nested()                 u.Do(ctx, fn): a SAVEPOINT
+//	PendingRollbackError after a failed    the same idea: after a statement fails, the
+//	  flush                                unit sends nothing more, and every query,
+//	                                       Flush and the commit return the first error
 //	query(...).update() (bulk)             u.Securities().Revalue(quotes)
 //	echo=True                              WithLogger at debug level: every statement
 //	                                       with its duration, every unit with its

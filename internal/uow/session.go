@@ -93,7 +93,19 @@ type session struct {
 	// perTrip: every round trip is a transaction of its own, COMMIT
 	// behind its statements (read-only units).
 	perTrip bool
+	// failed is the error that aborted the unit's transaction, until a
+	// ROLLBACK TO SAVEPOINT undoes it. The server refuses everything an
+	// aborted transaction is sent, and answers its COMMIT with ROLLBACK,
+	// so once fn has gone on after such an error every round trip, the
+	// commit included, fails with it instead (see errAborted).
+	failed error
 }
+
+// errAborted prefixes the error of a round trip that the unit did not send
+// because an earlier statement had aborted its transaction. The earlier
+// error stays in the chain, so errors.Is finds its sentinel and a version
+// conflict or serialization failure is still retried.
+const errAborted = "uow: the transaction was aborted by an earlier error that fn went on after"
 
 // ErrCommitUnknown is returned when the connection failed while COMMIT was in
 // flight: the unit's changes may or may not have been committed, so it is not
@@ -119,6 +131,9 @@ func (s *session) connect(ctx context.Context) error {
 // order. A failing statement aborts the transaction on the server, which
 // then skips the rest of the pipeline, tail included.
 func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) error {
+	if s.failed != nil {
+		return fmt.Errorf("%s: %w", errAborted, s.failed)
+	}
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
@@ -162,6 +177,15 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		// nothing was sent: it may have committed.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
+	if err != nil && s.aborted() {
+		if s.perTrip {
+			// The failed round trip's transaction is over for the unit;
+			// the next one begins afresh.
+			s.rollback(ctx)
+		} else {
+			s.failed = err
+		}
+	}
 	return err
 }
 
@@ -197,11 +221,18 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 		}
 	}
 	for _, c := range tail {
-		if _, err := br.Exec(); err != nil {
+		tag, err := br.Exec()
+		if err != nil {
 			if !serverSaid(err) {
 				return err
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
+		}
+		if isCommit(c.sql) && tag.String() == "ROLLBACK" {
+			// The transaction had failed before COMMIT reached it. The
+			// session sends no COMMIT after a failure it saw, so this is
+			// a guard, not a path.
+			return fmt.Errorf("uow: %s: %w", c.sql, pgx.ErrTxCommitRollback)
 		}
 		if c.done != nil {
 			c.done()
@@ -226,9 +257,11 @@ func (s *session) commit(ctx context.Context, calls []call) error {
 		s.close(ctx)
 		return nil
 	}
-	tail := make([]control, 0, 2)
-	for _, sql := range s.src.commit() {
-		tail = append(tail, control{sql: sql})
+	var tail []control
+	if !s.perTrip { // roundTrip puts COMMIT behind every round trip then
+		for _, sql := range s.src.commit() {
+			tail = append(tail, control{sql: sql})
+		}
 	}
 	err := s.roundTrip(ctx, calls, tail...)
 	if err == nil {
@@ -238,33 +271,35 @@ func (s *session) commit(ctx context.Context, calls []call) error {
 	return err
 }
 
-// close rolls back whatever is still open and releases the connection. The
-// rollback must happen even when ctx is done, so it gets a context of its
-// own; a connection that cannot be rolled back is closed, never pooled.
+// close rolls back whatever is still open and releases the connection. (A
+// pooled connection in any other state than idle is destroyed by the pool
+// on release.)
 func (s *session) close(ctx context.Context) {
 	if s.conn == nil {
 		return
 	}
-	conn, release := s.conn, s.release
+	if s.begun && !s.conn.IsClosed() {
+		s.rollback(ctx)
+	}
+	release := s.release
 	s.conn, s.release = nil, nil
-	defer release()
-	if conn.IsClosed() {
-		return
-	}
-	if !s.begun {
-		// Nothing of this unit is open. (A pooled connection in any other
-		// state is destroyed by the pool on release.)
-		return
-	}
+	release()
+}
+
+// rollback ends the unit's transaction on the server. It must happen even
+// when ctx is done, so it gets a context of its own; a connection that
+// cannot be rolled back is closed, never pooled.
+func (s *session) rollback(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	// The simple protocol: the statements of a batch are prepared first,
 	// which an aborted transaction refuses; and it takes them all in one
 	// round trip.
-	if _, err := conn.Exec(withSink(rctx, s.sink), strings.Join(s.src.rollback(), "; ")); err != nil {
-		_ = conn.Close(rctx)
+	if _, err := s.conn.Exec(withSink(rctx, s.sink), strings.Join(s.src.rollback(), "; ")); err != nil {
+		_ = s.conn.Close(rctx)
 	}
 	s.begun = false
+	s.failed = nil
 }
 
 // aborted reports whether a statement failed in the unit's transaction,

@@ -97,8 +97,15 @@ func (u *Unit) Securities() Securities { return Securities{u} }
 // committing: later queries in the unit see them, and a later failure of the
 // unit still rolls them back. Queries never flush on their own (like a
 // SQLAlchemy session with autoflush off); the commit at the end of Do
-// always does. A failed Flush leaves the transaction aborted: return its
-// error from fn.
+// always does.
+//
+// A statement that fails in the database, in a Flush or a query, aborts
+// the unit's transaction (outside a nested unit, which rolls back to its
+// savepoint). The unit then sends nothing more: every later query and
+// Flush, and the commit, return that first error, wrapped, so return it
+// from fn. Like SQLAlchemy's session after a failed flush, which wants a
+// rollback before anything else, except that here the runner does that,
+// and retries when the error is one it retries.
 func (u *Unit) Flush(ctx context.Context) error {
 	if u.readOnly {
 		if u.dirty() {
@@ -145,6 +152,11 @@ func (u *Unit) dirty() bool {
 // the unit tracked before goes back to what it was then; aggregates first
 // loaded or added inside fn are forgotten. The error is returned, and the
 // enclosing unit can go on. Nested units are not retried on their own.
+//
+// The flush before the savepoint writes the enclosing unit's changes; when
+// it fails, Do returns its error (prefixed "uow: flush before savepoint")
+// without running fn, and the enclosing unit's transaction is aborted, as
+// after a failed Flush.
 func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (err error) {
 	if u.s.perTrip {
 		// Nothing is written and no transaction outlives a round trip:
@@ -173,7 +185,9 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	if !u.readOnly {
 		if calls, done := u.plan(ctx); len(calls) > 0 {
 			if err := u.s.roundTrip(ctx, calls, setSQL); err != nil {
-				return err
+				// Not fn's failure: the enclosing unit's, whose
+				// transaction it aborted (see session.failed).
+				return fmt.Errorf("uow: flush before savepoint: %w", err)
 			}
 			done()
 		} else {
@@ -241,6 +255,7 @@ func (u *Unit) rollbackTo(ctx context.Context, sp *savepoint, m mark) error {
 		if err := u.s.exec(ctx, rollback); err != nil {
 			return err
 		}
+		u.s.failed = nil // the failure is undone; the transaction goes on
 		u.s.queued = append(u.s.queued, release)
 		return nil
 	}

@@ -1,0 +1,181 @@
+package uow_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
+)
+
+// A name PostgreSQL refuses (22021: text cannot hold NUL): a statement that
+// fails on the server, aborting the transaction it runs in.
+const refusedName = "bad\x00name"
+
+// fn flushes a new portfolio, then swallows a failed query and returns nil.
+// The server would answer COMMIT with ROLLBACK; Do must not report success.
+func TestCommitAfterASwallowedFailureFails(t *testing.T) {
+	pool, r := newDB(t)
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Lost", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		require.NoError(t, u.Flush(ctx))
+		_, err = u.Portfolios().GetByName(ctx, refusedName)
+		require.Error(t, err)
+		return nil
+	}, uow.WithReport(&rep))
+
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "aborted by an earlier error")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "the first error stays in the chain")
+	assert.Equal(t, "22021", pgErr.Code)
+	assert.Equal(t, 1, rep.Attempts, "not an error the runner retries")
+	assert.NotContains(t, uowtest.Names(rep), "commit", "no COMMIT is sent into an aborted transaction")
+	assert.Zero(t, count(t, pool, "portfolio"))
+
+	// The connection went back to the pool in working order.
+	_, ids := seed(t, r, nil, "Next")
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+	assert.Contains(t, ids, "Next")
+}
+
+// After a failed Flush the unit sends nothing more: a later query returns
+// the flush's error without a round trip.
+func TestNothingIsSentAfterAFailedFlush(t *testing.T) {
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "Taken")
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Taken", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		ferr := u.Flush(ctx)
+		require.ErrorIs(t, ferr, domain.ErrAlreadyExists)
+		trips := u.Stats().RoundTrips
+
+		_, gerr := u.Portfolios().Get(ctx, ids["Taken"])
+		require.ErrorIs(t, gerr, domain.ErrAlreadyExists, "the flush's error, again")
+		assert.ErrorContains(t, gerr, "aborted by an earlier error")
+		assert.Equal(t, trips, u.Stats().RoundTrips, "nothing sent")
+		return nil
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+	assert.NotContains(t, uowtest.Names(rep), "GetPortfolio")
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+}
+
+// The flush before a savepoint meets a version conflict, which Unit.Do
+// returns; fn treats the nested unit as optional and returns nil. The
+// conflict must still reach the runner, which retries, instead of a
+// COMMIT failing with "current transaction is aborted".
+func TestASwallowedConflictBeforeASavepointIsRetried(t *testing.T) {
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted))
+	_, ids := seed(t, r, nil, "Main")
+	var (
+		rep       uow.Report
+		nestedErr error
+	)
+	attempts := 0
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		attempts++
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		if attempts == 1 {
+			_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Main"])
+			require.NoError(t, err)
+		}
+		require.NoError(t, p.Rename("Renamed"))
+		first := attempts == 1
+		nested := u.Do(ctx, func(context.Context, *uow.Unit) error {
+			if first {
+				t.Error("fn of the nested unit ran after the flush before it failed")
+			}
+			return nil
+		})
+		if attempts == 1 {
+			nestedErr = nested
+		}
+		return nil
+	}, uow.WithReport(&rep))
+
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Attempts)
+	require.ErrorIs(t, nestedErr, domain.ErrVersionConflict)
+	assert.ErrorContains(t, nestedErr, "uow: flush before savepoint")
+	var name string
+	var version int64
+	require.NoError(t, pool.QueryRow(ctx, "select name, version from portfolio where id = $1", ids["Main"]).Scan(&name, &version))
+	assert.Equal(t, "Renamed", name)
+	assert.Equal(t, int64(3), version, "1, the outside bump, the rename")
+}
+
+// A nested unit whose query fails rolls back to its savepoint, and that
+// clears the abort: the enclosing unit goes on and commits.
+func TestAFailedNestedQueryLeavesTheEnclosingUnitUsable(t *testing.T) {
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		require.NoError(t, p.Rename("Outer"))
+		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Portfolios().GetByName(ctx, refusedName)
+			return err
+		})
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		assert.Equal(t, "22021", pgErr.Code)
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, 1, rep.Attempts)
+	assert.Contains(t, uowtest.Names(rep), "rollback to savepoint folio_sp_1")
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
+	assert.Equal(t, "Outer", name)
+}
+
+// In a Read unit every round trip is a transaction of its own, so a failed
+// one ends there and the unit may go on; with WithSnapshot there is one
+// transaction, and the failure ends the unit.
+func TestReadUnitsAfterASwallowedFailure(t *testing.T) {
+	_, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main")
+
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetByName(ctx, refusedName)
+		require.Error(t, err)
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		assert.Equal(t, "Main", p.Name())
+		return nil
+	}, uow.WithReport(&rep)))
+	const begin = "begin isolation level repeatable read read only"
+	assert.Equal(t, []string{
+		begin, "GetPortfolioByName", "ListInvestmentsByPortfolioName", "commit", // refused after the first
+		"rollback",
+		begin, "GetPortfolio", "ListInvestmentsByPortfolio", "commit",
+	}, uowtest.Names(rep))
+
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetByName(ctx, refusedName)
+		require.Error(t, err)
+		_, err = u.Portfolios().Get(ctx, ids["Main"])
+		assert.ErrorContains(t, err, "aborted by an earlier error")
+		return nil
+	}, uow.WithSnapshot(), uow.WithReport(&rep))
+	require.Error(t, err)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "22021", pgErr.Code)
+}
