@@ -24,16 +24,21 @@ import (
 //
 // The order, and why:
 //  1. new securities, then changed securities: lots may reference them;
-//  2. per portfolio, in id order: insert a new one, or check and bump the
-//     version of a changed one (renaming it in the same statement), or
-//     delete a removed one; many bumps alone go in one statement that
-//     locks in id order too (portfolioWrites). Taking the portfolio row locks in one
-//     global order keeps two units that touch the same portfolios from
-//     deadlocking; holding the lock on a portfolio guards its lots from
-//     every other unit;
-//  3. lots: removed ones deleted, changed quantities updated, new ones
+//  2. removed portfolios deleted, in id order, so that a unit may remove a
+//     portfolio and give its name to another (new or renamed; two
+//     portfolios swapping names still collide, as the unique constraint is
+//     checked per statement);
+//  3. per portfolio, in id order: insert a new one, or check and bump the
+//     version of a changed one (renaming it in the same statement); many
+//     bumps alone go in one statement that locks in id order too
+//     (portfolioWrites). Taking the portfolio row locks in one global
+//     order keeps two units that touch the same portfolios from
+//     deadlocking (a unit that also deletes takes its locks in two such
+//     passes; should two of those deadlock, the runner retries); holding
+//     the lock on a portfolio guards its lots from every other unit;
+//  4. lots: removed ones deleted, changed quantities updated, new ones
 //     inserted, each kind in one statement when there are many;
-//  4. removed securities last, once no lot of this unit references them.
+//  5. removed securities last, once no lot of this unit references them.
 func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 	var (
 		calls []call
@@ -96,7 +101,7 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 		case stateRemoved:
 			snap := e.snap
 			pw.locks++
-			pw.calls = append(pw.calls, call{
+			pw.deletes = append(pw.deletes, call{
 				run: func(q *dbgen.Queries) error {
 					return q.DeletePortfolio(ctx, dbgen.DeletePortfolioParams{ID: snap.ID, Version: snap.Version})
 				},
@@ -146,7 +151,10 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 // portfolioWrites gathers the statements that write portfolio rows in one
 // flush, in id order: inserts, version bumps, renames and deletes.
 type portfolioWrites struct {
-	calls []call
+	// deletes go before calls, so that a name a unit frees is free for
+	// the other statements of its flush.
+	deletes []call
+	calls   []call
 	// bumps are the portfolios whose version alone changes (their lots
 	// changed), and bumpAt the index of each one's statement in calls.
 	bumps  []domain.PortfolioState
@@ -196,6 +204,7 @@ func (w *portfolioWrites) version(ctx context.Context, old, cur domain.Portfolio
 // took 77 µs to plan and 100 µs to run, the two took 1 µs and 56 µs each
 // (pg_stat_statements over BenchmarkTransfer).
 func (w *portfolioWrites) append(ctx context.Context, calls []call, bulk int) []call {
+	calls = append(calls, w.deletes...)
 	if len(w.bumps) <= bulk || w.locks > 0 {
 		return append(calls, w.calls...)
 	}

@@ -238,3 +238,49 @@ func TestNewRunnerWantsAConfiguredPool(t *testing.T) {
 	_, err := uow.NewRunner(pool)
 	assert.ErrorIs(t, err, uow.ErrNotInstrumented)
 }
+
+// Removing a portfolio and giving its name to another in one unit works
+// whichever of the two has the smaller id: deletes go first.
+func TestARemovedPortfoliosNameIsFreeInTheSameUnit(t *testing.T) {
+	pool, r := newDB(t)
+	for _, removeFirst := range []bool{false, true} {
+		prefix := map[bool]string{false: "a-", true: "b-"}[removeFirst]
+		_, ids := seed(t, r, nil, prefix+"first", prefix+"second")
+		first, second := ids[prefix+"first"], ids[prefix+"second"]
+		require.Less(t, first.String(), second.String(), "UUIDv7: made later, sorts later")
+		gone, kept, goneName := second, first, prefix+"second"
+		if removeFirst {
+			gone, kept, goneName = first, second, prefix+"first"
+		}
+		require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			g, err := u.Portfolios().Get(ctx, gone)
+			require.NoError(t, err)
+			k, err := u.Portfolios().Get(ctx, kept)
+			require.NoError(t, err)
+			require.NoError(t, u.Portfolios().Remove(g))
+			return k.Rename(goneName)
+		}), "remove first: %v", removeFirst)
+		var name string
+		require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", kept).Scan(&name))
+		assert.Equal(t, goneName, name)
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "select count(*) from portfolio where id = $1", gone).Scan(&n))
+		assert.Zero(t, n)
+	}
+
+	// A new portfolio may take the name too.
+	var newID string
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().GetByName(ctx, "a-second")
+		require.NoError(t, err)
+		require.NoError(t, u.Portfolios().Remove(p))
+		q, err := domain.NewPortfolio("a-second", "EUR")
+		require.NoError(t, err)
+		u.Portfolios().Add(q)
+		newID = q.ID().String()
+		return nil
+	}))
+	var currency string
+	require.NoError(t, pool.QueryRow(ctx, "select currency from portfolio where name = 'a-second' and id = $1", newID).Scan(&currency))
+	assert.Equal(t, "EUR", currency)
+}
