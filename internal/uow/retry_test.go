@@ -297,3 +297,22 @@ func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
 		})
 	}
 }
+
+// Once ctx is done the runner starts no other attempt, however short the
+// backoff: the error is the last conflict, joined with ctx's error.
+func TestNoAttemptStartsAfterTheContextEnds(t *testing.T) {
+	_, r := newDB(t, uow.WithBackoff(time.Nanosecond, time.Nanosecond), uow.WithAttempts(5))
+	for i := range 200 {
+		cctx, cancel := context.WithCancel(ctx)
+		attempts := 0
+		err := r.Do(cctx, func(ctx context.Context, u *uow.Unit) error {
+			attempts++
+			cancel()
+			return fmt.Errorf("save: %w", domain.ErrVersionConflict)
+		})
+		cancel()
+		require.Equal(t, 1, attempts, "round %d", i)
+		require.ErrorIs(t, err, domain.ErrVersionConflict, "round %d", i)
+		require.ErrorIs(t, err, context.Canceled, "round %d", i)
+	}
+}

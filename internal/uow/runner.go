@@ -267,6 +267,11 @@ func backoff(cfg config, attempt int) time.Duration {
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
+	// select picks at random among ready cases: a done ctx must win even
+	// over a timer that has already fired.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
