@@ -17,6 +17,7 @@ import (
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
 
 var stress = flag.Duration("stress", 0, "run TestLoadKeepsEveryCommittedChange for this long instead of a fixed number of units (make stress)")
@@ -256,4 +257,57 @@ func TestLoadKeepsEveryCommittedChange(t *testing.T) {
 		}
 	}
 	t.Logf("reconciled: %d portfolio commits, %d observations checked", commits, len(seen))
+}
+
+// WithSecuritiesBySymbol brings the securities a unit will trade along with
+// the portfolio: a buy of a security the portfolio does not hold yet is a
+// read-modify-write unit of 2 round trips, found by id or by name.
+func TestSecuritiesBySymbolRideWithTheLoad(t *testing.T) {
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL", "MSFT"}, "Main")
+	for _, byName := range []bool{false, true} {
+		var rep uow.Report
+		require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			var (
+				p   *domain.Portfolio
+				err error
+			)
+			opt := uow.WithSecuritiesBySymbol("MSFT", "NOPE")
+			if byName {
+				p, err = u.Portfolios().GetByName(ctx, "Main", opt)
+			} else {
+				p, err = u.Portfolios().Get(ctx, ids["Main"], opt)
+			}
+			require.NoError(t, err)
+			require.Equal(t, 1, u.Stats().RoundTrips)
+
+			msft, err := u.Securities().GetBySymbol(ctx, "MSFT")
+			require.NoError(t, err)
+			assert.Equal(t, secs["MSFT"].ID(), msft.ID())
+			assert.Equal(t, 1, u.Stats().RoundTrips, "MSFT came with the portfolio")
+			_, err = p.Buy(msft, dec("2"), dec("300"), day)
+			return err
+		}, uow.WithReport(&rep)))
+		assert.Equal(t, 2, rep.RoundTrips, "by name: %v\n%s", byName, uowtest.Describe(rep))
+		assert.Contains(t, uowtest.Names(rep), "GetSecuritiesBySymbols")
+	}
+	_, lots := stored(t, pool, ids["Main"])
+	assert.Len(t, lots, 2)
+
+	// A symbol without a security: the load succeeds, GetBySymbol says so.
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecuritiesBySymbol("NOPE"))
+		require.NoError(t, err)
+		_, err = u.Securities().GetBySymbol(ctx, "NOPE")
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		// A portfolio the unit has: the securities still load, alone.
+		before := u.Stats().RoundTrips
+		_, err = u.Portfolios().Get(ctx, ids["Main"], uow.WithSecuritiesBySymbol("AAPL"))
+		require.NoError(t, err)
+		assert.Equal(t, before+1, u.Stats().RoundTrips)
+		_, err = u.Securities().GetBySymbol(ctx, "AAPL")
+		require.NoError(t, err)
+		assert.Equal(t, before+1, u.Stats().RoundTrips)
+		return nil
+	}))
 }

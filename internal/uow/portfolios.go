@@ -21,12 +21,25 @@ type Portfolios struct{ u *Unit }
 // LoadOption changes what a load brings along.
 type LoadOption func(*loadOpts)
 
-type loadOpts struct{ securities, lock bool }
+type loadOpts struct {
+	securities, lock bool
+	symbols          []string
+}
 
 // WithSecurities also loads the securities the portfolios hold, in the same
 // round trip, into the unit's identity map, so that Securities().Get for
 // them sends nothing (SQLAlchemy's selectinload).
 func WithSecurities() LoadOption { return func(o *loadOpts) { o.securities = true } }
+
+// WithSecuritiesBySymbol also loads the securities with these symbols (as
+// domain.ParseSymbol returns them) that the unit does not have yet, in the
+// same round trip, into the unit's identity map: for a unit that knows up
+// front which securities it will trade, so that Securities().GetBySymbol
+// for them sends nothing. A symbol without a security is no error here;
+// GetBySymbol reports it.
+func WithSecuritiesBySymbol(symbols ...string) LoadOption {
+	return func(o *loadOpts) { o.symbols = append(o.symbols, symbols...) }
+}
 
 // ForUpdate locks the portfolio rows (SELECT ... FOR NO KEY UPDATE, in id
 // order) until the unit ends, in the same round trip as the load:
@@ -124,13 +137,14 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 	if o.securities {
 		secsFor = ids
 	}
+	o.symbols = u.missingSymbols(o.symbols)
 	var err error
 	switch {
 	case len(missing) > 0 && len(missing) <= fewIDs && len(relock) == 0 && (!o.securities || !tracked):
 		// The securities of the portfolios loaded, which are all of them.
-		err = u.loadFew(ctx, missing, o.securities, o.lock)
-	case len(missing) > 0 || len(relock) > 0 || len(secsFor) > 0:
-		err = u.loadPortfolios(ctx, missing, relock, secsFor, o.lock)
+		err = u.loadFew(ctx, missing, o)
+	case len(missing) > 0 || len(relock) > 0 || len(secsFor) > 0 || len(o.symbols) > 0:
+		err = u.loadPortfolios(ctx, missing, relock, secsFor, o)
 	}
 	if err != nil {
 		return nil, err
@@ -158,7 +172,8 @@ const fewIDs = 4
 // round trip, with statements of their own for each id. ids must be in id
 // order without repeats (sortedUnique), the order every unit locks
 // portfolio rows in.
-func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, securities, lock bool) error {
+func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, o loadOpts) error {
+	securities, lock := o.securities, o.lock
 	roots := make([]*dbgen.Portfolio, len(ids))
 	lots := make([][]*dbgen.ListInvestmentsByPortfolioRow, len(ids))
 	secs := make([][]*dbgen.Security, len(ids))
@@ -190,13 +205,14 @@ func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, securities, lock bo
 			}})
 		}
 	}
+	bySymbol := u.symbolsCall(ctx, o.symbols, &calls)
 	if err := u.s.roundTrip(ctx, calls); err != nil {
 		if len(ids) == 1 {
 			return fmt.Errorf("load portfolio: %w", err)
 		}
 		return fmt.Errorf("load portfolios: %w", err)
 	}
-	for _, ss := range secs {
+	for _, ss := range append(secs, *bySymbol) {
 		if err := u.trackSecurities(ss); err != nil {
 			return err
 		}
@@ -222,7 +238,8 @@ func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, securities, lock bo
 // securities the portfolios in secsFor hold, in one round trip. With lock,
 // it locks the rows of ids and of relock, portfolios the unit has already
 // loaded, and checks that those have not changed since.
-func (u *Unit) loadPortfolios(ctx context.Context, ids, relock, secsFor []uuid.UUID, lock bool) error {
+func (u *Unit) loadPortfolios(ctx context.Context, ids, relock, secsFor []uuid.UUID, o loadOpts) error {
+	lock := o.lock
 	var roots []*dbgen.Portfolio
 	var lots []*dbgen.ListInvestmentsByPortfolioIDsRow
 	var secs []*dbgen.Security
@@ -248,10 +265,11 @@ func (u *Unit) loadPortfolios(ctx context.Context, ids, relock, secsFor []uuid.U
 			return err
 		}})
 	}
+	bySymbol := u.symbolsCall(ctx, o.symbols, &calls)
 	if err := u.s.roundTrip(ctx, calls); err != nil {
 		return fmt.Errorf("load portfolios: %w", err)
 	}
-	if err := u.trackSecurities(secs); err != nil {
+	if err := u.trackSecurities(append(secs, *bySymbol...)); err != nil {
 		return err
 	}
 	if lock {
@@ -334,14 +352,15 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 			return err
 		}})
 	}
+	bySymbol := u.symbolsCall(ctx, u.missingSymbols(o.symbols), &calls)
 	if err := u.s.roundTrip(ctx, calls); err != nil {
 		return nil, fmt.Errorf("load portfolio %q: %w", name, err)
 	}
+	if err := u.trackSecurities(append(secs, *bySymbol...)); err != nil {
+		return nil, err
+	}
 	if !found {
 		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
-	}
-	if err := u.trackSecurities(secs); err != nil {
-		return nil, err
 	}
 	if o.lock {
 		if e, ok := u.portfolios[root.ID]; ok && e.state == statePersistent && !e.locked {

@@ -59,6 +59,30 @@ func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Sec
 	return out, nil
 }
 
+// missingSymbols returns the symbols the unit has no security for.
+func (u *Unit) missingSymbols(symbols []string) []string {
+	var missing []string
+	for _, sym := range symbols {
+		if _, ok := u.symbols[sym]; !ok {
+			missing = append(missing, sym)
+		}
+	}
+	return missing
+}
+
+// symbolsCall appends to calls the statement that loads the securities
+// with these symbols, if any, and returns where its rows will be.
+func (u *Unit) symbolsCall(ctx context.Context, symbols []string, calls *[]call) *[]*dbgen.Security {
+	rows := new([]*dbgen.Security)
+	if len(symbols) > 0 {
+		*calls = append(*calls, call{run: func(q *dbgen.Queries) (err error) {
+			*rows, err = q.GetSecuritiesBySymbols(ctx, symbols)
+			return err
+		}})
+	}
+	return rows
+}
+
 // Map returns the securities with these ids keyed by id, as
 // domain.Portfolio.Value wants them.
 func (r Securities) Map(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*domain.Security, error) {
@@ -89,21 +113,13 @@ func (r Securities) GetBySymbol(ctx context.Context, symbol string) (*domain.Sec
 // errors.Is(err, domain.ErrNotFound) names the first symbol missing.
 func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*domain.Security, error) {
 	u := r.u
-	var missing []string
-	for _, sym := range symbols {
-		if _, ok := u.symbols[sym]; !ok {
-			missing = append(missing, sym)
-		}
-	}
-	if len(missing) > 0 {
-		var rows []*dbgen.Security
-		if err := u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
-			rows, err = q.GetSecuritiesBySymbols(ctx, missing)
-			return err
-		}}}); err != nil {
+	if missing := u.missingSymbols(symbols); len(missing) > 0 {
+		var calls []call
+		rows := u.symbolsCall(ctx, missing, &calls)
+		if err := u.s.roundTrip(ctx, calls); err != nil {
 			return nil, fmt.Errorf("load securities: %w", err)
 		}
-		if err := u.trackSecurities(rows); err != nil {
+		if err := u.trackSecurities(*rows); err != nil {
 			return nil, err
 		}
 	}
