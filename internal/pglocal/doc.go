@@ -5,8 +5,9 @@
 //
 // [Start] initialises the data directory on first use and starts postgres,
 // or reuses the server another process already runs on that directory.
-// [Server.URL] returns a connection string for pgx; [Server.Stop] stops the
-// server if this process started it.
+// [Server.URL] returns a connection string for pgx; [Server.Stop] says that
+// this process has finished with the server, and stops it if this process
+// started it, once no other process uses it.
 //
 // # Unix socket only
 //
@@ -55,7 +56,31 @@
 // serialises initdb and server startup with an flock on a file next to the
 // data directory (DataDir + ".lock"; initdb needs the data directory itself
 // empty), and reuses a server that postmaster.pid shows running. Only the
-// process that started the server stops it. If that process dies without
-// calling Stop (a crash, SIGKILL), the kernel's parent-death signal shuts
-// the server down fast (Linux only), so no server outlives its owner.
+// process that started the server (its owner) stops it.
+//
+// A server refuses new connections as soon as a shutdown begins, so the
+// owner must not begin one while another process still uses the server:
+// that process may still be connecting, or its pool may open a connection
+// later. Every process using a non-ephemeral server therefore holds a
+// shared flock on a second file, DataDir + ".users", from Start until its
+// Stop (or its exit, which releases the lock too). The owner's Stop turns
+// its own shared lock into an exclusive one, which it gets only once all
+// the others have let go, and only then shuts the server down; when it has
+// waited more than a second it logs a warning saying so. A cancelled ctx
+// ends the wait, and the server is then shut down immediately, cutting off
+// whoever still uses it. A Start arriving while the owner waits joins the
+// server, so the owner waits for it too: a server in steady demand keeps
+// running. A Start arriving once the owner holds the lock exclusively
+// waits for the shutdown to finish, finds no server, and starts its own.
+// The owner removes the file once its server has exited, so a stopped
+// server leaves only DataDir + ".lock" beside its data directory.
+//
+// Locks are taken in that order, the users lock before the start lock, by
+// Start and by the owner's Stop, which takes the start lock to remove a
+// separate socket directory after the shutdown. Ephemeral servers take no
+// users lock: their Stop does not wait for anyone.
+//
+// If the owner dies without calling Stop (a crash, SIGKILL), the kernel's
+// parent-death signal shuts the server down fast (Linux only), so no server
+// outlives its owner.
 package pglocal

@@ -34,6 +34,9 @@ const (
 	// SIGKILL.
 	immediateShutdownTimeout = 5 * time.Second
 	pollInterval             = 25 * time.Millisecond
+	// usersWarnAfter is how long Stop waits for the other processes using
+	// the server before it says so.
+	usersWarnAfter = time.Second
 )
 
 // Options configure [Start].
@@ -49,18 +52,22 @@ type Options struct {
 	Settings map[string]string
 
 	// Ephemeral marks a throwaway server (tests, demos). Stop shuts it down
-	// with a fast shutdown, without waiting for clients, and then removes
-	// DataDir, the socket directory if separate, and the lock file. If
-	// Start fails, the data directory is left for inspection.
+	// with a fast shutdown, without waiting for clients or for other
+	// processes using it, and then removes DataDir, the socket directory if
+	// separate, and the lock file. If Start fails, the data directory is
+	// left for inspection.
 	Ephemeral bool
 
 	// StartTimeout bounds the wait for the server to accept connections,
 	// whether this process starts it or another process does. Default 30s.
 	StartTimeout time.Duration
 
-	// StopGrace is how long Stop lets clients, such as other processes
-	// sharing the server, disconnect before it terminates their sessions.
-	// Unused for ephemeral servers. Default 10s.
+	// StopGrace is how long the smart shutdown lets the remaining clients
+	// disconnect before Stop terminates their sessions: connections not
+	// made through a Server of this package, such as psql, and those a
+	// process keeps open after its Stop. (Stop first waits for the other
+	// processes using the server; see Server.Stop.) Unused for ephemeral
+	// servers. Default 10s.
 	StopGrace time.Duration
 
 	// Logger receives debug and info lines about what Start and Stop do.
@@ -80,6 +87,9 @@ type Server struct {
 	port      int
 	owned     bool
 	logger    *slog.Logger
+	// users is this Server's shared lock on the users lock file, held
+	// until Stop; nil for an ephemeral server.
+	users *fileLock
 
 	// The fields below are set for an owned server only.
 	ephemeral bool
@@ -114,6 +124,11 @@ type launcher struct {
 // Otherwise it initialises the data directory if needed, starts postgres
 // and waits until it accepts connections. ctx bounds Start only, not the
 // life of the server.
+//
+// Unless opts.Ephemeral is set, the returned Server, owned or not, keeps
+// the server running until its Stop is called (see [Server.Stop]). If the
+// process that owns the server is stopping it, Start waits, for as long as
+// ctx allows, until it has, and then starts a server of its own.
 //
 // On failure Start returns a nil Server and an error: one wrapping
 // [ErrNoServer] when no server binaries are found; one naming the blocking
@@ -209,6 +224,31 @@ func (l *launcher) start(ctx context.Context) (*Server, error) {
 	if err := l.makeParentDirs(); err != nil {
 		return nil, err
 	}
+	// The users lock comes first, then the start lock, everywhere: an
+	// owner's Stop holds the users lock exclusively while it takes the
+	// start lock to remove the socket directory.
+	var users *fileLock
+	if !l.ephemeral {
+		var err error
+		users, err = lockFileShared(ctx, l.usersPath(), func() {
+			l.logger.Debug("pglocal: waiting for the process that owns the server to stop it", "data_dir", l.dataDir)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s, err := l.startLocked(ctx)
+	if err != nil {
+		users.unlock()
+		return nil, err
+	}
+	s.users = users
+	return s, nil
+}
+
+// startLocked reuses the running server or starts one, under the start
+// lock.
+func (l *launcher) startLocked(ctx context.Context) (*Server, error) {
 	lock, err := lockFile(ctx, l.lockPath())
 	if err != nil {
 		return nil, err
@@ -230,6 +270,11 @@ func (l *launcher) start(ctx context.Context) (*Server, error) {
 // lockPath is the lock file serialising Start; it lives next to the data
 // directory because initdb wants the data directory empty.
 func (l *launcher) lockPath() string { return l.dataDir + ".lock" }
+
+// usersPath is the lock file on which every process using a non-ephemeral
+// server holds a shared lock, and which the owner's Stop locks exclusively
+// to wait for them all to finish.
+func (l *launcher) usersPath() string { return l.dataDir + ".users" }
 
 // reuse returns the server postmaster.pid names if it is alive and accepts
 // connections, waiting up to StartTimeout while it starts up or shuts
@@ -423,39 +468,76 @@ func (s *Server) User() string { return superuser }
 func (s *Server) DataDir() string { return s.dataDir }
 
 // Owned reports whether this process started the server. It is false when
-// Start reused a server another process runs; Stop does nothing then.
+// Start reused a server another process runs; Stop then leaves the server
+// running.
 func (s *Server) Owned() bool { return s.owned }
 
-// Stop stops the server if this process started it; otherwise it does
-// nothing and returns nil.
+// Stop says that this process has finished using the server, and stops
+// the server if this process started it.
 //
-// A non-ephemeral server gets a smart shutdown, which waits for clients,
-// such as another process sharing the server, to disconnect; after
-// StopGrace a fast shutdown, which terminates their sessions; and if that
-// takes too long an immediate shutdown. An ephemeral server gets a fast
-// shutdown at once, and its data directory, separate socket directory and
-// lock file are then removed. When ctx is done before the server has
-// exited, Stop escalates to an immediate shutdown. Stop returns once the
-// postmaster has exited.
+// For a server another process owns, Stop only releases this process's
+// claim on it and returns nil. The owner's Stop waits for that, so a
+// process that joined a server must call Stop once it has closed its
+// connections, or else the owner stops only when this process exits or
+// its own ctx is done.
+//
+// The owner's Stop of a non-ephemeral server first waits until every
+// other process that got the server from Start has called Stop or exited
+// (logging a warning if that takes more than a second), so that none of
+// them is refused a connection halfway through its work. A Start arriving
+// meanwhile joins the server, and Stop waits for it too. Then the server
+// gets a smart shutdown, which waits for the remaining clients to
+// disconnect; after StopGrace a fast shutdown, which terminates their
+// sessions; and if that takes too long an immediate shutdown. An ephemeral
+// server gets a fast shutdown at once, and its data directory, separate
+// socket directory and lock file are then removed. When ctx is done before
+// the server has exited, Stop stops waiting for other processes and
+// escalates to an immediate shutdown. Stop returns once the postmaster has
+// exited.
 //
 // Stop returns an error if the server could not be stopped, if it had
 // already exited on its own before Stop (with the last lines of its log),
 // or if removing an ephemeral server's files failed. Calling Stop again
 // returns the first call's result.
 func (s *Server) Stop(ctx context.Context) error {
-	if !s.owned {
-		return nil
-	}
 	s.stopMu.Lock()
 	defer s.stopMu.Unlock()
 	if !s.stopDone {
-		s.stopErr = s.stop(ctx)
+		if s.owned {
+			s.stopErr = s.stop(ctx)
+		} else {
+			s.users.unlock()
+		}
 		s.stopDone = true
 	}
 	return s.stopErr
 }
 
 func (s *Server) stop(ctx context.Context) error {
+	exclusive := false
+	select {
+	case <-s.proc.Exited():
+		// Another process may have started a server of its own since;
+		// it is not this Stop's to wait for its users.
+	default:
+		exclusive = s.waitForUsers(ctx)
+	}
+	defer func() {
+		// The server is gone and its socket directory removed, so a
+		// waiting Start may go ahead. While this open holds the lock
+		// exclusively no other one holds the file, so removing it is safe
+		// (see lockFile) and leaves nothing behind.
+		select {
+		case <-s.proc.Exited():
+		default:
+			exclusive = false // still running: others may lock the file yet
+		}
+		if !exclusive {
+			s.users.unlock()
+		} else if err := s.users.removeAndUnlock(); err != nil {
+			s.logger.Debug("pglocal: leaving users lock file", "data_dir", s.dataDir, "err", err)
+		}
+	}()
 	var err error
 	select {
 	case <-s.proc.Exited():
@@ -471,6 +553,48 @@ func (s *Server) stop(ctx context.Context) error {
 		s.removeSocketDir(ctx)
 	}
 	return err
+}
+
+// waitForUsers converts the owner's shared lock on the users lock file
+// into an exclusive one, which it gets once every other process using the
+// server has released its shared lock, and reports whether it did. It
+// gives up when ctx is done or the server exits. An ephemeral server has
+// no users lock and does not wait.
+func (s *Server) waitForUsers(ctx context.Context) bool {
+	if s.users == nil {
+		return false
+	}
+	began := time.Now()
+	warned := false
+	for {
+		ok, err := s.users.tryExclusive()
+		if err != nil {
+			s.logger.Warn("pglocal: cannot wait for other processes using the server", "data_dir", s.dataDir, "err", err)
+			return false
+		}
+		if ok {
+			if warned {
+				s.logger.Info("pglocal: other processes have finished using the server", "data_dir", s.dataDir,
+					"waited", time.Since(began).Round(time.Millisecond))
+			}
+			return true
+		}
+		if !warned && time.Since(began) >= usersWarnAfter {
+			s.logger.Warn("pglocal: waiting for other processes using the server on " + s.dataDir + " to finish")
+			warned = true
+		}
+		t := time.NewTimer(pollInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.logger.Debug("pglocal: no longer waiting for other processes using the server", "data_dir", s.dataDir, "err", ctx.Err())
+			return false
+		case <-s.proc.Exited():
+			t.Stop()
+			return false
+		}
+	}
 }
 
 // removeSocketDir removes the short socket directory of a stopped server

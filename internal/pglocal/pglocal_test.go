@@ -166,7 +166,14 @@ func TestConcurrentStart(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
 	for _, s := range servers {
-		t.Cleanup(func() { require.NoError(t, s.Stop(context.Background())) }) // the owner's runs last or first; both fine
+		if s.Owned() { // registered first, so it runs last: the owner's Stop waits for the other's
+			t.Cleanup(func() { require.NoError(t, s.Stop(context.Background())) })
+		}
+	}
+	for _, s := range servers {
+		if !s.Owned() {
+			t.Cleanup(func() { require.NoError(t, s.Stop(context.Background())) })
+		}
 	}
 	require.NotEqual(t, servers[0].Owned(), servers[1].Owned(), "exactly one starts the server")
 	for _, s := range servers {

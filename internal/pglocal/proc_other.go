@@ -27,6 +27,12 @@ type fileLock struct{}
 
 func lockFile(context.Context, string) (*fileLock, error) { return nil, errors.ErrUnsupported }
 
+func lockFileShared(context.Context, string, func()) (*fileLock, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func (*fileLock) tryExclusive() (bool, error) { return false, errors.ErrUnsupported }
+
 func (*fileLock) unlock() {}
 
 func (*fileLock) removeAndUnlock() error { return nil }

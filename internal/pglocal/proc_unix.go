@@ -43,7 +43,8 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// fileLock is an exclusive flock held on a lock file.
+// fileLock is an flock held on a lock file: exclusive for the start lock,
+// shared for the users lock.
 type fileLock struct {
 	f    *os.File
 	path string
@@ -53,18 +54,31 @@ type fileLock struct {
 // polling until it gets it or ctx is done. Locks conflict between any two
 // opens of the file, within one process too.
 func lockFile(ctx context.Context, path string) (*fileLock, error) {
+	return lockFileMode(ctx, path, syscall.LOCK_EX, nil)
+}
+
+// lockFileShared is lockFile for a shared flock, which any number of opens
+// hold at once and which conflicts only with an exclusive one. waiting, if
+// not nil, is called once should the lock not be free at once.
+func lockFileShared(ctx context.Context, path string, waiting func()) (*fileLock, error) {
+	return lockFileMode(ctx, path, syscall.LOCK_SH, waiting)
+}
+
+func lockFileMode(ctx context.Context, path string, how int, waiting func()) (*fileLock, error) {
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("pglocal: opening lock file: %w", err)
 		}
-		if err := flockWait(ctx, f); err != nil {
+		if err := flockWait(ctx, f, how, waiting); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("pglocal: locking %s: %w", path, err)
 		}
+		waiting = nil // said once is enough
 		// The previous holder may have removed the file (an ephemeral
-		// server's Stop does) while we waited on it; then the lock we hold
-		// protects nothing and we must lock the file now at path.
+		// server's Stop removes the start lock, an owner's Stop the users
+		// lock) while we waited on it; then the lock we hold protects
+		// nothing and we must lock the file now at path.
 		held, err1 := f.Stat()
 		cur, err2 := os.Stat(path)
 		if err1 == nil && err2 == nil && os.SameFile(held, cur) {
@@ -77,23 +91,18 @@ func lockFile(ctx context.Context, path string) (*fileLock, error) {
 	}
 }
 
-func flockWait(ctx context.Context, f *os.File) error {
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
+// flockWait takes the flock how (LOCK_EX or LOCK_SH) on f, polling until
+// it gets it or ctx is done. It calls waiting, if not nil, before the
+// first wait.
+func flockWait(ctx context.Context, f *os.File, how int, waiting func()) error {
 	for {
-		var lockErr error
-		if err := raw.Control(func(fd uintptr) {
-			lockErr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
-		}); err != nil {
+		ok, err := tryFlock(f, how)
+		if err != nil || ok {
 			return err
 		}
-		if lockErr == nil {
-			return nil
-		}
-		if !errors.Is(lockErr, syscall.EWOULDBLOCK) && !errors.Is(lockErr, syscall.EINTR) {
-			return lockErr
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		// Polling rather than a blocking flock keeps the wait cancellable.
 		if err := sleepCtx(ctx, pollInterval); err != nil {
@@ -102,12 +111,45 @@ func flockWait(ctx context.Context, f *os.File) error {
 	}
 }
 
-// unlock releases the lock; the file stays.
-func (l *fileLock) unlock() { l.f.Close() }
+// tryFlock tries once to take the flock how on f and reports whether it
+// did.
+func tryFlock(f *os.File, how int) (bool, error) {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var lockErr error
+	if err := raw.Control(func(fd uintptr) {
+		lockErr = syscall.Flock(int(fd), how|syscall.LOCK_NB)
+	}); err != nil {
+		return false, err
+	}
+	if lockErr == nil {
+		return true, nil
+	}
+	if errors.Is(lockErr, syscall.EWOULDBLOCK) || errors.Is(lockErr, syscall.EINTR) {
+		return false, nil
+	}
+	return false, lockErr
+}
+
+// tryExclusive tries once to convert the lock into an exclusive one and
+// reports whether it did: it fails while any other open of the file holds
+// a lock. flock converts by releasing the old lock first, so after a
+// failed attempt this open may hold no lock at all; use it only on a lock
+// that is to be given up anyway.
+func (l *fileLock) tryExclusive() (bool, error) { return tryFlock(l.f, syscall.LOCK_EX) }
+
+// unlock releases the lock; the file stays. A nil lock is fine.
+func (l *fileLock) unlock() {
+	if l != nil {
+		l.f.Close()
+	}
+}
 
 // removeAndUnlock removes the lock file, then releases the lock. Removing
-// it while still holding the lock is what makes lockFile's same-file check
-// sufficient.
+// it while still holding the lock exclusively is what makes lockFile's
+// same-file check sufficient.
 func (l *fileLock) removeAndUnlock() error {
 	err := os.Remove(l.path)
 	l.f.Close()
