@@ -217,6 +217,8 @@ func TestSecurityInsertConstraints(t *testing.T) {
 		{"non-ASCII letter in symbol", symbol("ÄBC"), checkViolation, "security_symbol_shape"},
 		{"SQL in symbol", symbol("X');DROP--"), checkViolation, "security_symbol_shape"},
 		{"quote in symbol", symbol("O'NEIL"), checkViolation, "security_symbol_shape"},
+		{"dots only", symbol(".."), checkViolation, "security_symbol_shape"},
+		{"leading dash", symbol("-A"), checkViolation, "security_symbol_shape"},
 
 		{"empty name", name(""), checkViolation, "security_name_length"},
 		{"201-character name", name(strings.Repeat("a", 201)), checkViolation, "security_name_length"},

@@ -61,11 +61,12 @@ const (
 // ParseSymbol returns the canonical form of a security symbol: surrounding
 // white space removed and letters upper-cased. A symbol is 1 to
 // MaxSymbolLength characters of A-Z, 0-9, '.' and '-' (as in "BRK.B" or
-// "RDS-A"). It returns an error wrapping ErrInvalidSymbol otherwise.
+// "RDS-A"), the first a letter or a digit. It returns an error wrapping
+// ErrInvalidSymbol otherwise.
 func ParseSymbol(s string) (string, error) {
 	t := strings.TrimSpace(s)
-	if len(t) == 0 || len(t) > MaxSymbolLength || !allASCII(t, isSymbolByte) {
-		return "", fmt.Errorf("%w %s: use 1 to %d of A-Z, 0-9, '.' and '-'", ErrInvalidSymbol, quote(s), MaxSymbolLength)
+	if len(t) == 0 || len(t) > MaxSymbolLength || !allASCII(t, isSymbolByte) || t[0] == '.' || t[0] == '-' {
+		return "", fmt.Errorf("%w %s: use 1 to %d of A-Z, 0-9, '.' and '-', beginning with a letter or a digit", ErrInvalidSymbol, quote(s), MaxSymbolLength)
 	}
 	return asciiUpper(t), nil
 }
@@ -115,6 +116,8 @@ func parseName(s string, maxRunes int, what string) (string, error) {
 		// Tabs, line breaks and the like would break the CLI's tables
 		// and CSV exports, and are never meant in a name.
 		reason = what + " must not contain control characters such as tabs or line breaks"
+	case hasInvisible(t):
+		reason = what + " must not contain invisible characters that reorder or hide text, such as U+202E (right-to-left override) or U+200B (zero-width space)"
 	default:
 		return t, nil
 	}
@@ -322,6 +325,24 @@ func CheckDate(t time.Time) error {
 func hasControl(s string) bool {
 	for _, r := range s {
 		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasInvisible reports whether s holds a character that changes how the
+// text around it displays without showing itself: the bidirectional
+// embeddings, overrides and isolates, which can make a name read as
+// another in a table (the "Trojan Source" trick), and the zero-width
+// space, word joiner and byte order mark, which make two names that look
+// the same differ. Joiners (U+200C, U+200D) and the left-to-right and
+// right-to-left marks stay allowed: scripts and emoji need them.
+func hasInvisible(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069,
+			r == 0x200B, r == 0x2060, r == 0xFEFF:
 			return true
 		}
 	}

@@ -39,6 +39,12 @@ func TestParseSymbol(t *testing.T) {
 		{"ſPY", ""},
 		{"ıBM", ""},
 		{"A\x00", ""},
+		{".", ""},  // a path segment in a URL
+		{"..", ""}, // another
+		{".A", ""},
+		{"-A", ""},
+		{"A.", "A."},
+		{"9-", "9-"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -57,7 +63,7 @@ func TestParseSymbol(t *testing.T) {
 
 func TestParseSymbolMessage(t *testing.T) {
 	_, err := domain.ParseSymbol("AB$")
-	assert.EqualError(t, err, `invalid symbol "AB$": use 1 to 12 of A-Z, 0-9, '.' and '-'`)
+	assert.EqualError(t, err, `invalid symbol "AB$": use 1 to 12 of A-Z, 0-9, '.' and '-', beginning with a letter or a digit`)
 }
 
 func TestParseCurrency(t *testing.T) {
@@ -123,6 +129,14 @@ func TestParseNames(t *testing.T) {
 		{name: "escape sequence", in: "\x1b[31mred", reason: "control characters"},
 		{name: "invalid UTF-8", in: "ab\xff\xfe", reason: "valid UTF-8"},
 		{name: "truncated rune", in: "日本"[:4], reason: "valid UTF-8"},
+		{name: "right-to-left override", in: "abc\u202edcba", reason: "invisible characters"},
+		{name: "bidi isolate", in: "\u2067abc", reason: "invisible characters"},
+		{name: "zero-width space", in: "Gro\u200bwth", reason: "invisible characters"},
+		{name: "byte order mark inside", in: "a\ufeffb", reason: "invisible characters"},
+		{name: "word joiner", in: "a\u2060b", reason: "invisible characters"},
+		{name: "zero-width joiner in emoji", in: "Family 👨\u200d👩\u200d👧", want: "Family 👨\u200d👩\u200d👧", portfolio: true, security: true},
+		{name: "zero-width non-joiner in Persian", in: "می\u200cخواهم", want: "می\u200cخواهم", portfolio: true, security: true},
+		{name: "right-to-left mark", in: "שלום\u200f 1", want: "שלום\u200f 1", portfolio: true, security: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

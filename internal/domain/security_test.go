@@ -34,7 +34,7 @@ func TestNewSecurityInvalid(t *testing.T) {
 		want                  error
 		message               string
 	}{
-		{"bad symbol", "AB$", "Apple", "USD", domain.ErrInvalidSymbol, `create security: invalid symbol "AB$": use 1 to 12 of A-Z, 0-9, '.' and '-'`},
+		{"bad symbol", "AB$", "Apple", "USD", domain.ErrInvalidSymbol, `create security: invalid symbol "AB$": use 1 to 12 of A-Z, 0-9, '.' and '-', beginning with a letter or a digit`},
 		{"empty name", "AAPL", "  ", "USD", domain.ErrInvalidName, `create security AAPL: invalid name "  ": a security name must not be empty`},
 		{"bad currency", "AAPL", "Apple", "US$", domain.ErrInvalidCurrency, `create security AAPL: invalid currency "US$": use a three-letter ISO 4217 code such as USD or EUR`},
 	}
