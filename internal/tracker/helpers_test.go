@@ -30,12 +30,13 @@ type env struct {
 	pool *pgxpool.Pool
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...uow.Option) *env {
 	t.Helper()
 	pool := pgtest.NewPool(t, uow.ConfigurePool)
-	r, err := uow.NewRunner(pool,
+	r, err := uow.NewRunner(pool, append([]uow.Option{
 		uow.WithBackoff(time.Millisecond, 20*time.Millisecond),
-		uow.WithClock(func() time.Time { return now }))
+		uow.WithClock(func() time.Time { return now }),
+	}, opts...)...)
 	require.NoError(t, err)
 	return &env{svc: tracker.New(r), pool: pool}
 }

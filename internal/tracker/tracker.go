@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/uow"
@@ -58,19 +60,15 @@ func (r Ref) String() string {
 	return r.ID.String()
 }
 
-// load fetches the referenced portfolio (and, with securities, the
-// securities it holds) and checks the expected version (0: any).
-func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, securities bool) (*domain.Portfolio, error) {
-	var opts []uow.LoadOption
-	if securities {
-		opts = append(opts, uow.WithSecurities())
-	}
+// load fetches the referenced portfolio, with what opts bring along, and
+// checks the expected version (0: any).
+func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, opts ...uow.LoadOption) (*domain.Portfolio, error) {
 	var (
 		p   *domain.Portfolio
 		err error
 	)
 	if ref.Name != "" {
-		p, err = u.Portfolios().GetByName(ctx, ref.Name, opts...)
+		p, err = u.Portfolios().GetByName(ctx, normalize(ref.Name), opts...)
 	} else {
 		p, err = u.Portfolios().Get(ctx, ref.ID, opts...)
 	}
@@ -83,10 +81,35 @@ func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, securities bo
 	return p, nil
 }
 
+// normalize puts text that names something (a portfolio, a security) in
+// Unicode normalization form C, so that a name typed with a precomposed
+// "é" and one typed with "e" and a combining accent are the same name, as
+// they look the same. Names are stored and looked up in this form.
+func normalize(name string) string { return norm.NFC.String(name) }
+
+// changing is how units that change one portfolio run: at READ COMMITTED,
+// loading it with ForUpdate. Two such units on one portfolio queue for its
+// row lock, and the second then sees the first's commit, instead of both
+// running and the second failing its version check and starting over,
+// which under many concurrent changes (an HTTP client's parallel trades)
+// could exhaust the retries.
+var changing = uow.WithIsolation(pgx.ReadCommitted)
+
+// checkNotFuture refuses a price or trade dated after today, the day of
+// the unit's clock. Such a date is a typo (2204 for 2024), and a price
+// dated then would keep every real price out, as a quote never replaces a
+// newer one.
+func checkNotFuture(on, now time.Time) error {
+	if today := domain.Day(now); domain.Day(on).After(today) {
+		return fmt.Errorf("%w %s: it is after today (%s)", domain.ErrInvalidDate, on.Format(time.DateOnly), today.Format(time.DateOnly))
+	}
+	return nil
+}
+
 // AddSecurity creates a security. Errors: domain.ErrInvalid... for bad
 // values, domain.ErrAlreadyExists for a symbol that is taken.
 func (s *Service) AddSecurity(ctx context.Context, symbol, name, currency string) (SecurityView, error) {
-	sec, err := domain.NewSecurity(symbol, name, currency)
+	sec, err := domain.NewSecurity(symbol, normalize(name), currency)
 	if err != nil {
 		return SecurityView{}, err
 	}
@@ -136,7 +159,8 @@ func (s *Service) Security(ctx context.Context, symbol string) (SecurityView, er
 
 // SetPrice sets a security's price on a day (zero: today); a price for the
 // same day replaces the one it has. Errors: domain.ErrNotFound,
-// domain.ErrInvalidPrice, domain.ErrInvalidDate, ErrOlderPrice.
+// domain.ErrInvalidPrice, domain.ErrInvalidDate (also for a day after
+// today), ErrOlderPrice.
 func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Decimal, on time.Time) (SecurityView, error) {
 	var out SecurityView
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
@@ -148,7 +172,7 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		if day.IsZero() {
 			day = u.Now()
 		}
-		if err := checkQuote(sec, price, day); err != nil {
+		if err := checkQuote(sec, price, day, u.Now()); err != nil {
 			return err
 		}
 		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(day)) {
@@ -165,11 +189,14 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 
 // checkQuote refuses an invalid price or day before it is compared with
 // the security's last price: an invalid row is an error, not an old one.
-func checkQuote(sec *domain.Security, price decimal.Decimal, on time.Time) error {
+func checkQuote(sec *domain.Security, price decimal.Decimal, on, now time.Time) error {
 	if err := domain.CheckPrice(price); err != nil {
 		return fmt.Errorf("set price of %s: %w", sec.Symbol(), err)
 	}
 	if err := domain.CheckDate(on); err != nil {
+		return fmt.Errorf("set price of %s: %w", sec.Symbol(), err)
+	}
+	if err := checkNotFuture(on, now); err != nil {
 		return fmt.Errorf("set price of %s: %w", sec.Symbol(), err)
 	}
 	return nil
@@ -229,7 +256,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 			if err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
-			if err := checkQuote(sec, r.Price, r.Date); err != nil {
+			if err := checkQuote(sec, r.Price, r.Date, u.Now()); err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
 			if _, on, ok := sec.LastPrice(); ok && on.After(domain.Day(r.Date)) {
@@ -252,7 +279,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 // CreatePortfolio creates an empty portfolio. Errors: domain.ErrInvalidName,
 // domain.ErrInvalidCurrency, domain.ErrAlreadyExists.
 func (s *Service) CreatePortfolio(ctx context.Context, name, currency string) (PortfolioView, error) {
-	p, err := domain.NewPortfolio(name, currency)
+	p, err := domain.NewPortfolio(normalize(name), currency)
 	if err != nil {
 		return PortfolioView{}, err
 	}
@@ -270,6 +297,7 @@ func (s *Service) CreatePortfolio(ctx context.Context, name, currency string) (P
 // page is an empty slice, as with Securities.
 func (s *Service) Portfolios(ctx context.Context, opts uow.ListOptions) ([]PortfolioSummary, error) {
 	var out []PortfolioSummary
+	opts.NameContains = normalize(opts.NameContains)
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 		ps, err := u.Portfolios().List(ctx, opts)
 		if err != nil {
@@ -289,7 +317,7 @@ func (s *Service) Portfolios(ctx context.Context, opts uow.ListOptions) ([]Portf
 func (s *Service) Portfolio(ctx context.Context, ref Ref) (PortfolioView, error) {
 	var out PortfolioView
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := load(ctx, u, ref, 0, true)
+		p, err := load(ctx, u, ref, 0, uow.WithSecurities())
 		if err != nil {
 			return err
 		}
@@ -311,10 +339,10 @@ func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, exp
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		var err error
-		if p, err = load(ctx, u, ref, expect, true); err != nil {
+		if p, err = load(ctx, u, ref, expect, uow.WithSecurities(), uow.ForUpdate()); err != nil {
 			return err
 		}
-		if err := p.Rename(name); err != nil {
+		if err := p.Rename(normalize(name)); err != nil {
 			return err
 		}
 		secs, err := securitiesOf(ctx, u, p)
@@ -323,7 +351,7 @@ func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, exp
 		}
 		out = portfolioView(p, secs)
 		return nil
-	})
+	}, changing)
 	if err != nil {
 		return PortfolioView{}, err
 	}
@@ -335,12 +363,12 @@ func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, exp
 // (0: any). Errors: domain.ErrNotFound, ErrPreconditionFailed.
 func (s *Service) DeletePortfolio(ctx context.Context, ref Ref, expect int64) error {
 	return s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := load(ctx, u, ref, expect, false)
+		p, err := load(ctx, u, ref, expect, uow.ForUpdate())
 		if err != nil {
 			return err
 		}
 		return u.Portfolios().Remove(p)
-	})
+	}, changing)
 }
 
 // Side says whether a trade buys or sells.
@@ -378,7 +406,8 @@ type Trade struct {
 }
 
 // Trade applies one trade to a portfolio whose version is expect (0: any).
-// A buy adds a lot; a sell takes from the lots first in, first out. Errors:
+// A buy adds a lot; a sell takes from the lots first in, first out; a
+// trade may not be dated after today. Errors:
 // domain.ErrNotFound (portfolio or security), domain.ErrInvalid...,
 // domain.ErrCurrencyMismatch, domain.ErrInsufficientQuantity,
 // ErrPreconditionFailed.
@@ -387,12 +416,12 @@ func (s *Service) Trade(ctx context.Context, ref Ref, t Trade, expect int64) (Tr
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		var err error
-		if p, err = load(ctx, u, ref, expect, false); err != nil {
+		if p, err = load(ctx, u, ref, expect, uow.ForUpdate(), uow.WithSecuritiesBySymbol(t.Symbol)); err != nil {
 			return err
 		}
 		out, err = apply(ctx, u, p, t)
 		return err
-	})
+	}, changing)
 	if err != nil {
 		return TradeView{}, err
 	}
@@ -407,6 +436,9 @@ func apply(ctx context.Context, u *uow.Unit, p *domain.Portfolio, t Trade) (Trad
 	}
 	if t.Date.IsZero() {
 		t.Date = u.Now()
+	}
+	if err := checkNotFuture(t.Date, u.Now()); err != nil {
+		return TradeView{}, fmt.Errorf("%s %s: %w", t.Side, sec.Symbol(), err)
 	}
 	v := TradeView{
 		Portfolio: p.Name(),
@@ -461,10 +493,6 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		ordered := sortByDate(trades, u.Now())
 		out = ImportResult{Realized: decimal.Zero}
-		var err error
-		if p, err = load(ctx, u, ref, 0, false); err != nil {
-			return err
-		}
 		symbols := make([]string, 0, len(ordered))
 		seen := make(map[string]bool)
 		for _, t := range ordered {
@@ -473,9 +501,12 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 				symbols = append(symbols, t.Symbol)
 			}
 		}
-		// One round trip for all the securities; a missing one is
+		// The securities come with the portfolio; a missing one is
 		// reported with its row below.
-		_, _ = u.Securities().GetBySymbols(ctx, symbols)
+		var err error
+		if p, err = load(ctx, u, ref, 0, uow.ForUpdate(), uow.WithSecuritiesBySymbol(symbols...)); err != nil {
+			return err
+		}
 		for i, t := range ordered {
 			v, err := apply(ctx, u, p, t)
 			if err != nil {
@@ -496,7 +527,7 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 			progress(len(ordered), len(ordered))
 		}
 		return nil
-	})
+	}, changing)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -509,7 +540,7 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 func (s *Service) Report(ctx context.Context, ref Ref) (ReportView, error) {
 	var out ReportView
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := load(ctx, u, ref, 0, true)
+		p, err := load(ctx, u, ref, 0, uow.WithSecurities())
 		if err != nil {
 			return err
 		}
