@@ -38,17 +38,22 @@ func TestFailingNestedUnitRollsBackOnlyItsWork(t *testing.T) {
 			return inner
 		})
 		require.Same(t, inner, err)
-		// In memory too, the portfolio is back to before the nested unit.
+		// In memory too, the portfolio is back to before the nested unit:
+		// the version its flush before the savepoint gave it (2 + 1), not
+		// the one of the flush inside.
 		assert.Equal(t, "Main", p.Name())
 		require.Len(t, p.Investments(), 2)
+		assert.Equal(t, int64(3), p.Version())
 
 		_, err = p.Buy(secs["AAPL"], dec("2"), dec("1"), day) // outer again: kept
 		return err
 	}, uow.WithReport(&rep)))
 	t.Log("\n" + uowtest.Describe(rep))
+	assert.Equal(t, 1, rep.Attempts)
 
-	_, lots := stored(t, pool, ids["Main"])
+	v, lots := stored(t, pool, ids["Main"])
 	assert.Len(t, lots, 3)
+	assert.Equal(t, int64(4), v, "created, bought, the flush before the savepoint, the commit")
 	assert.Equal(t, 1, count(t, pool, "portfolio"))
 	var name string
 	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))

@@ -138,8 +138,11 @@ func TestRetriesStopWithContext(t *testing.T) {
 		require.NoError(t, err)
 		return p.Rename("Other")
 	}, uow.WithReport(&rep))
-	require.Error(t, err)
-	assert.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, domain.ErrVersionConflict), err)
+	// However the deadline met the unit (in a backoff, or in a statement,
+	// whose failure is then retried and meets the done ctx), the error
+	// says so.
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Greater(t, rep.Attempts, 1, "conflicts were retried until then")
 	assert.Less(t, rep.Attempts, 1000)
 }
 

@@ -95,3 +95,56 @@ func TestCostAssertions(t *testing.T) {
 		"round trip 1: ListPortfolios")
 	assert.NoError(t, uowtest.CheckAtMost(rep, uowtest.Cost{Statements: 4, RoundTrips: 1}))
 }
+
+// Nested units in a transactional test are savepoints inside the unit's
+// own savepoint: a failing one undoes only its work, in the database and
+// in memory, and a failure the enclosing unit swallows still fails it.
+func TestNestedUnitsInATransactionalTest(t *testing.T) {
+	pool := pgtest.NewPool(t, uow.ConfigurePool)
+	r := uowtest.NewRunner(t, pool)
+	inner := errors.New("inner")
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Outer", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			require.NoError(t, p.Rename("Inner"))
+			q, err := domain.NewPortfolio("Inner only", "USD")
+			require.NoError(t, err)
+			u.Portfolios().Add(q)
+			require.NoError(t, u.Flush(ctx))
+			return inner
+		})
+		require.Same(t, inner, err)
+		assert.Equal(t, "Outer", p.Name())
+		return nil
+	}))
+	var names []string
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().List(ctx, uow.ListOptions{})
+		for _, p := range ps {
+			names = append(names, p.Name())
+		}
+		return err
+	}))
+	assert.Equal(t, []string{"Outer"}, names)
+
+	// A database error swallowed by fn fails the unit all the same, and the
+	// test's transaction goes on.
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Lost", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		require.NoError(t, u.Flush(ctx))
+		_, err = u.Portfolios().GetByName(ctx, "bad\x00name")
+		require.Error(t, err)
+		return nil
+	})
+	require.ErrorContains(t, err, "aborted by an earlier error")
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetByName(ctx, "Lost")
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		_, err = u.Portfolios().GetByName(ctx, "Outer")
+		return err
+	}))
+}
