@@ -35,7 +35,8 @@ func (e *usageError) Is(t error) bool { return t == errUsage }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// globals are the flags every command takes, before or after its name.
+// globals are the flags every command takes, anywhere after the program's
+// name.
 type globals struct {
 	databaseURL string
 	dataDir     string
@@ -43,28 +44,39 @@ type globals struct {
 	verbose     bool
 }
 
-// register adds the global flags to fs. Values already parsed (from flags
-// before the command's name) are kept, but the flags' defaults stay empty:
-// --help prints defaults, and a connection string given before the
-// command's name must not appear there with its password.
+// register adds the global flags to fs. Their defaults stay empty: --help
+// prints defaults, and a connection string must never appear there with
+// its password.
 func (g *globals) register(fs *flag.FlagSet) {
-	saved := *g
 	fs.StringVar(&g.databaseURL, "database-url", "",
 		"PostgreSQL connection string (default: $DATABASE_URL, else the embedded default)")
 	fs.StringVar(&g.dataDir, "data-dir", "",
 		"data directory of the embedded default (default: $FOLIO_DATA_DIR, else ./.folio)")
 	fs.BoolVar(&g.json, "json", false, "print data as JSON")
 	fs.BoolVar(&g.verbose, "verbose", false, "log every statement with its duration, and each unit's round trips")
-	*g = saved
 }
 
 // numberLike matches a negative number, which is a positional argument (a
 // quantity), not a flag.
 var numberLike = regexp.MustCompile(`^-[0-9.]`)
 
+// isFlag reports whether a word of the command line is a flag: "-x",
+// "--x" or "--x=v", but not "-" (standard input), "--" (the end of the
+// flags) or a negative number.
+func isFlag(a string) bool {
+	return len(a) >= 2 && a[0] == '-' && a != "--" && !numberLike.MatchString(a)
+}
+
+// flagName returns a flag's name and whether its value is in the same word.
+func flagName(a string) (string, bool) {
+	name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return name, hasValue
+}
+
 // parse parses flags and positional arguments in any order, like most
 // command-line tools (the flag package alone stops at the first positional
 // argument). "--" ends the flags, so a portfolio named "-x" can be given.
+// The positional arguments are returned also when the flags do not parse.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
@@ -73,12 +85,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			pos = append(pos, args[i+1:]...)
 			break
 		}
-		if len(a) < 2 || a[0] != '-' || numberLike.MatchString(a) {
+		if !isFlag(a) {
 			pos = append(pos, a)
 			continue
 		}
 		flags = append(flags, a)
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		name, hasValue := flagName(a)
 		f := fs.Lookup(name)
 		if f == nil || hasValue {
 			continue // fs.Parse reports unknown flags and -h in its words
@@ -91,28 +103,86 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			flags = append(flags, args[i])
 		}
 	}
-	if err := fs.Parse(flags); err != nil {
-		return nil, err
-	}
-	return pos, nil
+	return pos, fs.Parse(flags)
 }
 
-// find walks the tree along args and returns the leaf and what is left.
-func find(root *command, args []string) (*command, []string, []string) {
-	c, path := root, []string{root.name}
-	for len(c.sub) > 0 && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		var next *command
-		for _, s := range c.sub {
-			if s.name == args[0] {
-				next = s
+// valueFlags returns the names of the flags, global or of any command, that
+// take a value: what resolve needs to know to step over a flag's value
+// before it knows which command the flag belongs to.
+func valueFlags(root *command) map[string]bool {
+	names := map[string]bool{}
+	add := func(fs *flag.FlagSet) {
+		fs.VisitAll(func(f *flag.Flag) {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				names[f.Name] = true
 			}
+		})
+	}
+	global := flag.NewFlagSet("", flag.ContinueOnError)
+	(&globals{}).register(global)
+	add(global)
+	var walk func(c *command)
+	walk = func(c *command) {
+		if c.flags != nil {
+			fs := flag.NewFlagSet("", flag.ContinueOnError)
+			c.flags(fs)
+			add(fs)
 		}
-		if next == nil {
+		for _, s := range c.sub {
+			walk(s)
+		}
+	}
+	walk(root)
+	return names
+}
+
+// resolve finds the command args name, with flags anywhere among its
+// words ("folio price --json set", "folio --date D price set"): it walks
+// the tree along the words that are not flags or flags' values, and
+// returns the command reached, its path from the root, and args without
+// the words of the path, for the command to parse. It stops at the first
+// word that names no command of a group, which stays in what it returns.
+func resolve(root *command, args []string, valued map[string]bool) (*command, []string, []string) {
+	c, path := root, []string{root.name}
+	var rest []string
+	ended := false // after "--", no word is a flag
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(c.sub) == 0 {
+			rest = append(rest, args[i:]...)
 			break
 		}
-		c, args, path = next, args[1:], append(path, next.name)
+		if !ended && a == "--" {
+			ended = true
+			rest = append(rest, a)
+			continue
+		}
+		if !ended && isFlag(a) {
+			rest = append(rest, a)
+			if name, hasValue := flagName(a); valued[name] && !hasValue && i+1 < len(args) {
+				i++
+				rest = append(rest, args[i])
+			}
+			continue
+		}
+		next := c.child(a)
+		if next == nil {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		c, path = next, append(path, next.name)
 	}
-	return c, args, path
+	return c, path, rest
+}
+
+// child returns the subcommand called name, or nil.
+func (c *command) child(name string) *command {
+	for _, s := range c.sub {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -455,6 +456,41 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 	}
 }
 
+// TestCommandFlagsAnywhere gives a command's own flags and the global ones
+// in every position after the program's name: between a group and its
+// command too, and before the group.
+func TestCommandFlagsAnywhere(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+
+	var sec securityJSON
+	out := c.ok(t, "price", "--json", "set", "AAPL", "5", "--date", "2024-01-01")
+	require.NoError(t, json.Unmarshal([]byte(out), &sec), out)
+	assert.Equal(t, []*string{ptr("5"), ptr("2024-01-01")}, []*string{sec.LastPrice, sec.PriceDate})
+	assert.Equal(t, "AAPL: 6.00 on 2024-01-02.\n", c.ok(t, "--date", "2024-01-02", "price", "set", "AAPL", "6"))
+	assert.Equal(t, "AAPL: 7.00 on 2024-01-03.\n", c.ok(t, "price", "--date=2024-01-03", "set", "AAPL", "7"))
+	assert.Equal(t, "7.0000000000 2024-01-03", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
+
+	r := c.run(t, "security", "--verbose", "add", "ZZ", "--name", "zz")
+	require.Equal(t, 0, r.code, "%v", r)
+	assert.Equal(t, "Added ZZ (zz, USD).\n", r.stdout)
+	verboseLog(t, r.stderr)
+	assert.Equal(t, "zz", queryOne[string](t, pool, "select name from security where symbol = 'ZZ'"))
+
+	assert.Equal(t, "Created portfolio \"Growth\" (EUR).\n", c.ok(t, "--currency", "EUR", "portfolio", "create", "Growth"))
+	c.ok(t, "portfolio", "create", "Other")
+	assert.Equal(t, []string{
+		"NAME    CURRENCY  LOTS  COST BASIS",
+		"Growth  EUR          0        0.00",
+	}, lines(c.ok(t, "portfolio", "--search", "Gro", "list")))
+	assert.Equal(t, "Bought 2 AAPL at 3.00 on 2024-01-02 in \"Other\".\n",
+		c.ok(t, "--price", "3", "buy", "--date", "2024-01-02", "Other", "AAPL", "2"))
+	assert.Equal(t, "2.0000000000 3.0000000000 2024-01-02", queryOne[string](t, pool,
+		"select quantity::text || ' ' || unit_cost::text || ' ' || acquired_on::text from investment"))
+}
+
 // TestHelp asks every command, group and the root for --help (and -h): the
 // usage goes to stdout with exit code 0, and nothing connects (the
 // DATABASE_URL points nowhere).
@@ -519,20 +555,34 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"portfolio", "--bogus"}, "-bogus"},
 		{[]string{"--bogus", "portfolio", "list"}, "-bogus"},
 		{[]string{"portfolio", "list", "--bogus"}, "-bogus"},
-		{[]string{"portfolio", "create"}, "takes 1 argument(s) (NAME), got 0"},
-		{[]string{"portfolio", "create", "a", "b"}, "takes 1 argument(s) (NAME), got 2"},
-		{[]string{"portfolio", "rename", "a"}, "takes 2 argument(s)"},
-		{[]string{"buy", "Main", "AAPL"}, "takes 3 argument(s) (PORTFOLIO SYMBOL QUANTITY), got 2"},
+		{[]string{"portfolio", "create"}, "folio: portfolio create takes 1 argument (NAME), got 0\n"},
+		{[]string{"portfolio", "create", "a", "b"}, "folio: portfolio create takes 1 argument (NAME), got 2\n"},
+		{[]string{"portfolio", "rename", "a"}, "folio: portfolio rename takes 2 arguments (NAME NEW_NAME), got 1\n"},
+		{[]string{"buy", "Main", "AAPL"}, "folio: buy takes 3 arguments (PORTFOLIO SYMBOL QUANTITY), got 2\n"},
 		{[]string{"sell", "Main", "AAPL", "1", "2", "--price", "1"}, "got 4"},
 		{[]string{"buy", "Main", "AAPL", "1"}, "--price is required"},
 		{[]string{"sell", "Main", "AAPL", "1", "--date", "2024-01-01"}, "--price is required"},
 		{[]string{"buy", "Main", "AAPL", "1", "--price"}, "flag needs an argument: -price"},
 		{[]string{"security", "add", "AAPL"}, "--name is required"},
-		{[]string{"report"}, "takes 1 argument(s)"},
-		{[]string{"trade", "import", "Main"}, "takes 2 argument(s)"},
-		{[]string{"price", "set", "AAPL"}, "takes 2 argument(s)"},
-		{[]string{"migrate", "up", "now"}, "takes 0 argument(s)"},
+		{[]string{"report"}, "folio: report takes 1 argument (PORTFOLIO), got 0\n"},
+		{[]string{"trade", "import", "Main"}, "folio: trade import takes 2 arguments (PORTFOLIO FILE.csv), got 1\n"},
+		{[]string{"price", "set", "AAPL"}, "folio: price set takes 2 arguments (SYMBOL PRICE), got 1\n"},
+		{[]string{"migrate", "up", "now"}, "folio: migrate up takes no arguments, got 1\n"},
 		{[]string{"portfolio", "list", "--json=maybe"}, "invalid boolean value"},
+
+		// Unknown flags wherever they are, a flag of another command
+		// among them, are named.
+		{[]string{"price", "--bogus", "set", "AAPL", "5"}, "folio: flag provided but not defined: -bogus\n"},
+		{[]string{"--bogus", "price", "set", "AAPL", "5"}, "folio: flag provided but not defined: -bogus\n"},
+		{[]string{"price", "set", "AAPL", "5", "--bogus=1"}, "folio: flag provided but not defined: -bogus\n"},
+		{[]string{"price", "set", "--name", "x", "AAPL", "5"}, "folio: flag provided but not defined: -name\n"},
+		{[]string{"portfolio", "--date", "2024-01-01", "list"}, "folio: flag provided but not defined: -date\n"},
+		{[]string{"--search", "x", "portfolio", "create", "P"}, "folio: flag provided but not defined: -search\n"},
+		{[]string{"price", "--json", "set", "AAPL", "5", "--date"}, "flag needs an argument: -date"},
+		{[]string{"portfolio", "--json", "bogus", "--date", "x"}, `folio: unknown command "bogus"; run 'folio portfolio --help'`},
+		// After "--", words are arguments, not flags.
+		{[]string{"portfolio", "create", "--", "--json", "x"}, "folio: portfolio create takes 1 argument (NAME), got 2\n"},
+		{[]string{"portfolio", "list", "--", "--json"}, "folio: portfolio list takes no arguments, got 1\n"},
 	} {
 		stderr := c.fails(t, 2, tc.args...)
 		assert.Contains(t, stderr, tc.want, "%q", tc.args)

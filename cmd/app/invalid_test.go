@@ -129,8 +129,8 @@ func TestRefusedInput(t *testing.T) {
 		{"sell what is not held", []string{"sell", "Other", "AAPL", "1", "--price", "1"}, 3, []string{"insufficient quantity"}},
 
 		// Usage: 2.
-		{"too few arguments", []string{"buy", "Main", "AAPL"}, 2, []string{"takes 3 argument(s)"}},
-		{"too many arguments", []string{"report", "Main", "Other"}, 2, []string{"takes 1 argument(s)"}},
+		{"too few arguments", []string{"buy", "Main", "AAPL"}, 2, []string{"takes 3 arguments"}},
+		{"too many arguments", []string{"report", "Main", "Other"}, 2, []string{"takes 1 argument (PORTFOLIO), got 2"}},
 		{"unknown flag", []string{"buy", "Main", "AAPL", "1", "--price", "1", "--bogus"}, 2, []string{"-bogus"}},
 		{"missing --price", []string{"buy", "Main", "AAPL", "1"}, 2, []string{"--price is required"}},
 		{"missing --price on sell", []string{"sell", "Main", "AAPL", "1", "--date", "2024-03-01"}, 2, []string{"--price is required"}},

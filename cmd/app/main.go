@@ -4,7 +4,7 @@
 //
 // It connects to DATABASE_URL (or --database-url); without one it starts
 // the embedded default, a PostgreSQL of its own from the server binaries on
-// the machine, with its data in ./.folio. Run "app --help" for the
+// the machine, with its data in ./.folio. Run "folio --help" for the
 // commands; the README documents them, their JSON output and exit codes.
 package main
 
@@ -12,11 +12,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -63,50 +63,39 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.tty = term.IsTerminal(int(f.Fd()))
 	}
 
-	// Global flags may come before the command's name too.
-	rootFlags := flag.NewFlagSet("folio", flag.ContinueOnError)
-	rootFlags.SetOutput(io.Discard)
-	g.register(rootFlags)
-	help := rootFlags.Bool("help", false, "show help")
-	rootFlags.BoolVar(help, "h", false, "show help")
-	if err := rootFlags.Parse(args); err != nil {
-		return fail(e, usagef("%v", err), nil)
-	}
-	args = rootFlags.Args()
-
-	c, rest, path := find(root, args)
-	if len(c.sub) > 0 && len(rest) > 0 && strings.HasPrefix(rest[0], "-") {
-		// Flags between a group's name and its command's, as in
-		// "folio portfolio --help" or "folio portfolio --json list".
-		pos, err := parse(rootFlags, rest)
-		if err != nil {
-			return fail(e, usagef("%v", err), nil)
-		}
-		c, rest, path = find(root, slices.Concat(path[1:], pos))
-	}
-	if len(c.sub) > 0 {
-		if *help {
-			printHelp(stdout, c, path, rootFlags)
-			return exitOK
-		}
-		if len(rest) == 0 {
-			// A group without its command: say what the commands are,
-			// as a usage error.
-			printHelp(stderr, c, path, rootFlags)
-			return exitUsage
-		}
-		return fail(e, usagef("unknown command %q; run '%s --help'", rest[0], joinPath(path)), nil)
-	}
-
-	fs := flag.NewFlagSet(joinPath(path), flag.ContinueOnError)
+	// Flags, global or the command's, may come anywhere after the
+	// program's name: find the command first, then parse all of them.
+	c, path, rest := resolve(root, args, valueFlags(root))
+	cmdName := strings.Join(path[1:], " ") // as the user typed it
+	fs := flag.NewFlagSet(strings.Join(path, " "), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	g.register(fs)
+	e.flags = fs
+
+	if len(c.sub) > 0 {
+		help := fs.Bool("help", false, "show help")
+		fs.BoolVar(help, "h", false, "show help")
+		pos, err := parse(fs, rest)
+		switch {
+		case *help || errors.Is(err, flag.ErrHelp):
+			printHelp(stdout, c, path, fs)
+			return exitOK
+		case len(pos) > 0:
+			return fail(e, usagef("unknown command %q; run '%s --help'", pos[0], strings.Join(path, " ")), nil)
+		case err != nil:
+			return fail(e, usagef("%v", err), c)
+		}
+		// A group without its command: say what the commands are, as a
+		// usage error.
+		printHelp(stderr, c, path, fs)
+		return exitUsage
+	}
+
 	if c.flags != nil {
 		c.flags(fs)
 	}
-	e.flags = fs
 	pos, err := parse(fs, rest)
-	if errors.Is(err, flag.ErrHelp) || *help {
+	if errors.Is(err, flag.ErrHelp) {
 		printHelp(stdout, c, path, fs)
 		return exitOK
 	}
@@ -114,7 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fail(e, usagef("%v", err), c)
 	}
 	if c.nargs >= 0 && len(pos) != c.nargs {
-		return fail(e, usagef("%s takes %d argument(s) (%s), got %d", joinPath(path), c.nargs, c.args, len(pos)), c)
+		return fail(e, usagef("%s takes %s, got %d", cmdName, arguments(c), len(pos)), c)
 	}
 	for _, name := range c.required {
 		if fs.Lookup(name).Value.String() == "" {
@@ -141,10 +130,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitOK
 }
 
-func joinPath(path []string) string {
-	s := path[0]
-	for _, p := range path[1:] {
-		s += " " + p
+// arguments says how many positional arguments c takes, and which.
+func arguments(c *command) string {
+	switch c.nargs {
+	case 0:
+		return "no arguments"
+	case 1:
+		return fmt.Sprintf("1 argument (%s)", c.args)
 	}
-	return s
+	return fmt.Sprintf("%d arguments (%s)", c.nargs, c.args)
 }
