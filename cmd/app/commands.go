@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -110,6 +109,11 @@ func securityAdd(e *env, args []string) error {
 		return usagef("--name is required")
 	}
 	v, err := e.svc.AddSecurity(e.ctx, args[0], name, flagOf(e, "currency"))
+	if errors.Is(err, domain.ErrAlreadyExists) {
+		// In the words of the other refusals, "create security: ...".
+		sym, _ := domain.ParseSymbol(args[0])
+		return reword(fmt.Sprintf("create security %s: already exists", sym), err)
+	}
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,7 @@ func priceSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.changing = "security " + sym
 	price, err := domain.ParsePrice(args[1])
 	if err != nil {
 		return err
@@ -235,6 +240,11 @@ func priceImport(e *env, args []string) error {
 
 func portfolioCreate(e *env, args []string) error {
 	v, err := e.svc.CreatePortfolio(e.ctx, args[0], flagOf(e, "currency"))
+	if errors.Is(err, domain.ErrAlreadyExists) {
+		// In the words of the other refusals, "create portfolio: ...".
+		name, _ := domain.ParsePortfolioName(args[0])
+		return reword(fmt.Sprintf("create portfolio %q: already exists", name), err)
+	}
 	if err != nil {
 		return err
 	}
@@ -274,7 +284,11 @@ func portfolioList(e *env, _ []string) error {
 }
 
 func portfolioShow(e *env, args []string) error {
-	v, err := e.svc.Portfolio(e.ctx, byName(args[0]))
+	ref, err := byName(e, args[0])
+	if err != nil {
+		return err
+	}
+	v, err := e.svc.Portfolio(e.ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -295,29 +309,41 @@ func portfolioShow(e *env, args []string) error {
 }
 
 func portfolioRename(e *env, args []string) error {
-	v, err := e.svc.RenamePortfolio(e.ctx, byName(args[0]), args[1], 0)
+	ref, err := byName(e, args[0])
+	if err != nil {
+		return err
+	}
+	v, err := e.svc.RenamePortfolio(e.ctx, ref, args[1], 0)
 	if err != nil {
 		return err
 	}
 	if e.g.json {
 		return printJSON(e.stdout, v)
 	}
-	fmt.Fprintf(e.stdout, "Renamed %q to %q.\n", args[0], v.Name)
+	fmt.Fprintf(e.stdout, "Renamed %q to %q.\n", ref.Name, v.Name)
 	return nil
 }
 
 func portfolioDelete(e *env, args []string) error {
-	if err := e.svc.DeletePortfolio(e.ctx, byName(args[0]), 0); err != nil {
+	ref, err := byName(e, args[0])
+	if err != nil {
+		return err
+	}
+	if err := e.svc.DeletePortfolio(e.ctx, ref, 0); err != nil {
 		return err
 	}
 	if e.g.json {
-		return printJSON(e.stdout, map[string]string{"deleted": args[0]})
+		return printJSON(e.stdout, map[string]string{"deleted": ref.Name})
 	}
-	fmt.Fprintf(e.stdout, "Deleted portfolio %q and its lots.\n", args[0])
+	fmt.Fprintf(e.stdout, "Deleted portfolio %q and its lots.\n", ref.Name)
 	return nil
 }
 
 func trade(e *env, side tracker.Side, args []string) error {
+	ref, err := byName(e, args[0])
+	if err != nil {
+		return err
+	}
 	sym, err := domain.ParseSymbol(args[1])
 	if err != nil {
 		return err
@@ -338,7 +364,7 @@ func trade(e *env, side tracker.Side, args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := e.svc.Trade(e.ctx, byName(args[0]),
+	v, err := e.svc.Trade(e.ctx, ref,
 		tracker.Trade{Side: side, Symbol: sym, Quantity: qty, Price: price, Date: on}, 0)
 	if err != nil {
 		return err
@@ -356,6 +382,10 @@ func trade(e *env, side tracker.Side, args []string) error {
 }
 
 func tradeImport(e *env, args []string) error {
+	ref, err := byName(e, args[0])
+	if err != nil {
+		return err
+	}
 	f, err := openInput(e, args[1])
 	if err != nil {
 		return err
@@ -371,7 +401,7 @@ func tradeImport(e *env, args []string) error {
 	if e.tty && len(trades) >= 5000 {
 		apply = func(done, total int) { fmt.Fprintf(e.stderr, "\rapplied %d of %d trades", done, total) }
 	}
-	res, err := e.svc.ImportTrades(e.ctx, byName(args[0]), trades, apply)
+	res, err := e.svc.ImportTrades(e.ctx, ref, trades, apply)
 	if apply != nil {
 		fmt.Fprint(e.stderr, "\r\033[K")
 	}
@@ -388,7 +418,11 @@ func tradeImport(e *env, args []string) error {
 }
 
 func report(e *env, args []string) error {
-	v, err := e.svc.Report(e.ctx, byName(args[0]))
+	ref, err := byName(e, args[0])
+	if err != nil {
+		return err
+	}
+	v, err := e.svc.Report(e.ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -428,9 +462,18 @@ func signed(d decimal.Decimal) string {
 	return money(d)
 }
 
-// byName refers to a portfolio by the name the user typed, trimmed as names
-// are when they are stored.
-func byName(name string) tracker.Ref { return tracker.ByName(strings.TrimSpace(name)) }
+// byName refers to a portfolio by the name the user typed, in the form
+// names are stored in. A name no portfolio can have, such as "", is refused
+// as invalid input, in the words "portfolio create" would use, rather than
+// looked up and not found. The portfolio is what the command changes.
+func byName(e *env, name string) (tracker.Ref, error) {
+	n, err := domain.ParsePortfolioName(name)
+	if err != nil {
+		return tracker.Ref{}, err
+	}
+	e.changing = fmt.Sprintf("portfolio %q", n)
+	return tracker.ByName(n), nil
+}
 
 // nonNil makes an empty list print as [] rather than null.
 func nonNil[T any](s []T) []T {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -10,6 +12,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
 )
 
 // The --json shapes, with decimals as strings: decoding a JSON number into
@@ -594,6 +600,45 @@ func TestUsageErrors(t *testing.T) {
 // table, which scripts rely on.
 func TestExitCodesMatchTheTable(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2, 3, 4, 5}, []int{exitOK, exitFailure, exitUsage, exitInvalid, exitNotFound, exitConflict})
+}
+
+// TestExitCodeOf maps errors as the tracker and the unit of work wrap them
+// to exit codes, and words.
+func TestExitCodeOf(t *testing.T) {
+	gaveUp := func(kind error) error {
+		return fmt.Errorf("uow: gave up after 5 attempts: %w",
+			&uow.Error{Op: `save portfolio "Par"`, Kind: kind, Err: errors.New("ERROR: could not serialize access (SQLSTATE 40001)")})
+	}
+	const collided = `portfolio "Par" was changed by another command at the same time; try again`
+	for _, tc := range []struct {
+		err  error
+		code int
+		msg  string // "": the error's own
+	}{
+		{gaveUp(uow.ErrSerialization), 5, collided},
+		{gaveUp(domain.ErrVersionConflict), 5, collided},
+		{fmt.Errorf("x: %w", uow.ErrSerialization), 5, collided},
+		{fmt.Errorf("add portfolio: %w", domain.ErrAlreadyExists), 5, ""},
+		{fmt.Errorf("x: %w", tracker.ErrPreconditionFailed), 5, ""},
+		{fmt.Errorf("x: %w", domain.ErrInvalidDate), 3, ""},
+		{fmt.Errorf("x: %w", domain.ErrInsufficientQuantity), 3, ""},
+		{&tracker.RowError{Line: 3, Err: domain.ErrInvalidPrice}, 3, "line 3: invalid price"},
+		{fmt.Errorf("x: %w", domain.ErrNotFound), 4, ""},
+		{fmt.Errorf("%w: f.csv", errNoFile), 4, ""},
+		{usagef("bad"), 2, ""},
+		{&configError{"invalid database URL"}, 2, ""},
+		{reword("interrupted", context.Canceled), 1, "interrupted"},
+		{errors.New("boom"), 1, ""},
+	} {
+		assert.Equal(t, tc.code, exitCode(tc.err), "%v", tc.err)
+		want := tc.msg
+		if want == "" {
+			want = tc.err.Error()
+		}
+		assert.Equal(t, want, message(tc.err, `portfolio "Par"`), "%v", tc.err)
+	}
+	assert.Equal(t, "another command changed the same data at the same time; try again",
+		message(gaveUp(uow.ErrSerialization), ""))
 }
 
 var migrateLine = regexp.MustCompile(`^(up|down) +(\d{5}) (\d{5}_[a-z0-9_]+\.sql) \(\d+(\.\d+)?(ms|µs|s|ns)?\)$`)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -86,4 +87,53 @@ func TestDemoInterrupted(t *testing.T) {
 		assert.Empty(t, left, "the interrupted demo left files in its TMPDIR")
 		requireNoServer(t, tmp)
 	}
+}
+
+// TestConcurrentChangeGivesUp makes every attempt of a change fail as a
+// serialization failure, as a portfolio that other commands keep changing
+// would (a trigger raises SQLSTATE 40001): after its retries the command
+// says what happened in words, exits 5 (conflict) and writes nothing.
+func TestConcurrentChangeGivesUp(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple")
+	c.ok(t, "portfolio", "create", "Par")
+	c.ok(t, "buy", "Par", "AAPL", "2", "--price", "1", "--date", "2024-01-02")
+	_, err := pool.Exec(t.Context(), `
+		create function collide() returns trigger language plpgsql as $$
+		begin
+			raise exception 'could not serialize access due to concurrent update' using errcode = 'serialization_failure';
+		end $$;
+		create trigger collide before update or delete on portfolio for each row execute function collide();
+		create trigger collide before update on security for each row execute function collide();`)
+	require.NoError(t, err)
+	before := snapshot(t, pool)
+
+	const par = "folio: portfolio \"Par\" was changed by another command at the same time; try again\n"
+	trades := writeFile(t, "trades.csv", "2024-01-03,buy,AAPL,1,1\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"buy", "Par", "AAPL", "1", "--price", "1"}, par},
+		{[]string{"sell", " Par ", "AAPL", "1", "--price", "1"}, par},
+		{[]string{"portfolio", "rename", "Par", "Other"}, par},
+		{[]string{"portfolio", "delete", "Par"}, par},
+		{[]string{"trade", "import", "Par", trades}, par},
+		{[]string{"price", "set", "aapl", "2"}, "folio: security AAPL was changed by another command at the same time; try again\n"},
+		{[]string{"price", "import", writeFile(t, "prices.csv", "AAPL,2024-07-01,2\n")},
+			"folio: another command changed the same data at the same time; try again\n"},
+	} {
+		assert.Equal(t, tc.want, c.fails(t, 5, tc.args...), "%q", tc.args)
+		require.Equal(t, before, snapshot(t, pool), "%q wrote something", tc.args)
+	}
+
+	// --verbose logs the error as it came (and the statements with the
+	// server's words), before the words.
+	r := c.run(t, "buy", "Par", "AAPL", "1", "--price", "1", "--verbose")
+	assert.Equal(t, 5, r.code, "%v", r)
+	assert.Empty(t, r.stdout)
+	assert.True(t, strings.HasSuffix(r.stderr, "\n"+par), "%v", r)
+	assert.Regexp(t, `(?m)^time=\S+ level=DEBUG msg=error error=".*gave up after 5 attempts: .*could not serialize`, r.stderr)
+	require.Equal(t, before, snapshot(t, pool))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/pglocal"
 	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
 )
 
 // Exit codes. The README has the same table.
@@ -34,6 +35,7 @@ var exitCodes = []struct {
 	{domain.ErrNotFound, exitNotFound},
 	{errNoFile, exitNotFound},
 	{domain.ErrConflict, exitConflict},
+	{uow.ErrSerialization, exitConflict},
 	{tracker.ErrPreconditionFailed, exitConflict},
 }
 
@@ -48,10 +50,37 @@ func exitCode(err error) int {
 	return exitFailure
 }
 
+// worded is an error whose message is written for the user: it says what
+// happened in the command's words, while errors.Is and errors.As still find
+// the sentinels and causes it carries, for the exit code.
+type worded struct {
+	msg  string
+	errs []error
+}
+
+func (w *worded) Error() string   { return w.msg }
+func (w *worded) Unwrap() []error { return w.errs }
+
+// reword returns an error saying msg that wraps errs (nil ones left out).
+func reword(msg string, errs ...error) error {
+	w := &worded{msg: msg}
+	for _, err := range errs {
+		if err != nil {
+			w.errs = append(w.errs, err)
+		}
+	}
+	return w
+}
+
 // fail prints err on stderr in words for the user, with a pointer to --help
-// for usage errors, and returns its exit code.
+// for usage errors, and returns its exit code. With --verbose, an error
+// whose message was reworded is logged first as it came.
 func fail(e *env, err error, c *command) int {
-	fmt.Fprintf(e.stderr, "folio: %s\n", message(err))
+	msg := message(err, e.changing)
+	if e.logger != nil && msg != oneLine(strings.TrimSpace(err.Error())) {
+		e.logger.Debug("error", "error", err.Error())
+	}
+	fmt.Fprintf(e.stderr, "folio: %s\n", msg)
 	if errors.Is(err, errUsage) && c != nil {
 		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
 	}
@@ -59,11 +88,24 @@ func fail(e *env, err error, c *command) int {
 }
 
 // message rewords the errors whose own text would mean little to a user.
-func message(err error) string {
+// changing names what the command changes, such as `portfolio "Growth"`,
+// for the words of a change that kept colliding with concurrent ones; ""
+// when the command did not say.
+func message(err error, changing string) string {
+	if w, ok := err.(*worded); ok {
+		return oneLine(w.msg)
+	}
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pglocal.ErrNoServer):
 		return err.Error()
+	case errors.Is(err, uow.ErrSerialization), errors.Is(err, domain.ErrVersionConflict):
+		// Runner.Do retried and gave up: the server kept aborting the
+		// unit, or the portfolio kept changing under it.
+		if changing == "" {
+			return "another command changed the same data at the same time; try again"
+		}
+		return changing + " was changed by another command at the same time; try again"
 	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
 		return "the database has no folio tables yet: run 'folio migrate up' first"
 	case errors.As(err, &pgErr) && pgErr.Code == "25006": // read_only_sql_transaction

@@ -108,6 +108,7 @@ func TestRefusedInput(t *testing.T) {
 		{"newline in name", []string{"portfolio", "create", "a\nb"}, 3, []string{`"a\nb"`}},
 		{"invalid UTF-8", []string{"portfolio", "create", "a\xffb"}, 3, []string{`"a\xffb"`}},
 		{"rename to empty", []string{"portfolio", "rename", "Main", ""}, 3, []string{"must not be empty"}},
+		{"too long a name to look up", []string{"portfolio", "show", strings.Repeat("a", 101)}, 3, []string{"at most 100 characters, not 101"}},
 		{"invalid currency", []string{"portfolio", "create", "X", "--currency", "EURO"}, 3, []string{`"EURO"`, "ISO 4217"}},
 		{"digit currency", []string{"security", "add", "X", "--name", "X", "--currency", "U5D"}, 3, []string{`"U5D"`}},
 		{"invalid symbol", []string{"security", "add", "A B", "--name", "X"}, 3, []string{`"A B"`}},
@@ -118,10 +119,11 @@ func TestRefusedInput(t *testing.T) {
 		{"currency mismatch", []string{"buy", "Main", "MSFT", "1", "--price", "1"}, 3, []string{"MSFT", "EUR", "USD"}},
 
 		// Conflicts: 5.
-		{"duplicate portfolio", []string{"portfolio", "create", "Main"}, 5, []string{`"Main"`, "already exists"}},
-		{"duplicate portfolio after trimming", []string{"portfolio", "create", " Main "}, 5, []string{`"Main"`, "already exists"}},
+		// In the words of create's other refusals.
+		{"duplicate portfolio", []string{"portfolio", "create", "Main"}, 5, []string{`create portfolio "Main": already exists`}},
+		{"duplicate portfolio after trimming", []string{"portfolio", "create", " Main "}, 5, []string{`create portfolio "Main": already exists`}},
 		{"rename onto another", []string{"portfolio", "rename", "Other", "Main"}, 5, []string{`"Main"`, "already exists"}},
-		{"duplicate symbol", []string{"security", "add", "aapl", "--name", "Apple again"}, 5, []string{"AAPL", "already exists"}},
+		{"duplicate symbol", []string{"security", "add", "aapl", "--name", "Apple again"}, 5, []string{"create security AAPL: already exists"}},
 
 		// Selling more than held: 3.
 		{"sell more than held", []string{"sell", "Main", "AAPL", "10.0000000001", "--price", "1"}, 3, []string{"insufficient quantity", "held 10", "10.0000000001"}},
@@ -140,6 +142,50 @@ func TestRefusedInput(t *testing.T) {
 		{"missing price file", []string{"price", "import", "/nonexistent/prices.csv"}, 4, []string{"/nonexistent/prices.csv"}},
 	})
 	assert.Equal(t, "10.0000000000", queryOne[string](t, pool, "select quantity::text from investment"))
+}
+
+// TestEmptyNamesAndSymbols: a portfolio name or a symbol that nothing can
+// have, given to a command that looks one up, is refused as the invalid
+// input it is (exit code 3, in the words of "portfolio create"), not looked
+// up and found missing.
+func TestEmptyNamesAndSymbols(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	trades := writeFile(t, "t.csv", "2024-01-03,buy,AAPL,1,1\n")
+	const empty = "folio: invalid name \"\": a portfolio name must not be empty\n"
+	const blank = "folio: invalid name \"   \": a portfolio name must not be empty\n"
+	requireCleanRefusals := func(t *testing.T, want string, argLists ...[]string) {
+		t.Helper()
+		before := snapshot(t, pool)
+		for _, args := range argLists {
+			assert.Equal(t, want, c.fails(t, 3, args...), "%q", args)
+		}
+		require.Equal(t, before, snapshot(t, pool), "something was written")
+	}
+	// "portfolio create" says the same, after what it was doing.
+	assert.Equal(t, "folio: create portfolio: "+strings.TrimPrefix(empty, "folio: "), c.fails(t, 3, "portfolio", "create", ""))
+	for _, name := range []string{"", "   "} {
+		want := empty
+		if name != "" {
+			want = blank
+		}
+		requireCleanRefusals(t, want,
+			[]string{"portfolio", "show", name},
+			[]string{"portfolio", "delete", name},
+			[]string{"portfolio", "rename", name, "x"},
+			[]string{"report", name},
+			[]string{"buy", name, "AAPL", "1", "--price", "1"},
+			[]string{"sell", name, "AAPL", "1", "--price", "1"},
+			[]string{"trade", "import", name, trades},
+			[]string{"trade", "import", name, "/nonexistent.csv"}, // the name comes first
+		)
+	}
+	requireRefusals(t, c, pool, []refusal{
+		{"price set", []string{"price", "set", "", "1"}, 3, []string{`invalid symbol ""`}},
+		{"buy", []string{"buy", "Main", "", "1", "--price", "1"}, 3, []string{`invalid symbol ""`}},
+		{"sell", []string{"sell", "Main", " ", "1", "--price", "1"}, 3, []string{`invalid symbol " "`}},
+		{"security add", []string{"security", "add", "", "--name", "x"}, 3, []string{`invalid symbol ""`}},
+	})
 }
 
 // TestStoredVerbatim checks that names are data, never SQL, and come back

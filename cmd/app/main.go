@@ -48,6 +48,9 @@ type env struct {
 	tty bool
 
 	flags *flag.FlagSet // the command's parsed flags
+	// changing names what the command changes, such as `portfolio
+	// "Growth"`, for the words of an error; "" until the command says.
+	changing string
 
 	pool   *pgxpool.Pool
 	runner *uow.Runner
