@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,8 +44,10 @@ func commands() *command {
 					run:     priceSet},
 				{name: "import", args: "FILE.csv", nargs: 1, needsDB: true,
 					summary: "import prices from CSV: symbol,date,price",
-					help:    "All rows or none: a bad row is reported by line and nothing is written.\nA header line is optional. Use - to read standard input.",
-					run:     priceImport},
+					help: "All rows or none: a bad row is reported by line and nothing is written.\n" +
+						"A header line is optional; if there is one, it is symbol,date,price. Use - to\n" +
+						"read standard input.",
+					run: priceImport},
 			}},
 			{name: "portfolio", summary: "portfolios", sub: []*command{
 				{name: "create", args: "NAME", nargs: 1, needsDB: true,
@@ -64,7 +67,8 @@ func commands() *command {
 				{name: "import", args: "PORTFOLIO FILE.csv", nargs: 2, needsDB: true,
 					summary: "import trades from CSV: date,side,symbol,quantity,price",
 					help: "All rows or none: a bad row is reported by line and nothing is written.\n" +
-						"Trades are applied in date order. A header line is optional. Use - to read standard input.",
+						"Trades are applied in date order. A header line is optional; if there is one, it is\n" +
+						"date,side,symbol,quantity,price. Use - to read standard input.",
 					run: tradeImport},
 			}},
 			{name: "report", args: "PORTFOLIO", nargs: 1, needsDB: true,
@@ -181,16 +185,67 @@ func priceSet(e *env, args []string) error {
 	return nil
 }
 
-// openInput opens a file to import, or standard input for "-".
+// openInput opens a file to import, or standard input for "-". Its reads
+// end as soon as e.ctx does (on Ctrl-C), rather than when the input next
+// has data.
 func openInput(e *env, name string) (io.ReadCloser, error) {
 	if name == "-" {
-		return io.NopCloser(e.stdin), nil
+		return readUntilDone(e.ctx, io.NopCloser(e.stdin)), nil
 	}
 	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", errNoFile, name)
 	}
-	return f, err
+	if err != nil {
+		return nil, err
+	}
+	return readUntilDone(e.ctx, f), nil
+}
+
+// readUntilDone reads r in a goroutine of its own, so that a read blocked on
+// a terminal or a pipe that stays silent does not keep the import from
+// ending with ctx: reads then fail with ctx's error at once. Closing the
+// result closes r.
+func readUntilDone(ctx context.Context, r io.ReadCloser) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // io.EOF for a nil err
+	}()
+	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	return &pipedInput{PipeReader: pr, stop: stop, src: r}
+}
+
+type pipedInput struct {
+	*io.PipeReader
+	stop func() bool
+	src  io.Closer
+}
+
+func (p *pipedInput) Close() error {
+	p.stop()
+	// Ends the copy if it is waiting to write; if it is blocked reading
+	// standard input, it ends with the process.
+	_ = p.PipeReader.Close()
+	return p.src.Close()
+}
+
+// interrupted says that an import ended with e.ctx, so before it wrote
+// anything: its unit of work rolled back, unless the commit was already
+// in flight, in which case err says so as it is.
+func interrupted(e *env, input string, err error) error {
+	if e.ctx.Err() == nil || !errors.Is(err, context.Canceled) || errors.Is(err, uow.ErrCommitUnknown) {
+		return err
+	}
+	return reword(fmt.Sprintf("interrupted while importing %s: nothing was written", inputName(input)), err)
+}
+
+// inputName names an input to import in a message.
+func inputName(name string) string {
+	if name == "-" {
+		return "standard input"
+	}
+	return name
 }
 
 // progress returns a function that shows a count on a terminal, and does
@@ -222,11 +277,11 @@ func priceImport(e *env, args []string) error {
 	rows, err := readPrices(f, show)
 	done()
 	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
+		return interrupted(e, args[0], fmt.Errorf("%s: %w", inputName(args[0]), err))
 	}
 	res, err := e.svc.ImportPrices(e.ctx, rows)
 	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
+		return interrupted(e, args[0], fmt.Errorf("%s: %w", inputName(args[0]), err))
 	}
 	if e.g.json {
 		return printJSON(e.stdout, res)
@@ -395,7 +450,7 @@ func tradeImport(e *env, args []string) error {
 	trades, err := readTrades(f, show)
 	done()
 	if err != nil {
-		return fmt.Errorf("%s: %w", args[1], err)
+		return interrupted(e, args[1], fmt.Errorf("%s: %w", inputName(args[1]), err))
 	}
 	var apply func(done, total int)
 	if e.tty && len(trades) >= 5000 {
@@ -406,7 +461,7 @@ func tradeImport(e *env, args []string) error {
 		fmt.Fprint(e.stderr, "\r\033[K")
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", args[1], err)
+		return interrupted(e, args[1], fmt.Errorf("%s: %w", inputName(args[1]), err))
 	}
 	if e.g.json {
 		return printJSON(e.stdout, res)

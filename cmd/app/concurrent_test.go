@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -136,4 +137,50 @@ func TestConcurrentChangeGivesUp(t *testing.T) {
 	assert.True(t, strings.HasSuffix(r.stderr, "\n"+par), "%v", r)
 	assert.Regexp(t, `(?m)^time=\S+ level=DEBUG msg=error error=".*gave up after 5 attempts: .*could not serialize`, r.stderr)
 	require.Equal(t, before, snapshot(t, pool))
+}
+
+// TestImportInterrupted stops imports from standard input that is still
+// open, mid-way through their rows: they end at once, say so, exit 1 and
+// write nothing, rather than wait for the end of the input and import
+// what they had.
+func TestImportInterrupted(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	before := snapshot(t, pool)
+	for _, tc := range []struct {
+		args []string
+		row  string
+	}{
+		{[]string{"price", "import", "-"}, "AAPL,2024-07-01,200\n"},
+		{[]string{"trade", "import", "Main", "-"}, "2024-03-01,buy,AAPL,1,1\n"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			cmd, stdout, stderr := c.command(t, ctx, tc.args...)
+			in, feed, err := os.Pipe()
+			require.NoError(t, err)
+			defer feed.Close()
+			cmd.Stdin = in
+			require.NoError(t, cmd.Start())
+			in.Close()
+			// More rows than a pipe holds: the write returns once folio
+			// has read some of them, so it is importing when the signal
+			// comes.
+			_, err = feed.Write([]byte(strings.Repeat(tc.row, (256<<10)/len(tc.row))))
+			require.NoError(t, err)
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			began := time.Now()
+			err = cmd.Wait()
+			elapsed := time.Since(began)
+
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, err, &exitErr, "stdout: %s\nstderr: %s", stdout, stderr)
+			assert.Equal(t, 1, exitErr.ExitCode(), "stderr: %s", stderr)
+			assert.Empty(t, stdout.String())
+			assert.Equal(t, "folio: interrupted while importing standard input: nothing was written\n", stderr.String())
+			assert.Less(t, elapsed, 10*time.Second, "it waited for the input to end")
+			require.Equal(t, before, snapshot(t, pool), "something was written")
+		})
+	}
 }

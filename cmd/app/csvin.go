@@ -6,7 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/tracker"
@@ -80,10 +85,16 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			if isHeader(rec, columns) {
 				continue
 			}
+			if looksLikeHeader(rec) {
+				// Rather than the first column that does not parse, such
+				// as `invalid date "price"` for symbol,price,date.
+				return &tracker.RowError{Line: line, Err: reword(fmt.Sprintf("the header must be %s (got %s)",
+					strings.Join(columns, ","), printable(strings.Join(rec, ","))), domain.ErrInvalid)}
+			}
 		}
 		if len(rec) != len(columns) {
-			return &tracker.RowError{Line: line, Err: fmt.Errorf("%w: %d fields, want %d (%s)",
-				domain.ErrInvalid, len(rec), len(columns), strings.Join(columns, ","))}
+			return &tracker.RowError{Line: line, Err: reword(fmt.Sprintf("%s, want %d (%s)",
+				count(len(rec), "field", "fields"), len(columns), strings.Join(columns, ",")), domain.ErrInvalid)}
 		}
 		if err := row(line, rec); err != nil {
 			return &tracker.RowError{Line: line, Err: err}
@@ -101,6 +112,43 @@ func isHeader(rec, columns []string) bool {
 		}
 	}
 	return true
+}
+
+// looksLikeHeader reports whether a first record is a header line rather
+// than a row of data: it has fields (one is a lone word, or a line with
+// another separator), a word among them, and no field is a date, a number
+// or a side, which every row has (a symbol could be a word of a header).
+func looksLikeHeader(rec []string) bool {
+	if len(rec) < 2 {
+		return false
+	}
+	word := false
+	for _, f := range rec {
+		if _, err := domain.ParseDate(f); err == nil {
+			return false
+		}
+		if _, err := decimal.NewFromString(f); err == nil {
+			return false
+		}
+		if _, err := tracker.ParseSide(f); err == nil {
+			return false
+		}
+		word = word || strings.ContainsFunc(f, unicode.IsLetter)
+	}
+	return word
+}
+
+// printable shows s in a message as it is when it is short, printable text,
+// and quoted and clipped otherwise.
+func printable(s string) string {
+	const max = 80
+	if len(s) <= max && utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // readPrices parses symbol,date,price rows.

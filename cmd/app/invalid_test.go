@@ -322,6 +322,55 @@ func TestImportAllOrNothing(t *testing.T) {
 	assert.Equal(t, 301, queryOne[int](t, pool, "select count(*) from investment"))
 }
 
+// TestImportHeaders: a first line that is a header, but not the one
+// expected, is refused as such, rather than with the first field of it that
+// does not parse as data; a first line of data is still data.
+func TestImportHeaders(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	before := snapshot(t, pool)
+	const prices, trades = "symbol,date,price", "date,side,symbol,quantity,price"
+	for _, tc := range []struct {
+		columns, file, want string
+	}{
+		{prices, "symbol,price,date\nAAPL,2024-07-01,5\n", "line 1: the header must be symbol,date,price (got symbol,price,date)"},
+		{prices, "ticker,date,price\nAAPL,2024-07-01,5\n", "line 1: the header must be symbol,date,price (got ticker,date,price)"},
+		{prices, "\n\nSymbol,Day\nAAPL,2024-07-01,5\n", "line 3: the header must be symbol,date,price (got Symbol,Day)"},
+		{prices, "sym\x01bol,date,price\n", `line 1: the header must be symbol,date,price (got "sym\x01bol,date,price")`},
+		{prices, "symbol;date;price\nAAPL;2024-07-01;5\n", "line 1: 1 field, want 3 (symbol,date,price)"},
+		{prices, "AAPL,2024-07-01\n", "line 1: 2 fields, want 3 (symbol,date,price)"},
+		{prices, "AAPL,2024-13-01,5\n", `line 1: invalid date "2024-13-01"`},
+		{prices, "AAPL,soon,-5\n", `line 1: invalid date "soon"`},
+		{trades, "Date,Type,Ticker,Shares,Price\n2024-01-03,buy,AAPL,1,1\n",
+			"line 1: the header must be date,side,symbol,quantity,price (got Date,Type,Ticker,Shares,Price)"},
+		{trades, "date,symbol,side,quantity,price\n", "line 1: the header must be date,side,symbol,quantity,price (got date,symbol,side,quantity,price)"},
+		{trades, "2024-01-03,buy,AAPL,1\n", "line 1: 4 fields, want 5 (date,side,symbol,quantity,price)"},
+		{trades, trades + "\n2024-01-03,buy,AAPL\n", "line 2: 3 fields, want 5 (date,side,symbol,quantity,price)"},
+		{trades, "2024-01-03,hold,AAPL,1,1\n", `line 1: invalid side "hold"`},
+	} {
+		args := []string{"price", "import"}
+		if tc.columns == trades {
+			args = []string{"trade", "import", "Main"}
+		}
+		file := writeFile(t, "import.csv", tc.file)
+		// The whole message where it is the CLI's, the start of it where
+		// the domain goes on to say what is allowed.
+		check := func(stderr, input string) {
+			t.Helper()
+			want := "folio: " + input + ": " + tc.want
+			if strings.HasSuffix(tc.want, ")") {
+				assert.Equal(t, want+"\n", stderr, "%q", tc.file)
+			} else {
+				assert.True(t, strings.HasPrefix(stderr, want), "%q:\n%s", tc.file, stderr)
+			}
+		}
+		check(c.fails(t, 3, append(args, file)...), file)
+		c.stdin = tc.file
+		check(c.fails(t, 3, append(args, "-")...), "standard input")
+		require.Equal(t, before, snapshot(t, pool), "something was written")
+	}
+}
+
 // TestImportLongLine feeds a 10 MB line among good ones: refused quickly,
 // by line number, without reading the file into memory or writing
 // anything.
