@@ -326,6 +326,10 @@ func portfolioList(e *env, _ []string) error {
 	if e.g.json {
 		return printJSON(e.stdout, nonNil(all))
 	}
+	if search := flagOf(e, "search"); len(all) == 0 && search != "" {
+		fmt.Fprintf(e.stdout, "No portfolio name contains %q.\n", search)
+		return nil
+	}
 	if len(all) == 0 {
 		fmt.Fprintln(e.stdout, "No portfolios: create one with 'portfolio create NAME'.")
 		return nil
@@ -506,7 +510,11 @@ func writeReport(w io.Writer, v tracker.ReportView) {
 	t.add("TOTAL", "", money(v.CostBasis), "", money(v.MarketValue), signed(v.UnrealizedGain), "", "")
 	t.write(w)
 	if v.Unpriced > 0 {
-		fmt.Fprintf(w, "\n%d holding(s) without a price are left out of market value and gain: set one with 'price set'.\n", v.Unpriced)
+		if v.Unpriced == 1 {
+			fmt.Fprintln(w, "\n1 holding without a price is left out of market value and gain: set its price with 'price set'.")
+		} else {
+			fmt.Fprintf(w, "\n%d holdings without a price are left out of market value and gain: set their prices with 'price set'.\n", v.Unpriced)
+		}
 	}
 }
 

@@ -244,6 +244,11 @@ func TestPortfolioLifecycle(t *testing.T) {
 		"NAME    CURRENCY  LOTS  COST BASIS",
 		"Growth  USD          1      402.34",
 	}, lines(c.ok(t, "portfolio", "list", "--search", "GROW")))
+	assert.Equal(t, "No portfolio name contains \"zzzz\".\n", c.ok(t, "portfolio", "list", "--search", "zzzz"))
+	var none []summaryJSON
+	c.okJSON(t, &none, "portfolio", "list", "--search", "zzzz")
+	assert.NotNil(t, none)
+	assert.Empty(t, none)
 
 	assert.Equal(t, "Euro Savings (EUR, version 1)\n\nNo lots: buy with 'buy PORTFOLIO SYMBOL QUANTITY --price P'.\n",
 		c.ok(t, "portfolio", "show", "Euro Savings"))
@@ -411,13 +416,18 @@ func TestReport(t *testing.T) {
 		"NVDA             5      100.00  no price             -           -       -",
 		"TOTAL                 2350.625                 3500.00   +1249.375",
 		"",
-		"1 holding(s) without a price are left out of market value and gain: set one with 'price set'.",
+		"1 holding without a price is left out of market value and gain: set its price with 'price set'.",
 	}, lines(c.ok(t, "report", "Rep")))
+
+	// Two without a price.
+	c.ok(t, "security", "add", "TSLA", "--name", "Tesla")
+	c.ok(t, "buy", "Rep", "TSLA", "1", "--price", "200", "--date", "2024-01-05")
+	out := lines(c.ok(t, "report", "Rep"))
+	assert.Equal(t, "2 holdings without a price are left out of market value and gain: set their prices with 'price set'.", out[len(out)-1])
 
 	// An empty portfolio.
 	c.ok(t, "portfolio", "create", "Empty")
-	out := c.ok(t, "report", "Empty")
-	assert.Regexp(t, `^Empty \(USD\) as of \d{4}-\d{2}-\d{2}\n\nNo holdings\.\n$`, out)
+	assert.Regexp(t, `^Empty \(USD\) as of \d{4}-\d{2}-\d{2}\n\nNo holdings\.\n$`, c.ok(t, "report", "Empty"))
 	var empty reportJSON
 	c.okJSON(t, &empty, "report", "Empty")
 	assert.NotNil(t, empty.Holdings)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -185,21 +186,28 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool) error {
 
 // parseURLError describes why a connection string does not parse without
 // quoting it: pgx masks passwords in its own message only on a best-effort
-// basis, and net/url's errors quote the whole URL. The underlying reason
-// (an invalid port, an unknown setting) names no password.
+// basis, and net/url's errors quote the whole URL. pgx's reason ("invalid
+// port") and its cause (an unknown setting, a bad escape) name no password.
 func parseURLError(err error) error {
 	const form = "use postgres://user:password@host:port/database?setting=value or key=value pairs"
 	reason := ""
 	var perr *pgconn.ParseConfigError
 	if errors.As(err, &perr) {
-		inner := perr.Unwrap()
-		var uerr *neturl.Error
-		if errors.As(inner, &uerr) {
-			inner = uerr.Err
+		// pgx's message is "cannot parse `<the string>`: <reason>" and
+		// then " (<cause>)" when there is one: without the string, the
+		// rest is what went wrong.
+		bare := *perr
+		bare.ConnString = ""
+		msg := strings.TrimPrefix(bare.Error(), "cannot parse ``: ")
+		if inner := perr.Unwrap(); inner != nil {
+			msg = strings.TrimSuffix(msg, " ("+inner.Error()+")")
+			var uerr *neturl.Error
+			if errors.As(inner, &uerr) {
+				inner = uerr.Err
+			}
+			msg += " (" + inner.Error() + ")"
 		}
-		if inner != nil {
-			reason = inner.Error() + "; "
-		}
+		reason = msg + "; "
 	}
 	return &configError{fmt.Sprintf("invalid database URL: %s%s", reason, form)}
 }

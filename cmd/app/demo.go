@@ -19,6 +19,8 @@ import (
 )
 
 // demo runs folio end to end on a database that exists only for the demo.
+// With --json it prints the two reports as a JSON array, and says what it
+// does on stderr instead.
 func demo(e *env, _ []string) error {
 	url := e.g.databaseURL
 	if url == "" {
@@ -47,7 +49,7 @@ func demo(e *env, _ []string) error {
 	if err := migrateUp(e.ctx, pool); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "Migrated the schema.")
+	e.say("Migrated the schema.\n")
 	r, err := uow.NewRunner(pool, uow.WithLogger(e.logger))
 	if err != nil {
 		return err
@@ -56,16 +58,33 @@ func demo(e *env, _ []string) error {
 	if err := demoData(e); err != nil {
 		return err
 	}
+	var reports []tracker.ReportView
 	for _, name := range []string{"Retirement", "Growth"} {
 		v, err := e.svc.Report(e.ctx, tracker.ByName(name))
 		if err != nil {
 			return err
 		}
+		reports = append(reports, v)
+	}
+	if e.g.json {
+		return printJSON(e.stdout, reports)
+	}
+	for _, v := range reports {
 		fmt.Fprintln(e.stdout)
 		writeReport(e.stdout, v)
 	}
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// say tells what the demo does: on stdout, or on stderr when stdout is for
+// JSON.
+func (e *env) say(format string, a ...any) {
+	w := e.stdout
+	if e.g.json {
+		w = e.stderr
+	}
+	fmt.Fprintf(w, format, a...)
 }
 
 // throwawayServer starts an ephemeral PostgreSQL in a temporary directory.
@@ -85,7 +104,7 @@ func (e *env) throwawayServer() (*pgxpool.Config, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	fmt.Fprintf(e.stdout, "Started a throwaway PostgreSQL in %s.\n", dir)
+	e.say("Started a throwaway PostgreSQL in %s.\n", dir)
 	return cfg, func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
 		defer cancel()
@@ -94,7 +113,7 @@ func (e *env) throwawayServer() (*pgxpool.Config, func(), error) {
 			return
 		}
 		_ = os.RemoveAll(dir)
-		fmt.Fprintln(e.stdout, "Stopped the throwaway PostgreSQL and removed its data.")
+		e.say("Stopped the throwaway PostgreSQL and removed its data.\n")
 	}, nil
 }
 
@@ -117,7 +136,7 @@ func (e *env) scratchDatabase(url string) (*pgxpool.Config, func(), error) {
 		_ = admin.Close(e.ctx)
 		return nil, nil, fmt.Errorf("create a scratch database for the demo (the user needs CREATEDB): %w", err)
 	}
-	fmt.Fprintf(e.stdout, "Created the scratch database %s.\n", name)
+	e.say("Created the scratch database %s.\n", name)
 	cfg.ConnConfig.Database = name
 	return cfg, func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
@@ -125,7 +144,7 @@ func (e *env) scratchDatabase(url string) (*pgxpool.Config, func(), error) {
 		if _, err := admin.Exec(ctx, "drop database "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
 			fmt.Fprintf(e.stderr, "folio: drop the scratch database %s: %v\n", name, err)
 		} else {
-			fmt.Fprintf(e.stdout, "Dropped the scratch database %s.\n", name)
+			e.say("Dropped the scratch database %s.\n", name)
 		}
 		_ = admin.Close(ctx)
 	}, nil
@@ -150,7 +169,7 @@ func demoData(e *env) error {
 			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "Added %d securities with prices of %s.\n", len(securities), priced.Format(time.DateOnly))
+	e.say("Added %d securities with prices of %s.\n", len(securities), priced.Format(time.DateOnly))
 
 	trades := map[string][]tracker.Trade{
 		"Retirement": {
@@ -175,7 +194,7 @@ func demoData(e *env) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Portfolio %s: %s, %s (first in, first out), realized gain %s.\n",
+		e.say("Portfolio %s: %s, %s (first in, first out), realized gain %s.\n",
 			name, count(res.Buys, "buy", "buys"), count(res.Sells, "sell", "sells"), money(res.Realized))
 	}
 	return nil

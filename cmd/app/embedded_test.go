@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -176,9 +177,32 @@ func TestDemoScratchDatabase(t *testing.T) {
 	assert.True(t, strings.HasSuffix(out, "Dropped the scratch database "+name+".\n"), out)
 	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from pg_database where datname = $1", name))
 
+	// With --json, the two reports as a JSON array on stdout, and what the
+	// demo does on stderr.
+	r := c.run(t, "demo", "--json")
+	require.Equal(t, 0, r.code, "%v", r)
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	var reports []reportJSON
+	require.NoError(t, dec.Decode(&reports), "%v", r)
+	require.False(t, dec.More(), "%v", r)
+	require.Len(t, reports, 2)
+	type total struct{ Portfolio, CostBasis, MarketValue, UnrealizedGain string }
+	got := []total{}
+	for _, rep := range reports {
+		got = append(got, total{rep.Portfolio, rep.CostBasis, rep.MarketValue, rep.UnrealizedGain})
+	}
+	assert.Equal(t, []total{{"Retirement", "18236.8", "20991", "2754.2"}, {"Growth", "3829.02", "11303.05", "7474.03"}}, got)
+	assert.Equal(t, []string{"BND", "VTI"}, []string{reports[0].Holdings[0].Symbol, reports[0].Holdings[1].Symbol})
+	m = regexp.MustCompile(`(?m)^Created the scratch database (folio_demo_[0-9a-f]{8})\.$`).FindStringSubmatch(r.stderr)
+	require.NotNil(t, m, "%v", r)
+	assert.Contains(t, r.stderr, "Portfolio Growth: 4 buys, 1 sell")
+	assert.True(t, strings.HasSuffix(r.stderr, "Dropped the scratch database "+m[1]+".\n"), "%v", r)
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from pg_database where datname = $1", m[1]))
+
 	// A user who may not create databases is told why.
 	db := pgtest.URL(t) // owned by a role without CREATEDB
-	r := (&cli{url: db}).run(t, "demo")
+	r = (&cli{url: db}).run(t, "demo")
 	assert.Equal(t, 1, r.code, "%v", r)
 	requireCleanError(t, r)
 	assert.Contains(t, r.stderr, "CREATEDB")

@@ -5,12 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/migrate"
 )
+
+// defaultMigrations is where migrate create writes, relative to the working
+// directory: the project's own migrations.
+var defaultMigrations = filepath.Join("sql", "schema")
 
 func migrateCommand() *command {
 	sub := func(name, summary string, run func(*env, *migrate.Migrator) error) *command {
@@ -69,11 +76,15 @@ func migrateCommand() *command {
 				return nil
 			}),
 			{name: "create", args: "NAME", nargs: 1, summary: "write a new, empty migration file",
-				flags: func(fs *flag.FlagSet) { fs.String("dir", filepath.Join("sql", "schema"), "migrations directory") },
+				flags: func(fs *flag.FlagSet) { fs.String("dir", defaultMigrations, "migrations directory") },
 				run: func(e *env, args []string) error {
-					path, err := migrate.Create(flagOf(e, "dir"), args[0])
+					dir := flagOf(e, "dir")
+					path, err := migrate.Create(dir, args[0])
 					if err != nil {
-						return createError(err)
+						return createError(dir, err)
+					}
+					if err := nameCommand(path); err != nil {
+						return err
 					}
 					if e.g.json {
 						return printJSON(e.stdout, map[string]string{"created": path})
@@ -147,14 +158,42 @@ func migrateStatus(e *env, m *migrate.Migrator) error {
 	return nil
 }
 
-// createError gives migrate create's failures their exit codes: a name
-// that is not allowed is invalid input, a missing directory not found.
-func createError(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %v", errNoFile, err)
-	}
-	if errors.Is(err, migrate.ErrInvalidName) {
-		return fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+// createError gives migrate create's failures their exit codes and words: a
+// name that is not allowed is invalid input, a name that is taken a
+// conflict, a missing directory not found.
+func createError(dir string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		hint := "create it first, or give another with --dir"
+		if dir == defaultMigrations {
+			hint = "run folio in the root of the project, or give the directory with --dir"
+		}
+		return reword(fmt.Sprintf("the migrations directory %s does not exist: %s", dir, hint), errNoFile, err)
+	case errors.Is(err, syscall.ENOTDIR):
+		return reword(fmt.Sprintf("%s is not a directory: give the migrations directory with --dir", dir), domain.ErrInvalid, err)
+	case errors.Is(err, migrate.ErrInvalidName) && strings.Contains(err.Error(), " is taken by "),
+		strings.HasPrefix(err.Error(), "migration ") && strings.HasSuffix(err.Error(), " already exists"):
+		// migrate has no sentinel for a taken name (nor for a file created
+		// under it by a concurrent Create): its words say it. Either is a
+		// name another migration has.
+		return reword(err.Error()+": choose another name", domain.ErrConflict, err)
+	case errors.Is(err, migrate.ErrInvalidName):
+		return reword("invalid "+err.Error(), domain.ErrInvalid, err)
 	}
 	return err
+}
+
+// nameCommand makes the comments of a created migration name the command
+// as the user runs it: migrate's template speaks of "app migrate down",
+// after the package the command is built from.
+func nameCommand(path string) error {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	fixed := strings.ReplaceAll(string(body), `"app migrate`, `"folio migrate`)
+	if fixed == string(body) {
+		return nil
+	}
+	return os.WriteFile(path, []byte(fixed), 0o644)
 }

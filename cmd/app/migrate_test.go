@@ -172,6 +172,9 @@ func TestMigrateCreate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(content), "-- +goose Up\n")
 	assert.Contains(t, string(content), "-- +goose Down\n")
+	// Its comments name the command as the user runs it.
+	assert.Contains(t, string(content), `"folio migrate down"`)
+	assert.NotContains(t, string(content), "app migrate")
 
 	// The next number after the highest, in the same five digits; the name
 	// is lower-cased with spaces and dashes made underscores.
@@ -196,23 +199,33 @@ func TestMigrateCreate(t *testing.T) {
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"add_things"}, "taken"},
-		{[]string{"bad;name"}, `"bad;name"`},
-		{[]string{""}, `""`},
+		// A taken name is a conflict, as the README's table has it.
+		{[]string{"add_things"}, 5, `folio: migration name "add_things" is taken by ` + path + ": choose another name\n"},
+		{[]string{"Add Things"}, 5, `folio: migration name "add_things" is taken by ` + path + ": choose another name\n"},
+		{[]string{"bad;name"}, 3, `folio: invalid migration name "bad;name": use 1 to 60 letters, digits, spaces, '-' or '_'` + "\n"},
+		{[]string{""}, 3, `folio: invalid migration name "": use`},
+		{[]string{"--dir", path, "x"}, 3, "folio: " + path + " is not a directory: give the migrations directory with --dir\n"},
 	} {
 		r := c.run(t, append([]string{"migrate", "create", "--dir", dir}, tc.args...)...)
-		assert.Equal(t, 3, r.code, "invalid input: %v", r)
+		assert.Equal(t, tc.code, r.code, "%v", r)
 		requireCleanError(t, r)
-		assert.Contains(t, r.stderr, tc.want, "%v", r)
+		assert.True(t, strings.HasPrefix(r.stderr, tc.want), "%v", r)
 	}
 	after, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Equal(t, len(entries), len(after))
-	r := c.run(t, "migrate", "create", "x", "--dir", filepath.Join(dir, "missing"))
-	assert.Equal(t, 4, r.code, "not found: %v", r)
-	assert.Contains(t, r.stderr, "missing")
+
+	// A missing directory: which, and what to do.
+	missing := filepath.Join(dir, "missing")
+	assert.Equal(t, "folio: the migrations directory "+missing+" does not exist: create it first, or give another with --dir\n",
+		c.fails(t, 4, "migrate", "create", "x", "--dir", missing))
+	assert.NoDirExists(t, missing)
+	// The default, sql/schema, where there is none: run where it is.
+	assert.Equal(t, "folio: the migrations directory sql/schema does not exist: run folio in the root of the project, or give the directory with --dir\n",
+		c.fails(t, 4, "migrate", "create", "x"))
 }
 
 // TestMigrateConcurrently starts two "migrate up" at the same moment on one

@@ -149,24 +149,34 @@ func TestSecretsStaySecret(t *testing.T) {
 
 	t.Run("malformed URL", func(t *testing.T) {
 		t.Parallel()
-		for _, bad := range []string{
-			"postgres://u:" + secret + "@host:notaport/db",
-			"postgres://u:" + secret + "@[bad/db",
-			"postgres://u:" + secret + "@host:99999/db",
-			"postgres://u:" + secret + "@host/db?sslmode=sometimes",
-			"postgres://u:" + secret + "@host/db?connect_timeout=soon",
-			"postgres://u:" + secret + "@host/db%zz",
-			"host=x password=" + secret + " port=abc",
-			"host=x password='" + secret,
-			"host=x password=" + secret + " sslmode=bogus",
+		// Each says why, in pgx's words, and never shows the password.
+		for _, tc := range []struct{ url, reason string }{
+			{"postgres://u:" + secret + "@host:notaport/db", "invalid port"},
+			{"postgres://u:" + secret + "@[bad/db", `failed to parse as URL (end of string reached when looking for matching "]"`},
+			{"postgres://u:" + secret + "@host:99999/db", "invalid port"},
+			{"postgres://u:" + secret + "@host/db?sslmode=sometimes", "failed to configure TLS (sslmode is invalid)"},
+			{"postgres://u:" + secret + "@host/db?connect_timeout=soon", `invalid connect_timeout (strconv.ParseInt: parsing "soon": invalid syntax)`},
+			{"postgres://u:" + secret + "@host/db%zz", `failed to parse as URL (invalid percent-encoded token: "db%zz")`},
+			{"postgres://u:" + secret[:3] + "%zz" + secret[3:] + "@host/db", "failed to parse as URL (invalid percent-encoded token in password)"},
+			{"postgres://u:" + secret + " x@host/db", "failed to parse as URL (unexpected spaces found in password"},
+			{"postgres://u:" + secret + "@host/db?pool_max_conns=many", `cannot parse pool_max_conns (strconv.ParseInt: parsing "many": invalid syntax)`},
+			{"host=x password=" + secret + " port=abc", "invalid port"},
+			{"host=x password='" + secret, "failed to parse as keyword/value (unterminated quoted string in connection info string)"},
+			{"host=x password=" + secret + " sslmode=bogus", "failed to configure TLS (sslmode is invalid)"},
 		} {
 			for _, args := range [][]string{{"portfolio", "list"}, {"--verbose", "migrate", "up"}, {"demo"}} {
-				r := (&cli{url: bad}).run(t, args...)
+				r := (&cli{url: tc.url}).run(t, args...)
 				assert.Equal(t, 2, r.code, "%v", r)
 				requireCleanError(t, r)
-				requireNoSecret(t, r, secret)
-				assert.Contains(t, r.stderr, "invalid database URL", "%v", r)
+				requireNoSecret(t, r, secret, secret[:3]+"%zz"+secret[3:])
+				assert.True(t, strings.HasPrefix(r.stderr, "folio: invalid database URL: "+tc.reason), "%v", r)
+				assert.Contains(t, r.stderr, "; use postgres://user:password@host:port/database", "%v", r)
 			}
+			// The flag is the same as the variable.
+			r := (&cli{}).run(t, "portfolio", "list", "--database-url", tc.url)
+			assert.Equal(t, 2, r.code, "%v", r)
+			requireNoSecret(t, r, secret)
+			assert.True(t, strings.HasPrefix(r.stderr, "folio: invalid database URL: "+tc.reason), "%v", r)
 		}
 	})
 
