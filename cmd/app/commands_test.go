@@ -458,6 +458,76 @@ func TestTableWidths(t *testing.T) {
 	}
 }
 
+// TestTableUnicode pins the alignment of names a terminal draws narrower or
+// wider than their count of characters: an accent written as a combining
+// mark takes no column, nor does a zero-width space; CJK characters take
+// two; and a long name is clipped at 40 columns, not 40 characters.
+func TestTableUnicode(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	for _, n := range []string{"Cafe\u0301", "日本", "Zürich"} {
+		c.ok(t, "portfolio", "create", n)
+	}
+	// Names as stored, in whatever normal form: the widths are the same.
+	cafe := queryOne[string](t, pool, "select name from portfolio where name like 'Caf%'")
+	assert.Equal(t, []string{
+		"NAME    CURRENCY  LOTS  COST BASIS",
+		cafe + "    USD          0        0.00",
+		"Zürich  USD          0        0.00",
+		"日本    USD          0        0.00",
+	}, lines(c.ok(t, "portfolio", "list")))
+
+	c.ok(t, "security", "add", "JP", "--name", strings.Repeat("株", 30)) // 60 columns
+	c.ok(t, "security", "add", "MIX", "--name", "A"+strings.Repeat("株", 25))
+	c.ok(t, "security", "add", "FR", "--name", strings.Repeat("e\u0301", 40)) // 40 columns: fits
+	fr := queryOne[string](t, pool, "select name from security where symbol = 'FR'")
+	assert.Equal(t, []string{
+		"SYMBOL  NAME                                      CURRENCY  PRICE  DATE",
+		"FR      " + fr + "  USD           -  -",
+		"JP      " + strings.Repeat("株", 19) + "…   USD           -  -",
+		"MIX     A" + strings.Repeat("株", 19) + "…  USD           -  -",
+	}, lines(c.ok(t, "security", "list")))
+}
+
+func TestDisplayWidth(t *testing.T) {
+	for s, want := range map[string]int{
+		"":             0,
+		"abc":          3,
+		"Cafe\u0301":   4, // combining acute accent
+		"Café":         4, // precomposed
+		"a\u200bb":     2, // zero-width space
+		"\u200d\ufeff": 0, // zero-width joiner, byte order mark
+		"日本":           4,
+		"ＡＢ":           4, // fullwidth
+		"📈":            2,
+		"x\u20dd":      1, // enclosing circle
+		"Épargne 日本 📈": 15,
+	} {
+		assert.Equal(t, want, displayWidth(s), "%q", s)
+	}
+}
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"eleven char", 10, "eleven ch…"},
+		{"日本語のテキスト", 10, "日本語の…"},                             // 8 + 1 columns: a fifth would make 11
+		{"a日本語のテキスト", 10, "a日本語の…"},                           // 9 + 1
+		{"Cafe\u0301 Cafe\u0301", 9, "Cafe\u0301 Cafe\u0301"}, // 9 columns, 11 runes
+		{"Cafe\u0301 Cafe\u0301 x", 9, "Cafe\u0301 Caf…"},
+		{"abcde\u0301fg", 6, "abcde\u0301…"}, // the accent stays with its letter
+	} {
+		got := clip(tc.s, tc.n)
+		assert.Equal(t, tc.want, got, "clip(%q, %d)", tc.s, tc.n)
+		assert.LessOrEqual(t, displayWidth(got), tc.n, "%q", got)
+	}
+}
+
 func TestGlobalFlagsAnywhere(t *testing.T) {
 	t.Parallel()
 	c, _ := newCLI(t)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
+	"unicode"
 
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/width"
@@ -20,7 +20,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // table prints aligned columns: text left, numbers right, each column as
-// wide as its widest cell, counting East Asian wide characters as two.
+// wide as its widest cell on a terminal (see displayWidth).
 type table struct {
 	head  []string
 	right []bool
@@ -70,17 +70,29 @@ func (t *table) write(w io.Writer) {
 	}
 }
 
+// displayWidth is how many columns s takes on a terminal.
 func displayWidth(s string) int {
 	n := 0
 	for _, r := range s {
-		switch width.LookupRune(r).Kind() {
-		case width.EastAsianWide, width.EastAsianFullwidth:
-			n += 2
-		default:
-			n++
-		}
+		n += runeWidth(r)
 	}
 	return n
+}
+
+// runeWidth is how many columns r takes: none for a combining mark, which
+// sits on the character before it (the accent of an "é" written as "e"
+// and U+0301), nor for a format character such as a zero-width space or
+// joiner; two for an East Asian wide or fullwidth character (日, Ａ, most
+// emoji); one for the rest.
+func runeWidth(r rune) int {
+	if unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) {
+		return 0
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
 }
 
 // num prints a decimal exactly, without insignificant trailing zeros.
@@ -112,13 +124,20 @@ func bar(frac decimal.Decimal, cells int) string {
 	return s
 }
 
-// clip shortens s for a table cell.
+// clip shortens s to at most n columns for a table cell, ending it with
+// "…" when it cuts.
 func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	if displayWidth(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	used := 0
+	for i, r := range s {
+		if used+runeWidth(r) > n-1 { // and one column for "…"
+			return s[:i] + "…"
+		}
+		used += runeWidth(r)
+	}
+	return s
 }
 
 // count writes n with the singular or plural noun.
