@@ -5,9 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -82,9 +80,6 @@ func migrateCommand() *command {
 					path, err := migrate.Create(dir, args[0])
 					if err != nil {
 						return createError(dir, err)
-					}
-					if err := nameCommand(path); err != nil {
-						return err
 					}
 					if e.g.json {
 						return printJSON(e.stdout, map[string]string{"created": path})
@@ -171,29 +166,10 @@ func createError(dir string, err error) error {
 		return reword(fmt.Sprintf("the migrations directory %s does not exist: %s", dir, hint), errNoFile, err)
 	case errors.Is(err, syscall.ENOTDIR):
 		return reword(fmt.Sprintf("%s is not a directory: give the migrations directory with --dir", dir), domain.ErrInvalid, err)
-	case errors.Is(err, migrate.ErrInvalidName) && strings.Contains(err.Error(), " is taken by "),
-		strings.HasPrefix(err.Error(), "migration ") && strings.HasSuffix(err.Error(), " already exists"):
-		// migrate has no sentinel for a taken name (nor for a file created
-		// under it by a concurrent Create): its words say it. Either is a
-		// name another migration has.
+	case errors.Is(err, migrate.ErrNameTaken):
 		return reword(err.Error()+": choose another name", domain.ErrConflict, err)
 	case errors.Is(err, migrate.ErrInvalidName):
 		return reword("invalid "+err.Error(), domain.ErrInvalid, err)
 	}
 	return err
-}
-
-// nameCommand makes the comments of a created migration name the command
-// as the user runs it: migrate's template speaks of "app migrate down",
-// after the package the command is built from.
-func nameCommand(path string) error {
-	body, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	fixed := strings.ReplaceAll(string(body), `"app migrate`, `"folio migrate`)
-	if fixed == string(body) {
-		return nil
-	}
-	return os.WriteFile(path, []byte(fixed), 0o644)
 }

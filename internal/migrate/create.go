@@ -15,14 +15,21 @@ var (
 	nameShape     = regexp.MustCompile(`^[a-z0-9_]{1,60}$`)
 )
 
-// ErrInvalidName is returned by Create for a name it cannot use.
-var ErrInvalidName = errors.New("migration name")
+// Errors of Create.
+var (
+	// ErrInvalidName: a name that is not allowed.
+	ErrInvalidName = errors.New("migration name")
+	// ErrNameTaken: a migration in the directory has the name already
+	// (also when another Create made it at the same moment).
+	ErrNameTaken = errors.New("migration name taken")
+)
 
 // Create writes an empty migration named after name into dir, numbered one
 // above the highest version there and zero-padded to five digits like the
 // others, and returns its path. name is lower-cased and spaces and dashes
-// become underscores; anything else outside [a-z0-9_] is refused, and so is
-// a name a migration in dir already has.
+// become underscores; anything else outside [a-z0-9_] is refused
+// (ErrInvalidName), and so is a name a migration in dir already has
+// (ErrNameTaken). A missing dir gives an error wrapping fs.ErrNotExist.
 func Create(dir, name string) (string, error) {
 	clean := strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(strings.TrimSpace(name)))
 	if !nameShape.MatchString(clean) {
@@ -39,7 +46,7 @@ func Create(dir, name string) (string, error) {
 			continue
 		}
 		if m[2] == clean {
-			return "", fmt.Errorf("%w %q is taken by %s", ErrInvalidName, clean, filepath.Join(dir, e.Name()))
+			return "", &takenError{name: clean, by: filepath.Join(dir, e.Name())}
 		}
 		v, err := strconv.ParseInt(m[1], 10, 64)
 		if err == nil && v > top {
@@ -49,7 +56,7 @@ func Create(dir, name string) (string, error) {
 	path := filepath.Join(dir, fmt.Sprintf("%05d_%s.sql", top+1, clean))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("migration %s already exists", path)
+		return "", &takenError{name: clean, by: path}
 	}
 	if err != nil {
 		return "", fmt.Errorf("create migration: %w", err)
@@ -66,9 +73,17 @@ func Create(dir, name string) (string, error) {
 	return path, nil
 }
 
+// takenError is ErrNameTaken with the file that has the name.
+type takenError struct{ name, by string }
+
+func (e *takenError) Error() string {
+	return fmt.Sprintf("migration name %q is taken by %s", e.name, e.by)
+}
+func (e *takenError) Unwrap() error { return ErrNameTaken }
+
 const template = `-- +goose Up
 -- Write the change here. Each migration runs in its own transaction.
 
 -- +goose Down
--- Undo it here, so that "app migrate down" and "app migrate redo" work.
+-- Undo it here, so that "folio migrate down" and "folio migrate redo" work.
 `

@@ -86,14 +86,19 @@ func TestCreateRefuses(t *testing.T) {
 		{"newline", "a\nb", "use 1 to 60"},
 		{"non-ASCII letter", "café", "use 1 to 60"},
 		{"61 characters", strings.Repeat("x", 61), "use 1 to 60"},
-		{"the name of an existing migration", "Create Security", `"create_security" is taken by`},
-		{"the name of an existing migration, as typed", "create_portfolio", `"create_portfolio" is taken by`},
+		{"the name of an existing migration", "Create Security", `migration name "create_security" is taken by`},
+		{"the name of an existing migration, as typed", "create_portfolio", `migration name "create_portfolio" is taken by`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := dirWith(t, existing...)
 			got, err := migrate.Create(dir, tc.arg)
 			require.ErrorContains(t, err, tc.wantErr)
+			if strings.Contains(tc.wantErr, "is taken") {
+				require.ErrorIs(t, err, migrate.ErrNameTaken)
+			} else {
+				require.ErrorIs(t, err, migrate.ErrInvalidName)
+			}
 			require.Empty(t, got)
 			require.Equal(t, existing, listDir(t, dir), "Create wrote a file")
 		})
@@ -135,7 +140,8 @@ func TestCreateConcurrently(t *testing.T) {
 			created++
 			assert.Equal(t, filepath.Join(dir, "00002_same.sql"), paths[i])
 		} else {
-			assert.Regexp(t, `is taken by|already exists`, err.Error())
+			assert.ErrorIs(t, err, migrate.ErrNameTaken)
+			assert.ErrorContains(t, err, `migration name "same" is taken by `)
 		}
 	}
 	require.Equal(t, 1, created)
