@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -88,6 +90,37 @@ func TestDemoInterrupted(t *testing.T) {
 		assert.Empty(t, left, "the interrupted demo left files in its TMPDIR")
 		requireNoServer(t, tmp)
 	}
+}
+
+// TestDemoIntoAClosedPipe: a reader that stops early (folio demo | head)
+// does not kill the demo before it removes its throwaway server.
+func TestDemoIntoAClosedPipe(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	tmp := reachableDir(t)
+	c := &cli{env: []string{"TMPDIR=" + tmp}}
+	cmd, _, stderr := c.command(t, t.Context(), "demo")
+	cmd.Stdout = nil
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	first, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Regexp(t, demoDir, first)
+	require.NoError(t, out.Close()) // as head does after its lines
+	err = cmd.Wait()
+	t.Logf("demo: %v\nstderr: %s", err, stderr)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		assert.NotEqual(t, "signal: broken pipe", exit.Error(), "killed by SIGPIPE")
+	}
+	assert.NoDirExists(t, demoDir.FindStringSubmatch(first)[1])
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the demo left files in its TMPDIR")
+	requireNoServer(t, tmp)
 }
 
 // TestConcurrentChangeGivesUp makes every attempt of a change fail as a

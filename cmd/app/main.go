@@ -29,6 +29,12 @@ import (
 )
 
 func main() {
+	// Without this, a write to a closed pipe (folio demo | head) kills the
+	// process on the spot, before the demo removes its throwaway server.
+	// Notified, the signal is not acted on and the write fails with EPIPE
+	// instead; unlike signal.Ignore, server processes started later do
+	// not inherit anything.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
