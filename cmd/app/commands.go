@@ -510,10 +510,18 @@ func writeReport(w io.Writer, v tracker.ReportView) {
 	t.add("TOTAL", "", money(v.CostBasis), "", money(v.MarketValue), signed(v.UnrealizedGain), "", "")
 	t.write(w)
 	if v.Unpriced > 0 {
+		// The TOTAL row's gain is not its market value less its cost
+		// basis then: say why.
+		unpriced := decimal.Zero
+		for _, h := range v.Holdings {
+			if h.Price == nil {
+				unpriced = unpriced.Add(h.CostBasis)
+			}
+		}
 		if v.Unpriced == 1 {
-			fmt.Fprintln(w, "\n1 holding without a price is left out of market value and gain: set its price with 'price set'.")
+			fmt.Fprintf(w, "\n1 holding without a price is left out of market value, gain and weights; its cost basis, %s, is in the total. Set its price with 'price set'.\n", money(unpriced))
 		} else {
-			fmt.Fprintf(w, "\n%d holdings without a price are left out of market value and gain: set their prices with 'price set'.\n", v.Unpriced)
+			fmt.Fprintf(w, "\n%d holdings without a price are left out of market value, gain and weights; their cost basis, %s, is in the total. Set their prices with 'price set'.\n", v.Unpriced, money(unpriced))
 		}
 	}
 }

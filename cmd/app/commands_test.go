@@ -416,14 +416,14 @@ func TestReport(t *testing.T) {
 		"NVDA             5      100.00  no price             -           -       -",
 		"TOTAL                 2350.625                 3500.00   +1249.375",
 		"",
-		"1 holding without a price is left out of market value and gain: set its price with 'price set'.",
+		"1 holding without a price is left out of market value, gain and weights; its cost basis, 100.00, is in the total. Set its price with 'price set'.",
 	}, lines(c.ok(t, "report", "Rep")))
 
 	// Two without a price.
 	c.ok(t, "security", "add", "TSLA", "--name", "Tesla")
 	c.ok(t, "buy", "Rep", "TSLA", "1", "--price", "200", "--date", "2024-01-05")
 	out := lines(c.ok(t, "report", "Rep"))
-	assert.Equal(t, "2 holdings without a price are left out of market value and gain: set their prices with 'price set'.", out[len(out)-1])
+	assert.Equal(t, "2 holdings without a price are left out of market value, gain and weights; their cost basis, 300.00, is in the total. Set their prices with 'price set'.", out[len(out)-1])
 
 	// An empty portfolio.
 	c.ok(t, "portfolio", "create", "Empty")
