@@ -31,6 +31,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/httpapi"
@@ -271,6 +272,7 @@ func FuzzCreatePortfolio(f *testing.F) {
 		if err != nil {
 			t.Fatalf("created with name %q: %v", *sent, err)
 		}
+		want = norm.NFC.String(want) // names are stored in NFC
 		wantCur := "USD"
 		if cur != nil {
 			wantCur, _ = domain.ParseCurrency(*cur)
@@ -355,6 +357,7 @@ func FuzzRenamePortfolio(f *testing.F) {
 		if err != nil {
 			t.Fatalf("renamed to %q: %v", *sent, err)
 		}
+		want = norm.NFC.String(want)
 		// Renaming to the same name changes nothing, not even the version.
 		version := int64(2)
 		if want == fixtureName {
@@ -396,6 +399,7 @@ func FuzzAddSecurity(f *testing.F) {
 		}
 		wantSym, err1 := domain.ParseSymbol(*sym)
 		wantName, err2 := domain.ParseSecurityName(*name)
+		wantName = norm.NFC.String(wantName)
 		wantCur := "USD"
 		var err3 error
 		if cur != nil {
@@ -444,6 +448,8 @@ func FuzzSetPrice(f *testing.F) {
 		f.Add(sym, `{"price":"1","date":"2024-03-01"}`)
 	}
 	f.Add("FIX", `{"price":"0","date":null}`)
+	f.Add("FIX", `{"price":"1","date":"9999-12-31"}`)
+	f.Add("FIX", `{"price":"1","date":"`+time.Now().AddDate(0, 0, 2).Format(time.DateOnly)+`"}`)
 	f.Add("FIX", `{"price":1}`)
 	f.Add("FIX", `{"date":"2024-01-01"}`)
 	e := newFuzzEnv(f)
@@ -481,9 +487,13 @@ func FuzzSetPrice(f *testing.F) {
 	})
 }
 
-// checkDay checks the day of a change: the one sent, or today.
+// checkDay checks the day of a change: the one sent, or today; never a
+// day after today.
 func checkDay(t *testing.T, sent *string, got tracker.Date, before time.Time) {
 	t.Helper()
+	if got.After(domain.Day(time.Now().UTC())) {
+		t.Fatalf("a change dated %s, after today", got)
+	}
 	if sent != nil {
 		want, err := domain.ParseDate(*sent)
 		if err != nil || !got.Equal(want) {
@@ -525,6 +535,8 @@ func FuzzTrade(f *testing.F) {
 		trade("buy", "EURO", "1", "1", "2024-03-01"),
 		trade("buy", "NONE", "1", "1", "2024-03-01"),
 		trade("buy", "FIX", "999999999999999999.9999999999", "999999999999999999.9999999999", "9999-12-31"),
+		trade("buy", "FIX", "1", "1", "9999-12-31"),
+		trade("buy", "FIX", "1", "1", time.Now().AddDate(0, 0, 2).Format(time.DateOnly)),
 		trade("sell", "FIX", "1", "-0", "2024-03-01"),
 		`{"side":"buy","symbol":"FIX","quantity":1,"price":"1"}`,
 		`{"side":"buy","symbol":"FIX","quantity":"1","price":"1","date":null}`,
