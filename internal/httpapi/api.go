@@ -63,13 +63,14 @@
 //	415 unsupported-media-type  a body that is not application/json
 //	422 invalid-value           domain.ErrInvalid, with "field" when known
 //	422 insufficient-quantity   domain.ErrInsufficientQuantity
-//	503 unavailable, timeout    database unreachable, RequestTimeout exceeded
+//	503 unavailable, timeout    database unreachable, RequestTimeout exceeded; Retry-After
 //	500 internal-error, commit-unknown
 //
 // Clients branch on type (or status); detail is for people, and is the
-// error's message, which the domain writes for end users. For 5xx the
-// detail is fixed and the real error goes to the log only. The instance is
-// the request's path.
+// error's message, which the domain writes for end users. For 5xx, and
+// for a concurrent change that outlasted the retries, the detail is fixed
+// and the real error goes to the log only. The instance is the request's
+// path.
 //
 // # Responses
 //
@@ -157,9 +158,11 @@ func (a *api) handle(pattern string, h handlerFunc) {
 // writes the response, and back to the log line.
 type requestInfo struct {
 	id string
-	// err is the error behind a problem response; slug its type.
-	err  error
-	slug string
+	// err is the error behind a problem response; slug its type; hidden
+	// says that the response shows a fixed detail instead of err.
+	err    error
+	slug   string
+	hidden bool
 }
 
 type infoKey struct{}
@@ -249,7 +252,8 @@ func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 
 // logRequest writes the request's one log line: never a body, a query
 // string or a header other than the request id, since those may hold names
-// or credentials. 5xx lines are errors and carry the underlying error.
+// or credentials. 5xx lines are errors; they, and the lines of problems
+// whose detail was fixed rather than the error's message, carry the error.
 func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, pattern string, start time.Time, stack []byte) {
 	status := rw.status
 	if status == 0 {
@@ -270,9 +274,10 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 	}
 	if status >= 500 {
 		level = slog.LevelError
-		if ri.err != nil {
-			attrs = append(attrs, slog.String("error", ri.err.Error()))
-		}
+	}
+	if ri.err != nil && (status >= 500 || ri.hidden) {
+		// What the response did not show.
+		attrs = append(attrs, slog.String("error", ri.err.Error()))
 	}
 	if stack != nil {
 		attrs = append(attrs, slog.String("stack", string(stack)))

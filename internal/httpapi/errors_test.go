@@ -132,6 +132,7 @@ func TestErrors(t *testing.T) {
 		// 413, 415: the body is refused unread.
 		{"body over the limit", "POST", "/portfolios", `{"name":"` + strings.Repeat("a", twoMiB) + `"}`, nil, 413, tooLarge, tooLargeT, "", "limit is 1048576"},
 		{"text/plain", "POST", "/portfolios", `{"name":"X"}`, []string{contentType, "text/plain"}, 415, media, mediaT, "", "send application/json"},
+		{"no Content-Type on POST", "POST", "/securities", `{"symbol":"X","name":"X"}`, []string{contentType, ""}, 415, media, mediaT, "", "has a body but no Content-Type"},
 		{"no Content-Type", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{contentType, ""}, 415, media, mediaT, "", "no Content-Type"},
 		{"form", "POST", trades, "side=buy", []string{contentType, "application/x-www-form-urlencoded"}, 415, media, mediaT, "", "not accepted"},
 		{"latin1 JSON", "PUT", "/securities/AAPL/price", `{"price":"1"}`, []string{contentType, "application/json; charset=latin1"}, 415, media, mediaT, "", "not accepted"},
@@ -175,7 +176,18 @@ func TestErrors(t *testing.T) {
 				assert.NotEmpty(t, res.Header().Get("Allow"))
 			case http.StatusPreconditionFailed, http.StatusUnprocessableEntity:
 				assert.Empty(t, res.Header().Get("ETag"), "an ETag only comes with a portfolio")
+			case http.StatusUnsupportedMediaType:
+				// What the route accepts instead.
+				accept := map[string]string{"POST": "Accept-Post", "PATCH": "Accept-Patch"}
+				for _, h := range []string{"Accept-Post", "Accept-Patch"} {
+					if h == accept[c.method] {
+						assert.Equal(t, "application/json", res.Header().Get(h), h)
+					} else {
+						assert.Empty(t, res.Header().Get(h), h)
+					}
+				}
 			}
+			assert.Empty(t, res.Header().Get("Retry-After"), "only a 503 says when to retry")
 		})
 	}
 }
@@ -206,6 +218,7 @@ func TestRequestTimeoutIs503(t *testing.T) {
 		res := e.do(t, c.method, c.path, c.body)
 		p := requireProblem(t, res, http.StatusServiceUnavailable, "timeout", "Request timed out")
 		assert.Equal(t, "the request took longer than the server allows; try again later", p.Detail)
+		assert.Equal(t, "5", res.Header().Get("Retry-After"))
 	}
 	assert.Equal(t, before, e.dump(t))
 }

@@ -179,3 +179,15 @@ func (e *env) version(t testing.TB, id string) int64 {
 	require.NoError(t, e.pool.QueryRow(ctx, "select version from portfolio where id = $1", id).Scan(&v))
 	return v
 }
+
+// requireExactProblem checks a problem response and that its body is
+// exactly the problem of this status, slug and title with detail and
+// field.
+func requireExactProblem(t testing.TB, res result, status int, slug, title, detail, field string) {
+	t.Helper()
+	got := requireProblem(t, res, status, slug, title)
+	assert.Equal(t, problem{
+		Type: httpapi.ProblemTypeBase + slug, Title: title, Status: status,
+		Detail: detail, Instance: res.path, Field: field,
+	}, got)
+}

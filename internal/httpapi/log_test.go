@@ -110,6 +110,7 @@ func TestPanicIs500(t *testing.T) {
 	p := requireProblem(t, res, http.StatusInternalServerError, "internal-error", "Internal error")
 	assert.Equal(t, "internal error", p.Detail)
 	assert.NotContains(t, string(body), "kaboom")
+	assert.Empty(t, resp.Header.Get("Retry-After"), "a bug does not go away by waiting")
 
 	// Still serving.
 	resp, err = http.Get(srv.URL + "/healthz")
@@ -140,4 +141,48 @@ func TestServerErrorsAreLogged(t *testing.T) {
 	assert.Equal(t, "ERROR", lines[0]["level"])
 	assert.Contains(t, lines[0]["error"], "closed pool")
 	assert.Equal(t, "unavailable", lines[0]["problem"])
+}
+
+// TestConcurrentChangeDetail: a change that kept colliding with others
+// (here a trigger makes every save of a portfolio fail as a concurrent
+// one would) is a 409 whose detail tells the client what happened and to
+// try again, without the runner's attempts or the database's words,
+// which go to the log line.
+func TestConcurrentChangeDetail(t *testing.T) {
+	t.Parallel()
+	e, buf := loggedAPI(t)
+	e.addSecurity(t, "AAPL", "USD")
+	p := e.createPortfolio(t, "Main")
+	path := "/portfolios/" + p.ID.String()
+	for _, c := range []struct {
+		name, sqlstate, method, target, body string
+		logged                               string
+	}{
+		{"serialization failure", "40001", "PATCH", path, `{"name":"Renamed"}`, "could not serialize"},
+		{"deadlock", "40P01", "POST", path + "/trades", `{"side":"buy","symbol":"AAPL","quantity":"1","price":"1","date":"2024-03-01"}`, "could not serialize"},
+		{"version conflict", "FOL01", "PATCH", path, `{"name":"Renamed"}`, "changed concurrently"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.pool.Exec(ctx, `
+				create or replace function collide() returns trigger language plpgsql as $$
+				begin
+					raise exception using errcode = '`+c.sqlstate+`';
+				end $$;
+				create or replace trigger collide before update on portfolio for each row execute function collide();`)
+			require.NoError(t, err)
+			before := e.dump(t)
+			buf.Reset()
+			res := e.do(t, c.method, c.target, c.body)
+			requireExactProblem(t, res, http.StatusConflict, "concurrent-change", "Changed concurrently",
+				"the portfolio was changed by another request at the same time; try again", "")
+			assert.Equal(t, before, e.dump(t), "nothing written")
+
+			lines := logLines(t, buf)
+			require.Len(t, lines, 1, buf.String())
+			assert.Equal(t, "INFO", lines[0]["level"], "4xx is the client's problem")
+			assert.Equal(t, "concurrent-change", lines[0]["problem"])
+			assert.Contains(t, lines[0]["error"], "gave up after 5 attempts", "the log keeps the whole error")
+			assert.Contains(t, lines[0]["error"], c.logged)
+		})
+	}
 }

@@ -40,7 +40,9 @@ type kind struct {
 	slug   string
 	title  string
 	// detail, when set, replaces the error's message, which then goes to
-	// the log only: for 5xx, whose errors may describe internals.
+	// the log only: for errors that may describe internals (5xx, and
+	// conflicts that outlasted the retries). The field, if any, stays,
+	// except on 5xx, where no member of the request is at fault.
 	detail string
 }
 
@@ -71,9 +73,10 @@ var kinds = []kind{
 	{is(domain.ErrAlreadyExists), http.StatusConflict, "already-exists", "Already exists", ""},
 	{is(domain.ErrInUse), http.StatusConflict, "in-use", "Still in use", ""},
 	// A version conflict or serialization failure that outlasted the
-	// runner's retries: the client may simply try again.
-	{is(domain.ErrVersionConflict), http.StatusConflict, "concurrent-change", "Changed concurrently", ""},
-	{is(uow.ErrSerialization), http.StatusConflict, "concurrent-change", "Changed concurrently", ""},
+	// runner's retries: the client may simply try again. The error tells
+	// of attempts, statements and SQLSTATEs: the log's business.
+	{is(domain.ErrVersionConflict), http.StatusConflict, "concurrent-change", "Changed concurrently", concurrentDetail},
+	{is(uow.ErrSerialization), http.StatusConflict, "concurrent-change", "Changed concurrently", concurrentDetail},
 	{is(domain.ErrConflict), http.StatusConflict, "conflict", "Conflict", ""},
 	{is(domain.ErrInsufficientQuantity), http.StatusUnprocessableEntity, "insufficient-quantity", "Insufficient quantity", ""},
 	{is(domain.ErrInvalid), http.StatusUnprocessableEntity, "invalid-value", "Invalid value", ""},
@@ -88,6 +91,12 @@ var kinds = []kind{
 	{is(uow.ErrCommitUnknown), http.StatusInternalServerError, "commit-unknown", "Outcome unknown",
 		"the connection to the database failed during the commit, so the change may or may not have been saved; read it back before you retry"},
 }
+
+const concurrentDetail = "the portfolio was changed by another request at the same time; try again"
+
+// retryAfter is the Retry-After, in seconds, of a 503: a database that
+// does not answer, or a request out of time, may do better shortly.
+const retryAfter = "5"
 
 // internal is the row for every other error.
 var internal = kind{nil, http.StatusInternalServerError, "internal-error", "Internal error", "internal error"}
@@ -146,11 +155,13 @@ func fieldOf(err error) string {
 }
 
 // problem writes err as a problem response and notes it for the log line.
-// The instance is the request's path: the occurrence is that request.
+// The instance is the request's path: the occurrence is that request. A
+// 415 says what the route accepts (Accept-Post, Accept-Patch: RFC 9110
+// 15.5.16 and RFC 5789 3.1), a 503 when to try again (Retry-After).
 func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 	k := classify(err)
 	ri := infoOf(r)
-	ri.err, ri.slug = err, k.slug
+	ri.err, ri.slug, ri.hidden = err, k.slug, k.detail != ""
 	p := problemBody{
 		Type:     ProblemTypeBase + k.slug,
 		Title:    k.title,
@@ -160,11 +171,25 @@ func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 		Field:    fieldOf(err),
 	}
 	if k.detail != "" {
-		p.Detail, p.Field = k.detail, ""
+		p.Detail = k.detail
+	}
+	if k.status >= 500 {
+		p.Field = ""
 	}
 	var buf bytes.Buffer
 	_ = json.NewEncoder(&buf).Encode(p) // strings and ints only: cannot fail
 	h := w.Header()
+	switch k.status {
+	case http.StatusUnsupportedMediaType:
+		switch r.Method {
+		case http.MethodPost:
+			h.Set("Accept-Post", "application/json")
+		case http.MethodPatch:
+			h.Set("Accept-Patch", "application/json")
+		}
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", retryAfter)
+	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(k.status)

@@ -27,8 +27,10 @@ func TestHealthzClosedPool(t *testing.T) {
 	requireJSON[map[string]string](t, do(t, h, "GET", "/healthz", ""), http.StatusOK)
 
 	pool.Close()
-	p := requireProblem(t, do(t, h, "GET", "/healthz", ""), http.StatusServiceUnavailable, "unavailable", "Service unavailable")
+	res := do(t, h, "GET", "/healthz", "")
+	p := requireProblem(t, res, http.StatusServiceUnavailable, "unavailable", "Service unavailable")
 	assert.Equal(t, unavailableDetail, p.Detail, "the cause is for the log only")
+	assert.Equal(t, "5", res.Header().Get("Retry-After"))
 }
 
 // TestUnreachableDatabase points the API at a port where nothing listens.
@@ -49,10 +51,14 @@ func TestUnreachableDatabase(t *testing.T) {
 	require.NoError(t, err)
 	h := httpapi.New(tracker.New(r), httpapi.Options{RequestTimeout: 5 * time.Second})
 
-	p := requireProblem(t, do(t, h, "GET", "/healthz", ""), http.StatusServiceUnavailable, "unavailable", "Service unavailable")
-	assert.Equal(t, unavailableDetail, p.Detail)
-	p = requireProblem(t, do(t, h, "GET", "/portfolios", ""), http.StatusServiceUnavailable, "unavailable", "Service unavailable")
-	assert.Equal(t, unavailableDetail, p.Detail)
-	p = requireProblem(t, do(t, h, "POST", "/portfolios", `{"name":"X"}`), http.StatusServiceUnavailable, "unavailable", "Service unavailable")
-	assert.Equal(t, unavailableDetail, p.Detail)
+	for _, c := range []struct{ method, target, body string }{
+		{"GET", "/healthz", ""},
+		{"GET", "/portfolios", ""},
+		{"POST", "/portfolios", `{"name":"X"}`},
+	} {
+		res := do(t, h, c.method, c.target, c.body)
+		p := requireProblem(t, res, http.StatusServiceUnavailable, "unavailable", "Service unavailable")
+		assert.Equal(t, unavailableDetail, p.Detail)
+		assert.Equal(t, "5", res.Header().Get("Retry-After"), "a 503 says when to try again")
+	}
 }
