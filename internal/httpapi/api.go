@@ -16,15 +16,18 @@
 //
 // # Requests
 //
-// Bodies are JSON objects sent as application/json (415 otherwise), at most
-// Options.MaxBodyBytes long (413), decoded strictly: unknown fields, trailing
-// data after the object, a JSON type other than the documented one and a
-// missing required field are malformed (400). Decimals (quantity, price) are
-// JSON strings such as "12.5", never numbers, so that no value passes through
-// a binary float; dates are "YYYY-MM-DD" strings. A string field whose value
-// breaks a rule of the domain (a negative quantity, "2024-02-30") is
-// unprocessable (422). "currency" defaults to USD; "date" (optional, or null)
-// defaults to today.
+// Bodies are JSON objects sent as application/json (415 otherwise, with
+// Accept-Post or Accept-Patch), at most Options.MaxBodyBytes long (413),
+// decoded strictly: an empty body, null, a member whose name is not exactly
+// a documented one (names are case-sensitive, unlike encoding/json's
+// matching), a member given twice, trailing data after the object, a JSON
+// type other than the documented one and a missing required field are
+// malformed (400), naming the member where there is one. Decimals
+// (quantity, price) are JSON strings such as "12.5", never numbers, so that
+// no value passes through a binary float; dates are "YYYY-MM-DD" strings.
+// A string field whose value breaks a rule of the domain (a negative
+// quantity, "2024-02-30", a day after today) is unprocessable (422).
+// "currency" defaults to USD; "date" (optional, or null) defaults to today.
 //
 // Ids are UUIDs in their canonical 36-character form. A path id or symbol
 // that is not well-formed is malformed (400): it cannot name anything, and
@@ -33,8 +36,8 @@
 //
 // Query parameters are those listed above, each at most once; anything else
 // is malformed (400), so that a typo (?limt=5) is not silently ignored.
-// limit must be a positive integer; the tracker bounds it (1 to 1000, else
-// 422) and defaults it to 100.
+// limit must be an integer from 1 to uow.MaxPageSize (1000), else it is
+// malformed (400); without it a page has 100 entries.
 //
 // # Optimistic concurrency
 //
@@ -53,8 +56,8 @@
 // is ProblemTypeBase followed by a stable slug; the table kinds in
 // problem.go is the one place that maps errors to them:
 //
-//	400 malformed-request       bad JSON, unknown or mistyped member, trailing data,
-//	                            missing member, malformed id/symbol/query/If-Match
+//	400 malformed-request       bad JSON, unknown, repeated or mistyped member, trailing
+//	                            data, missing member, malformed id/symbol/query/If-Match
 //	404 not-found               domain.ErrNotFound, unknown route
 //	405 method-not-allowed      with Allow
 //	409 already-exists, in-use, concurrent-change, conflict   domain.ErrConflict

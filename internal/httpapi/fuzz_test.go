@@ -176,18 +176,18 @@ func checkResponse(t *testing.T, res result, allowed ...int) {
 
 // sentString is what a client meant by a string member it sent: nil if it
 // is absent or null. ok is false if the body is not one JSON object, if the
-// member is not a string, or if its value is not exactly representable,
-// because the body is not UTF-8 or a \u escape is a lone surrogate, which
-// encoding/json silently turns into U+FFFD: an API that accepts such a body
-// stores something else than was sent.
+// member is given twice (which does the client mean?) or is not a string,
+// or if its value is not exactly representable, because the body is not
+// UTF-8 or a \u escape is a lone surrogate, which encoding/json silently
+// turns into U+FFFD: an API that accepts such a body stores something else
+// than was sent.
 func sentString(t *testing.T, body, member string) (s *string, ok bool) {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, false
 	}
-	// Like the handler's decoder, encoding/json matches member names
-	// without regard to case, and the last one wins.
+	// Member names are exact: "NAME" is not "name".
 	var raw json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
@@ -198,7 +198,10 @@ func sentString(t *testing.T, body, member string) (s *string, ok bool) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, false
 		}
-		if k, _ := tok.(string); strings.EqualFold(k, member) {
+		if k, _ := tok.(string); k == member {
+			if raw != nil {
+				return nil, false
+			}
 			raw = v
 		}
 	}

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -27,8 +29,11 @@ func malformed(field, format string, args ...any) error {
 
 // decode reads the request body, a JSON object, into dst (a pointer to a
 // struct) and refuses anything that is not exactly that: the wrong media
-// type (errMediaType), a body over the limit (errTooLarge), text that is not
-// UTF-8, bad syntax, unknown members, members of the wrong JSON type,
+// type (errMediaType), a body over the limit (errTooLarge), an empty body,
+// text that is not UTF-8, bad syntax, null or another value than an object,
+// a member whose name is not exactly one of dst's (encoding/json would
+// match "NAME" and "ſymbol" to "name" and "symbol"), a member given twice
+// (encoding/json would keep the last), members of the wrong JSON type,
 // trailing data and \u escapes that are half a surrogate pair
 // (errMalformed). encoding/json would turn invalid UTF-8 and lone
 // surrogates into U+FFFD, storing something other than the client sent.
@@ -37,7 +42,12 @@ func (a *api) decode(r *http.Request, dst any) error {
 		// Refused before a byte is read.
 		return &requestError{kind: errTooLarge, msg: fmt.Sprintf("the request body has %d bytes; the limit is %d", r.ContentLength, a.maxBody)}
 	}
-	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && emptyBody(r) {
+		// No body at all: that, not its media type, is what is wrong.
+		return malformed("", "the request body is empty; send a JSON object")
+	}
+	if err := checkMediaType(ct); err != nil {
 		return err
 	}
 	// Read whole (ServeHTTP bounds it), as the decoder would buffer it.
@@ -47,6 +57,9 @@ func (a *api) decode(r *http.Request, dst any) error {
 	}
 	if !utf8.Valid(body) {
 		return malformed("", "the request body is not valid UTF-8 (at byte %d)", invalidUTF8(body))
+	}
+	if err := checkMembers(body, members(reflect.TypeOf(dst).Elem())); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -61,6 +74,109 @@ func (a *api) decode(r *http.Request, dst any) error {
 		return malformed("", "the request body has a \\u escape at byte %d that is half of a UTF-16 surrogate pair; send valid Unicode text", i)
 	}
 	return nil
+}
+
+// emptyBody reports whether r has no body: a Content-Length of 0, or no
+// byte to read. It may consume a byte, so it is only asked about a request
+// that is refused whatever the answer.
+func emptyBody(r *http.Request) bool {
+	if r.ContentLength > 0 {
+		return false
+	}
+	if r.Body == nil || r.ContentLength == 0 {
+		return true
+	}
+	var b [1]byte
+	n, _ := io.ReadFull(r.Body, b[:])
+	return n == 0
+}
+
+// checkMembers walks the top-level object of body, which is valid UTF-8,
+// and refuses a member whose name is not exactly one of names, or one
+// given twice, naming it. It leaves everything else (bad syntax, a body
+// that is not an object) to the decoder, which says what is wrong, except
+// null, which the decoder would take for an empty object.
+func checkMembers(body []byte, names []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil
+	case tok == nil:
+		return malformed("", "the request body must be a JSON object, not null")
+	case tok != json.Delim('{'):
+		return nil
+	}
+	seen := make(map[string]bool, len(names))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string) // in a valid object, a member name
+		switch {
+		case !slices.Contains(names, name):
+			return unknownMember(name, names)
+		case seen[name]:
+			return malformed(name, "%s is given more than once", name)
+		}
+		seen[name] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func unknownMember(name string, names []string) error {
+	for _, n := range names {
+		if strings.EqualFold(name, n) {
+			return malformed(clip(name), "unknown field %s: member names are case-sensitive; use %q", quote(name), n)
+		}
+	}
+	return malformed(clip(name), "unknown field %s; use %s", quote(name), strings.Join(names, ", "))
+}
+
+// memberNames caches members by type.
+var memberNames sync.Map // reflect.Type → []string
+
+// members returns the JSON member names of struct type t, as
+// encoding/json reads them from its fields' tags, in field order.
+func members(t reflect.Type) []string {
+	if names, ok := memberNames.Load(t); ok {
+		return names.([]string)
+	}
+	var names []string
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for f := range t.Fields() {
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			if ft := f.Type; f.Anonymous && name == "" {
+				for ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if ft.Kind() == reflect.Struct {
+					collect(ft) // its members are promoted
+					continue
+				}
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			names = append(names, name)
+		}
+	}
+	collect(t)
+	memberNames.Store(t, names)
+	return names
 }
 
 // invalidUTF8 returns the offset of the first byte of b that is not part
