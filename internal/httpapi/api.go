@@ -12,7 +12,7 @@
 //	PATCH  /portfolios/{id}            {"name"} → 200 PortfolioView, ETag
 //	DELETE /portfolios/{id}            204
 //	POST   /portfolios/{id}/trades     {"side","symbol","quantity","price","date"} → 201 TradeView, ETag
-//	GET    /portfolios/{id}/report     200 ReportView, ETag
+//	GET    /portfolios/{id}/report     200 ReportView
 //
 // # Requests
 //

@@ -339,6 +339,8 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(rep.Version))
+	// No ETag: the body changes with prices and the day (as_of) while the
+	// portfolio's version stays, and a strong ETag must change with the
+	// body. The version is in the body, for If-Match on the portfolio.
 	return reply(w, http.StatusOK, rep)
 }

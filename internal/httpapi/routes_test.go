@@ -161,7 +161,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 	// GET report values what is priced.
 	res = e.do(t, "GET", "/portfolios/"+id+"/report", "")
 	rep := requireJSON[tracker.ReportView](t, res, http.StatusOK)
-	assert.Equal(t, `"6"`, res.Header().Get("ETag"))
+	assert.Empty(t, res.Header().Get("ETag"), "the report changes with prices and the day, not only with the version")
 	assert.Equal(t, p.ID, rep.ID)
 	assert.Equal(t, "Growth & Income", rep.Portfolio)
 	assert.EqualValues(t, 6, rep.Version)
@@ -172,6 +172,16 @@ func TestPortfolioLifecycle(t *testing.T) {
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(res.Body.Bytes(), &raw))
 	assert.Equal(t, "1803", raw["cost_basis"])
+	assert.EqualValues(t, 6, raw["version"], "the version, for If-Match on the portfolio")
+
+	// A new price changes the report, not the portfolio's version.
+	require.Equal(t, http.StatusOK, e.do(t, "PUT", "/securities/MSFT/price", `{"price":"410","date":"2024-03-01"}`).Code)
+	res = e.do(t, "GET", "/portfolios/"+id+"/report", "")
+	repriced := requireJSON[tracker.ReportView](t, res, http.StatusOK)
+	assert.Empty(t, res.Header().Get("ETag"))
+	assert.EqualValues(t, 6, repriced.Version)
+	assert.Equal(t, "1950", repriced.MarketValue.String()) // 720 + 3 × 410
+	assert.EqualValues(t, 6, e.version(t, id))
 
 	// GET list: summaries, filter and pages.
 	e.createPortfolio(t, "Retirement")
