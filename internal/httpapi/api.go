@@ -42,13 +42,19 @@
 // # Optimistic concurrency
 //
 // Responses that carry a portfolio carry its version as a strong ETag,
-// `"<version>"`. PATCH, DELETE and POST .../trades honour If-Match: `*` or a
-// list of such tags; the change is made only if the portfolio's version is
-// one of them, else 412. If-Match with anything but tags this API issued
-// (weak tags, other strings) is malformed (400). Without If-Match the change
-// is made whatever the version: If-Match is how a client opts in to
-// lost-update protection. A missing portfolio is 404 even with If-Match,
-// which tells the client more than the 412 RFC 9110 allows.
+// `"<version>"`. The report does not: it changes with prices and the day
+// while the version stays, and carries the version in its body. PATCH,
+// DELETE and POST .../trades honour If-Match: `*` or a list of entity tags;
+// the change is made only if the portfolio's ETag is one of them, else 412.
+// The comparison is strong (RFC 9110, 13.1.1): a weak tag, or one this API
+// never issues ("abc", "02"), is well-formed and simply does not match
+// (412); only a value that is not a list of entity tags is malformed (400).
+// The other writes, whose resource has no ETag (a security's price; the
+// collections POST adds to, which always exist), take `*` and refuse any
+// entity tag with 412. Without If-Match the change is made whatever the
+// version: If-Match is how a client opts in to lost-update protection. A
+// missing portfolio or security is 404 even with If-Match, which tells the
+// client more than the 412 RFC 9110 allows.
 //
 // # Errors
 //
@@ -61,7 +67,7 @@
 //	404 not-found               domain.ErrNotFound, unknown route
 //	405 method-not-allowed      with Allow
 //	409 already-exists, in-use, concurrent-change, conflict   domain.ErrConflict
-//	412 precondition-failed     tracker.ErrPreconditionFailed (If-Match)
+//	412 precondition-failed     tracker.ErrPreconditionFailed, an If-Match that cannot match
 //	413 body-too-large          over Options.MaxBodyBytes
 //	415 unsupported-media-type  a body that is not application/json
 //	422 invalid-value           domain.ErrInvalid, with "field" when known

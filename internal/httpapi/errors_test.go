@@ -102,10 +102,9 @@ func TestErrors(t *testing.T) {
 		{"repeated parameter", "GET", "/portfolios?limit=1&limit=2", "", nil, 400, malformed, malformedT, "limit", "given 2 times"},
 		{"bad escape in query", "GET", "/portfolios?q=%zz", "", nil, 400, malformed, malformedT, "", "malformed query"},
 		{"malformed after symbol", "GET", "/securities?after=no+such!", "", nil, 400, malformed, malformedT, "after", "after must be a symbol"},
-		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 400, malformed, malformedT, "", "malformed If-Match"},
 		{"unquoted If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `2`}, 400, malformed, malformedT, "", "malformed If-Match"},
-		{"foreign If-Match", "POST", trades, buy("1"), []string{"If-Match", `"abc"`}, 400, malformed, malformedT, "", "malformed If-Match"},
-		{"leading zero If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"02"`}, 400, malformed, malformedT, "", "malformed If-Match"},
+		{"unterminated If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"2`}, 400, malformed, malformedT, "", "malformed If-Match"},
+		{"If-Match without commas", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"2" "3"`}, 400, malformed, malformedT, "", "separate entity tags with commas"},
 		{"star and tag If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `*, "2"`}, 400, malformed, malformedT, "", "cannot be combined"},
 		{"empty If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", ""}, 400, malformed, malformedT, "", "empty If-Match"},
 
@@ -114,6 +113,9 @@ func TestErrors(t *testing.T) {
 		{"unknown id on PATCH", "PATCH", "/portfolios/" + missing, `{"name":"X"}`, nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown id on DELETE", "DELETE", "/portfolios/" + missing, "", nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown id with If-Match", "DELETE", "/portfolios/" + missing, "", []string{"If-Match", `"1"`}, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id with a foreign If-Match", "PATCH", "/portfolios/" + missing, `{"name":"X"}`, []string{"If-Match", `"abc"`}, 404, notFound, notFoundT, "", "not found"},
+		{"unknown symbol with If-Match", "PUT", "/securities/NOPE/price", `{"price":"1"}`, []string{"If-Match", `"1"`}, 404, notFound, notFoundT, "", "NOPE"},
+		{"unknown symbol with If-Match *", "PUT", "/securities/NOPE/price", `{"price":"1"}`, []string{"If-Match", `*`}, 404, notFound, notFoundT, "", "NOPE"},
 		{"unknown id on trades", "POST", "/portfolios/" + missing + "/trades", buy("1"), nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown id on report", "GET", "/portfolios/" + missing + "/report", "", nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown symbol on price", "PUT", "/securities/NOPE/price", `{"price":"1"}`, nil, 404, notFound, notFoundT, "", "NOPE"},
@@ -134,6 +136,13 @@ func TestErrors(t *testing.T) {
 
 		// 412: If-Match names an old version.
 		{"stale If-Match on PATCH", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has changed"},
+		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 412, precond, precondT, "", "none of the entity tags"},
+		{"foreign If-Match", "POST", trades, buy("1"), []string{"If-Match", `"abc"`}, 412, precond, precondT, "", "none of the entity tags"},
+		{"leading zero If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"02"`}, 412, precond, precondT, "", "none of the entity tags"},
+		{"empty entity tag", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `""`}, 412, precond, precondT, "", "none of the entity tags"},
+		{"If-Match on a price", "PUT", "/securities/AAPL/price", `{"price":"1"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has no ETag"},
+		{"If-Match on a new security", "POST", "/securities", `{"symbol":"NEW","name":"New"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has no ETag"},
+		{"If-Match on a new portfolio", "POST", "/portfolios", `{"name":"New"}`, []string{"If-Match", `W/"1"`}, 412, precond, precondT, "", "has no ETag"},
 
 		// 413, 415: the body is refused unread.
 		{"body over the limit", "POST", "/portfolios", `{"name":"` + strings.Repeat("a", twoMiB) + `"}`, nil, 413, tooLarge, tooLargeT, "", "limit is 1048576"},

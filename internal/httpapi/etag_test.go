@@ -98,3 +98,96 @@ func TestNoIfMatchMeansNoCheck(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, res.Code)
 	assert.Zero(t, e.count(t, "portfolio"))
 }
+
+// TestIfMatchTagsThatCannotMatch: a well-formed entity tag that this API
+// never issues (weak, opaque, a version with a leading zero) simply does
+// not match, as If-Match compares strongly: 412, not 400, and nothing is
+// written. In a list, it does not keep the current tag from matching.
+func TestIfMatchTagsThatCannotMatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	p := e.createPortfolio(t, "Main")
+	path := "/portfolios/" + p.ID.String()
+	trade := `{"side":"buy","symbol":"AAPL","quantity":"1","price":"10","date":"2024-03-01"}`
+	const detail = "precondition failed: the portfolio's ETag is none of the entity tags If-Match lists"
+
+	for _, c := range []struct{ method, target, body, tag string }{
+		{"PATCH", path, `{"name":"Weak"}`, `W/"1"`},
+		{"POST", path + "/trades", trade, `"abc"`},
+		{"DELETE", path, "", `"01"`},
+		{"DELETE", path, "", `W/"1", "", "a,b", "+1"`},
+	} {
+		t.Run(c.method+" "+c.tag, func(t *testing.T) {
+			before := e.dump(t)
+			res := e.do(t, c.method, c.target, c.body, "If-Match", c.tag)
+			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", detail, "")
+			assert.Empty(t, res.Header().Get("ETag"))
+			assert.Equal(t, before, e.dump(t), "nothing written")
+		})
+	}
+
+	// The current tag matches wherever it stands among ones that cannot,
+	// including an opaque tag with a comma inside.
+	res := e.do(t, "PATCH", path, `{"name":"Listed"}`, "If-Match", `W/"1", "a,b", "1"`)
+	assert.Equal(t, "Listed", requireJSON[tracker.PortfolioView](t, res, http.StatusOK).Name)
+	assert.Equal(t, `"2"`, res.Header().Get("ETag"))
+	assert.EqualValues(t, 2, e.version(t, p.ID.String()))
+
+	// Eight distinct tags are accepted; a ninth is too many.
+	eight := `"1", "2", "3", "4", "5", "6", "7", "8"`
+	res = e.do(t, "POST", path+"/trades", trade, "If-Match", eight+`, "2"`)
+	assert.EqualValues(t, 3, requireJSON[tracker.TradeView](t, res, http.StatusCreated).Version)
+	assert.Equal(t, `"3"`, res.Header().Get("ETag"))
+	assert.Equal(t, 1, e.count(t, "investment"))
+	before := e.dump(t)
+	res = e.do(t, "POST", path+"/trades", trade, "If-Match", eight+`, W/"3"`)
+	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+		"If-Match lists 9 entity tags; at most 8 are accepted", "")
+	assert.Equal(t, before, e.dump(t), "nothing written")
+}
+
+// TestIfMatchWithoutETag: the routes whose resource has no ETag (a
+// security's price, and the collections POST adds to) take If-Match: *
+// when the resource exists, and refuse any entity tag with 412, as none
+// can match; a missing security is 404 all the same.
+func TestIfMatchWithoutETag(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	const detail = "precondition failed: this resource has no ETag, so no entity tag in If-Match can match; send If-Match: * or none"
+
+	// *: the collections exist, and so does the security.
+	sec := requireJSON[tracker.SecurityView](t, e.do(t, "POST", "/securities", `{"symbol":"AAPL","name":"Apple"}`, "If-Match", "*"), http.StatusCreated)
+	assert.Equal(t, "AAPL", sec.Symbol)
+	p := requireJSON[tracker.PortfolioView](t, e.do(t, "POST", "/portfolios", `{"name":"Main"}`, "If-Match", "*"), http.StatusCreated)
+	assert.Equal(t, "Main", p.Name)
+	sec = requireJSON[tracker.SecurityView](t, e.do(t, "PUT", "/securities/AAPL/price", `{"price":"12","date":"2024-03-01"}`, "If-Match", "*"), http.StatusOK)
+	assert.Equal(t, "12", sec.LastPrice.String())
+	assert.Equal(t, 1, e.count(t, "security"))
+	assert.Equal(t, 1, e.count(t, "portfolio"))
+	var price string
+	require.NoError(t, e.pool.QueryRow(ctx, "select last_price::text from security where symbol = 'AAPL'").Scan(&price))
+	assert.Equal(t, "12.0000000000", price)
+
+	// Entity tags: 412, whatever they are.
+	for _, c := range []struct{ method, target, body, tag string }{
+		{"POST", "/securities", `{"symbol":"MSFT","name":"Microsoft"}`, `"1"`},
+		{"POST", "/portfolios", `{"name":"Other"}`, `W/"1"`},
+		{"PUT", "/securities/AAPL/price", `{"price":"13","date":"2024-03-02"}`, `"1", "2"`},
+	} {
+		t.Run(c.method+" "+c.target, func(t *testing.T) {
+			before := e.dump(t)
+			res := e.do(t, c.method, c.target, c.body, "If-Match", c.tag)
+			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", detail, "")
+			assert.Equal(t, before, e.dump(t), "nothing written")
+		})
+	}
+
+	res := e.do(t, "PUT", "/securities/NOPE/price", `{"price":"1"}`, "If-Match", `"1"`)
+	requireExactProblem(t, res, http.StatusNotFound, "not-found", "Not found", "security NOPE: not found", "")
+	// A broken If-Match is still malformed.
+	res = e.do(t, "POST", "/portfolios", `{"name":"Other"}`, "If-Match", `"1`)
+	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+		`malformed If-Match "\"1": use the ETag of a response, such as "3", or *`, "")
+	assert.Equal(t, 1, e.count(t, "portfolio"))
+}

@@ -323,8 +323,15 @@ func decodeJSON[T any](t *testing.T, res result) T {
 }
 
 // ifMatchSeeds are If-Match values for the fixture portfolio at version 1.
-var ifMatchSeeds = []string{"", `"1"`, `"2"`, "*", `*, "1"`, `W/"1"`, `"01"`, `"+1"`, `"1", "2"`, `,,`, `"1"x`,
+var ifMatchSeeds = []string{"", `"1"`, `"2"`, "*", `*, "1"`, `W/"1"`, `W/"1", "1"`, `"a,b", "1"`, `"01"`, `"+1"`, `"1", "2"`, `,,`, `"1"x`,
 	`"9223372036854775808"`, `"0"`, `"-1"`, "1", `"`, `""`, `"1` + strings.Repeat(`, "1"`, 1000), `"\u00e9"`, "\"1\"\xff"}
+
+// listsStrong1 reports whether an If-Match value lists the strong tag of
+// version 1, which the fixture portfolio is at: `"1"`, but not as `W/"1"`,
+// which never matches.
+func listsStrong1(ifMatch string) bool {
+	return strings.Contains(strings.ReplaceAll(ifMatch, `W/"1"`, ""), `"1"`) && !strings.Contains(ifMatch, "*")
+}
 
 // FuzzRenamePortfolio: PATCH /portfolios/{id} with If-Match.
 func FuzzRenamePortfolio(f *testing.F) {
@@ -346,7 +353,7 @@ func FuzzRenamePortfolio(f *testing.F) {
 		e.reset(t)
 		res := e.send(t, "PATCH", "/portfolios/"+fixtureID.String(), "", body, "Content-Type", "application/json", "If-Match", ifMatch)
 		checkResponse(t, res, 200, 400, 409, 412, 413, 422)
-		if res.Code == http.StatusPreconditionFailed && (ifMatch == "" || strings.Contains(ifMatch, `"1"`) && !strings.Contains(ifMatch, "*")) {
+		if res.Code == http.StatusPreconditionFailed && (ifMatch == "" || listsStrong1(ifMatch)) {
 			t.Fatalf("412 for If-Match %q at version 1", ifMatch)
 		}
 		if res.Code != http.StatusOK {
@@ -558,7 +565,7 @@ func FuzzTrade(f *testing.F) {
 		before := time.Now().UTC()
 		res := e.send(t, "POST", "/portfolios/"+fixtureID.String()+"/trades", "", body, "Content-Type", "application/json", "If-Match", ifMatch)
 		checkResponse(t, res, 201, 400, 404, 412, 413, 422)
-		if res.Code == http.StatusPreconditionFailed && (ifMatch == "" || strings.Contains(ifMatch, `"1"`) && !strings.Contains(ifMatch, "*")) {
+		if res.Code == http.StatusPreconditionFailed && (ifMatch == "" || listsStrong1(ifMatch)) {
 			t.Fatalf("412 for If-Match %q at version 1", ifMatch)
 		}
 		if res.Code != http.StatusCreated {

@@ -406,62 +406,111 @@ func limit(q url.Values) (int, error) {
 	return n, nil
 }
 
-// maxIfMatch bounds the entity tags of an If-Match list: each costs a
+// maxIfMatch bounds the entity tags of an If-Match list: each may cost a
 // call of the tracker, and a client never has a reason to send many.
 const maxIfMatch = 8
 
-// ifMatch parses If-Match into the portfolio versions it allows: nil when
-// the header is absent or "*" (any version; the portfolio must exist).
-// Only the strong tags this API issues, `"<version>"`, are accepted:
-// anything else (a weak tag, which If-Match never matches, or a string no
-// response of ours carried) is malformed, since the client is confused.
-func ifMatch(r *http.Request) ([]int64, error) {
+// condition is what If-Match asks of a request.
+type condition struct {
+	// tags: If-Match lists entity tags (not *), so that it holds only if
+	// the resource has a current entity tag among them.
+	tags bool
+	// versions are the portfolio versions of the tags that are ours,
+	// `"<version>"`, the only ones that can match.
+	versions []int64
+}
+
+// ifMatch parses If-Match (RFC 9110, 13.1.1). Absent or `*`, it sets no
+// condition on a resource that exists. Otherwise every element must be an
+// entity tag, weak (W/"x") or strong ("x"); the strong tags this API
+// issues, `"<version>"`, are the versions. A weak tag, or one no response
+// of ours carries ("abc", "02"), is well-formed but can never match: If-Match
+// compares strongly. Only a value that is not a list of entity tags, or *
+// with tags, or more than maxIfMatch distinct tags, is malformed.
+func ifMatch(r *http.Request) (condition, error) {
 	values := r.Header.Values("If-Match")
 	if len(values) == 0 {
-		return nil, nil
+		return condition{}, nil
 	}
+	s := strings.Join(values, ",")
 	var (
-		versions []int64
-		star     bool
-		n        int
+		c    condition
+		star bool
+		tags []string
 	)
-	for _, elem := range strings.Split(strings.Join(values, ","), ",") {
-		elem = strings.Trim(elem, " \t")
-		if elem == "" {
-			continue // empty list elements are allowed (RFC 9110, 5.6.1)
+	for i := 0; ; {
+		// Empty list elements and white space around elements are
+		// allowed (RFC 9110, 5.6.1).
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
+			i++
 		}
-		n++
-		if elem == "*" {
+		if i == len(s) {
+			break
+		}
+		start := i
+		if s[i] == '*' {
 			star = true
-			continue
+			i++
+		} else {
+			tag, ok := entityTag(s[i:])
+			if !ok {
+				end := strings.IndexByte(s[i:], ',')
+				if end < 0 {
+					end = len(s) - i
+				}
+				return c, malformed("", "malformed If-Match %s: use the ETag of a response, such as \"3\", or *", quote(s[i:i+end]))
+			}
+			i += len(tag)
+			if !slices.Contains(tags, tag) {
+				tags = append(tags, tag)
+			}
+			if v, ok := parseETag(tag); ok && !slices.Contains(c.versions, v) {
+				c.versions = append(c.versions, v)
+			}
 		}
-		v, ok := parseETag(elem)
-		if !ok {
-			return nil, malformed("", "malformed If-Match %s: use the ETag of a response, such as \"3\", or *", quote(elem))
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
 		}
-		seen := false
-		for _, w := range versions {
-			seen = seen || w == v
-		}
-		if !seen {
-			versions = append(versions, v)
+		if i < len(s) && s[i] != ',' {
+			return c, malformed("", "malformed If-Match %s: separate entity tags with commas", quote(s[start:]))
 		}
 	}
 	switch {
-	case n == 0:
-		return nil, malformed("", "empty If-Match: use the ETag of a response, such as \"3\", or *")
-	case star && n > 1:
-		return nil, malformed("", "If-Match * cannot be combined with entity tags")
-	case star:
-		return nil, nil
-	case len(versions) > maxIfMatch:
-		return nil, malformed("", "If-Match lists %d entity tags; at most %d are accepted", len(versions), maxIfMatch)
+	case !star && len(tags) == 0:
+		return c, malformed("", "empty If-Match: use the ETag of a response, such as \"3\", or *")
+	case star && len(tags) > 0:
+		return c, malformed("", "If-Match * cannot be combined with entity tags")
+	case len(tags) > maxIfMatch:
+		return c, malformed("", "If-Match lists %d entity tags; at most %d are accepted", len(tags), maxIfMatch)
 	}
-	return versions, nil
+	c.tags = !star
+	return c, nil
 }
 
-// parseETag reads `"<version>"` with version a positive integer written
-// without sign or leading zeros, exactly as etag writes it.
+// entityTag returns the entity tag s begins with: an optional W/, then
+// an opaque tag, any of the characters RFC 9110 allows (which include the
+// comma) between double quotes.
+func entityTag(s string) (string, bool) {
+	i := 0
+	if strings.HasPrefix(s, "W/") {
+		i = 2
+	}
+	if i >= len(s) || s[i] != '"' {
+		return "", false
+	}
+	for i++; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[:i+1], true
+		case c < 0x21 || c == 0x7f:
+			return "", false
+		}
+	}
+	return "", false // unterminated
+}
+
+// parseETag reads a strong `"<version>"` with version a positive integer
+// written without sign or leading zeros, exactly as etag writes it.
 func parseETag(s string) (int64, bool) {
 	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
 		return 0, false
@@ -477,26 +526,56 @@ func parseETag(s string) (int64, bool) {
 // etag is the strong entity tag of a portfolio version.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
+// noMatch is the 412 of an If-Match whose tags cannot match.
+func noMatch(msg string) error {
+	return &requestError{kind: tracker.ErrPreconditionFailed, msg: "precondition failed: " + msg}
+}
+
 // matching calls f with the version If-Match expects (0 without the header
 // or with *). For a list it tries each version until f gives anything but
 // tracker.ErrPreconditionFailed: only one can be current, and a refused
 // call changes nothing, so at most one call has an effect, and only if the
-// portfolio was at one of the listed versions when it ran.
-func matching[T any](r *http.Request, f func(expect int64) (T, error)) (T, error) {
-	versions, err := ifMatch(r)
-	if err != nil {
-		var zero T
+// portfolio was at one of the listed versions when it ran. A list without
+// a tag of ours cannot match: then f is not called, and exists, which
+// looks the portfolio up, decides between its error (404) and 412.
+func matching[T any](r *http.Request, exists func() error, f func(expect int64) (T, error)) (T, error) {
+	var zero T
+	c, err := ifMatch(r)
+	switch {
+	case err != nil:
 		return zero, err
-	}
-	if len(versions) == 0 {
+	case !c.tags:
 		return f(0)
+	case len(c.versions) == 0:
+		if err := exists(); err != nil {
+			return zero, err
+		}
+		return zero, noMatch("the portfolio's ETag is none of the entity tags If-Match lists")
 	}
 	var v T
-	for _, expect := range versions {
+	for _, expect := range c.versions {
 		v, err = f(expect)
 		if !errors.Is(err, tracker.ErrPreconditionFailed) {
 			break
 		}
 	}
 	return v, err
+}
+
+// untagged checks If-Match on a route whose resource has no ETag: * holds
+// (the route then finds out whether the resource exists), entity tags
+// cannot match (412). exists, if not nil, looks the resource up first, so
+// that a missing one is its error (404), as on the portfolio routes; a
+// collection, which always exists, passes nil.
+func untagged(r *http.Request, exists func() error) error {
+	c, err := ifMatch(r)
+	if err != nil || !c.tags {
+		return err
+	}
+	if exists != nil {
+		if err := exists(); err != nil {
+			return err
+		}
+	}
+	return noMatch("this resource has no ETag, so no entity tag in If-Match can match; send If-Match: * or none")
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/tracker"
 	"github.com/folio-dev/folio/internal/uow"
@@ -98,6 +100,9 @@ func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
 	if currency, err = parse("currency", currency, domain.ParseCurrency); err != nil {
 		return err
 	}
+	if err := untagged(r, nil); err != nil {
+		return err
+	}
 	sec, err := a.svc.AddSecurity(r.Context(), symbol, name, currency)
 	if err != nil {
 		return err
@@ -143,6 +148,13 @@ func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	on, err := optionalDate(req.Date)
+	if err != nil {
+		return err
+	}
+	err = untagged(r, func() error {
+		_, err := a.svc.Security(r.Context(), symbol)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -195,6 +207,9 @@ func (a *api) createPortfolio(w http.ResponseWriter, r *http.Request) error {
 	if currency, err = parse("currency", currency, domain.ParseCurrency); err != nil {
 		return err
 	}
+	if err := untagged(r, nil); err != nil {
+		return err
+	}
 	p, err := a.svc.CreatePortfolio(r.Context(), name, currency)
 	if err != nil {
 		return err
@@ -237,7 +252,7 @@ func (a *api) renamePortfolio(w http.ResponseWriter, r *http.Request) error {
 	if name, err = parse("name", name, domain.ParsePortfolioName); err != nil {
 		return err
 	}
-	p, err := matching(r, func(expect int64) (tracker.PortfolioView, error) {
+	p, err := matching(r, a.portfolioExists(r, id), func(expect int64) (tracker.PortfolioView, error) {
 		return a.svc.RenamePortfolio(r.Context(), tracker.ByID(id), name, expect)
 	})
 	if err != nil {
@@ -252,7 +267,7 @@ func (a *api) deletePortfolio(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = matching(r, func(expect int64) (struct{}, error) {
+	_, err = matching(r, a.portfolioExists(r, id), func(expect int64) (struct{}, error) {
 		return struct{}{}, a.svc.DeletePortfolio(r.Context(), tracker.ByID(id), expect)
 	})
 	if err != nil {
@@ -283,7 +298,7 @@ func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := matching(r, func(expect int64) (tracker.TradeView, error) {
+	v, err := matching(r, a.portfolioExists(r, id), func(expect int64) (tracker.TradeView, error) {
 		return a.svc.Trade(r.Context(), tracker.ByID(id), t, expect)
 	})
 	if err != nil {
@@ -343,4 +358,13 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) error {
 	// portfolio's version stays, and a strong ETag must change with the
 	// body. The version is in the body, for If-Match on the portfolio.
 	return reply(w, http.StatusOK, rep)
+}
+
+// portfolioExists returns the lookup matching needs to tell a missing
+// portfolio (404) from an If-Match that cannot match (412).
+func (a *api) portfolioExists(r *http.Request, id uuid.UUID) func() error {
+	return func() error {
+		_, err := a.svc.Portfolio(r.Context(), tracker.ByID(id))
+		return err
+	}
 }
