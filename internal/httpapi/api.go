@@ -70,10 +70,16 @@
 //	412 precondition-failed     tracker.ErrPreconditionFailed, an If-Match that cannot match
 //	413 body-too-large          over Options.MaxBodyBytes
 //	415 unsupported-media-type  a body that is not application/json
-//	422 invalid-value           domain.ErrInvalid, with "field" when known
+//	422 invalid-value           domain.ErrInvalid
 //	422 insufficient-quantity   domain.ErrInsufficientQuantity
 //	503 unavailable, timeout    database unreachable, RequestTimeout exceeded; Retry-After
 //	500 internal-error, commit-unknown
+//
+// A problem has "field" when one member of the body (or query parameter)
+// is at fault: a value the domain refuses, a name or symbol already taken
+// (409), a price older than the current one (date), a sale of more than
+// is held (quantity), a security in another currency or unknown (symbol;
+// an unknown portfolio is the path's, and has no field).
 //
 // Clients branch on type (or status); detail is for people, and is the
 // error's message, which the domain writes for end users. For 5xx, and

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/folio-dev/folio/internal/httpapi"
+	"github.com/folio-dev/folio/internal/tracker"
 )
 
 // TestErrors sends one bad request per row and checks the problem it gets
@@ -23,6 +24,7 @@ func TestErrors(t *testing.T) {
 	e.createPortfolio(t, "Other")
 	id := main.ID.String()
 	e.trade(t, id, "buy", "AAPL", "10", "100", "2024-01-02")
+	requireJSON[tracker.SecurityView](t, e.do(t, "PUT", "/securities/AAPL/price", `{"price":"120","date":"2024-03-01"}`), http.StatusOK)
 	missing := uuid.Must(uuid.NewV7()).String()
 	trades := "/portfolios/" + id + "/trades"
 	tradeBody := func(side, symbol, quantity, price, date string) string {
@@ -119,7 +121,8 @@ func TestErrors(t *testing.T) {
 		{"unknown id on trades", "POST", "/portfolios/" + missing + "/trades", buy("1"), nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown id on report", "GET", "/portfolios/" + missing + "/report", "", nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown symbol on price", "PUT", "/securities/NOPE/price", `{"price":"1"}`, nil, 404, notFound, notFoundT, "", "NOPE"},
-		{"unknown symbol in trade", "POST", trades, tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 404, notFound, notFoundT, "", "NOPE"},
+		{"unknown symbol in trade", "POST", trades, tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 404, notFound, notFoundT, "symbol", "security NOPE: not found"},
+		{"unknown id and symbol in trade", "POST", "/portfolios/" + missing + "/trades", tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 404, notFound, notFoundT, "", "portfolio " + missing + ": not found"},
 		{"unknown route", "GET", "/nope", "", nil, 404, notFound, notFoundT, "", "no resource at /nope"},
 		{"unknown sub-route", "GET", "/portfolios/" + id + "/lots", "", nil, 404, notFound, notFoundT, "", "no resource"},
 		{"trailing slash", "GET", "/portfolios/", "", nil, 404, notFound, notFoundT, "", "no resource"},
@@ -130,9 +133,9 @@ func TestErrors(t *testing.T) {
 		{"POST healthz", "POST", "/healthz", `{}`, nil, 405, method, methodT, "", "POST is not allowed"},
 
 		// 409: clashes with what is stored.
-		{"duplicate portfolio name", "POST", "/portfolios", `{"name":"Main","currency":"EUR"}`, nil, 409, exists, existsT, "", "already exists"},
-		{"rename onto a taken name", "PATCH", "/portfolios/" + id, `{"name":"Other"}`, nil, 409, exists, existsT, "", "already exists"},
-		{"duplicate symbol", "POST", "/securities", `{"symbol":"aapl","name":"Apple again"}`, nil, 409, exists, existsT, "", "already exists"},
+		{"duplicate portfolio name", "POST", "/portfolios", `{"name":"Main","currency":"EUR"}`, nil, 409, exists, existsT, "name", "already exists"},
+		{"rename onto a taken name", "PATCH", "/portfolios/" + id, `{"name":"Other"}`, nil, 409, exists, existsT, "name", "already exists"},
+		{"duplicate symbol", "POST", "/securities", `{"symbol":"aapl","name":"Apple again"}`, nil, 409, exists, existsT, "symbol", "already exists"},
 
 		// 412: If-Match names an old version.
 		{"stale If-Match on PATCH", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has changed"},
@@ -173,10 +176,13 @@ func TestErrors(t *testing.T) {
 		{"February 30th in a trade", "POST", trades, tradeBody("buy", "AAPL", "1", "1", "2024-02-30"), nil, 422, invalid, invalidT, "date", `"2024-02-30"`},
 		{"February 30th for a price", "PUT", "/securities/AAPL/price", `{"price":"1","date":"2024-02-30"}`, nil, 422, invalid, invalidT, "date", "invalid date"},
 		{"American date", "PUT", "/securities/AAPL/price", `{"price":"1","date":"03/01/2024"}`, nil, 422, invalid, invalidT, "date", "YYYY-MM-DD"},
-		{"currency mismatch", "POST", trades, tradeBody("buy", "SAP", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "", "currency"},
+		{"currency mismatch", "POST", trades, tradeBody("buy", "SAP", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "symbol", "currency"},
+		{"trade dated after today", "POST", trades, tradeBody("buy", "AAPL", "1", "1", "2999-01-01"), nil, 422, invalid, invalidT, "date", "after today"},
+		{"price dated after today", "PUT", "/securities/AAPL/price", `{"price":"1","date":"2999-01-01"}`, nil, 422, invalid, invalidT, "date", "after today"},
+		{"price older than the current one", "PUT", "/securities/AAPL/price", `{"price":"1","date":"2024-02-01"}`, nil, 422, invalid, invalidT, "date", "older than the current price of 2024-03-01"},
 		{"page too large", "GET", "/portfolios?limit=1001", "", nil, 400, malformed, malformedT, "limit", "up to 1000"},
-		{"sell more than held", "POST", trades, tradeBody("sell", "AAPL", "10.5", "1", "2024-03-01"), nil, 422, insuff, insuffT, "", "insufficient quantity"},
-		{"sell before the buy", "POST", trades, tradeBody("sell", "AAPL", "1", "1", "2024-01-01"), nil, 422, insuff, insuffT, "", "insufficient quantity"},
+		{"sell more than held", "POST", trades, tradeBody("sell", "AAPL", "10.5", "1", "2024-03-01"), nil, 422, insuff, insuffT, "quantity", "insufficient quantity"},
+		{"sell before the buy", "POST", trades, tradeBody("sell", "AAPL", "1", "1", "2024-01-01"), nil, 422, insuff, insuffT, "quantity", "insufficient quantity"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

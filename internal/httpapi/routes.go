@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -105,7 +106,7 @@ func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
 	}
 	sec, err := a.svc.AddSecurity(r.Context(), symbol, name, currency)
 	if err != nil {
-		return err
+		return blame(err, rule{domain.ErrAlreadyExists, "symbol"})
 	}
 	// Where the security's sub-resources live; there is no GET of it yet
 	// (the tracker has no use case that reads one security).
@@ -160,7 +161,9 @@ func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
 	}
 	sec, err := a.svc.SetPrice(r.Context(), symbol, price, on.Time)
 	if err != nil {
-		return err
+		// ErrOlderPrice is also an ErrInvalidPrice: its rule comes first.
+		return blame(err, rule{tracker.ErrOlderPrice, "date"}, rule{domain.ErrInvalidDate, "date"},
+			rule{domain.ErrInvalidPrice, "price"})
 	}
 	return reply(w, http.StatusOK, sec)
 }
@@ -212,7 +215,7 @@ func (a *api) createPortfolio(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := a.svc.CreatePortfolio(r.Context(), name, currency)
 	if err != nil {
-		return err
+		return blame(err, rule{domain.ErrAlreadyExists, "name"})
 	}
 	w.Header().Set("Location", "/portfolios/"+p.ID.String())
 	w.Header().Set("ETag", etag(p.Version))
@@ -256,7 +259,7 @@ func (a *api) renamePortfolio(w http.ResponseWriter, r *http.Request) error {
 		return a.svc.RenamePortfolio(r.Context(), tracker.ByID(id), name, expect)
 	})
 	if err != nil {
-		return err
+		return blame(err, rule{domain.ErrAlreadyExists, "name"})
 	}
 	w.Header().Set("ETag", etag(p.Version))
 	return reply(w, http.StatusOK, p)
@@ -301,8 +304,16 @@ func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
 	v, err := matching(r, a.portfolioExists(r, id), func(expect int64) (tracker.TradeView, error) {
 		return a.svc.Trade(r.Context(), tracker.ByID(id), t, expect)
 	})
+	if errors.Is(err, domain.ErrNotFound) {
+		return a.tradeNotFound(r, id, t.Symbol, err)
+	}
 	if err != nil {
-		return err
+		return blame(err,
+			rule{domain.ErrInsufficientQuantity, "quantity"},
+			rule{domain.ErrCurrencyMismatch, "symbol"},
+			rule{domain.ErrInvalidDate, "date"},
+			rule{domain.ErrInvalidQuantity, "quantity"},
+			rule{domain.ErrInvalidPrice, "price"})
 	}
 	w.Header().Set("ETag", etag(v.Version))
 	return reply(w, http.StatusCreated, v)
@@ -367,4 +378,40 @@ func (a *api) portfolioExists(r *http.Request, id uuid.UUID) func() error {
 		_, err := a.svc.Portfolio(r.Context(), tracker.ByID(id))
 		return err
 	}
+}
+
+// tradeNotFound attributes a trade's domain.ErrNotFound, err, to the
+// symbol of the body when it is the security that is missing, not the
+// portfolio. The tracker's error does not say which (both wrap
+// domain.ErrNotFound), so both are looked up again: the portfolio first,
+// as the tracker loads it first.
+func (a *api) tradeNotFound(r *http.Request, id uuid.UUID, symbol string, err error) error {
+	if _, perr := a.svc.Portfolio(r.Context(), tracker.ByID(id)); perr != nil {
+		return err // the portfolio's, or unknown: no field
+	}
+	if _, serr := a.svc.Security(r.Context(), symbol); !errors.Is(serr, domain.ErrNotFound) {
+		return err
+	}
+	return &fieldError{field: "symbol", err: err}
+}
+
+// rule attributes an error of the tracker to a member of the request.
+type rule struct {
+	target error
+	field  string
+}
+
+// blame returns err attributed to the field of the first rule whose
+// target it is, or err as it is if none matches or it names a field
+// already.
+func blame(err error, rules ...rule) error {
+	if fieldOf(err) != "" {
+		return err
+	}
+	for _, r := range rules {
+		if errors.Is(err, r.target) {
+			return &fieldError{field: r.field, err: err}
+		}
+	}
+	return err
 }
