@@ -304,11 +304,9 @@ func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
 	v, err := matching(r, a.portfolioExists(r, id), func(expect int64) (tracker.TradeView, error) {
 		return a.svc.Trade(r.Context(), tracker.ByID(id), t, expect)
 	})
-	if errors.Is(err, domain.ErrNotFound) {
-		return a.tradeNotFound(r, id, t.Symbol, err)
-	}
 	if err != nil {
 		return blame(err,
+			rule{tracker.ErrUnknownSecurity, "symbol"}, // the portfolio's 404 names no field
 			rule{domain.ErrInsufficientQuantity, "quantity"},
 			rule{domain.ErrCurrencyMismatch, "symbol"},
 			rule{domain.ErrInvalidDate, "date"},
@@ -378,21 +376,6 @@ func (a *api) portfolioExists(r *http.Request, id uuid.UUID) func() error {
 		_, err := a.svc.Portfolio(r.Context(), tracker.ByID(id))
 		return err
 	}
-}
-
-// tradeNotFound attributes a trade's domain.ErrNotFound, err, to the
-// symbol of the body when it is the security that is missing, not the
-// portfolio. The tracker's error does not say which (both wrap
-// domain.ErrNotFound), so both are looked up again: the portfolio first,
-// as the tracker loads it first.
-func (a *api) tradeNotFound(r *http.Request, id uuid.UUID, symbol string, err error) error {
-	if _, perr := a.svc.Portfolio(r.Context(), tracker.ByID(id)); perr != nil {
-		return err // the portfolio's, or unknown: no field
-	}
-	if _, serr := a.svc.Security(r.Context(), symbol); !errors.Is(serr, domain.ErrNotFound) {
-		return err
-	}
-	return &fieldError{field: "symbol", err: err}
 }
 
 // rule attributes an error of the tracker to a member of the request.

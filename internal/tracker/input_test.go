@@ -196,3 +196,29 @@ func TestTodayIsTheClocksDay(t *testing.T) {
 	_, err = svc.SetPrice(ctx, "SONY", dec("13000"), day("2024-06-17"))
 	require.ErrorIs(t, err, domain.ErrInvalidDate)
 }
+
+// A trade's two not-founds are told apart: the security's carries
+// ErrUnknownSecurity, the portfolio's does not.
+func TestTradeNotFoundSaysWhich(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.security(t, "AAPL", "USD")
+	p := e.portfolio(t, "Main")
+	trade := func(ref tracker.Ref, symbol string) error {
+		_, err := e.svc.Trade(ctx, ref, tracker.Trade{
+			Side: tracker.Buy, Symbol: symbol, Quantity: dec("1"), Price: dec("1"), Date: day("2024-06-01"),
+		}, 0)
+		return err
+	}
+	err := trade(tracker.ByID(p.ID), "NOPE")
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	require.ErrorIs(t, err, tracker.ErrUnknownSecurity)
+	assert.EqualError(t, err, "security NOPE: not found")
+
+	err = trade(tracker.ByName("Nobody"), "AAPL")
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	assert.NotErrorIs(t, err, tracker.ErrUnknownSecurity)
+	err = trade(tracker.ByName("Nobody"), "NOPE") // the portfolio is looked for first
+	assert.NotErrorIs(t, err, tracker.ErrUnknownSecurity)
+	assert.Zero(t, e.count(t, "investment"))
+}

@@ -29,6 +29,17 @@ import (
 // replace a newer one.
 var ErrOlderPrice = fmt.Errorf("%w: older than the current price", domain.ErrInvalidPrice)
 
+// ErrUnknownSecurity is wrapped, beside domain.ErrNotFound, by the error of
+// a trade for a symbol that no security has, so that a caller can tell it
+// from the portfolio being missing.
+var ErrUnknownSecurity = errors.New("unknown security")
+
+// unknownSecurity marks a not-found error of a security lookup.
+type unknownSecurity struct{ err error }
+
+func (e unknownSecurity) Error() string   { return e.err.Error() }
+func (e unknownSecurity) Unwrap() []error { return []error{e.err, ErrUnknownSecurity} }
+
 // ErrPreconditionFailed is returned when the caller expected a portfolio
 // version (HTTP If-Match) and the portfolio has another.
 var ErrPreconditionFailed = errors.New("precondition failed: the portfolio has changed since you read it")
@@ -408,7 +419,8 @@ type Trade struct {
 // Trade applies one trade to a portfolio whose version is expect (0: any).
 // A buy adds a lot; a sell takes from the lots first in, first out; a
 // trade may not be dated after today. Errors:
-// domain.ErrNotFound (portfolio or security), domain.ErrInvalid...,
+// domain.ErrNotFound (portfolio or security; for a security with
+// ErrUnknownSecurity too), domain.ErrInvalid...,
 // domain.ErrCurrencyMismatch, domain.ErrInsufficientQuantity,
 // ErrPreconditionFailed.
 func (s *Service) Trade(ctx context.Context, ref Ref, t Trade, expect int64) (TradeView, error) {
@@ -431,6 +443,9 @@ func (s *Service) Trade(ctx context.Context, ref Ref, t Trade, expect int64) (Tr
 
 func apply(ctx context.Context, u *uow.Unit, p *domain.Portfolio, t Trade) (TradeView, error) {
 	sec, err := u.Securities().GetBySymbol(ctx, t.Symbol)
+	if errors.Is(err, domain.ErrNotFound) {
+		return TradeView{}, unknownSecurity{err}
+	}
 	if err != nil {
 		return TradeView{}, err
 	}
