@@ -29,7 +29,7 @@ func commands() *command {
 			{name: "security", summary: "securities", sub: []*command{
 				{name: "add", args: "SYMBOL", nargs: 1, needsDB: true, required: []string{"name"},
 					summary: "add a security",
-					help:    "SYMBOL is 1 to 12 of A-Z, 0-9, '.' and '-' (upper-cased).",
+					help:    "SYMBOL is 1 to 12 of A-Z, 0-9, '.' and '-', beginning with a letter or digit (upper-cased).",
 					flags: func(fs *flag.FlagSet) {
 						fs.String("name", "", "the security's name (required)")
 						fs.String("currency", "USD", "ISO 4217 currency code of its prices")
