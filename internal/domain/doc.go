@@ -3,7 +3,8 @@
 // valid.
 //
 // The package knows nothing about storage, HTTP or the CLI; it imports only
-// the standard library, shopspring/decimal and google/uuid. Every value that
+// the standard library, shopspring/decimal, google/uuid and, for the
+// Unicode normalization of names, golang.org/x/text. Every value that
 // enters the model passes through a Parse or Check function or a method that
 // validates it, and a method that refuses a change leaves its receiver exactly
 // as it was, so an aggregate in memory is always one that could be saved.

@@ -263,8 +263,8 @@ func checkName(t *testing.T, s, name string, err error, max int) bool {
 	}
 	n := utf8.RuneCountInString(name)
 	switch {
-	case name != strings.TrimSpace(s):
-		t.Fatalf("name %q from %q: not just trimmed", name, s)
+	case name != domain.NormalizeText(strings.TrimSpace(s)):
+		t.Fatalf("name %q from %q: not just trimmed and normalized (NFC)", name, s)
 	case !utf8.ValidString(name):
 		t.Fatalf("name %q is not UTF-8", name)
 	case n < 1 || n > max:

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits on values, mirrored by the database schema. Quantities, prices and
@@ -84,31 +85,51 @@ func ParseCurrency(s string) (string, error) {
 	return asciiUpper(t), nil
 }
 
-// ParsePortfolioName returns s without surrounding white space if it is a
-// valid portfolio name: 1 to MaxNameLength characters (runes) of valid UTF-8
-// without control characters. Any other text is allowed and stored verbatim,
+// ParsePortfolioName returns s without surrounding white space and in
+// Unicode normalization form C (NFC: "e" followed by a combining accent
+// becomes "é", so that two names that look the same are the same name) if
+// it is a valid portfolio name: 1 to MaxNameLength characters (runes) of
+// valid UTF-8 without control characters or invisible characters that
+// reorder or hide text (see hasInvisible). Any other text is allowed and
+// stored verbatim,
 // including quotes and SQL such as "'; DROP TABLE portfolio; --": keeping
 // SQL out of queries is storage's job, done with bind parameters, and a
 // filter on names would only mask a query that forgot them. It returns an
 // error wrapping ErrInvalidName otherwise.
 func ParsePortfolioName(s string) (string, error) {
-	return parseName(s, MaxNameLength, "a portfolio name")
+	return parseName(s, MaxNameLength, "a portfolio name", true)
 }
 
 // ParseSecurityName is ParsePortfolioName for the name of a security, which
 // may have up to MaxSecurityNameLength characters. It returns an error
 // wrapping ErrInvalidName.
 func ParseSecurityName(s string) (string, error) {
-	return parseName(s, MaxSecurityNameLength, "a security name")
+	return parseName(s, MaxSecurityNameLength, "a security name", true)
 }
 
-func parseName(s string, maxRunes int, what string) (string, error) {
+// storedPortfolioName and storedSecurityName check names read from
+// storage: the rules of the Parse functions, except the refusal of
+// invisible characters, which came later. A name stored before it must
+// still load, so that it can be renamed.
+func storedPortfolioName(s string) (string, error) {
+	return parseName(s, MaxNameLength, "a portfolio name", false)
+}
+
+func storedSecurityName(s string) (string, error) {
+	return parseName(s, MaxSecurityNameLength, "a security name", false)
+}
+
+func parseName(s string, maxRunes int, what string, input bool) (string, error) {
 	t := strings.TrimSpace(s)
+	valid := utf8.ValidString(t)
+	if valid && input {
+		t = NormalizeText(t)
+	}
 	var reason string
 	switch {
 	case t == "":
 		reason = what + " must not be empty"
-	case !utf8.ValidString(t):
+	case !valid:
 		reason = what + " must be valid UTF-8 text"
 	case len(t) > maxRunes && utf8.RuneCountInString(t) > maxRunes:
 		reason = fmt.Sprintf("%s has at most %d characters, not %d", what, maxRunes, utf8.RuneCountInString(t))
@@ -116,7 +137,7 @@ func parseName(s string, maxRunes int, what string) (string, error) {
 		// Tabs, line breaks and the like would break the CLI's tables
 		// and CSV exports, and are never meant in a name.
 		reason = what + " must not contain control characters such as tabs or line breaks"
-	case hasInvisible(t):
+	case input && hasInvisible(t):
 		reason = what + " must not contain invisible characters that reorder or hide text, such as U+202E (right-to-left override) or U+200B (zero-width space)"
 	default:
 		return t, nil
@@ -331,20 +352,35 @@ func hasControl(s string) bool {
 	return false
 }
 
+// NormalizeText returns s in Unicode normalization form C, the form names
+// are stored in. Lookups and searches by name normalize what they look for
+// with it.
+func NormalizeText(s string) string { return norm.NFC.String(s) }
+
 // hasInvisible reports whether s holds a character that changes how the
 // text around it displays without showing itself: the bidirectional
-// embeddings, overrides and isolates, which can make a name read as
-// another in a table (the "Trojan Source" trick), and the zero-width
-// space, word joiner and byte order mark, which make two names that look
-// the same differ. Joiners (U+200C, U+200D) and the left-to-right and
-// right-to-left marks stay allowed: scripts and emoji need them.
+// embeddings, overrides and isolates and the Arabic letter mark, which can
+// make a name read as another in a table (the "Trojan Source" trick), and
+// the zero-width space, word joiner, invisible operators, soft hyphen,
+// Mongolian vowel separator and byte order mark, which make two names
+// that look the same differ. Joiners (U+200C, U+200D), the left-to-right
+// and right-to-left marks and the tag characters stay allowed: scripts
+// and emoji (flags among them) need them. Migration 00007 makes the
+// database refuse the same characters.
 func hasInvisible(s string) bool {
 	for _, r := range s {
-		switch {
-		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069,
-			r == 0x200B, r == 0x2060, r == 0xFEFF:
+		if isInvisible(r) {
 			return true
 		}
+	}
+	return false
+}
+
+func isInvisible(r rune) bool {
+	switch {
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x061C,
+		r == 0x200B, r >= 0x2060 && r <= 0x2064, r == 0x00AD, r == 0x180E, r == 0xFEFF:
+		return true
 	}
 	return false
 }

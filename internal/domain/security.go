@@ -154,7 +154,7 @@ func RestoreSecurity(st SecurityState) (*Security, error) {
 	if err := canonical(st.Symbol, ParseSymbol, ErrInvalidSymbol); err != nil {
 		return fail(err)
 	}
-	if err := canonical(st.Name, ParseSecurityName, ErrInvalidName); err != nil {
+	if err := canonical(st.Name, storedSecurityName, ErrInvalidName); err != nil {
 		return fail(err)
 	}
 	if err := canonical(st.Currency, ParseCurrency, ErrInvalidCurrency); err != nil {

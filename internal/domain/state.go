@@ -52,7 +52,9 @@ func (p *Portfolio) State() PortfolioState {
 // RestorePortfolio rebuilds a portfolio loaded from storage. Because rows
 // may have been written by hand or by an older folio, everything is
 // validated again: the id must be set; name and currency must be valid and
-// already in the canonical form ParsePortfolioName and ParseCurrency return;
+// already in the canonical form ParsePortfolioName and ParseCurrency return
+// (a name with an invisible character, which older folios stored, loads, so
+// that it can be renamed);
 // the version must be 1 or more, since only saved portfolios are restored;
 // and every lot must have an id unique in the portfolio, a security id, a
 // quantity CheckQuantity accepts, a unit cost CheckPrice accepts and a valid
@@ -66,7 +68,7 @@ func RestorePortfolio(st PortfolioState) (*Portfolio, error) {
 	if st.ID == uuid.Nil {
 		return fail(fmt.Errorf("%w: the id is missing", ErrInvalid))
 	}
-	if err := canonical(st.Name, ParsePortfolioName, ErrInvalidName); err != nil {
+	if err := canonical(st.Name, storedPortfolioName, ErrInvalidName); err != nil {
 		return fail(err)
 	}
 	if err := canonical(st.Currency, ParseCurrency, ErrInvalidCurrency); err != nil {

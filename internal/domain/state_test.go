@@ -79,6 +79,29 @@ func TestRestorePortfolioWithoutInvestments(t *testing.T) {
 	assert.Equal(t, "JPY", r.Currency())
 }
 
+// A name with an invisible character, which input refuses now but older
+// versions stored, still loads, and can be renamed to a valid one; a
+// rename to such a name is refused.
+func TestRestoredNameWithAnInvisibleCharacter(t *testing.T) {
+	const old = "Gro\u200bwth"
+	_, err := domain.ParsePortfolioName(old)
+	require.ErrorIs(t, err, domain.ErrInvalidName)
+
+	p, err := domain.RestorePortfolio(domain.PortfolioState{ID: uuid.Must(uuid.NewV7()), Name: old, Currency: "USD", Version: 2})
+	require.NoError(t, err)
+	assert.Equal(t, old, p.Name())
+	require.ErrorIs(t, p.Rename("Other\u202e"), domain.ErrInvalidName)
+	require.NoError(t, p.Rename("Growth"))
+
+	s, err := domain.RestoreSecurity(domain.SecurityState{ID: uuid.Must(uuid.NewV7()), Symbol: "X", Name: "X\u00adCorp", Currency: "USD"})
+	require.NoError(t, err)
+	assert.Equal(t, "X\u00adCorp", s.Name())
+
+	// The other rules still hold for stored names.
+	_, err = domain.RestorePortfolio(domain.PortfolioState{ID: uuid.Must(uuid.NewV7()), Name: "a\tb", Currency: "USD", Version: 2})
+	require.ErrorIs(t, err, domain.ErrInvalidName)
+}
+
 func TestPortfolioStateIsADeepCopy(t *testing.T) {
 	p, _, _, _, _, _, _ := threeLots(t)
 	p = saved(t, p)

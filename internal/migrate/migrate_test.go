@@ -43,6 +43,7 @@ var schemaObjects = map[int64]string{
 	// A changed constraint, not a new object: its definition.
 	6: `(SELECT 1 FROM pg_constraint WHERE conname = 'security_symbol_shape'
 	     AND pg_get_constraintdef(oid) LIKE '%^[A-Z0-9][A-Z0-9.-]{0,11}$%')`,
+	7: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text')",
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)
@@ -647,4 +648,51 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Migration 00007 puts names stored before it in normalization form C,
+// bumping the portfolios' versions, and refuses to complete while a name
+// holds an invisible character: the migration changes nothing then, and
+// applies once the name is fixed.
+func TestNameTextMigration(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	_, err := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 6, nil))).Up(ctx)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `
+		insert into portfolio (id, name, currency, version) values
+			('00000000-0000-7000-8000-000000000001', U&'Cafe\0301', 'EUR', 3),
+			('00000000-0000-7000-8000-000000000002', U&'Gro\200Bwth', 'USD', 1);
+		insert into security (id, symbol, name, currency) values
+			('00000000-0000-7000-8000-000000000003', 'ABC', U&'Societe\0301', 'EUR')`)
+	require.NoError(t, err)
+	type row struct {
+		Name    string
+		Version int64
+	}
+	portfolio := func(id string) row {
+		var r row
+		require.NoError(t, pool.QueryRow(ctx, "select name, version from portfolio where id = $1", id).Scan(&r.Name, &r.Version))
+		return r
+	}
+
+	m := newMigrator(t, pool)
+	_, err = m.Up(ctx)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "23514", pgErr.Code)
+	assert.Equal(t, "portfolio_name_text", pgErr.ConstraintName)
+	requireSchemaAt(t, pool, 6)
+	assert.Equal(t, row{"Cafe\u0301", 3}, portfolio("00000000-0000-7000-8000-000000000001"), "rolled back")
+
+	_, err = pool.Exec(ctx, "update portfolio set name = 'Growth' where id = '00000000-0000-7000-8000-000000000002'")
+	require.NoError(t, err)
+	_, err = m.Up(ctx)
+	require.NoError(t, err)
+	requireSchemaAt(t, pool, 7)
+	assert.Equal(t, row{"Caf\u00e9", 4}, portfolio("00000000-0000-7000-8000-000000000001"))
+	assert.Equal(t, row{"Growth", 1}, portfolio("00000000-0000-7000-8000-000000000002"), "already normal: untouched")
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ABC'").Scan(&name))
+	assert.Equal(t, "Societ\u00e9", name)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/uow"
@@ -92,11 +91,12 @@ func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, opts ...uow.L
 	return p, nil
 }
 
-// normalize puts text that names something (a portfolio, a security) in
-// Unicode normalization form C, so that a name typed with a precomposed
-// "é" and one typed with "e" and a combining accent are the same name, as
-// they look the same. Names are stored and looked up in this form.
-func normalize(name string) string { return norm.NFC.String(name) }
+// normalize puts a name in the form names are stored in (Unicode
+// normalization form C), so that a name typed with a precomposed "é" and
+// one typed with "e" and a combining accent are the same name, as they
+// look the same. The domain's Parse functions do it for new names; lookups
+// and searches need it too.
+func normalize(name string) string { return domain.NormalizeText(name) }
 
 // changing is how units that change one portfolio run: at READ COMMITTED,
 // loading it with ForUpdate. Two such units on one portfolio queue for its
