@@ -37,7 +37,13 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 			const workers, each = 2, 40
 			var retries, versionConflicts, serialization atomic.Int64
 			var wg sync.WaitGroup
+			// The first attempts of the workers' first units both load
+			// before either saves, so that at least one collision happens
+			// however the goroutines are scheduled.
+			var loaded sync.WaitGroup
+			loaded.Add(workers)
 			for range workers {
+				first := true
 				wg.Go(func() {
 					for range each {
 						var rep uow.Report
@@ -45,6 +51,11 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 							p, err := u.Portfolios().Get(ctx, ids["Main"])
 							if err != nil {
 								return err
+							}
+							if first {
+								first = false
+								loaded.Done()
+								loaded.Wait()
 							}
 							// Hold the snapshot a moment so the other
 							// worker commits in between.
