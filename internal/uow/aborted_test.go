@@ -2,6 +2,7 @@ package uow_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -178,4 +179,35 @@ func TestReadUnitsAfterASwallowedFailure(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, "22021", pgErr.Code)
+}
+
+// A nested unit whose fn swallows a failed query and returns nil failed all
+// the same: Do returns the error and rolls back to the savepoint, whether
+// or not fn had changes to flush, and the enclosing unit commits.
+func TestANestedUnitThatSwallowsAFailureFails(t *testing.T) {
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main")
+	for _, changes := range []bool{false, true} {
+		var nested error
+		require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			p, err := u.Portfolios().Get(ctx, ids["Main"])
+			require.NoError(t, err)
+			require.NoError(t, p.Rename(fmt.Sprintf("Outer %v", changes)))
+			nested = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				if changes {
+					require.NoError(t, p.Rename("Inner"))
+				}
+				_, err := u.Portfolios().GetByName(ctx, refusedName)
+				require.Error(t, err)
+				return nil
+			})
+			return nil
+		}), "changes in the nested unit: %v", changes)
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, nested, &pgErr, "changes: %v", changes)
+		assert.Equal(t, "22021", pgErr.Code)
+		var name string
+		require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
+		assert.Equal(t, fmt.Sprintf("Outer %v", changes), name)
+	}
 }

@@ -151,7 +151,9 @@ func (u *Unit) dirty() bool {
 // When fn fails, the database goes back to the savepoint and every aggregate
 // the unit tracked before goes back to what it was then; aggregates first
 // loaded or added inside fn are forgotten. The error is returned, and the
-// enclosing unit can go on. Nested units are not retried on their own.
+// enclosing unit can go on. Nested units are not retried on their own. A
+// statement that fails inside fn fails the nested unit even if fn returns
+// nil: Do then returns that statement's error.
 //
 // The flush before the savepoint writes the enclosing unit's changes; when
 // it fails, Do returns its error (prefixed "uow: flush before savepoint")
@@ -204,7 +206,14 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 			panic(p)
 		}
 	}()
-	if err := fn(ctx, u); err != nil {
+	err = fn(ctx, u)
+	if err == nil && u.s.failed != nil {
+		// fn swallowed the error of a statement that aborted the
+		// transaction: the nested unit failed all the same, and rolling
+		// back to its savepoint is what lets the enclosing unit go on.
+		err = fmt.Errorf("uow: nested unit returned nil after a failed statement: %w", u.s.failed)
+	}
+	if err != nil {
 		if rerr := u.rollbackTo(ctx, sp, m); rerr != nil {
 			return errors.Join(err, rerr)
 		}
