@@ -187,19 +187,41 @@ func priceSet(e *env, args []string) error {
 
 // openInput opens a file to import, or standard input for "-". Its reads
 // end as soon as e.ctx does (on Ctrl-C), rather than when the input next
-// has data.
+// has data; so does the opening itself, which for a named pipe waits until
+// a writer opens the other end.
 func openInput(e *env, name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return readUntilDone(e.ctx, io.NopCloser(e.stdin)), nil
 	}
-	f, err := os.Open(name)
-	if errors.Is(err, fs.ErrNotExist) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(name)
+		done <- opened{f, err}
+	}()
+	var o opened
+	select {
+	case o = <-done:
+	case <-e.ctx.Done():
+		// The open may still succeed when a writer comes: close what it
+		// opens then. A process that is ending does not wait for it.
+		go func() {
+			if o := <-done; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, interrupted(e, name, context.Cause(e.ctx))
+	}
+	if errors.Is(o.err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", errNoFile, name)
 	}
-	if err != nil {
-		return nil, err
+	if o.err != nil {
+		return nil, o.err
 	}
-	return readUntilDone(e.ctx, f), nil
+	return readUntilDone(e.ctx, o.f), nil
 }
 
 // readUntilDone reads r in a goroutine of its own, so that a read blocked on

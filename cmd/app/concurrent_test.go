@@ -217,3 +217,61 @@ func TestImportInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestImportInterruptedOpeningAPipe stops imports from a named pipe that
+// no writer has opened yet, so that opening it still waits: Ctrl-C ends
+// them at once, in the words of any interrupted import, with exit code 1
+// and nothing written.
+func TestImportInterruptedOpeningAPipe(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	before := snapshot(t, pool)
+	for _, args := range [][]string{
+		{"price", "import"},
+		{"trade", "import", "Main"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), "in.csv")
+			require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			cmd, stdout, stderr := c.command(t, ctx, append(args, fifo)...)
+			require.NoError(t, cmd.Start())
+			waitForPipeOpen(t, cmd.Process.Pid)
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			began := time.Now()
+			err := cmd.Wait()
+			elapsed := time.Since(began)
+
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, err, &exitErr, "stdout: %s\nstderr: %s", stdout, stderr)
+			assert.Equal(t, 1, exitErr.ExitCode(), "stderr: %s", stderr)
+			assert.Empty(t, stdout.String())
+			assert.Equal(t, "folio: interrupted while importing "+fifo+": nothing was written\n", stderr.String())
+			assert.Less(t, elapsed, 10*time.Second, "it waited for a writer")
+			require.Equal(t, before, snapshot(t, pool), "something was written")
+		})
+	}
+}
+
+// waitForPipeOpen waits until a thread of process pid waits in the kernel
+// for the other end of a named pipe to be opened (Linux's wchan), or, where
+// that cannot be seen, long enough for folio to have got there.
+func waitForPipeOpen(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+		if err != nil || len(tasks) == 0 {
+			time.Sleep(3 * time.Second)
+			return
+		}
+		for _, task := range tasks {
+			if b, err := os.ReadFile(task); err == nil && string(b) == "wait_for_partner" {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("process %d never waited to open the pipe", pid)
+}
