@@ -15,8 +15,9 @@ import (
 	"github.com/folio-dev/folio/internal/uow"
 )
 
-// A price or a trade dated after today (the clock's 2024-06-15) is refused
-// and writes nothing; today itself is fine. A future price would otherwise
+// A price or a trade dated in the future is refused and writes nothing: the
+// clock's 2024-06-15 21:30 UTC is already 2024-06-16 in UTC+14, so the 17th
+// is the first day refused. A future price would otherwise
 // keep every real one out for good, as an older quote never replaces it.
 func TestDatesAfterTodayAreRefused(t *testing.T) {
 	t.Parallel()
@@ -26,8 +27,8 @@ func TestDatesAfterTodayAreRefused(t *testing.T) {
 	e.trade(t, p.ID, tracker.Buy, "AAPL", "10", "100", "2024-06-01")
 	before := e.dump(t)
 
-	const want = `invalid date 2024-06-16: it is after today (2024-06-15)`
-	_, err := e.svc.SetPrice(ctx, "AAPL", dec("1"), day("2024-06-16"))
+	const want = `invalid date 2024-06-17: it is in the future`
+	_, err := e.svc.SetPrice(ctx, "AAPL", dec("1"), day("2024-06-17"))
 	require.ErrorIs(t, err, domain.ErrInvalidDate)
 	assert.EqualError(t, err, "set price of AAPL: "+want)
 
@@ -36,11 +37,11 @@ func TestDatesAfterTodayAreRefused(t *testing.T) {
 		{Line: 3, Symbol: "AAPL", Price: dec("3"), Date: day("9999-12-31")},
 	})
 	require.ErrorIs(t, err, domain.ErrInvalidDate)
-	assert.EqualError(t, err, "line 3: set price of AAPL: invalid date 9999-12-31: it is after today (2024-06-15)")
+	assert.EqualError(t, err, "line 3: set price of AAPL: invalid date 9999-12-31: it is in the future")
 
 	for _, side := range []tracker.Side{tracker.Buy, tracker.Sell} {
 		_, err = e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{
-			Side: side, Symbol: "AAPL", Quantity: dec("1"), Price: dec("1"), Date: day("2024-06-16"),
+			Side: side, Symbol: "AAPL", Quantity: dec("1"), Price: dec("1"), Date: day("2024-06-17"),
 		}, 0)
 		require.ErrorIs(t, err, domain.ErrInvalidDate, side)
 		assert.EqualError(t, err, string(side)+" AAPL: "+want)
@@ -57,10 +58,10 @@ func TestDatesAfterTodayAreRefused(t *testing.T) {
 
 	assert.Equal(t, before, e.dump(t), "nothing written")
 
-	// Today is not the future, whatever the time of day.
+	// Today is not the future, nor is the 16th, which has begun in UTC+14.
 	_, err = e.svc.SetPrice(ctx, "AAPL", dec("190"), day("2024-06-15"))
 	require.NoError(t, err)
-	e.trade(t, p.ID, tracker.Sell, "AAPL", "1", "190", "2024-06-15")
+	e.trade(t, p.ID, tracker.Sell, "AAPL", "1", "190", "2024-06-16")
 }
 
 // Names are stored and looked up in Unicode normalization form C: a name
@@ -178,23 +179,30 @@ func (h *unitLog) last() unitStats {
 	return h.stats[len(h.stats)-1]
 }
 
-// A clock late in the day somewhere east of UTC: today is that place's
-// date, not UTC's.
-func TestTodayIsTheClocksDay(t *testing.T) {
+// The future begins when the next day has begun nowhere yet: with the
+// clock at 09:59 UTC it is the 15th in UTC+14, at 10:00 the 16th there.
+func TestTheFutureBeginsAfterTodayEverywhere(t *testing.T) {
 	t.Parallel()
-	tokyo := time.FixedZone("JST", 9*60*60)
-	pool := newEnv(t).pool
-	r, err := uow.NewRunner(pool, uow.WithClock(func() time.Time {
-		return time.Date(2024, 6, 16, 7, 0, 0, 0, tokyo) // 2024-06-15 22:00 UTC
-	}))
-	require.NoError(t, err)
-	svc := tracker.New(r)
-	_, err = svc.AddSecurity(ctx, "SONY", "Sony", "JPY")
-	require.NoError(t, err)
-	_, err = svc.SetPrice(ctx, "SONY", dec("13000"), day("2024-06-16"))
-	require.NoError(t, err, "the 16th has begun in Tokyo")
-	_, err = svc.SetPrice(ctx, "SONY", dec("13000"), day("2024-06-17"))
-	require.ErrorIs(t, err, domain.ErrInvalidDate)
+	e := newEnv(t)
+	e.security(t, "SONY", "JPY")
+	pool := e.pool
+	for _, c := range []struct {
+		clock  time.Time
+		latest string // the last day accepted
+	}{
+		{time.Date(2024, 6, 15, 9, 59, 0, 0, time.UTC), "2024-06-15"},
+		{time.Date(2024, 6, 15, 10, 0, 0, 0, time.UTC), "2024-06-16"},
+		{time.Date(2024, 6, 16, 9, 0, 0, 0, time.FixedZone("JST", 9*60*60)), "2024-06-16"}, // 00:00 UTC
+	} {
+		r, err := uow.NewRunner(pool, uow.WithClock(func() time.Time { return c.clock }))
+		require.NoError(t, err)
+		svc := tracker.New(r)
+		latest := day(c.latest)
+		_, err = svc.SetPrice(ctx, "SONY", dec("1"), latest.AddDate(0, 0, 1))
+		require.ErrorIs(t, err, domain.ErrInvalidDate, "clock %v", c.clock)
+		_, err = svc.SetPrice(ctx, "SONY", dec("1"), latest)
+		require.NoError(t, err, "clock %v", c.clock)
+	}
 }
 
 // A trade's two not-founds are told apart: the security's carries

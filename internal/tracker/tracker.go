@@ -106,16 +106,22 @@ func normalize(name string) string { return domain.NormalizeText(name) }
 // could exhaust the retries.
 var changing = uow.WithIsolation(pgx.ReadCommitted)
 
-// checkNotFuture refuses a price or trade dated after today, the day of
-// the unit's clock. Such a date is a typo (2204 for 2024), and a price
-// dated then would keep every real price out, as a quote never replaces a
-// newer one.
+// checkNotFuture refuses a price or trade dated in the future: after the
+// date the unit's clock shows in the time zone that is furthest ahead
+// (UTC+14), so that no client, wherever it is, has today's date refused
+// by a server west of it. Such a date is a typo (2204 for 2024), and a
+// price dated then would keep every real price out, as a quote never
+// replaces a newer one.
 func checkNotFuture(on, now time.Time) error {
-	if today := domain.Day(now); domain.Day(on).After(today) {
-		return fmt.Errorf("%w %s: it is after today (%s)", domain.ErrInvalidDate, on.Format(time.DateOnly), today.Format(time.DateOnly))
+	if domain.Day(on).After(domain.Day(now.In(furthestAhead))) {
+		return fmt.Errorf("%w %s: it is in the future", domain.ErrInvalidDate, on.Format(time.DateOnly))
 	}
 	return nil
 }
+
+// furthestAhead is the time zone of the Line Islands, where every day
+// begins first.
+var furthestAhead = time.FixedZone("UTC+14", 14*60*60)
 
 // AddSecurity creates a security. Errors: domain.ErrInvalid... for bad
 // values, domain.ErrAlreadyExists for a symbol that is taken.
