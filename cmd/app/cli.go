@@ -142,9 +142,34 @@ func valueFlags(root *command) map[string]bool {
 // returns the command reached, its path from the root, and args without
 // the words of the path, for the command to parse. It stops at the first
 // word that names no command of a group, which stays in what it returns.
-func resolve(root *command, args []string, valued map[string]bool) (*command, []string, []string) {
+//
+// A flag that takes a value takes the word after it, whatever it is,
+// unless it would leave the command line short of a command: then the
+// word is taken for the command it names ("folio --date price set AAPL 1",
+// "folio portfolio --name list"), and the flag is returned among dangling,
+// left out of the rest, for run to say what is wrong with it rather than
+// that the next word is no command.
+func resolve(root *command, args []string, valued map[string]bool) (c *command, path, rest []string, dangling []dangler) {
+	c, path, rest, _ = walk(root, args, valued, false)
+	if len(c.sub) == 0 {
+		return c, path, rest, nil
+	}
+	if c2, path2, rest2, d := walk(root, args, valued, true); len(d) > 0 {
+		return c2, path2, rest2, d
+	}
+	return c, path, rest, nil
+}
+
+// dangler is a flag that needs a value, followed by the name of a command.
+type dangler struct{ name, next string }
+
+// walk is resolve's walk along the words. With commandsFirst, a flag's
+// value is never a word that names a subcommand of the group reached: such
+// flags come back as dangling instead.
+func walk(root *command, args []string, valued map[string]bool, commandsFirst bool) (*command, []string, []string, []dangler) {
 	c, path := root, []string{root.name}
 	var rest []string
+	var dangling []dangler
 	ended := false // after "--", no word is a flag
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -158,11 +183,17 @@ func resolve(root *command, args []string, valued map[string]bool) (*command, []
 			continue
 		}
 		if !ended && isFlag(a) {
-			rest = append(rest, a)
-			if name, hasValue := flagName(a); valued[name] && !hasValue && i+1 < len(args) {
-				i++
-				rest = append(rest, args[i])
+			name, hasValue := flagName(a)
+			if !valued[name] || hasValue || i+1 == len(args) {
+				rest = append(rest, a)
+				continue
 			}
+			if commandsFirst && c.child(args[i+1]) != nil {
+				dangling = append(dangling, dangler{name, args[i+1]})
+				continue
+			}
+			rest = append(rest, a, args[i+1])
+			i++
 			continue
 		}
 		next := c.child(a)
@@ -172,7 +203,21 @@ func resolve(root *command, args []string, valued map[string]bool) (*command, []
 		}
 		c, path = next, append(path, next.name)
 	}
-	return c, path, rest
+	return c, path, rest, dangling
+}
+
+// danglingError says what is wrong with the first flag resolve found
+// dangling, for the command whose flags fs holds: it is none of them, or
+// it is and has no value.
+func danglingError(fs *flag.FlagSet, dangling []dangler) error {
+	if len(dangling) == 0 {
+		return nil
+	}
+	d := dangling[0]
+	if fs.Lookup(d.name) == nil {
+		return usagef("flag provided but not defined: -%s", d.name)
+	}
+	return usagef("flag needs an argument: -%s (%q after it is the command)", d.name, d.next)
 }
 
 // child returns the subcommand called name, or nil.

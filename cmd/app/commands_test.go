@@ -571,6 +571,9 @@ func TestCommandFlagsAnywhere(t *testing.T) {
 		"NAME    CURRENCY  LOTS  COST BASIS",
 		"Growth  EUR          0        0.00",
 	}, lines(c.ok(t, "portfolio", "--search", "Gro", "list")))
+	// A value that names a command is still the value when the command
+	// comes after it.
+	assert.Equal(t, "No portfolio name contains \"list\".\n", c.ok(t, "portfolio", "--search", "list", "list"))
 	assert.Equal(t, "Bought 2 AAPL at 3.00 on 2024-01-02 in \"Other\".\n",
 		c.ok(t, "--price", "3", "buy", "--date", "2024-01-02", "Other", "AAPL", "2"))
 	assert.Equal(t, "2.0000000000 3.0000000000 2024-01-02", queryOne[string](t, pool,
@@ -609,6 +612,7 @@ func TestHelp(t *testing.T) {
 		{"--help", "buy"},
 		{"buy", "--help", "too", "many", "arguments", "here"},
 		{"--json", "--help"},
+		{"--date", "price", "set", "--help"},
 	} {
 		r := c.run(t, args...)
 		assert.Equal(t, 0, r.code, "%v", r)
@@ -666,6 +670,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--search", "x", "portfolio", "create", "P"}, "folio: flag provided but not defined: -search\n"},
 		{[]string{"price", "--json", "set", "AAPL", "5", "--date"}, "flag needs an argument: -date"},
 		{[]string{"portfolio", "--json", "bogus", "--date", "x"}, `folio: unknown command "bogus"; run 'folio portfolio --help'`},
+		// A flag that needs a value, followed by the command's name: the
+		// flag is what is wrong, not the command.
+		{[]string{"portfolio", "--name", "list"}, "folio: flag provided but not defined: -name\nRun with --help for usage.\n"},
+		{[]string{"--name", "portfolio", "list"}, "folio: flag provided but not defined: -name\nRun with --help for usage.\n"},
+		{[]string{"--date", "price", "set", "AAPL", "1"}, "folio: flag needs an argument: -date (\"price\" after it is the command)\nRun with --help for usage.\n"},
+		{[]string{"price", "--date", "set", "AAPL", "1"}, "folio: flag needs an argument: -date (\"set\" after it is the command)\nRun with --help for usage.\n"},
+		{[]string{"--database-url", "portfolio", "list"}, "folio: flag needs an argument: -database-url (\"portfolio\" after it is the command)\nRun with --help for usage.\n"},
+		{[]string{"--date", "price"}, "folio: flag provided but not defined: -date\nRun with --help for usage.\n"},
 		// After "--", words are arguments, not flags.
 		{[]string{"portfolio", "create", "--", "--json", "x"}, "folio: portfolio create takes 1 argument (NAME), got 2\n"},
 		{[]string{"portfolio", "list", "--", "--json"}, "folio: portfolio list takes no arguments, got 1\n"},

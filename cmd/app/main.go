@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	// Flags, global or the command's, may come anywhere after the
 	// program's name: find the command first, then parse all of them.
-	c, path, rest := resolve(root, args, valueFlags(root))
+	c, path, rest, dangling := resolve(root, args, valueFlags(root))
 	cmdName := strings.Join(path[1:], " ") // as the user typed it
 	fs := flag.NewFlagSet(strings.Join(path, " "), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -89,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case *help || errors.Is(err, flag.ErrHelp):
 			printHelp(stdout, c, path, fs)
 			return exitOK
+		case len(dangling) > 0:
+			return fail(e, danglingError(fs, dangling), c)
 		case len(pos) > 0:
 			return fail(e, usagef("unknown command %q; run '%s --help'", pos[0], strings.Join(path, " ")), nil)
 		case err != nil:
@@ -107,6 +109,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.Is(err, flag.ErrHelp) {
 		printHelp(stdout, c, path, fs)
 		return exitOK
+	}
+	if err := danglingError(fs, dangling); err != nil {
+		return fail(e, err, c)
 	}
 	if err != nil {
 		return fail(e, usagef("%v", err), c)
