@@ -62,12 +62,12 @@ type Options struct {
 	// whether this process starts it or another process does. Default 30s.
 	StartTimeout time.Duration
 
-	// StopGrace is how long the smart shutdown lets the remaining clients
-	// disconnect before Stop terminates their sessions: connections not
-	// made through a Server of this package, such as psql, and those a
-	// process keeps open after its Stop. (Stop first waits for the other
-	// processes using the server; see Server.Stop.) Unused for ephemeral
-	// servers. Default 10s.
+	// StopGrace bounds the two waits of the owner's Stop: for the other
+	// processes using the server to call Stop (see Server.Stop), and then,
+	// in the smart shutdown, for the remaining clients to disconnect
+	// (connections not made through a Server of this package, such as
+	// psql, and those a process keeps open), before Stop terminates their
+	// sessions. Unused for ephemeral servers. Default 10s.
 	StopGrace time.Duration
 
 	// Logger receives debug and info lines about what Start and Stop do.
@@ -484,8 +484,10 @@ func (s *Server) Owned() bool { return s.owned }
 // The owner's Stop of a non-ephemeral server first waits until every
 // other process that got the server from Start has called Stop or exited
 // (logging a warning if that takes more than a second), so that none of
-// them is refused a connection halfway through its work. A Start arriving
-// meanwhile joins the server, and Stop waits for it too. Then the server
+// them is refused a connection halfway through its work; a Start arriving
+// meanwhile joins the server, and Stop waits for it too. It waits up to
+// StopGrace: a process that uses the server for longer (folio serve, say)
+// loses it then, in an orderly shutdown, not a crash. Then the server
 // gets a smart shutdown, which waits for the remaining clients to
 // disconnect; after StopGrace a fast shutdown, which terminates their
 // sessions; and if that takes too long an immediate shutdown. An ephemeral
@@ -558,13 +560,15 @@ func (s *Server) stop(ctx context.Context) error {
 // waitForUsers converts the owner's shared lock on the users lock file
 // into an exclusive one, which it gets once every other process using the
 // server has released its shared lock, and reports whether it did. It
-// gives up when ctx is done or the server exits. An ephemeral server has
-// no users lock and does not wait.
+// gives up after StopGrace, when ctx is done or when the server exits. An
+// ephemeral server has no users lock and does not wait.
 func (s *Server) waitForUsers(ctx context.Context) bool {
 	if s.users == nil {
 		return false
 	}
 	began := time.Now()
+	limit := time.NewTimer(s.stopGrace)
+	defer limit.Stop()
 	warned := false
 	for {
 		ok, err := s.users.tryExclusive()
@@ -589,6 +593,11 @@ func (s *Server) waitForUsers(ctx context.Context) bool {
 		case <-ctx.Done():
 			t.Stop()
 			s.logger.Debug("pglocal: no longer waiting for other processes using the server", "data_dir", s.dataDir, "err", ctx.Err())
+			return false
+		case <-limit.C:
+			t.Stop()
+			s.logger.Warn("pglocal: stopping the server on "+s.dataDir+" while other processes still use it",
+				"waited", time.Since(began).Round(time.Millisecond))
 			return false
 		case <-s.proc.Exited():
 			t.Stop()

@@ -234,3 +234,30 @@ func useServer(ctx context.Context, opts pglocal.Options) (owned bool, err error
 	time.Sleep(rand.N(30 * time.Millisecond))
 	return s.Owned(), query(ctx, s.URL("postgres"))
 }
+
+// A joiner that keeps the server longer than StopGrace does not keep the
+// owner from stopping: after StopGrace the owner shuts the server down in
+// order (smart, then fast), not with the immediate shutdown of a Stop
+// whose ctx ran out.
+func TestOwnerStopWaitsForJoinersAtMostStopGrace(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := newDataDir(t, "data")
+	opts, logs := newOptions(t, dir)
+	opts.StopGrace = 500 * time.Millisecond
+
+	owner := start(t, opts)
+	joiner := join(t, opts)
+	conn := connect(t, joiner.URL("postgres"))
+	pid := postmasterPID(t, dir)
+
+	began := time.Now()
+	require.NoError(t, owner.Stop(context.Background()))
+	elapsed := time.Since(began)
+	require.GreaterOrEqual(t, elapsed, 500*time.Millisecond, "Stop waited for the joiner")
+	requireGone(t, pid)
+	require.Contains(t, logs.String(), "while other processes still use it")
+	require.Contains(t, logs.String(), "mode=smart")
+	require.NotContains(t, logs.String(), "mode=immediate")
+	require.Error(t, conn.Ping(ctx), "the joiner was cut off")
+}
