@@ -7,6 +7,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
+
+	"github.com/folio-dev/folio/internal/domain"
 )
 
 // A command is a node of the command tree: a group (with subcommands) or a
@@ -54,6 +56,51 @@ func (g *globals) register(fs *flag.FlagSet) {
 		"data directory of the embedded default (default: $FOLIO_DATA_DIR, else ./.folio)")
 	fs.BoolVar(&g.json, "json", false, "print data as JSON")
 	fs.BoolVar(&g.verbose, "verbose", false, "log every statement with its duration, and each unit's round trips")
+}
+
+// emptyValues says what an explicitly empty value of each flag that takes
+// a value is: allowed when empty means something (a search that every name
+// matches, as without --search), else refused with a hint. Most would
+// otherwise quietly mean the default (--date= today, --database-url= the
+// variable), and --addr= every interface on port 80.
+var emptyValues = map[string]struct {
+	allowed bool
+	// usage: a setting of the program (exit 2), not a value of the data
+	// (exit 3).
+	usage bool
+	hint  string
+}{
+	"search":       {allowed: true},
+	"date":         {hint: "give a date as YYYY-MM-DD, or leave the flag out for today"},
+	"price":        {hint: "give the price per share"},
+	"name":         {hint: "give the security's name"},
+	"currency":     {hint: "give an ISO 4217 code such as EUR, or leave the flag out for USD"},
+	"addr":         {usage: true, hint: "give host:port, or leave the flag out for 127.0.0.1:8080"},
+	"dir":          {usage: true, hint: "give a directory, or leave the flag out for sql/schema"},
+	"data-dir":     {usage: true, hint: "give a directory, or leave the flag out for $FOLIO_DATA_DIR or ./.folio"},
+	"database-url": {usage: true, hint: "give a connection string, or leave the flag out for $DATABASE_URL or the embedded default"},
+}
+
+// refuseEmpty returns the error of the first flag given explicitly with an
+// empty value that emptyValues does not allow.
+func refuseEmpty(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err != nil || f.Value.String() != "" {
+			return
+		}
+		ev, known := emptyValues[f.Name]
+		switch {
+		case ev.allowed:
+		case !known:
+			err = reword(fmt.Sprintf("--%s must not be empty: give a value, or leave the flag out", f.Name), domain.ErrInvalid)
+		case ev.usage:
+			err = usagef("--%s must not be empty: %s", f.Name, ev.hint)
+		default:
+			err = reword(fmt.Sprintf("--%s must not be empty: %s", f.Name, ev.hint), domain.ErrInvalid)
+		}
+	})
+	return err
 }
 
 // numberLike matches a negative number, which is a positional argument (a

@@ -400,3 +400,57 @@ func TestImportLongLine(t *testing.T) {
 		require.Equal(t, before, snapshot(t, pool))
 	}
 }
+
+// TestEmptyFlagValues: a flag given with an empty value is refused, naming
+// the flag, rather than taken for the flag left out (today, USD, the
+// variable, every interface on port 80): a value of the data with exit code
+// 3, a setting with exit code 2. An empty --search matches every name.
+func TestEmptyFlagValues(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	c.timeout = 20 * time.Second // serve --addr= would serve until killed
+	const usage = "\nRun with --help for usage.\n"
+	before := snapshot(t, pool)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"price", "set", "AAPL", "1", "--date="}, 3,
+			"folio: --date must not be empty: give a date as YYYY-MM-DD, or leave the flag out for today\n"},
+		{[]string{"buy", "Main", "AAPL", "1", "--price", "1", "--date", ""}, 3,
+			"folio: --date must not be empty: give a date as YYYY-MM-DD, or leave the flag out for today\n"},
+		{[]string{"sell", "Main", "AAPL", "1", "--price", "1", "--date="}, 3,
+			"folio: --date must not be empty: give a date as YYYY-MM-DD, or leave the flag out for today\n"},
+		{[]string{"buy", "Main", "AAPL", "1", "--price="}, 3, "folio: --price must not be empty: give the price per share\n"},
+		{[]string{"security", "add", "ZZ", "--name", ""}, 3, "folio: --name must not be empty: give the security's name\n"},
+		{[]string{"security", "add", "ZZ", "--name", "Z", "--currency="}, 3,
+			"folio: --currency must not be empty: give an ISO 4217 code such as EUR, or leave the flag out for USD\n"},
+		{[]string{"portfolio", "create", "P", "--currency", ""}, 3,
+			"folio: --currency must not be empty: give an ISO 4217 code such as EUR, or leave the flag out for USD\n"},
+		{[]string{"serve", "--addr="}, 2, "folio: --addr must not be empty: give host:port, or leave the flag out for 127.0.0.1:8080" + usage},
+		{[]string{"migrate", "create", "x", "--dir="}, 2, "folio: --dir must not be empty: give a directory, or leave the flag out for sql/schema" + usage},
+		{[]string{"portfolio", "list", "--data-dir="}, 2,
+			"folio: --data-dir must not be empty: give a directory, or leave the flag out for $FOLIO_DATA_DIR or ./.folio" + usage},
+		{[]string{"--database-url=", "portfolio", "list"}, 2,
+			"folio: --database-url must not be empty: give a connection string, or leave the flag out for $DATABASE_URL or the embedded default" + usage},
+	} {
+		assert.Equal(t, tc.want, c.fails(t, tc.code, tc.args...), "%q", tc.args)
+	}
+	require.Equal(t, before, snapshot(t, pool), "something was written")
+
+	assert.Equal(t, []string{
+		"NAME   CURRENCY  LOTS  COST BASIS",
+		"Main   USD          1     1000.00",
+		"Other  USD          0        0.00",
+	}, lines(c.ok(t, "portfolio", "list", "--search", "")))
+}
+
+// TestEmptyValuesCoverEveryFlag: every flag that takes a value says what
+// its empty value is.
+func TestEmptyValuesCoverEveryFlag(t *testing.T) {
+	for name := range valueFlags(commands()) {
+		_, ok := emptyValues[name]
+		assert.True(t, ok, "--%s is not in emptyValues", name)
+	}
+}

@@ -119,6 +119,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if c.nargs >= 0 && len(pos) != c.nargs {
 		return fail(e, usagef("%s takes %s, got %d", cmdName, arguments(c), len(pos)), c)
 	}
+	if err := refuseEmpty(fs); err != nil {
+		return fail(e, err, c)
+	}
 	for _, name := range c.required {
 		if fs.Lookup(name).Value.String() == "" {
 			return fail(e, usagef("--%s is required", name), c)
