@@ -467,6 +467,12 @@ func tradeImport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A misspelt name is reported before the input is read, which from
+	// standard input or a pipe may take a while: one read, outside the
+	// import's unit, which finds the portfolio again.
+	if _, err := e.svc.Portfolio(e.ctx, ref); err != nil {
+		return err
+	}
 	f, err := openInput(e, args[1])
 	if err != nil {
 		return err
@@ -486,8 +492,14 @@ func tradeImport(e *env, args []string) error {
 	if apply != nil {
 		fmt.Fprint(e.stderr, "\r\033[K")
 	}
+	var rowErr *tracker.RowError
+	if errors.As(err, &rowErr) {
+		err = fmt.Errorf("%s: %w", inputName(args[1]), err)
+	}
 	if err != nil {
-		return interrupted(e, args[1], fmt.Errorf("%s: %w", inputName(args[1]), err))
+		// Only a row's error is the input's: a portfolio deleted since
+		// the check above is not.
+		return interrupted(e, args[1], err)
 	}
 	if e.g.json {
 		return printJSON(e.stdout, res)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -453,4 +456,36 @@ func TestEmptyValuesCoverEveryFlag(t *testing.T) {
 		_, ok := emptyValues[name]
 		assert.True(t, ok, "--%s is not in emptyValues", name)
 	}
+}
+
+// TestTradeImportUnknownPortfolio: a portfolio that does not exist is
+// reported before the input is read (standard input that never ends here),
+// and as the portfolio's error, not the file's.
+func TestTradeImportUnknownPortfolio(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	before := snapshot(t, pool)
+	const want = "folio: portfolio \"NoSuch\": not found\n"
+	file := writeFile(t, "in.csv", "2024-03-01,buy,AAPL,1,1\n")
+	assert.Equal(t, want, c.fails(t, 4, "trade", "import", "NoSuch", file))
+	assert.Equal(t, want, c.fails(t, 4, "trade", "import", "NoSuch", "/nonexistent/in.csv"))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd, stdout, stderr := c.command(t, ctx, "trade", "import", "NoSuch", "-")
+	in, feed, err := os.Pipe()
+	require.NoError(t, err)
+	defer feed.Close()
+	cmd.Stdin = in
+	require.NoError(t, cmd.Start())
+	in.Close()
+	_, err = feed.Write([]byte("2024-03-01,buy,AAPL,1,1\n"))
+	require.NoError(t, err)
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr, "stdout: %s\nstderr: %s", stdout, stderr)
+	assert.Equal(t, 4, exitErr.ExitCode(), "stderr: %s", stderr)
+	assert.Empty(t, stdout.String())
+	assert.Equal(t, want, stderr.String())
+	require.Equal(t, before, snapshot(t, pool), "something was written")
 }
