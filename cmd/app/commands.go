@@ -154,7 +154,7 @@ func securityList(e *env, _ []string) error {
 		if s.LastPrice != nil {
 			price, date = money(*s.LastPrice), s.PriceDate.String()
 		}
-		t.add(s.Symbol, clip(s.Name, 40), s.Currency, price, date)
+		t.add(s.Symbol, s.Name, s.Currency, price, date)
 	}
 	t.write(e.stdout)
 	return nil

@@ -460,32 +460,44 @@ func TestTableWidths(t *testing.T) {
 
 // TestTableUnicode pins the alignment of names a terminal draws narrower or
 // wider than their count of characters: an accent written as a combining
-// mark takes no column, nor does a zero-width space; CJK characters take
-// two; and a long name is clipped at 40 columns, not 40 characters.
+// mark takes no column; CJK characters take two; an emoji takes two, a
+// heart with the emoji selector (❤️) and a family joined by U+200D (👨‍👩‍👧)
+// too. Long names are not cut short, in neither table.
 func TestTableUnicode(t *testing.T) {
 	t.Parallel()
 	c, pool := newCLI(t)
-	for _, n := range []string{"Cafe\u0301", "日本", "Zürich"} {
+	const love, family = "\u2764\ufe0f Love", "\U0001f468\u200d\U0001f469\u200d\U0001f467 Family" // 7 and 9 columns
+	long := strings.Repeat("株", 50)                                                               // 100 columns
+	for _, n := range []string{"Cafe\u0301", "日本", "Zürich", love, family} {
 		c.ok(t, "portfolio", "create", n)
 	}
 	// Names as stored, in whatever normal form: the widths are the same.
 	cafe := queryOne[string](t, pool, "select name from portfolio where name like 'Caf%'")
 	assert.Equal(t, []string{
-		"NAME    CURRENCY  LOTS  COST BASIS",
-		cafe + "    USD          0        0.00",
-		"Zürich  USD          0        0.00",
-		"日本    USD          0        0.00",
+		"NAME       CURRENCY  LOTS  COST BASIS",
+		cafe + "       USD          0        0.00",
+		"Zürich     USD          0        0.00",
+		love + "    USD          0        0.00",
+		"日本       USD          0        0.00",
+		family + "  USD          0        0.00",
 	}, lines(c.ok(t, "portfolio", "list")))
+	c.ok(t, "portfolio", "create", long)
+	assert.Equal(t, []string{
+		"NAME" + strings.Repeat(" ", 96) + "  CURRENCY  LOTS  COST BASIS",
+		long + "  USD          0        0.00",
+	}, lines(c.ok(t, "portfolio", "list", "--search", "株")))
 
-	c.ok(t, "security", "add", "JP", "--name", strings.Repeat("株", 30)) // 60 columns
-	c.ok(t, "security", "add", "MIX", "--name", "A"+strings.Repeat("株", 25))
-	c.ok(t, "security", "add", "FR", "--name", strings.Repeat("e\u0301", 40)) // 40 columns: fits
+	c.ok(t, "security", "add", "JP", "--name", strings.Repeat("株", 30))       // 60 columns
+	c.ok(t, "security", "add", "FR", "--name", strings.Repeat("e\u0301", 40)) // 40 columns
+	c.ok(t, "security", "add", "LOVE", "--name", love)
+	c.ok(t, "security", "add", "FAM", "--name", family)
 	fr := queryOne[string](t, pool, "select name from security where symbol = 'FR'")
 	assert.Equal(t, []string{
-		"SYMBOL  NAME                                      CURRENCY  PRICE  DATE",
-		"FR      " + fr + "  USD           -  -",
-		"JP      " + strings.Repeat("株", 19) + "…   USD           -  -",
-		"MIX     A" + strings.Repeat("株", 19) + "…  USD           -  -",
+		"SYMBOL  NAME" + strings.Repeat(" ", 56) + "  CURRENCY  PRICE  DATE",
+		"FAM     " + family + strings.Repeat(" ", 51) + "  USD           -  -",
+		"FR      " + fr + strings.Repeat(" ", 20) + "  USD           -  -",
+		"JP      " + strings.Repeat("株", 30) + "  USD           -  -",
+		"LOVE    " + love + strings.Repeat(" ", 53) + "  USD           -  -",
 	}, lines(c.ok(t, "security", "list")))
 }
 
@@ -502,29 +514,23 @@ func TestDisplayWidth(t *testing.T) {
 		"📈":            2,
 		"x\u20dd":      1, // enclosing circle
 		"Épargne 日本 📈": 15,
+
+		"\u2764":            1, // a heart as text
+		"\u2764\ufe0f":      2, // as an emoji
+		"\u2764\ufe0f Love": 7,
+		"1\ufe0f\u20e3":     2, // keycap
+		"A\ufe0f":           1, // no emoji of A
+		"\U0001f468\u200d\U0001f469\u200d\U0001f467": 2, // family
+		"\U0001f3f3\ufe0f\u200d\U0001f308":           2, // rainbow flag
+		"\u2764\ufe0f\u200d\U0001f525":               2, // heart on fire
+		"\U0001f44d\U0001f3fd":                       2, // thumbs up, medium skin tone
+		"\U0001f1eb\U0001f1f7":                       2, // flag of France
+		"\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1ea":   4, // two flags
+		"a\u200db":         2, // letters do not join
+		"日\u200d本":         4,
+		"\U0001f468\u200d": 2, // a joiner at the end
 	} {
 		assert.Equal(t, want, displayWidth(s), "%q", s)
-	}
-}
-
-func TestClip(t *testing.T) {
-	for _, tc := range []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"exactly10!", 10, "exactly10!"},
-		{"eleven char", 10, "eleven ch…"},
-		{"日本語のテキスト", 10, "日本語の…"},                             // 8 + 1 columns: a fifth would make 11
-		{"a日本語のテキスト", 10, "a日本語の…"},                           // 9 + 1
-		{"Cafe\u0301 Cafe\u0301", 9, "Cafe\u0301 Cafe\u0301"}, // 9 columns, 11 runes
-		{"Cafe\u0301 Cafe\u0301 x", 9, "Cafe\u0301 Caf…"},
-		{"abcde\u0301fg", 6, "abcde\u0301…"}, // the accent stays with its letter
-	} {
-		got := clip(tc.s, tc.n)
-		assert.Equal(t, tc.want, got, "clip(%q, %d)", tc.s, tc.n)
-		assert.LessOrEqual(t, displayWidth(got), tc.n, "%q", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/width"
@@ -20,7 +21,9 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // table prints aligned columns: text left, numbers right, each column as
-// wide as its widest cell on a terminal (see displayWidth).
+// wide as its widest cell on a terminal (see displayWidth). Cells are
+// never cut short: a table shows names whole, so that a portfolio's can be
+// typed back into a command, and a security's like it.
 type table struct {
 	head  []string
 	right []bool
@@ -70,20 +73,98 @@ func (t *table) write(w io.Writer) {
 	}
 }
 
-// displayWidth is how many columns s takes on a terminal.
+// displayWidth is how many columns s takes on a terminal: the sum of the
+// widths of its clusters.
 func displayWidth(s string) int {
 	n := 0
-	for _, r := range s {
-		n += runeWidth(r)
+	for len(s) > 0 {
+		size, w := cluster(s)
+		n += w
+		s = s[size:]
 	}
 	return n
 }
 
-// runeWidth is how many columns r takes: none for a combining mark, which
-// sits on the character before it (the accent of an "é" written as "e"
-// and U+0301), nor for a format character such as a zero-width space or
-// joiner; two for an East Asian wide or fullwidth character (日, Ａ, most
-// emoji); one for the rest.
+// cluster returns the length in bytes and the width in columns of the
+// first cluster of s, non-empty: what a terminal draws as one thing. That
+// is a character with what follows it and takes no column of its own
+// (combining marks, variation selectors, joiners), an emoji with a skin
+// tone, emoji joined by U+200D (👨‍👩‍👧, as wide as its first), or a pair of
+// regional indicators (a flag). A character followed by U+FE0F, the
+// selector of emoji presentation, is drawn as an emoji, two columns wide,
+// if it has one (❤️). This approximates Unicode's grapheme clusters (UAX
+// #29) for the text a table shows.
+func cluster(s string) (int, int) {
+	r, i := utf8.DecodeRuneInString(s)
+	w := runeWidth(r)
+	if isRegional(r) {
+		if r2, n := utf8.DecodeRuneInString(s[i:]); isRegional(r2) {
+			return i + n, 2
+		}
+		return i, w
+	}
+	emoji := unicode.Is(pictographic, r)
+	for i < len(s) {
+		r2, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r2 == '\ufe0f':
+			if emoji || strings.ContainsRune("0123456789#*", r) { // keycaps: 1️⃣
+				w = 2
+			}
+		case r2 == '\u200d' && emoji:
+			if r3, n3 := utf8.DecodeRuneInString(s[i+n:]); unicode.Is(pictographic, r3) {
+				n += n3
+			}
+		case emoji && r2 >= 0x1f3fb && r2 <= 0x1f3ff: // skin tones
+		case runeWidth(r2) == 0:
+		default:
+			return i, w
+		}
+		i += n
+	}
+	return i, w
+}
+
+// isRegional reports whether r is a regional indicator symbol; two make a
+// flag (🇫🇷).
+func isRegional(r rune) bool { return r >= 0x1f1e6 && r <= 0x1f1ff }
+
+// pictographic approximates Unicode's Extended_Pictographic property: the
+// characters that are, or may be shown as, emoji.
+var pictographic = &unicode.RangeTable{
+	LatinOffset: 1,
+	R16: []unicode.Range16{
+		{0x00a9, 0x00ae, 5},
+		{0x203c, 0x2049, 13},
+		{0x2122, 0x2139, 23},
+		{0x2194, 0x2199, 1},
+		{0x21a9, 0x21aa, 1},
+		{0x231a, 0x231b, 1},
+		{0x2328, 0x23cf, 167},
+		{0x23e9, 0x23f3, 1},
+		{0x23f8, 0x23fa, 1},
+		{0x24c2, 0x25aa, 232},
+		{0x25ab, 0x25b6, 11},
+		{0x25c0, 0x25fb, 59},
+		{0x25fc, 0x25fe, 1},
+		{0x2600, 0x27bf, 1},
+		{0x2934, 0x2935, 1},
+		{0x2b05, 0x2b07, 1},
+		{0x2b1b, 0x2b1c, 1},
+		{0x2b50, 0x2b55, 5},
+		{0x3030, 0x303d, 13},
+		{0x3297, 0x3299, 2},
+	},
+	R32: []unicode.Range32{
+		{0x1f000, 0x1faff, 1},
+	},
+}
+
+// runeWidth is how many columns r takes alone: none for a combining mark,
+// which sits on the character before it (the accent of an "é" written as
+// "e" and U+0301), nor for a format character such as a zero-width space
+// or joiner; two for an East Asian wide or fullwidth character (日, Ａ,
+// most emoji); one for the rest.
 func runeWidth(r rune) int {
 	if unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) {
 		return 0
@@ -120,22 +201,6 @@ func bar(frac decimal.Decimal, cells int) string {
 	s := strings.Repeat("█", full)
 	if rem := eighths % 8; rem > 0 {
 		s += string([]rune("▏▎▍▌▋▊▉")[rem-1])
-	}
-	return s
-}
-
-// clip shortens s to at most n columns for a table cell, ending it with
-// "…" when it cuts.
-func clip(s string, n int) string {
-	if displayWidth(s) <= n {
-		return s
-	}
-	used := 0
-	for i, r := range s {
-		if used+runeWidth(r) > n-1 { // and one column for "…"
-			return s[:i] + "…"
-		}
-		used += runeWidth(r)
 	}
 	return s
 }
