@@ -2,7 +2,10 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -143,8 +146,38 @@ func TestIfMatchTagsThatCannotMatch(t *testing.T) {
 	before := e.dump(t)
 	res = e.do(t, "POST", path+"/trades", trade, "If-Match", eight+`, W/"3"`)
 	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
-		"If-Match lists 9 entity tags; at most 8 are accepted", "")
+		"If-Match lists more than 8 distinct entity tags; at most 8 are accepted", "")
 	assert.Equal(t, before, e.dump(t), "nothing written")
+}
+
+// TestIfMatchManyTags: a long If-Match is refused at its ninth distinct
+// tag, without going through the rest (each tag was compared with every
+// one before it), and repeating a tag does not count against the limit.
+func TestIfMatchManyTags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	p := e.createPortfolio(t, "Main")
+	path := "/portfolios/" + p.ID.String()
+	trade := `{"side":"buy","symbol":"AAPL","quantity":"1","price":"10","date":"2024-03-01"}`
+	before := e.dump(t)
+
+	tags := make([]string, 20000)
+	for i := range tags {
+		tags[i] = `"` + strconv.Itoa(i+2) + `"`
+	}
+	began := time.Now()
+	res := e.do(t, "POST", path+"/trades", trade, "If-Match", strings.Join(tags, ", "))
+	elapsed := time.Since(began)
+	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+		"If-Match lists more than 8 distinct entity tags; at most 8 are accepted", "")
+	assert.Less(t, elapsed, 200*time.Millisecond, "it read every tag")
+	assert.Equal(t, before, e.dump(t), "nothing written")
+
+	same := strings.Repeat(`"2", `, 50000) + `"1"`
+	res = e.do(t, "POST", path+"/trades", trade, "If-Match", same)
+	assert.EqualValues(t, 2, requireJSON[tracker.TradeView](t, res, http.StatusCreated).Version)
+	assert.Equal(t, 1, e.count(t, "investment"))
 }
 
 // TestIfMatchWithoutETag: the routes whose resource has no ETag (a

@@ -462,6 +462,11 @@ func ifMatch(r *http.Request) (condition, error) {
 			}
 			i += len(tag)
 			if !slices.Contains(tags, tag) {
+				// Refused as soon as it is too many, so that a long list
+				// costs no more than its first tags.
+				if len(tags) == maxIfMatch {
+					return c, malformed("", "If-Match lists more than %d distinct entity tags; at most %d are accepted", maxIfMatch, maxIfMatch)
+				}
 				tags = append(tags, tag)
 			}
 			if v, ok := parseETag(tag); ok && !slices.Contains(c.versions, v) {
@@ -480,8 +485,6 @@ func ifMatch(r *http.Request) (condition, error) {
 		return c, malformed("", "empty If-Match: use the ETag of a response, such as \"3\", or *")
 	case star && len(tags) > 0:
 		return c, malformed("", "If-Match * cannot be combined with entity tags")
-	case len(tags) > maxIfMatch:
-		return c, malformed("", "If-Match lists %d entity tags; at most %d are accepted", len(tags), maxIfMatch)
 	}
 	c.tags = !star
 	return c, nil
