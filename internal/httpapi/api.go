@@ -84,7 +84,9 @@
 // Clients branch on type (or status); detail is for people, and is the
 // error's message, which the domain writes for end users. For 5xx, and
 // for a concurrent change that outlasted the retries, the detail is fixed
-// and the real error goes to the log only. The instance is the request's
+// (for the latter, naming the route's resource: "the security was changed
+// by another request at the same time; try again") and the real error
+// goes to the log only. The instance is the request's
 // path.
 //
 // # Responses
@@ -102,6 +104,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/folio-dev/folio/internal/tracker"
@@ -162,11 +165,28 @@ func New(svc *tracker.Service, opts Options) http.Handler {
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (a *api) handle(pattern string, h handlerFunc) {
+	resource := resourceOf(pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).resource = resource
 		if err := h(w, r); err != nil {
 			a.problem(w, r, err)
 		}
 	})
+}
+
+// resourceOf names what a route's pattern is about, after the first
+// segment of its path, for the words of a problem: "portfolio",
+// "security", or "data" for a route about neither.
+func resourceOf(pattern string) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	switch first {
+	case "portfolios":
+		return "portfolio"
+	case "securities":
+		return "security"
+	}
+	return "data"
 }
 
 // requestInfo travels in a request's context from ServeHTTP to whatever
@@ -178,6 +198,9 @@ type requestInfo struct {
 	err    error
 	slug   string
 	hidden bool
+	// resource is what the route is about (resourceOf), "" before a
+	// route is found.
+	resource string
 }
 
 type infoKey struct{}

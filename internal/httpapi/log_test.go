@@ -144,37 +144,44 @@ func TestServerErrorsAreLogged(t *testing.T) {
 }
 
 // TestConcurrentChangeDetail: a change that kept colliding with others
-// (here a trigger makes every save of a portfolio fail as a concurrent
-// one would) is a 409 whose detail tells the client what happened and to
-// try again, without the runner's attempts or the database's words,
-// which go to the log line.
+// (here a trigger makes every save of a portfolio or security fail as a
+// concurrent one would) is a 409 whose detail tells the client what was
+// changed and to try again, without the runner's attempts or the
+// database's words, which go to the log line.
 func TestConcurrentChangeDetail(t *testing.T) {
 	t.Parallel()
 	e, buf := loggedAPI(t)
 	e.addSecurity(t, "AAPL", "USD")
 	p := e.createPortfolio(t, "Main")
 	path := "/portfolios/" + p.ID.String()
+	const (
+		portfolio = "the portfolio was changed by another request at the same time; try again"
+		security  = "the security was changed by another request at the same time; try again"
+	)
 	for _, c := range []struct {
-		name, sqlstate, method, target, body string
-		logged                               string
+		name, sqlstate, table, method, target, body string
+		detail, logged                              string
 	}{
-		{"serialization failure", "40001", "PATCH", path, `{"name":"Renamed"}`, "could not serialize"},
-		{"deadlock", "40P01", "POST", path + "/trades", `{"side":"buy","symbol":"AAPL","quantity":"1","price":"1","date":"2024-03-01"}`, "could not serialize"},
-		{"version conflict", "FOL01", "PATCH", path, `{"name":"Renamed"}`, "changed concurrently"},
+		{"serialization failure", "40001", "portfolio", "PATCH", path, `{"name":"Renamed"}`, portfolio, "could not serialize"},
+		{"deadlock", "40P01", "portfolio", "POST", path + "/trades", `{"side":"buy","symbol":"AAPL","quantity":"1","price":"1","date":"2024-03-01"}`, portfolio, "could not serialize"},
+		{"version conflict", "FOL01", "portfolio", "PATCH", path, `{"name":"Renamed"}`, portfolio, "changed concurrently"},
+		{"price", "40001", "security", "PUT", "/securities/AAPL/price", `{"price":"2","date":"2024-03-01"}`, security, "could not serialize"},
+		{"new security", "40001", "security", "POST", "/securities", `{"symbol":"MSFT","name":"Microsoft"}`, security, "could not serialize"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := e.pool.Exec(ctx, `
+				drop trigger if exists collide on portfolio;
+				drop trigger if exists collide on security;
 				create or replace function collide() returns trigger language plpgsql as $$
 				begin
 					raise exception using errcode = '`+c.sqlstate+`';
 				end $$;
-				create or replace trigger collide before update on portfolio for each row execute function collide();`)
+				create trigger collide before insert or update on `+c.table+` for each row execute function collide();`)
 			require.NoError(t, err)
 			before := e.dump(t)
 			buf.Reset()
 			res := e.do(t, c.method, c.target, c.body)
-			requireExactProblem(t, res, http.StatusConflict, "concurrent-change", "Changed concurrently",
-				"the portfolio was changed by another request at the same time; try again", "")
+			requireExactProblem(t, res, http.StatusConflict, "concurrent-change", "Changed concurrently", c.detail, "")
 			assert.Equal(t, before, e.dump(t), "nothing written")
 
 			lines := logLines(t, buf)

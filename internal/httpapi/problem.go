@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -41,8 +42,10 @@ type kind struct {
 	title  string
 	// detail, when set, replaces the error's message, which then goes to
 	// the log only: for errors that may describe internals (5xx, and
-	// conflicts that outlasted the retries). The field, if any, stays,
-	// except on 5xx, where no member of the request is at fault.
+	// conflicts that outlasted the retries). {resource} in it stands for
+	// what the route is about ("portfolio", "security"). The field, if
+	// any, stays, except on 5xx, where no member of the request is at
+	// fault.
 	detail string
 }
 
@@ -92,7 +95,7 @@ var kinds = []kind{
 		"the connection to the database failed during the commit, so the change may or may not have been saved; read it back before you retry"},
 }
 
-const concurrentDetail = "the portfolio was changed by another request at the same time; try again"
+const concurrentDetail = "the {resource} was changed by another request at the same time; try again"
 
 // retryAfter is the Retry-After, in seconds, of a 503: a database that
 // does not answer, or a request out of time, may do better shortly.
@@ -171,7 +174,11 @@ func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 		Field:    fieldOf(err),
 	}
 	if k.detail != "" {
-		p.Detail = k.detail
+		resource := ri.resource
+		if resource == "" {
+			resource = "data"
+		}
+		p.Detail = strings.ReplaceAll(k.detail, "{resource}", resource)
 	}
 	if k.status >= 500 {
 		p.Field = ""
