@@ -76,7 +76,8 @@
 //	500 internal-error, commit-unknown
 //
 // A problem has "field" when one member of the body (or query parameter)
-// is at fault: a value the domain refuses, a name or symbol already taken
+// is at fault, its name exactly as sent (even "", which the detail then
+// says in words): a value the domain refuses, a name or symbol already taken
 // (409), a price older than the current one (date), a sale of more than
 // is held (quantity), a security in another currency or unknown (symbol;
 // an unknown portfolio is the path's, and has no field).

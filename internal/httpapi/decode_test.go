@@ -62,6 +62,41 @@ func TestMemberNamesAreExact(t *testing.T) {
 	assert.Equal(t, "Escaped", name)
 }
 
+// TestFieldIsTheMemberName: a problem's field is the name of the member
+// or query parameter at fault exactly as sent, however long (the detail
+// quotes it cut short), and present when that name is empty, which the
+// detail says in words.
+func TestFieldIsTheMemberName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	long := strings.Repeat("n", 70) + "日本"
+	for _, c := range []struct {
+		name, method, target, body string
+		field, detail              string
+	}{
+		{"empty member", "POST", "/portfolios", `{"":"x","name":"Main"}`,
+			"", `unknown field: an empty member name ""; use name, currency`},
+		{"long member", "POST", "/portfolios", `{"` + long + `":"x"}`,
+			long, `unknown field "` + strings.Repeat("n", 64) + `…"; use name, currency`},
+		{"empty parameter", "GET", "/portfolios?=x", "",
+			"", `unknown query parameter: an empty parameter name ""; use q, after, limit`},
+		{"long parameter", "GET", "/securities?" + long + "=x", "",
+			long, `unknown query parameter "` + strings.Repeat("n", 64) + `…"; use after, limit`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.dump(t)
+			res := e.do(t, c.method, c.target, c.body)
+			p := requireProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request")
+			assert.Equal(t, c.detail, p.Detail)
+			assert.Equal(t, map[string]any{
+				"type": httpapi.ProblemTypeBase + "malformed-request", "title": "Malformed request", "status": 400.0,
+				"detail": c.detail, "instance": res.path, "field": c.field,
+			}, problemMembers(t, res))
+			assert.Equal(t, before, e.dump(t), "nothing written")
+		})
+	}
+}
+
 // TestEmptyBodies: a request without a body is told that its body is
 // missing, not that it lacks a Content-Type; a body without one is still
 // 415, with what the route accepts.

@@ -119,10 +119,11 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-// Bounds on what a problem echoes of the request.
+// Bounds on what a problem echoes of the request. The field is a member's
+// name exactly as sent, bounded by the body's limit only.
 const (
 	maxDetail = 1024
-	maxField  = 128
+	maxField  = httpapi.DefaultMaxBodyBytes
 )
 
 // checkResponse checks what every response must satisfy: a status among

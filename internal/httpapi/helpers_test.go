@@ -182,7 +182,7 @@ func (e *env) version(t testing.TB, id string) int64 {
 
 // requireExactProblem checks a problem response and that its body is
 // exactly the problem of this status, slug and title with detail and
-// field.
+// field; a field of "" is one the body does not have.
 func requireExactProblem(t testing.TB, res result, status int, slug, title, detail, field string) {
 	t.Helper()
 	got := requireProblem(t, res, status, slug, title)
@@ -190,4 +190,16 @@ func requireExactProblem(t testing.TB, res result, status int, slug, title, deta
 		Type: httpapi.ProblemTypeBase + slug, Title: title, Status: status,
 		Detail: detail, Instance: res.path, Field: field,
 	}, got)
+	if field == "" {
+		assert.NotContains(t, problemMembers(t, res), "field", "a problem about no member has no field")
+	}
+}
+
+// problemMembers decodes a problem's body as it is, to tell a member that
+// is absent from one that is empty.
+func problemMembers(t testing.TB, res result) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(res.Body.Bytes(), &m), res.Body.String())
+	return m
 }

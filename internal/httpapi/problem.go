@@ -121,8 +121,9 @@ type problemBody struct {
 	Detail   string `json:"detail"`
 	Instance string `json:"instance"`
 	// Field names the request body's member (or query parameter) that is
-	// at fault, when one is.
-	Field string `json:"field,omitempty"`
+	// at fault, when one is: exactly, and present even when the name is
+	// empty (then the detail says so in words).
+	Field *string `json:"field,omitempty"`
 }
 
 // requestError is an error in the request found by this package.
@@ -130,6 +131,9 @@ type requestError struct {
 	kind  error
 	msg   string
 	field string
+	// member: field names the member (or query parameter) at fault, even
+	// when it is "".
+	member bool
 }
 
 func (e *requestError) Error() string { return e.msg }
@@ -145,16 +149,18 @@ type fieldError struct {
 func (e *fieldError) Error() string { return e.err.Error() }
 func (e *fieldError) Unwrap() error { return e.err }
 
-func fieldOf(err error) string {
+// fieldOf returns the name of the member (or query parameter) err is
+// about, and whether it is about one.
+func fieldOf(err error) (string, bool) {
 	var re *requestError
-	if errors.As(err, &re) && re.field != "" {
-		return re.field
+	if errors.As(err, &re) && re.member {
+		return re.field, true
 	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
-		return fe.field
+		return fe.field, true
 	}
-	return ""
+	return "", false
 }
 
 // problem writes err as a problem response and notes it for the log line.
@@ -171,7 +177,9 @@ func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 		Status:   k.status,
 		Detail:   err.Error(),
 		Instance: r.URL.EscapedPath(),
-		Field:    fieldOf(err),
+	}
+	if field, ok := fieldOf(err); ok {
+		p.Field = &field
 	}
 	if k.detail != "" {
 		resource := ri.resource
@@ -181,7 +189,7 @@ func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = strings.ReplaceAll(k.detail, "{resource}", resource)
 	}
 	if k.status >= 500 {
-		p.Field = ""
+		p.Field = nil
 	}
 	var buf bytes.Buffer
 	_ = json.NewEncoder(&buf).Encode(p) // strings and ints only: cannot fail

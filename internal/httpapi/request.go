@@ -23,8 +23,17 @@ import (
 	"github.com/folio-dev/folio/internal/uow"
 )
 
+// malformed is a malformed request about field, or about no member of it
+// if field is "".
 func malformed(field, format string, args ...any) error {
-	return &requestError{kind: errMalformed, msg: fmt.Sprintf(format, args...), field: field}
+	return &requestError{kind: errMalformed, msg: fmt.Sprintf(format, args...), field: field, member: field != ""}
+}
+
+// malformedMember is malformed about a member (or query parameter) the
+// client named, whose name, which may be "", is the problem's field as it
+// was sent.
+func malformedMember(name, format string, args ...any) error {
+	return &requestError{kind: errMalformed, msg: fmt.Sprintf(format, args...), field: name, member: true}
 }
 
 // decode reads the request body, a JSON object, into dst (a pointer to a
@@ -118,7 +127,7 @@ func checkMembers(body []byte, names []string) error {
 		case !slices.Contains(names, name):
 			return unknownMember(name, names)
 		case seen[name]:
-			return malformed(name, "%s is given more than once", name)
+			return malformedMember(name, "%s is given more than once", name)
 		}
 		seen[name] = true
 		var value json.RawMessage
@@ -132,10 +141,14 @@ func checkMembers(body []byte, names []string) error {
 func unknownMember(name string, names []string) error {
 	for _, n := range names {
 		if strings.EqualFold(name, n) {
-			return malformed(clip(name), "unknown field %s: member names are case-sensitive; use %q", quote(name), n)
+			return malformedMember(name, "unknown field %s: member names are case-sensitive; use %q", quote(name), n)
 		}
 	}
-	return malformed(clip(name), "unknown field %s; use %s", quote(name), strings.Join(names, ", "))
+	if name == "" {
+		// The field is "" too: the detail says it in words.
+		return malformedMember(name, `unknown field: an empty member name ""; use %s`, strings.Join(names, ", "))
+	}
+	return malformedMember(name, "unknown field %s; use %s", quote(name), strings.Join(names, ", "))
 }
 
 // memberNames caches members by type.
@@ -267,7 +280,10 @@ func (a *api) decodeError(err error) error {
 	// encoding/json has no type for this one; its message is stable.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field, _ := strconv.Unquote(name)
-		return malformed(clip(field), "unknown field %s", quote(field))
+		if field == "" {
+			return malformedMember(field, `unknown field: an empty member name ""`)
+		}
+		return malformedMember(field, "unknown field %s", quote(field))
 	}
 	return malformed("", "the request body could not be read")
 }
@@ -381,8 +397,10 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 			known = known || k == a
 		}
 		switch {
+		case !known && k == "":
+			return nil, malformedMember(k, `unknown query parameter: an empty parameter name ""; use %s`, strings.Join(allowed, ", "))
 		case !known:
-			return nil, malformed(clip(k), "unknown query parameter %s; use %s", quote(k), strings.Join(allowed, ", "))
+			return nil, malformedMember(k, "unknown query parameter %s; use %s", quote(k), strings.Join(allowed, ", "))
 		case len(vs) > 1:
 			return nil, malformed(k, "query parameter %s is given %d times", k, len(vs))
 		case !utf8.ValidString(vs[0]) || strings.IndexByte(vs[0], 0) >= 0:

@@ -388,7 +388,7 @@ type rule struct {
 // target it is, or err as it is if none matches or it names a field
 // already.
 func blame(err error, rules ...rule) error {
-	if fieldOf(err) != "" {
+	if _, ok := fieldOf(err); ok {
 		return err
 	}
 	for _, r := range rules {
