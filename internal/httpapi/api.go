@@ -26,7 +26,7 @@
 // (quantity, price) are JSON strings such as "12.5", never numbers, so that
 // no value passes through a binary float; dates are "YYYY-MM-DD" strings.
 // A string field whose value breaks a rule of the domain (a negative
-// quantity, "2024-02-30", a day after today) is unprocessable (422).
+// quantity, "2024-02-30", a day in the future) is unprocessable (422).
 // "currency" defaults to USD; "date" (optional, or null) defaults to today.
 //
 // Ids are UUIDs in their canonical 36-character form. A path id or symbol
