@@ -212,10 +212,13 @@ func (u *Unit) loadFew(ctx context.Context, ids []uuid.UUID, o loadOpts) error {
 		}
 		return fmt.Errorf("load portfolios: %w", err)
 	}
-	for _, ss := range append(secs, *bySymbol) {
+	for _, ss := range secs {
 		if err := u.trackSecurities(ss); err != nil {
 			return err
 		}
+	}
+	if err := u.trackBySymbol(bySymbol); err != nil {
+		return err
 	}
 	found := roots[:0:0]
 	var all []*dbgen.ListInvestmentsByPortfolioRow
@@ -269,7 +272,10 @@ func (u *Unit) loadPortfolios(ctx context.Context, ids, relock, secsFor []uuid.U
 	if err := u.s.roundTrip(ctx, calls); err != nil {
 		return fmt.Errorf("load portfolios: %w", err)
 	}
-	if err := u.trackSecurities(append(secs, *bySymbol...)); err != nil {
+	if err := u.trackSecurities(secs); err != nil {
+		return err
+	}
+	if err := u.trackBySymbol(bySymbol); err != nil {
 		return err
 	}
 	if lock {
@@ -356,7 +362,10 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	if err := u.s.roundTrip(ctx, calls); err != nil {
 		return nil, fmt.Errorf("load portfolio %q: %w", name, err)
 	}
-	if err := u.trackSecurities(append(secs, *bySymbol...)); err != nil {
+	if err := u.trackSecurities(secs); err != nil {
+		return nil, err
+	}
+	if err := u.trackBySymbol(bySymbol); err != nil {
 		return nil, err
 	}
 	if !found {

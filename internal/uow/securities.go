@@ -71,16 +71,26 @@ func (u *Unit) missingSymbols(symbols []string) []string {
 }
 
 // symbolsCall appends to calls the statement that loads the securities
-// with these symbols, if any, and returns where its rows will be.
+// with these symbols and returns where its rows will be; with no symbols,
+// it appends nothing and returns nil.
 func (u *Unit) symbolsCall(ctx context.Context, symbols []string, calls *[]call) *[]*dbgen.Security {
-	rows := new([]*dbgen.Security)
-	if len(symbols) > 0 {
-		*calls = append(*calls, call{run: func(q *dbgen.Queries) (err error) {
-			*rows, err = q.GetSecuritiesBySymbols(ctx, symbols)
-			return err
-		}})
+	if len(symbols) == 0 {
+		return nil
 	}
+	rows := new([]*dbgen.Security)
+	*calls = append(*calls, call{run: func(q *dbgen.Queries) (err error) {
+		*rows, err = q.GetSecuritiesBySymbols(ctx, symbols)
+		return err
+	}})
 	return rows
+}
+
+// trackBySymbol tracks the rows of a symbolsCall, if it made one.
+func (u *Unit) trackBySymbol(rows *[]*dbgen.Security) error {
+	if rows == nil {
+		return nil
+	}
+	return u.trackSecurities(*rows)
 }
 
 // Map returns the securities with these ids keyed by id, as
@@ -119,7 +129,7 @@ func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*doma
 		if err := u.s.roundTrip(ctx, calls); err != nil {
 			return nil, fmt.Errorf("load securities: %w", err)
 		}
-		if err := u.trackSecurities(*rows); err != nil {
+		if err := u.trackBySymbol(rows); err != nil {
 			return nil, err
 		}
 	}
