@@ -22,7 +22,8 @@
 //	                                       of them in one "= ANY($1)" statement (up
 //	                                       to four portfolios: one per id, which
 //	                                       PostgreSQL plans once)
-//	selectinload(... .security)            WithSecurities()
+//	selectinload(... .security)            WithSecurities(); WithSecuritiesBySymbol(syms...)
+//	                                       for securities the portfolio does not hold yet
 //	version_id_col                         the portfolio's version column, checked and
 //	                                       bumped by every flush that touches the
 //	                                       portfolio or its lots
