@@ -78,7 +78,7 @@ func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, opts ...uow.L
 		err error
 	)
 	if ref.Name != "" {
-		p, err = u.Portfolios().GetByName(ctx, normalize(ref.Name), opts...)
+		p, err = u.Portfolios().GetByName(ctx, ref.Name, opts...)
 	} else {
 		p, err = u.Portfolios().Get(ctx, ref.ID, opts...)
 	}
@@ -90,13 +90,6 @@ func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, opts ...uow.L
 	}
 	return p, nil
 }
-
-// normalize puts a name in the form names are stored in (Unicode
-// normalization form C), so that a name typed with a precomposed "é" and
-// one typed with "e" and a combining accent are the same name, as they
-// look the same. The domain's Parse functions do it for new names; lookups
-// and searches need it too.
-func normalize(name string) string { return domain.NormalizeText(name) }
 
 // changing is how units that change one portfolio run: at READ COMMITTED,
 // loading it with ForUpdate. Two such units on one portfolio queue for its
@@ -126,7 +119,7 @@ var furthestAhead = time.FixedZone("UTC+14", 14*60*60)
 // AddSecurity creates a security. Errors: domain.ErrInvalid... for bad
 // values, domain.ErrAlreadyExists for a symbol that is taken.
 func (s *Service) AddSecurity(ctx context.Context, symbol, name, currency string) (SecurityView, error) {
-	sec, err := domain.NewSecurity(symbol, normalize(name), currency)
+	sec, err := domain.NewSecurity(symbol, name, currency)
 	if err != nil {
 		return SecurityView{}, err
 	}
@@ -296,7 +289,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 // CreatePortfolio creates an empty portfolio. Errors: domain.ErrInvalidName,
 // domain.ErrInvalidCurrency, domain.ErrAlreadyExists.
 func (s *Service) CreatePortfolio(ctx context.Context, name, currency string) (PortfolioView, error) {
-	p, err := domain.NewPortfolio(normalize(name), currency)
+	p, err := domain.NewPortfolio(name, currency)
 	if err != nil {
 		return PortfolioView{}, err
 	}
@@ -314,7 +307,6 @@ func (s *Service) CreatePortfolio(ctx context.Context, name, currency string) (P
 // page is an empty slice, as with Securities.
 func (s *Service) Portfolios(ctx context.Context, opts uow.ListOptions) ([]PortfolioSummary, error) {
 	var out []PortfolioSummary
-	opts.NameContains = normalize(opts.NameContains)
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 		ps, err := u.Portfolios().List(ctx, opts)
 		if err != nil {
@@ -359,7 +351,7 @@ func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, exp
 		if p, err = load(ctx, u, ref, expect, uow.WithSecurities(), uow.ForUpdate()); err != nil {
 			return err
 		}
-		if err := p.Rename(normalize(name)); err != nil {
+		if err := p.Rename(name); err != nil {
 			return err
 		}
 		secs, err := securitiesOf(ctx, u, p)

@@ -317,10 +317,13 @@ func (u *Unit) checkRelocked(roots []*dbgen.Portfolio, relock []uuid.UUID) error
 }
 
 // GetByName returns the portfolio with this exact name, in one round trip
-// (portfolio, lots, and securities with WithSecurities). Unlike Get it always
-// queries, as names change; if the unit already has the portfolio, that
-// object is returned. errors.Is(err, domain.ErrNotFound) when there is none.
+// (portfolio, lots, and securities with WithSecurities). The name is put in
+// the Unicode normalization form names are stored in (domain.NormalizeText),
+// so "e" and a combining accent finds "é". Unlike Get it always queries, as
+// names change; if the unit already has the portfolio, that object is
+// returned. errors.Is(err, domain.ErrNotFound) when there is none.
 func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOption) (*domain.Portfolio, error) {
+	name = domain.NormalizeText(name)
 	var o loadOpts
 	for _, f := range opts {
 		f(&o)
@@ -394,7 +397,9 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 
 // List returns a page of portfolios in name order, each with its lots, in
 // one round trip. Pass the last name of a page as After to get the next.
+// NameContains is normalized as GetByName's name is.
 func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portfolio, error) {
+	opts.NameContains = domain.NormalizeText(opts.NameContains)
 	limit, err := opts.limit()
 	if err != nil {
 		return nil, err
