@@ -100,7 +100,6 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			})
 		case stateRemoved:
 			snap := e.snap
-			pw.locks++
 			pw.freed = append(pw.freed, snap.Name)
 			pw.deleteIDs = append(pw.deleteIDs, id)
 			pw.deletes = append(pw.deletes, call{
@@ -164,9 +163,9 @@ type portfolioWrites struct {
 	// changed), and bumpAt the index of each one's statement in calls.
 	bumps  []domain.PortfolioState
 	bumpAt []int
-	// locks counts the other statements that lock existing rows (renames and
-	// deletes).
-	locks int
+	// renames counts the renames, which lock existing rows with
+	// statements of their own (so do deletes, see append).
+	renames int
 }
 
 // reusesName reports whether a new or renamed portfolio takes the name of
@@ -213,7 +212,7 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 	}
 	f.op = fmt.Sprintf("rename portfolio %q to %q", old.Name, cur.Name)
 	f.unique = domain.ErrAlreadyExists
-	w.locks++
+	w.renames++
 	w.taken = append(w.taken, cur.Name)
 	w.calls = append(w.calls, call{
 		run: func(q *dbgen.Queries) error {
@@ -251,7 +250,7 @@ func (w *portfolioWrites) append(ctx context.Context, calls []call, bulk int) []
 		}
 		return w.merged(calls)
 	}
-	if len(w.bumps) <= bulk || w.locks > 0 {
+	if len(w.bumps) <= bulk || w.renames > 0 {
 		return append(calls, w.calls...)
 	}
 	next := 0
