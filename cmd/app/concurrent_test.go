@@ -85,10 +85,7 @@ func TestDemoInterrupted(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		err := cmd.Wait()
 		t.Logf("after %v: %v\nstdout: %s\nstderr: %s", wait, err, stdout, stderr)
-		left, err := os.ReadDir(tmp)
-		require.NoError(t, err)
-		assert.Empty(t, left, "the interrupted demo left files in its TMPDIR")
-		requireNoServer(t, tmp)
+		requireNothingLeft(t, tmp, "the interrupted demo")
 	}
 }
 
@@ -117,10 +114,7 @@ func TestDemoIntoAClosedPipe(t *testing.T) {
 		assert.NotEqual(t, "signal: broken pipe", exit.Error(), "killed by SIGPIPE")
 	}
 	assert.NoDirExists(t, demoDir.FindStringSubmatch(first)[1])
-	left, err := os.ReadDir(tmp)
-	require.NoError(t, err)
-	assert.Empty(t, left, "the demo left files in its TMPDIR")
-	requireNoServer(t, tmp)
+	requireNothingLeft(t, tmp, "the demo")
 }
 
 // TestConcurrentChangeGivesUp makes every attempt of a change fail as a

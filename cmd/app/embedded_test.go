@@ -31,6 +31,16 @@ func reachableDir(t *testing.T) string {
 
 // requireNoServer checks that no process mentions dir on its command line:
 // the server a run started is gone.
+// requireNothingLeft asserts that a demo run with TMPDIR=tmp left no file
+// there and no server process behind.
+func requireNothingLeft(t *testing.T, tmp, msg string) {
+	t.Helper()
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "%s left files in its TMPDIR", msg)
+	requireNoServer(t, tmp)
+}
+
 func requireNoServer(t *testing.T, dir string) {
 	t.Helper()
 	// The owner stops its server before it exits; give the postmaster's
@@ -153,10 +163,7 @@ func TestDemo(t *testing.T) {
 	assert.True(t, strings.HasSuffix(out, "Stopped the throwaway PostgreSQL and removed its data.\n"), out)
 
 	assert.NoDirExists(t, dir)
-	left, err := os.ReadDir(tmp)
-	require.NoError(t, err)
-	assert.Empty(t, left, "the demo left files in its TMPDIR")
-	requireNoServer(t, dir)
+	requireNothingLeft(t, tmp, "the demo")
 }
 
 // TestDemoScratchDatabase runs the demo on a server given by DATABASE_URL:
