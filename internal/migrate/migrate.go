@@ -35,6 +35,10 @@ type Status = goose.MigrationStatus
 // ErrNoChange is returned by Down and Redo when no migration is applied.
 var ErrNoChange = errors.New("no migration is applied")
 
+// ErrUnknownVersion is returned by UpTo and DownTo for a version that no
+// migration file has.
+var ErrUnknownVersion = errors.New("unknown migration version")
+
 // Migrator runs migrations against one database.
 type Migrator struct {
 	db       *sql.DB
@@ -100,6 +104,18 @@ func (m *Migrator) Up(ctx context.Context) ([]*Result, error) {
 	return applied(res, err), wrap("up", err)
 }
 
+// UpTo applies the pending migrations up to and including version, which
+// must be the version of a migration file (ErrUnknownVersion otherwise):
+// a mistyped target applies nothing rather than everything. It returns what
+// it applied, nothing when the schema is already at or past version.
+func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*Result, error) {
+	if version == 0 || !m.known(version) {
+		return nil, m.unknown("up", version)
+	}
+	res, err := m.provider.UpTo(ctx, version)
+	return applied(res, err), wrap("up", err)
+}
+
 // Down rolls back the most recent migration. ErrNoChange: none is applied.
 func (m *Migrator) Down(ctx context.Context) (*Result, error) {
 	res, err := m.provider.Down(ctx)
@@ -109,9 +125,13 @@ func (m *Migrator) Down(ctx context.Context) (*Result, error) {
 	return res, wrap("down", err)
 }
 
-// DownTo rolls back every migration above version (0: all of them). When
-// one fails, it returns those rolled back before it with the error.
+// DownTo rolls back every migration above version: 0 (all of them) or the
+// version of a migration file (ErrUnknownVersion otherwise). When one
+// fails, it returns those rolled back before it with the error.
 func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error) {
+	if version != 0 && !m.known(version) {
+		return nil, m.unknown("down", version)
+	}
 	res, err := m.provider.DownTo(ctx, version)
 	return applied(res, err), wrap("down", err)
 }
@@ -146,6 +166,30 @@ func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
 func (m *Migrator) Version(ctx context.Context) (current, latest int64, err error) {
 	current, latest, err = m.provider.GetVersions(ctx)
 	return current, latest, wrap("version", err)
+}
+
+// known reports whether a migration file has version.
+func (m *Migrator) known(version int64) bool {
+	for _, src := range m.provider.ListSources() {
+		if src.Version == version {
+			return true
+		}
+	}
+	return false
+}
+
+// unknown is the error for a target version no file has, with the
+// versions there are.
+func (m *Migrator) unknown(op string, version int64) error {
+	srcs := m.provider.ListSources()
+	there := "there are no migrations"
+	if len(srcs) > 0 {
+		there = fmt.Sprintf("the versions run from %d to %d", srcs[0].Version, srcs[len(srcs)-1].Version)
+		if op == "down" {
+			there += ", and 0 rolls back all of them"
+		}
+	}
+	return fmt.Errorf("migrate %s: %w %d: %s", op, ErrUnknownVersion, version, there)
 }
 
 // applied returns what goose did: on a failure in the middle of a run,
