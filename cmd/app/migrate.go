@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,15 +20,34 @@ import (
 var defaultMigrations = filepath.Join("sql", "schema")
 
 func migrateCommand() *command {
+	withMigrator := func(run func(*env, *migrate.Migrator) error) func(*env, []string) error {
+		return func(e *env, _ []string) error {
+			m, err := migrate.New(e.pool)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			return run(e, m)
+		}
+	}
 	sub := func(name, summary string, run func(*env, *migrate.Migrator) error) *command {
-		return &command{name: name, nargs: 0, needsDB: true, noSchema: true, summary: summary,
-			run: func(e *env, _ []string) error {
-				m, err := migrate.New(e.pool)
-				if err != nil {
-					return err
+		return &command{name: name, nargs: 0, needsDB: true, noSchema: true, summary: summary, run: withMigrator(run)}
+	}
+	// to is a command that migrates to the version in its argument.
+	to := func(name, summary, none string, run func(*env, *migrate.Migrator, int64) ([]*migrate.Result, error)) *command {
+		return &command{name: name, args: "VERSION", nargs: 1, needsDB: true, noSchema: true, summary: summary,
+			run: func(e *env, args []string) error {
+				v, err := strconv.ParseInt(args[0], 10, 64)
+				if err != nil || v < 0 {
+					return reword(fmt.Sprintf("invalid version %q: a migration's version is a whole number, like 3", args[0]), domain.ErrInvalid)
 				}
-				defer m.Close()
-				return run(e, m)
+				return withMigrator(func(e *env, m *migrate.Migrator) error {
+					res, err := run(e, m, v)
+					if errors.Is(err, migrate.ErrUnknownVersion) {
+						return reword(strings.TrimPrefix(err.Error(), "migrate "+strings.TrimSuffix(name, "-to")+": "), domain.ErrInvalid, err)
+					}
+					return printResults(e, res, none, err)
+				})(e, args)
 			}}
 	}
 	return &command{
@@ -40,6 +61,8 @@ func migrateCommand() *command {
 				res, err := m.Up(e.ctx)
 				return printResults(e, res, "The schema is up to date.", err)
 			}),
+			to("up-to", "apply the pending migrations up to and including VERSION", "Nothing to apply: the schema is at or past that version.",
+				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.UpTo(e.ctx, v) }),
 			sub("down", "roll back the most recent migration", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Down(e.ctx)
 				if errors.Is(err, migrate.ErrNoChange) {
@@ -57,6 +80,8 @@ func migrateCommand() *command {
 				}
 				return printResults(e, res, "", err)
 			}),
+			to("down-to", "roll back the migrations above VERSION (0: all of them)", "Nothing to roll back: the schema is at or below that version.",
+				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.DownTo(e.ctx, v) }),
 			sub("reset", "roll back every migration", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Reset(e.ctx)
 				return printResults(e, res, "Nothing to roll back.", err)
