@@ -223,10 +223,14 @@ func TestTradeNotFoundSaysWhich(t *testing.T) {
 	require.ErrorIs(t, err, tracker.ErrUnknownSecurity)
 	assert.EqualError(t, err, "security NOPE: not found")
 
+	const nobody = `portfolio "Nobody": not found`
 	err = trade(tracker.ByName("Nobody"), "AAPL")
 	require.ErrorIs(t, err, domain.ErrNotFound)
 	assert.NotErrorIs(t, err, tracker.ErrUnknownSecurity)
+	assert.EqualError(t, err, nobody)
 	err = trade(tracker.ByName("Nobody"), "NOPE") // the portfolio is looked for first
+	require.ErrorIs(t, err, domain.ErrNotFound)
 	assert.NotErrorIs(t, err, tracker.ErrUnknownSecurity)
+	assert.EqualError(t, err, nobody)
 	assert.Zero(t, e.count(t, "investment"))
 }
