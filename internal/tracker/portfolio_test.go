@@ -284,7 +284,7 @@ func TestRenamePortfolio(t *testing.T) {
 			{"control character", tracker.ByID(p.ID), "new\rname", 0, domain.ErrInvalidName},
 			{"too long", tracker.ByID(p.ID), strings.Repeat("x", 101), 0, domain.ErrInvalidName},
 			{"name taken", tracker.ByID(p.ID), "Theirs", 0, domain.ErrAlreadyExists},
-			{"name taken, right version", tracker.ByName("Mine2"), " Theirs", 2, domain.ErrConflict},
+			{"name taken, right version", tracker.ByName("Mine2"), " Theirs", 2, domain.ErrAlreadyExists},
 			{"stale version", tracker.ByID(p.ID), "Fresh", 1, tracker.ErrPreconditionFailed},
 			{"future version", tracker.ByName("Mine2"), "Fresh", 3, tracker.ErrPreconditionFailed},
 			{"negative version", tracker.ByID(p.ID), "Fresh", -2, tracker.ErrPreconditionFailed},
