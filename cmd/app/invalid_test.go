@@ -450,12 +450,16 @@ func TestEmptyFlagValues(t *testing.T) {
 }
 
 // TestEmptyValuesCoverEveryFlag: every flag that takes a value says what
-// its empty value is.
+// its empty value is, and emptyValues names no other flag.
 func TestEmptyValuesCoverEveryFlag(t *testing.T) {
+	var flags, described []string
 	for name := range valueFlags(commands()) {
-		_, ok := emptyValues[name]
-		assert.True(t, ok, "--%s is not in emptyValues", name)
+		flags = append(flags, name)
 	}
+	for name := range emptyValues {
+		described = append(described, name)
+	}
+	assert.ElementsMatch(t, described, flags)
 }
 
 // TestTradeImportUnknownPortfolio: a portfolio that does not exist is
