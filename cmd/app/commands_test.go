@@ -205,8 +205,8 @@ func TestPriceImport(t *testing.T) {
 	assert.Equal(t, map[string]int{"imported": 0, "skipped": 1}, res)
 	assert.Equal(t, "200.0000000000 2024-07-01", queryOne[string](t, pool,
 		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
-	assert.Equal(t, "200.0000000000 2024-07-01", queryOne[string](t, pool,
-		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
+	assert.Equal(t, "420.0000000000 2024-07-01", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'MSFT'"))
 }
 
 func TestPortfolioLifecycle(t *testing.T) {
