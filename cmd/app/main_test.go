@@ -109,7 +109,8 @@ func newCLI(t *testing.T) (*cli, *pgxpool.Pool) {
 // environ is the controlled environment of a run.
 func (c *cli) environ() []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+	// TZ too, so that the binary's today is the test's.
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -223,6 +224,14 @@ func queryOne[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) 
 	var v T
 	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&v), sql)
 	return v
+}
+
+// requireToday checks that day, as YYYY-MM-DD, is today on the calendar of
+// the local time zone, which the binary shares: the day of began, taken
+// before the run, or of now, if the run went past midnight.
+func requireToday(t *testing.T, day string, began time.Time) {
+	t.Helper()
+	require.Contains(t, []string{began.Format(time.DateOnly), time.Now().Format(time.DateOnly)}, day, "today")
 }
 
 // snapshot renders every row of folio's tables, so that comparing two
