@@ -85,6 +85,8 @@ func TestDemoInterrupted(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		err := cmd.Wait()
 		t.Logf("after %v: %v\nstdout: %s\nstderr: %s", wait, err, stdout, stderr)
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "the demo ran to its end: the signal did not stop it")
 		requireNothingLeft(t, tmp, "the interrupted demo")
 	}
 }
