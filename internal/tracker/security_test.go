@@ -330,6 +330,7 @@ func TestImportPricesInvalidRowBehindNewerPrice(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			res, err := e.svc.ImportPrices(ctx, []tracker.PriceRow{tc.row})
 			require.ErrorIs(t, err, tc.want, "got result %+v", res)
+			require.NotErrorIs(t, err, tracker.ErrOlderPrice, "an ErrInvalidPrice too")
 			var rowErr *tracker.RowError
 			require.ErrorAs(t, err, &rowErr)
 			assert.Equal(t, 2, rowErr.Line)
