@@ -87,6 +87,8 @@ func TestDemoInterrupted(t *testing.T) {
 		t.Logf("after %v: %v\nstdout: %s\nstderr: %s", wait, err, stdout, stderr)
 		var exitErr *exec.ExitError
 		require.ErrorAs(t, err, &exitErr, "the demo ran to its end: the signal did not stop it")
+		assert.Equal(t, 1, exitErr.ExitCode())
+		assert.Equal(t, "folio: interrupted\n", stderr.String(), "what the user reads")
 		requireNothingLeft(t, tmp, "the interrupted demo")
 	}
 }

@@ -77,6 +77,12 @@ func reword(msg string, errs ...error) error {
 // whose message was reworded is logged first as it came.
 func fail(e *env, err error, c *command) int {
 	msg := message(err, e.changing)
+	if _, worded := err.(*worded); !worded && stopped(e) && !errors.Is(err, uow.ErrCommitUnknown) {
+		// What the cancelled context made of the step the command was in
+		// ("initdb: context canceled") says less than this. An unknown
+		// commit outcome keeps its own words: the user must check.
+		msg = "interrupted"
+	}
 	if e.logger != nil && msg != oneLine(strings.TrimSpace(err.Error())) {
 		e.logger.Debug("error", "error", err.Error())
 	}
@@ -86,6 +92,10 @@ func fail(e *env, err error, c *command) int {
 	}
 	return exitCode(err)
 }
+
+// stopped reports whether a signal (SIGINT, SIGTERM) ended the command's
+// context.
+func stopped(e *env) bool { return e.ctx != nil && e.ctx.Err() != nil }
 
 // message rewords the errors whose own text would mean little to a user.
 // changing names what the command changes, such as `portfolio "Growth"`,
