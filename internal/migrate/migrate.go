@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -41,6 +42,7 @@ var ErrUnknownVersion = errors.New("unknown migration version")
 
 // Migrator runs migrations against one database.
 type Migrator struct {
+	pool     *pgxpool.Pool
 	db       *sql.DB
 	provider *goose.Provider
 }
@@ -89,7 +91,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Migrator, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return &Migrator{db: db, provider: p}, nil
+	return &Migrator{pool: pool, db: db, provider: p}, nil
 }
 
 // Close releases the Migrator's handle on the pool.
@@ -155,18 +157,75 @@ func (m *Migrator) Reset(ctx context.Context) ([]*Result, error) {
 	return m.DownTo(ctx, 0)
 }
 
-// Status reports every known migration and whether it is applied.
+// Status reports every known migration and whether it is applied. Like
+// Version, it creates nothing on a database goose has never touched.
 func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
+	var exists bool
+	if err := m.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists); err != nil {
+		return nil, wrap("status", err)
+	}
+	if !exists {
+		srcs := m.provider.ListSources()
+		st := make([]*Status, len(srcs))
+		for i, src := range srcs {
+			st[i] = &Status{Source: src, State: goose.StatePending}
+		}
+		return st, nil
+	}
 	st, err := m.provider.Status(ctx)
 	return st, wrap("status", err)
 }
 
 // Version returns the version the database is at (0: nothing applied) and
-// the newest version the migration files know.
+// the newest version the migration files know. It only reads: on a
+// database goose has never touched, it creates nothing.
 func (m *Migrator) Version(ctx context.Context) (current, latest int64, err error) {
-	current, latest, err = m.provider.GetVersions(ctx)
-	return current, latest, wrap("version", err)
+	current, err = SchemaVersion(ctx, m.pool)
+	if err != nil {
+		return 0, 0, wrap("version", err)
+	}
+	if srcs := m.provider.ListSources(); len(srcs) > 0 {
+		latest = srcs[len(srcs)-1].Version
+	}
+	return current, latest, nil
 }
+
+// SchemaVersion returns the version of the newest migration applied to the
+// database pool connects to: 0 when there is none, or when goose's table
+// does not exist. It only reads, so it suits a role that may not migrate
+// (it needs SELECT on goose_db_version).
+func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	// goose deletes a migration's row when it rolls it back, whether
+	// through its Provider or its CLI.
+	var v int64
+	err := pool.QueryRow(ctx, "SELECT coalesce(max(version_id), 0) FROM "+versionTable+" WHERE is_applied").Scan(&v)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		return 0, nil
+	}
+	return v, err
+}
+
+// Latest returns the version of the newest embedded migration: the schema
+// this build of folio expects.
+func Latest() (int64, error) {
+	entries, err := fs.ReadDir(folio.Migrations, ".")
+	if err != nil {
+		return 0, err
+	}
+	var latest int64
+	for _, e := range entries {
+		v, err := goose.NumericComponent(e.Name())
+		if err != nil {
+			return 0, fmt.Errorf("migrate: %s: %w", e.Name(), err)
+		}
+		latest = max(latest, v)
+	}
+	return latest, nil
+}
+
+// versionTable is where goose records the applied migrations.
+const versionTable = "goose_db_version"
 
 // known reports whether a migration file has version.
 func (m *Migrator) known(version int64) bool {

@@ -411,7 +411,12 @@ func TestConcurrentUp(t *testing.T) {
 	t.Run("started together on a version table", func(t *testing.T) {
 		t.Parallel()
 		url, pool := emptyDB(t)
-		requireVersion(t, newMigrator(t, pool), 0, n)
+		m := newMigrator(t, pool)
+		_, err := m.Up(ctx)
+		require.NoError(t, err)
+		_, err = m.Reset(ctx)
+		require.NoError(t, err)
+		requireVersion(t, m, 0, n)
 		require.True(t, exists(t, pool, "to_regclass('public.goose_db_version')"))
 		check(t, pool, race(t, url, 4, nil))
 	})

@@ -78,3 +78,33 @@ func TestUpToAndDownToRefuseUnknownVersions(t *testing.T) {
 	requireVersion(t, m, n, n)
 	requireSchemaAt(t, pool, n)
 }
+
+// Version and Status only read: on a database goose has never touched,
+// they report nothing applied and create nothing.
+func TestVersionAndStatusOnlyRead(t *testing.T) {
+	t.Parallel()
+	n := int64(len(schemaFiles(t)))
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool)
+	requireVersion(t, m, 0, n)
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st, int(n))
+	for i, s := range st {
+		assert.Equal(t, int64(i+1), s.Source.Version)
+		assert.Equal(t, "pending", string(s.State))
+	}
+	assert.False(t, exists(t, pool, "to_regclass('public.goose_db_version')"), "goose's table was created")
+	v, err := migrate.SchemaVersion(ctx, pool)
+	require.NoError(t, err)
+	assert.Zero(t, v)
+
+	_, err = m.UpTo(ctx, 2)
+	require.NoError(t, err)
+	v, err = migrate.SchemaVersion(ctx, pool)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), v)
+	latest, err := migrate.Latest()
+	require.NoError(t, err)
+	assert.Equal(t, n, latest)
+}
