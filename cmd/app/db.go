@@ -29,11 +29,12 @@ const embeddedDB = "folio"
 
 // connect opens the process's one pool: on DATABASE_URL (or
 // --database-url) when set, otherwise on the embedded default, a PostgreSQL
-// started from the server binaries on this machine, which it migrates
-// unless migrateEmbedded is false. It fills e.pool, e.runner and e.svc and
+// started from the server binaries on this machine. With needsSchema, it
+// migrates the embedded default, and checks that another database's schema
+// is at this build's version. It fills e.pool, e.runner and e.svc and
 // returns what closes them (and stops an embedded server this process
 // started).
-func (e *env) connect(migrateEmbedded bool) (func(), error) {
+func (e *env) connect(needsSchema bool) (func(), error) {
 	url := e.g.databaseURL
 	if url == "" {
 		url = e.getenv("DATABASE_URL")
@@ -60,8 +61,12 @@ func (e *env) connect(migrateEmbedded bool) (func(), error) {
 		return nil, err
 	}
 	closeAll := func() { pool.Close(); stop() }
-	if srv != nil && migrateEmbedded {
-		if err := migrateUp(e.ctx, pool); err != nil {
+	if needsSchema {
+		check := e.checkSchema
+		if srv != nil {
+			check = func(pool *pgxpool.Pool) error { return migrateUp(e.ctx, pool) }
+		}
+		if err := check(pool); err != nil {
 			closeAll()
 			return nil, err
 		}
@@ -73,6 +78,40 @@ func (e *env) connect(migrateEmbedded bool) (func(), error) {
 	}
 	e.pool, e.runner, e.svc = pool, r, tracker.New(r)
 	return closeAll, nil
+}
+
+// errSchemaBehind: the database's schema is older than this build's.
+var errSchemaBehind = errors.New("the schema is behind")
+
+// checkSchema refuses a database whose schema is older than the migrations
+// this build embeds, before a command fails halfway on a missing table or
+// column; folio never migrates a database it did not start. A newer schema
+// is accepted: a migration that keeps older builds working is the usual
+// way to deploy one. A role that may not read goose_db_version skips the
+// check.
+func (e *env) checkSchema(pool *pgxpool.Pool) error {
+	latest, err := migrate.Latest()
+	if err != nil {
+		return err
+	}
+	current, err := migrate.SchemaVersion(e.ctx, pool)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+		e.logger.Debug("schema version not checked", "error", pgErr.Message)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the schema version: %w", err)
+	}
+	e.logger.Debug("schema", "version", current, "latest", latest)
+	switch {
+	case current == 0:
+		return reword("the database has no folio tables yet: run 'folio migrate up' first", errSchemaBehind)
+	case current < latest:
+		return reword(fmt.Sprintf("the database's schema is at version %d, and this folio needs version %d: run 'folio migrate up' first",
+			current, latest), errSchemaBehind)
+	}
+	return nil
 }
 
 // openPool builds the pool from a connection string, which it never prints:

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/pgtest"
+)
+
+// A database whose schema is behind this build is refused, before any
+// command (serve too) fails halfway on a missing table or column; folio
+// does not migrate a database it did not start.
+func TestCommandsRefuseASchemaBehind(t *testing.T) {
+	t.Parallel()
+	url := pgtest.EmptyURL(t)
+	c, pool := &cli{url: url}, pgtest.OpenPool(t, url)
+	n := len(migrationFiles(t))
+
+	// Reading the version of a database goose never touched creates nothing.
+	assert.Equal(t, fmt.Sprintf("version 0 (latest %d)\n", n), c.ok(t, "migrate", "version"))
+	var pending []struct {
+		Applied bool `json:"applied"`
+	}
+	c.okJSON(t, &pending, "migrate", "status")
+	require.Len(t, pending, n)
+	assert.False(t, pending[0].Applied)
+	assert.False(t, queryOne[bool](t, pool, "select to_regclass('goose_db_version') is not null"),
+		"version and status created goose's table")
+
+	for _, args := range [][]string{{"portfolio", "list"}, {"serve", "--addr", "127.0.0.1:0"}} {
+		assert.Equal(t, "folio: the database has no folio tables yet: run 'folio migrate up' first\n", c.fails(t, 1, args...), args)
+	}
+
+	c.ok(t, "migrate", "up-to", fmt.Sprint(n-1))
+	want := fmt.Sprintf("folio: the database's schema is at version %d, and this folio needs version %d: run 'folio migrate up' first\n", n-1, n)
+	for _, args := range [][]string{
+		{"portfolio", "list"},
+		{"portfolio", "create", "Early"},
+		{"serve", "--addr", "127.0.0.1:0"},
+	} {
+		assert.Equal(t, want, c.fails(t, 1, args...), args)
+	}
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from portfolio"), "nothing was written")
+
+	c.ok(t, "migrate", "up")
+	assert.Equal(t, "Created portfolio \"Early\" (USD).\n", c.ok(t, "portfolio", "create", "Early"))
+
+	// A newer schema than this build knows is accepted: a migration that
+	// keeps older builds working is how one is deployed.
+	_, err := pool.Exec(t.Context(), "insert into goose_db_version (version_id, is_applied) values ($1, true)", n+1)
+	require.NoError(t, err)
+	assert.Contains(t, c.ok(t, "portfolio", "list"), "Early")
+}
+
+// A role that may not read goose_db_version, as the README's least
+// privilege setup once had it, runs commands without the check.
+func TestSchemaCheckNeedsNoGooseTable(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.URL(t)
+	cc, err := pgx.ParseConfig(dsn)
+	require.NoError(t, err)
+	role := "folio_nogoose_" + uuid.NewString()[:8]
+	admin, err := pgx.Connect(t.Context(), pgtest.AdminURL(t, cc.Database))
+	require.NoError(t, err)
+	defer admin.Close(context.Background())
+	for _, sql := range []string{
+		"create role " + role + " login",
+		"grant connect on database " + pgx.Identifier{cc.Database}.Sanitize() + " to " + role,
+		"grant usage on schema public to " + role,
+		"grant select, insert, update, delete on all tables in schema public to " + role,
+		"revoke all on table goose_db_version from " + role,
+	} {
+		_, err := admin.Exec(t.Context(), sql)
+		require.NoError(t, err, sql)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgtest.AdminURL(t, cc.Database))
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "drop owned by "+role+"; drop role "+role)
+			_ = c.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.User = url.User(role)
+	c := &cli{url: u.String()}
+	assert.Equal(t, "Created portfolio \"Kept\" (USD).\n", c.ok(t, "portfolio", "create", "Kept"))
+	assert.Contains(t, c.ok(t, "portfolio", "list"), "Kept")
+}
