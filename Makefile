@@ -13,7 +13,7 @@ run: ## run the demo: a throwaway database, sample data and a report
 	$(GO) run ./cmd/app demo
 
 build: ## build the command as bin/folio
-	$(GO) build -o bin/folio ./cmd/app
+	$(GO) build -buildvcs=auto -o bin/folio ./cmd/app
 
 test: ## run every test against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 	$(GO) test -race -count=1 $(PKGS)

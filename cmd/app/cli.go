@@ -289,8 +289,7 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for the flags of a command.\n", name)
 		if fs != nil {
 			fmt.Fprintln(w, "\nFlags of every command:")
-			fs.SetOutput(w)
-			fs.PrintDefaults()
+			printFlags(w, fs)
 		}
 		return
 	}
@@ -300,9 +299,32 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 	}
 	if fs != nil {
 		fmt.Fprintln(w, "\nFlags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
+		printFlags(w, fs)
 	}
+}
+
+// printFlags lists the flags as the README and error messages spell them,
+// with two dashes (one works too), in the layout of flag.PrintDefaults.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "h" { // listed with --help
+			return
+		}
+		name := "--" + f.Name
+		if f.Name == "help" && fs.Lookup("h") != nil {
+			name = "-h, --help"
+		}
+		typ, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  %s", name)
+		if typ != "" {
+			fmt.Fprintf(w, " %s", typ)
+		}
+		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 func printCommands(w io.Writer, c *command, indent string) {

@@ -150,8 +150,13 @@ type connectError struct {
 }
 
 func (c *connectError) Error() string {
+	db := c.database
+	if db == "" {
+		// What the server does with a connection that names no database.
+		db = c.user
+	}
 	return fmt.Sprintf("cannot connect to PostgreSQL (host %s, port %d, database %q, user %q): %v",
-		c.host, c.port, c.database, c.user, c.err)
+		c.host, c.port, db, c.user, c.err)
 }
 
 func (c *connectError) Unwrap() error { return c.err }

@@ -84,10 +84,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(c.sub) > 0 {
 		help := fs.Bool("help", false, "show help")
 		fs.BoolVar(help, "h", false, "show help")
+		version := new(bool)
+		if c == root {
+			fs.BoolVar(version, "version", false, "print folio's version")
+		}
 		pos, err := parse(fs, rest)
 		switch {
 		case *help || errors.Is(err, flag.ErrHelp):
 			printHelp(stdout, c, path, fs)
+			return exitOK
+		case *version && err == nil && len(pos) == 0 && len(dangling) == 0:
+			if err := printVersion(e); err != nil {
+				return fail(e, err, c)
+			}
 			return exitOK
 		case len(dangling) > 0:
 			return fail(e, danglingError(fs, dangling), c)

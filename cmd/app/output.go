@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -211,4 +213,41 @@ func count(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// printVersion prints the version of this build: the main module's
+// version (a pseudo-version with the commit for a build in a git
+// checkout, "(devel)" otherwise), the commit, whether the tree had
+// uncommitted changes, and the Go version.
+func printVersion(e *env) error {
+	v := struct {
+		Version  string `json:"version"`
+		Revision string `json:"revision,omitempty"`
+		Modified bool   `json:"modified,omitempty"`
+		Go       string `json:"go"`
+	}{Version: "(unknown)", Go: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v.Version = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Revision = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	if e.g.json {
+		return printJSON(e.stdout, v)
+	}
+	line := "folio " + v.Version
+	if v.Revision != "" {
+		line += " (commit " + v.Revision[:min(12, len(v.Revision))]
+		if v.Modified {
+			line += ", with uncommitted changes"
+		}
+		line += ")"
+	}
+	_, err := fmt.Fprintf(e.stdout, "%s, %s\n", line, v.Go)
+	return err
 }

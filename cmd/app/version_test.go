@@ -1,0 +1,64 @@
+package main
+
+import (
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	c := &cli{}
+	// The test binary is built without VCS stamping: "(devel)" with no
+	// commit. A `make build` in a checkout adds the pseudo-version and the
+	// commit.
+	out := c.ok(t, "--version")
+	assert.Regexp(t, `^folio (\(devel\)|v\S+)( \(commit [0-9a-f]{12}(, with uncommitted changes)?\))?, `+regexp.QuoteMeta(runtime.Version())+"\n$", out)
+	var v map[string]any
+	c.okJSON(t, &v, "--version")
+	assert.Equal(t, runtime.Version(), v["go"])
+	assert.NotEmpty(t, v["version"])
+
+	// Only the program takes it, and with nothing else.
+	assert.Contains(t, c.fails(t, 2, "portfolio", "--version"), "flag provided but not defined: -version")
+	assert.Contains(t, c.fails(t, 2, "--version", "list"), `unknown command "list"`)
+}
+
+// Help spells every flag with two dashes, as the README and the messages
+// do, and lists the command's own flags with the global ones.
+func TestHelpSpellsFlagsWithTwoDashes(t *testing.T) {
+	t.Parallel()
+	c := &cli{}
+	for _, args := range [][]string{{"--help"}, {"buy", "--help"}, {"serve", "--help"}, {"migrate", "create", "--help"}} {
+		out := c.ok(t, args...)
+		var flags []string
+		for _, l := range lines(out) {
+			if strings.HasPrefix(l, "  -") {
+				flags = append(flags, strings.Fields(l)[0])
+			}
+		}
+		require.NotEmpty(t, flags, "%v:\n%s", args, out)
+		for _, f := range flags {
+			assert.Regexp(t, `^(--[a-z-]+|-h,)$`, f, "%v", args)
+		}
+		assert.Contains(t, out, "  --database-url string\n", args)
+	}
+	assert.Contains(t, c.ok(t, "--help"), "  -h, --help\n    \tshow help\n")
+	assert.Contains(t, c.ok(t, "--help"), "  --version\n")
+	assert.Contains(t, c.ok(t, "serve", "--help"), "  --addr string\n    \taddress to listen on (default \"127.0.0.1:8080\")\n")
+	assert.Contains(t, c.ok(t, "buy", "--help"), "  --price string\n")
+}
+
+// A connection string that names no database connects to the database of
+// the user's name, and the message says so rather than database "".
+func TestConnectFailureNamesTheDatabaseUsed(t *testing.T) {
+	t.Parallel()
+	c := &cli{url: "host=" + t.TempDir() + " user=bob connect_timeout=5"}
+	stderr := c.fails(t, 1, "portfolio", "list")
+	assert.Contains(t, stderr, `folio: cannot connect to PostgreSQL (host `)
+	assert.Contains(t, stderr, `, database "bob", user "bob"): `)
+}
