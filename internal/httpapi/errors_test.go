@@ -100,6 +100,8 @@ func TestErrors(t *testing.T) {
 		{"limit not a number", "GET", "/portfolios?limit=abc", "", nil, 400, malformed, malformedT, "limit", "positive integer"},
 		{"limit zero", "GET", "/securities?limit=0", "", nil, 400, malformed, malformedT, "limit", "positive integer"},
 		{"limit negative", "GET", "/portfolios?limit=-1", "", nil, 400, malformed, malformedT, "limit", "positive integer"},
+		{"limit empty", "GET", "/securities?limit=", "", nil, 400, malformed, malformedT, "limit", `positive integer up to 1000, not ""`},
+		{"limit without a value", "GET", "/portfolios?limit", "", nil, 400, malformed, malformedT, "limit", `positive integer up to 1000, not ""`},
 		{"unknown parameter", "GET", "/portfolios?limt=5", "", nil, 400, malformed, malformedT, "limt", "unknown query parameter"},
 		{"repeated parameter", "GET", "/portfolios?limit=1&limit=2", "", nil, 400, malformed, malformedT, "limit", "given 2 times"},
 		{"bad escape in query", "GET", "/portfolios?q=%zz", "", nil, 400, malformed, malformedT, "", "malformed query"},

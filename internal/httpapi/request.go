@@ -413,10 +413,11 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 // limit parses the limit parameter: empty is the tracker's default (0),
 // anything else must be an integer from 1 to uow.MaxPageSize.
 func limit(q url.Values) (int, error) {
-	s := q.Get("limit")
-	if s == "" {
+	if !q.Has("limit") {
 		return 0, nil
 	}
+	// Given, it is a number: "limit=" is as malformed as "limit=abc".
+	s := q.Get("limit")
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > uow.MaxPageSize || s[0] == '+' {
 		return 0, malformed("limit", "limit must be a positive integer up to %d, not %s", uow.MaxPageSize, quote(s))
