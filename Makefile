@@ -9,7 +9,7 @@ PKGS    := ./...
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-run: ## run the demo: a throwaway database, sample data and a report
+run: ## run the demo: a throwaway database, sample data and two portfolio reports
 	$(GO) run ./cmd/app demo
 
 build: ## build the command as bin/folio
