@@ -176,6 +176,7 @@ func (l *launcher) initCluster(ctx context.Context) error {
 		return fmt.Errorf("pglocal: initdb failed (%v):\n%s", err, indent(string(out)))
 	}
 	l.logger.Debug("pglocal: initdb done", "elapsed", time.Since(began).Round(time.Millisecond), "output", string(out))
+	l.created = true
 	return nil
 }
 

@@ -86,6 +86,7 @@ type Server struct {
 	socketDir string
 	port      int
 	owned     bool
+	created   bool
 	logger    *slog.Logger
 	// users is this Server's shared lock on the users lock file, held
 	// until Stop; nil for an ephemeral server.
@@ -115,6 +116,7 @@ type launcher struct {
 	logger       *slog.Logger
 	binDir       string
 	acct         *runas.Account // nil: run the server as this process's user
+	created      bool           // initCluster ran initdb
 }
 
 // Start makes sure a server for opts.DataDir is running and returns it.
@@ -359,6 +361,7 @@ func (l *launcher) launch(ctx context.Context) (*Server, error) {
 		socketDir: l.socketDir,
 		port:      socketPort,
 		owned:     true,
+		created:   l.created,
 		logger:    l.logger,
 		ephemeral: l.ephemeral,
 		stopGrace: l.stopGrace,
@@ -471,6 +474,11 @@ func (s *Server) DataDir() string { return s.dataDir }
 // Start reused a server another process runs; Stop then leaves the server
 // running.
 func (s *Server) Owned() bool { return s.owned }
+
+// Created reports whether Start initialised the data directory (ran
+// initdb) rather than finding a cluster there: the first use of a data
+// directory, or a mistyped one.
+func (s *Server) Created() bool { return s.created }
 
 // Stop says that this process has finished using the server, and stops
 // the server if this process started it.

@@ -109,6 +109,7 @@ func TestStartShareStop(t *testing.T) {
 
 	s1 := start(t, opts)
 	require.True(t, s1.Owned())
+	require.True(t, s1.Created(), "the first start runs initdb")
 	require.Equal(t, dir, s1.DataDir())
 	require.Equal(t, dir, s1.SocketDir(), "a short data directory holds the socket itself")
 	require.Equal(t, 5432, s1.Port())
@@ -132,6 +133,7 @@ func TestStartShareStop(t *testing.T) {
 	s2, err := pglocal.Start(ctx, opts)
 	require.NoError(t, err)
 	require.False(t, s2.Owned())
+	require.False(t, s2.Created())
 	require.Equal(t, s1.SocketDir(), s2.SocketDir())
 	require.Equal(t, s1.Port(), s2.Port())
 	require.Equal(t, s1.URL("folio"), s2.URL("folio"))
@@ -151,6 +153,12 @@ func TestStartShareStop(t *testing.T) {
 	requireGone(t, pid)
 	require.NoFileExists(t, filepath.Join(dir, "postmaster.pid"))
 	require.NoError(t, s1.Stop(ctx))
+
+	// Started again, the server runs on the cluster that is there.
+	s3 := start(t, opts)
+	require.True(t, s3.Owned())
+	require.False(t, s3.Created())
+	require.NoError(t, s3.Stop(ctx))
 }
 
 func TestConcurrentStart(t *testing.T) {
