@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -61,4 +65,23 @@ func TestConnectFailureNamesTheDatabaseUsed(t *testing.T) {
 	stderr := c.fails(t, 1, "portfolio", "list")
 	assert.Contains(t, stderr, `folio: cannot connect to PostgreSQL (host `)
 	assert.Contains(t, stderr, `, database "bob", user "bob"): `)
+}
+
+// The first use of a data directory (or a mistyped --data-dir) says that
+// it made a new cluster, on a terminal; later runs on it say nothing.
+func TestNewClusterIsAnnouncedOnATerminal(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(reachableDir(t), "typo")
+	for i, want := range []string{
+		"folio: created a new database cluster in " + filepath.Join(dir, "pgdata") + "\n",
+		"",
+	} {
+		var stderr bytes.Buffer
+		e := &env{ctx: t.Context(), g: &globals{dataDir: dir}, stderr: &stderr, tty: true,
+			getenv: func(string) string { return "" }, logger: slog.New(slog.DiscardHandler)}
+		srv, _, err := e.startEmbedded()
+		require.NoError(t, err, "start %d", i)
+		require.NoError(t, srv.Stop(context.Background()))
+		assert.Equal(t, want, stderr.String(), "start %d", i)
+	}
 }
