@@ -83,8 +83,13 @@ func TestAddSecurity(t *testing.T) {
 		require.NotErrorIs(t, err, domain.ErrInvalid)
 		assert.Equal(t, before, e.dump(t), "nothing written")
 
-		// Security looks symbols up as given: callers canonicalize them.
-		for _, sym := range []string{"MSFT", "", "aapl", " AAPL", "'; DROP TABLE security; --"} {
+		// Security reads a symbol as ParseSymbol does.
+		for _, sym := range []string{"aapl", " AAPL", "Aapl"} {
+			v, err := e.svc.Security(ctx, sym)
+			require.NoError(t, err, "symbol %q", sym)
+			assert.Equal(t, "AAPL", v.Symbol, "symbol %q", sym)
+		}
+		for _, sym := range []string{"MSFT", "", "'; DROP TABLE security; --"} {
 			v, err := e.svc.Security(ctx, sym)
 			require.ErrorIs(t, err, domain.ErrNotFound, "symbol %q", sym)
 			assert.Zero(t, v)

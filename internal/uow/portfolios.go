@@ -38,7 +38,7 @@ func WithSecurities() LoadOption { return func(o *loadOpts) { o.securities = tru
 // for them sends nothing. A symbol without a security is no error here;
 // GetBySymbol reports it.
 func WithSecuritiesBySymbol(symbols ...string) LoadOption {
-	return func(o *loadOpts) { o.symbols = append(o.symbols, symbols...) }
+	return func(o *loadOpts) { o.symbols = append(o.symbols, normalizeSymbols(symbols)...) }
 }
 
 // ForUpdate locks the portfolio rows (SELECT ... FOR NO KEY UPDATE, in id
@@ -108,6 +108,9 @@ func (r Portfolios) Get(ctx context.Context, id uuid.UUID, opts ...LoadOption) (
 // the portfolios, one for all their lots (and one for their securities with
 // WithSecurities). errors.Is(err, domain.ErrNotFound) if any is missing.
 func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOption) ([]*domain.Portfolio, error) {
+	if err := r.u.open(); err != nil {
+		return nil, err
+	}
 	var o loadOpts
 	for _, f := range opts {
 		f(&o)
@@ -323,6 +326,9 @@ func (u *Unit) checkRelocked(roots []*dbgen.Portfolio, relock []uuid.UUID) error
 // names change; if the unit already has the portfolio, that object is
 // returned. errors.Is(err, domain.ErrNotFound) when there is none.
 func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOption) (*domain.Portfolio, error) {
+	if err := r.u.open(); err != nil {
+		return nil, err
+	}
 	name = domain.NormalizeText(name)
 	var o loadOpts
 	for _, f := range opts {
@@ -399,6 +405,9 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 // one round trip. Pass the last name of a page as After to get the next.
 // NameContains is normalized as GetByName's name is.
 func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portfolio, error) {
+	if err := r.u.open(); err != nil {
+		return nil, err
+	}
 	opts.NameContains = domain.NormalizeText(opts.NameContains)
 	limit, err := opts.limit()
 	if err != nil {
@@ -437,10 +446,21 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 }
 
 // Add makes p part of the unit: it is inserted, with its lots, at the next
-// flush. Adding a portfolio the unit already has does nothing. A portfolio
-// whose id or name is taken fails the flush with domain.ErrAlreadyExists.
+// flush. Adding a portfolio the unit already has does nothing; adding one
+// removed in this unit undoes the removal. A portfolio whose id or name is
+// taken fails the flush with domain.ErrAlreadyExists, and so does another
+// object with the id of one the unit has (such as a copy loaded in another
+// unit: its changes would otherwise be lost without a word).
 func (r Portfolios) Add(p *domain.Portfolio) {
-	if _, ok := r.u.portfolios[p.ID()]; ok {
+	r.u.mustBeOpen("Add")
+	if e, ok := r.u.portfolios[p.ID()]; ok {
+		switch {
+		case e.p != p:
+			r.u.refuse(fmt.Errorf("add portfolio %q: the unit has another object for its id %s: %w",
+				p.Name(), p.ID(), domain.ErrAlreadyExists))
+		case e.state == stateRemoved:
+			e.state = statePersistent
+		}
 		return
 	}
 	r.u.portfolios[p.ID()] = &portfolioEntry{p: p, state: stateNew}
@@ -451,6 +471,9 @@ func (r Portfolios) Add(p *domain.Portfolio) {
 // (errors.Is(err, domain.ErrNotFound) otherwise); removing an added one just
 // forgets it.
 func (r Portfolios) Remove(p *domain.Portfolio) error {
+	if err := r.u.open(); err != nil {
+		return err
+	}
 	e, ok := r.u.portfolios[p.ID()]
 	if !ok || e.p != p {
 		return fmt.Errorf("remove portfolio %q: not loaded in this unit: %w", p.Name(), domain.ErrNotFound)

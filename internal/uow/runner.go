@@ -188,8 +188,18 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 			break
 		}
 	}
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// pgx cancels a statement that outlives ctx, and the server's
+		// "canceling statement due to user request" is what comes back:
+		// say why it was cancelled, so that errors.Is finds it.
+		err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+	}
 	if err != nil && len(retries) > 0 {
-		err = fmt.Errorf("uow: gave up after %d attempts: %w", attempt, err)
+		plural := "s"
+		if attempt == 1 {
+			plural = ""
+		}
+		err = fmt.Errorf("uow: gave up after %d attempt%s: %w", attempt, plural, err)
 	}
 	if cfg.logger != nil && cfg.logger.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{
@@ -212,8 +222,14 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 
 // attempt runs fn once in a fresh unit and transaction.
 func (r *Runner) attempt(ctx context.Context, fn func(context.Context, *Unit) error, readOnly bool, cfg *config, tr *sink) (err error) {
+	// fn may take a while before it first talks to the database, and
+	// may do things outside the unit: not when ctx has already ended.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	u := newUnit(r, cfg, readOnly, tr)
 	finished := false
+	defer func() { u.ended = true }() // runs last
 	defer func() {
 		if finished {
 			return

@@ -3,6 +3,7 @@ package uow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,6 +30,9 @@ func (r Securities) Get(ctx context.Context, id uuid.UUID) (*domain.Security, er
 // the ones the unit does not have in one statement.
 // errors.Is(err, domain.ErrNotFound) if any is missing.
 func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Security, error) {
+	if err := r.u.open(); err != nil {
+		return nil, err
+	}
 	u := r.u
 	var missing []uuid.UUID
 	for _, id := range ids {
@@ -57,6 +61,24 @@ func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Sec
 		out[i] = e.s
 	}
 	return out, nil
+}
+
+// normalizeSymbols returns the symbols as domain.ParseSymbol reads them;
+// one it refuses stays as it is, and is not found. It returns symbols
+// itself when none changes.
+func normalizeSymbols(symbols []string) []string {
+	out := symbols
+	for i, s := range symbols {
+		p, err := domain.ParseSymbol(s)
+		if err != nil || p == s {
+			continue
+		}
+		if &out[0] == &symbols[0] {
+			out = slices.Clone(symbols)
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // missingSymbols returns the symbols the unit has no security for.
@@ -107,8 +129,9 @@ func (r Securities) Map(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*do
 	return m, nil
 }
 
-// GetBySymbol returns the security with this symbol (as domain.ParseSymbol
-// returns it), from the identity map when the unit has it.
+// GetBySymbol returns the security with this symbol, from the identity map
+// when the unit has it. The symbol is read as domain.ParseSymbol reads it
+// ("aapl " is AAPL), as Revalue reads its quotes' symbols.
 // errors.Is(err, domain.ErrNotFound) when there is none.
 func (r Securities) GetBySymbol(ctx context.Context, symbol string) (*domain.Security, error) {
 	ss, err := r.GetBySymbols(ctx, []string{symbol})
@@ -122,7 +145,11 @@ func (r Securities) GetBySymbol(ctx context.Context, symbol string) (*domain.Sec
 // loading the ones the unit does not have in one statement.
 // errors.Is(err, domain.ErrNotFound) names the first symbol missing.
 func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*domain.Security, error) {
+	if err := r.u.open(); err != nil {
+		return nil, err
+	}
 	u := r.u
+	symbols = normalizeSymbols(symbols)
 	if missing := u.missingSymbols(symbols); len(missing) > 0 {
 		var calls []call
 		rows := u.symbolsCall(ctx, missing, &calls)
@@ -147,6 +174,9 @@ func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*doma
 // List returns a page of securities in symbol order; pass the last symbol of
 // a page as After for the next. NameContains is ignored.
 func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Security, error) {
+	if err := r.u.open(); err != nil {
+		return nil, err
+	}
 	limit, err := opts.limit()
 	if err != nil {
 		return nil, err
@@ -171,10 +201,20 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 }
 
 // Add makes s part of the unit: it is inserted at the next flush. A symbol
-// that is taken fails the flush with domain.ErrAlreadyExists. Adding a
-// security the unit already has does nothing.
+// that is taken fails the flush with domain.ErrAlreadyExists, and so does
+// another object with the id of one the unit has. Adding a security the
+// unit already has does nothing; adding one removed in this unit undoes
+// the removal.
 func (r Securities) Add(s *domain.Security) {
-	if _, ok := r.u.securities[s.ID()]; ok {
+	r.u.mustBeOpen("Add")
+	if e, ok := r.u.securities[s.ID()]; ok {
+		switch {
+		case e.s != s:
+			r.u.refuse(fmt.Errorf("add security %s: the unit has another object for its id %s: %w",
+				s.Symbol(), s.ID(), domain.ErrAlreadyExists))
+		case e.state == stateRemoved:
+			e.state = statePersistent
+		}
 		return
 	}
 	e := &securityEntry{s: s, state: stateNew}
@@ -185,6 +225,9 @@ func (r Securities) Add(s *domain.Security) {
 // Remove deletes s at the next flush; the flush fails with domain.ErrInUse
 // while lots hold it. s must have been loaded or added in this unit.
 func (r Securities) Remove(s *domain.Security) error {
+	if err := r.u.open(); err != nil {
+		return err
+	}
 	e, ok := r.u.securities[s.ID()]
 	if !ok || e.s != s {
 		return fmt.Errorf("remove security %s: not loaded in this unit: %w", s.Symbol(), domain.ErrNotFound)
@@ -212,6 +255,9 @@ type Quote struct {
 // nothing queued); a symbol that does not exist fails the flush with
 // domain.ErrNotFound.
 func (r Securities) Revalue(quotes []Quote) error {
+	if err := r.u.open(); err != nil {
+		return err
+	}
 	clean := make([]Quote, len(quotes))
 	seen := make(map[string]bool, len(quotes))
 	for i, q := range quotes {
@@ -257,6 +303,8 @@ func (r Securities) Revalue(quotes []Quote) error {
 // trackSecurities puts loaded rows into the identity map; rows the unit
 // already has are ignored (its objects win).
 func (u *Unit) trackSecurities(rows []*dbgen.Security) error {
+	var queued map[string]int // symbol -> index in u.quotes
+	taken := false
 	for _, row := range rows {
 		if _, ok := u.securities[row.ID]; ok {
 			continue
@@ -269,6 +317,30 @@ func (u *Unit) trackSecurities(rows []*dbgen.Security) error {
 		e := &securityEntry{s: s, snap: st, state: statePersistent, changes: s.Changes()}
 		u.securities[row.ID] = e
 		u.symbols[row.Symbol] = e
+		if len(u.quotes) == 0 {
+			continue
+		}
+		// A Revalue queued before the load has not reached the row: the
+		// quote moves onto the object, as for a security tracked when
+		// Revalue ran, and dirty tracking writes it, or what the object
+		// is changed to later.
+		if queued == nil {
+			queued = make(map[string]int, len(u.quotes))
+			for i, q := range u.quotes {
+				queued[q.Symbol] = i
+			}
+		}
+		if i, ok := queued[row.Symbol]; ok {
+			q := u.quotes[i]
+			if err := s.SetPrice(q.Price, q.Date); err != nil {
+				// Revalue checked the quote.
+				panic(fmt.Sprintf("uow: queued quote for %s: %v", q.Symbol, err))
+			}
+			u.quotes[i].Symbol, taken = "", true
+		}
+	}
+	if taken {
+		u.quotes = slices.DeleteFunc(u.quotes, func(q Quote) bool { return q.Symbol == "" })
 	}
 	return nil
 }

@@ -30,6 +30,40 @@ type Unit struct {
 	quotes     []Quote // bulk price updates waiting for the next flush
 
 	savepoints int // savepoints made so far, to name the next one
+
+	// ended: fn has returned (or panicked); the unit refuses to be used.
+	ended bool
+	// refused is a change the unit cannot make (see Portfolios.Add),
+	// returned by the next flush.
+	refused error
+}
+
+// ErrUnitEnded is returned when a unit is used after the fn it was given
+// to has returned: its transaction is over, and a change made through it
+// would be lost.
+var ErrUnitEnded = errors.New("uow: the unit was used after its fn returned")
+
+// open returns ErrUnitEnded once fn has returned.
+func (u *Unit) open() error {
+	if u.ended {
+		return ErrUnitEnded
+	}
+	return nil
+}
+
+// mustBeOpen is open for the methods that return no error: a change made
+// through a unit that has ended would be lost without a word.
+func (u *Unit) mustBeOpen(method string) {
+	if u.ended {
+		panic(fmt.Sprintf("%v (%s)", ErrUnitEnded, method))
+	}
+}
+
+// refuse keeps the first change the unit cannot make, for the next flush.
+func (u *Unit) refuse(err error) {
+	if u.refused == nil {
+		u.refused = err
+	}
 }
 
 type entryState uint8
@@ -107,6 +141,12 @@ func (u *Unit) Securities() Securities { return Securities{u} }
 // rollback before anything else, except that here the runner does that,
 // and retries when the error is one it retries.
 func (u *Unit) Flush(ctx context.Context) error {
+	if err := u.open(); err != nil {
+		return err
+	}
+	if u.refused != nil {
+		return u.refused
+	}
 	if u.readOnly {
 		if u.dirty() {
 			return ErrReadOnly
@@ -131,6 +171,10 @@ func (u *Unit) commit(ctx context.Context) error {
 			return ErrReadOnly
 		}
 		return u.s.commit(ctx, nil)
+	}
+	if u.refused != nil {
+		u.s.close(ctx)
+		return u.refused
 	}
 	calls, done := u.plan(ctx)
 	if err := u.s.commit(ctx, calls); err != nil {
@@ -160,6 +204,9 @@ func (u *Unit) dirty() bool {
 // without running fn, and the enclosing unit's transaction is aborted, as
 // after a failed Flush.
 func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (err error) {
+	if err := u.open(); err != nil {
+		return err
+	}
 	if u.s.perTrip {
 		// Nothing is written and no transaction outlives a round trip:
 		// only the objects need putting back on failure.
@@ -212,6 +259,9 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 		// transaction: the nested unit failed all the same, and rolling
 		// back to its savepoint is what lets the enclosing unit go on.
 		err = fmt.Errorf("uow: nested unit returned nil after a failed statement: %w", u.s.failed)
+	}
+	if err == nil && u.refused != nil && m.refused == nil {
+		err = u.refused // a change fn made that the unit cannot
 	}
 	if err != nil {
 		if rerr := u.rollbackTo(ctx, sp, m); rerr != nil {
@@ -289,6 +339,7 @@ type mark struct {
 	portfolios map[uuid.UUID]portfolioEntry
 	securities map[uuid.UUID]securityEntry
 	quotes     []Quote
+	refused    error
 }
 
 func (u *Unit) mark() mark {
@@ -296,6 +347,7 @@ func (u *Unit) mark() mark {
 		portfolios: make(map[uuid.UUID]portfolioEntry, len(u.portfolios)),
 		securities: make(map[uuid.UUID]securityEntry, len(u.securities)),
 		quotes:     slices.Clone(u.quotes),
+		refused:    u.refused,
 	}
 	for id, e := range u.portfolios {
 		m.portfolios[id] = *e
@@ -342,6 +394,7 @@ func (u *Unit) restore(m mark) {
 		u.symbols[saved.s.Symbol()] = e
 	}
 	u.quotes = m.quotes
+	u.refused = m.refused
 }
 
 // resetPortfolio puts p back to the stored state st, in place, so that

@@ -9,7 +9,7 @@
 //			...
 //		}, uow.WithReport(&rep))
 //		require.NoError(t, err)
-//		uowtest.RequireCost(t, rep, uowtest.Cost{RoundTrips: 2})
+//		uowtest.RequireCost(t, rep, uowtest.Cost{Statements: uowtest.Any, RoundTrips: 2})
 //	}
 package uowtest
 
@@ -58,7 +58,8 @@ func NewRunner(tb testing.TB, pool *pgxpool.Pool, opts ...uow.Option) *uow.Runne
 }
 
 // Cost is what a unit sent: statements (BEGIN and COMMIT included) and round
-// trips. A negative field is not checked.
+// trips. A zero field is checked like any other (Statements: 0 says the
+// unit sent nothing); Any, or any negative value, leaves it unchecked.
 type Cost struct {
 	Statements int
 	RoundTrips int

@@ -1,0 +1,260 @@
+package uow_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/uow"
+)
+
+func storedName(t *testing.T, pool *pgxpool.Pool, id any) string {
+	t.Helper()
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", id).Scan(&name))
+	return name
+}
+
+// A unit kept past its fn refuses everything: before, a query through it
+// began a transaction nothing ended (holding a connection and, after a
+// flush, row locks), and a Flush of changes made through it was lost.
+func TestUnitUsedAfterItsFnReturnedRefuses(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAA"}, "P", "Q")
+	for _, read := range []bool{false, true} {
+		var leaked *uow.Unit
+		var p *domain.Portfolio
+		run := r.Do
+		if read {
+			run = r.Read
+		}
+		require.NoError(t, run(ctx, func(ctx context.Context, u *uow.Unit) error {
+			leaked = u
+			var err error
+			p, err = u.Portfolios().Get(ctx, ids["P"])
+			return err
+		}))
+
+		_, err := leaked.Portfolios().Get(ctx, ids["Q"])
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "Get")
+		_, err = leaked.Portfolios().Get(ctx, ids["P"])
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "Get of a loaded portfolio")
+		_, err = leaked.Portfolios().GetByName(ctx, "Q")
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "GetByName")
+		_, err = leaked.Portfolios().List(ctx, uow.ListOptions{})
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "List")
+		_, err = leaked.Securities().GetBySymbol(ctx, "AAA")
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "GetBySymbol")
+		_, err = leaked.Securities().Get(ctx, secs["AAA"].ID())
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "Securities().Get")
+		_, err = leaked.Securities().List(ctx, uow.ListOptions{})
+		assert.ErrorIs(t, err, uow.ErrUnitEnded, "Securities().List")
+		assert.ErrorIs(t, leaked.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("1"), Date: day}}), uow.ErrUnitEnded)
+		assert.ErrorIs(t, leaked.Portfolios().Remove(p), uow.ErrUnitEnded, "Remove")
+
+		require.NoError(t, p.Rename("Renamed"))
+		assert.ErrorIs(t, leaked.Flush(ctx), uow.ErrUnitEnded, "Flush")
+		called := false
+		assert.ErrorIs(t, leaked.Do(ctx, func(context.Context, *uow.Unit) error { called = true; return nil }), uow.ErrUnitEnded)
+		assert.False(t, called, "a nested unit ran on an ended unit")
+		np, err := domain.NewPortfolio("Late", "USD")
+		require.NoError(t, err)
+		assert.PanicsWithValue(t, "uow: the unit was used after its fn returned (Add)", func() { leaked.Portfolios().Add(np) })
+		assert.PanicsWithValue(t, "uow: the unit was used after its fn returned (Add)", func() { leaked.Securities().Add(secs["AAA"]) })
+
+		assert.Zero(t, pool.Stat().AcquiredConns(), "read=%v: a connection is still held", read)
+		assert.Equal(t, "P", storedName(t, pool, ids["P"]))
+		assert.Equal(t, 2, count(t, pool, "portfolio"))
+	}
+	// And nothing is left locked: another unit renames P at once.
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, r.Do(c, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["P"])
+		if err != nil {
+			return err
+		}
+		return p.Rename("P2")
+	}))
+	assert.Equal(t, "P2", storedName(t, pool, ids["P"]))
+}
+
+// Do and Read with a context that has ended do not run fn at all.
+func TestNoFnRunsOnAnEndedContext(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, run := range []func(context.Context, func(context.Context, *uow.Unit) error, ...uow.Option) error{r.Do, r.Read} {
+		called := false
+		err := run(c, func(context.Context, *uow.Unit) error { called = true; return nil })
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.False(t, called)
+	}
+}
+
+// A security loaded after a Revalue that names it carries the queued
+// price, and what it is changed to afterwards is what is stored.
+func TestRevalueThenLoadAgrees(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA", "BBB", "CCC"}) // each at 10
+	price := func(sym string) string {
+		var p string
+		require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = $1", sym).Scan(&p))
+		return p
+	}
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if err := u.Securities().Revalue([]uow.Quote{
+			{Symbol: "AAA", Price: dec("8"), Date: day.AddDate(0, 0, 1)},
+			{Symbol: "BBB", Price: dec("9"), Date: day.AddDate(0, 0, 1)},
+			{Symbol: "CCC", Price: dec("7"), Date: day.AddDate(0, 0, 1)},
+		}); err != nil {
+			return err
+		}
+		ss, err := u.Securities().GetBySymbols(ctx, []string{"AAA", "BBB"})
+		if err != nil {
+			return err
+		}
+		for i, want := range []string{"8", "9"} {
+			p, _, ok := ss[i].LastPrice()
+			require.True(t, ok)
+			assert.Equal(t, want, p.String(), "%s in memory", ss[i].Symbol())
+		}
+		// Back to the stored price: that is what must be stored.
+		return ss[0].SetPrice(dec("10"), day)
+	}))
+	assert.Equal(t, "10", price("AAA"), "set back after the load")
+	assert.Equal(t, "9", price("BBB"), "loaded after the Revalue")
+	assert.Equal(t, "7", price("CCC"), "not loaded")
+}
+
+// Adding a second object for a portfolio the unit has, such as a copy
+// changed in another unit, fails rather than dropping its changes.
+func TestAddingAnotherObjectForALoadedIDFails(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	var detached *domain.Portfolio
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) (err error) {
+		detached, err = u.Portfolios().Get(ctx, ids["P"])
+		return err
+	}))
+	require.NoError(t, detached.Rename("Detached"))
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
+			return err
+		}
+		u.Portfolios().Add(detached)
+		return nil
+	})
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+	assert.Contains(t, err.Error(), "the unit has another object for its id")
+	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
+
+	// Inside a nested unit, only that unit fails.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["P"])
+		if err != nil {
+			return err
+		}
+		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			u.Portfolios().Add(detached)
+			return nil
+		})
+		require.ErrorIs(t, err, domain.ErrAlreadyExists)
+		return p.Rename("Outer")
+	}))
+	assert.Equal(t, "Outer", storedName(t, pool, ids["P"]))
+}
+
+// Remove and then Add of the same portfolio keeps it, with its changes.
+func TestAddAfterRemoveUndoesTheRemoval(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["P"])
+		if err != nil {
+			return err
+		}
+		if err := u.Portfolios().Remove(p); err != nil {
+			return err
+		}
+		_, err = u.Portfolios().Get(ctx, ids["P"])
+		require.ErrorIs(t, err, domain.ErrNotFound, "removed")
+		u.Portfolios().Add(p)
+		got, err := u.Portfolios().Get(ctx, ids["P"])
+		require.NoError(t, err)
+		require.Same(t, p, got)
+		return p.Rename("Kept")
+	}))
+	assert.Equal(t, "Kept", storedName(t, pool, ids["P"]))
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+}
+
+// GetBySymbol reads a symbol as Revalue and domain.ParseSymbol do.
+func TestGetBySymbolNormalizes(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAA", "BRK.B"}, "P")
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		for _, in := range []string{"aaa", " AAA ", "Aaa"} {
+			s, err := u.Securities().GetBySymbol(ctx, in)
+			require.NoError(t, err, in)
+			assert.Equal(t, secs["AAA"].ID(), s.ID(), in)
+		}
+		ss, err := u.Securities().GetBySymbols(ctx, []string{"brk.b", "AAA"})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"BRK.B", "AAA"}, []string{ss[0].Symbol(), ss[1].Symbol()})
+		_, err = u.Securities().GetBySymbol(ctx, "no such!")
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		return nil
+	}))
+	// The load option too: the security is there without a statement.
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["P"], uow.WithSecuritiesBySymbol("brk.b")); err != nil {
+			return err
+		}
+		before := u.Stats()
+		_, err := u.Securities().GetBySymbol(ctx, "BRK.B")
+		require.NoError(t, err)
+		assert.Equal(t, before, u.Stats(), "GetBySymbol sent a statement")
+		return nil
+	}))
+}
+
+// A deadline that ends while a statement waits on a lock is the error's
+// cause as errors.Is sees it, not only the server's "canceling statement".
+func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer holder.Rollback(ctx) //nolint:errcheck
+	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["P"])
+	require.NoError(t, err)
+
+	c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = r.Do(c, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["P"])
+		if err != nil {
+			return err
+		}
+		return p.Rename("Waited")
+	})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
+	assert.NotErrorIs(t, err, uow.ErrCommitUnknown)
+	require.NoError(t, holder.Rollback(ctx))
+	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
+}
