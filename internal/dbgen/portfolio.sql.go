@@ -69,6 +69,31 @@ func (q *Queries) BumpPortfolioVersions(ctx context.Context, arg BumpPortfolioVe
 	return err
 }
 
+const checkPortfolioNames = `-- name: CheckPortfolioNames :exec
+SET CONSTRAINTS ALL IMMEDIATE
+`
+
+// Checks the names written since DeferPortfolioNameCheck, and every later
+// statement's again.
+func (q *Queries) CheckPortfolioNames(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, checkPortfolioNames)
+	return err
+}
+
+const deferPortfolioNameCheck = `-- name: DeferPortfolioNameCheck :exec
+SET CONSTRAINTS ALL DEFERRED
+`
+
+// Checks the uniqueness of portfolio names at CheckPortfolioNames instead
+// of after every statement, so that the renames of one flush may pass a
+// name from one portfolio to another, or swap two names. (ALL: sqlc does
+// not know constraint names. portfolio_name_key is the one deferrable
+// constraint; TestOnlyTheNameKeyIsDeferrable keeps it so.)
+func (q *Queries) DeferPortfolioNameCheck(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, deferPortfolioNameCheck)
+	return err
+}
+
 const deletePortfolio = `-- name: DeletePortfolio :exec
 WITH deleted AS (
     DELETE FROM portfolio

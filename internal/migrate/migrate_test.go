@@ -44,6 +44,7 @@ var schemaObjects = map[int64]string{
 	6: `(SELECT 1 FROM pg_constraint WHERE conname = 'security_symbol_shape'
 	     AND pg_get_constraintdef(oid) LIKE '%^[A-Z0-9][A-Z0-9.-]{0,11}$%')`,
 	7: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text')",
+	8: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_key' AND condeferrable)",
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)
@@ -692,7 +693,7 @@ func TestNameTextMigration(t *testing.T) {
 
 	_, err = pool.Exec(ctx, "update portfolio set name = 'Growth' where id = '00000000-0000-7000-8000-000000000002'")
 	require.NoError(t, err)
-	_, err = m.Up(ctx)
+	_, err = m.UpTo(ctx, 7)
 	require.NoError(t, err)
 	requireSchemaAt(t, pool, 7)
 	assert.Equal(t, row{"Caf\u00e9", 4}, portfolio("00000000-0000-7000-8000-000000000001"))

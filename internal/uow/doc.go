@@ -67,6 +67,37 @@
 //     on the row locks instead, with no reruns, when each unit locks all it
 //     will change in one call, first (see ForUpdate).
 //
+// # Rules of use
+//
+//   - A unit lives as long as its fn. Kept past it, every method returns
+//     ErrUnitEnded (Add, which returns nothing, panics): its transaction is
+//     over, and what was done through it would be lost. Its objects keep
+//     their last state, but the unit no longer saves them; load them again
+//     in a new unit. The same goes for objects of an attempt that was
+//     retried, and for those first loaded in a nested unit that failed.
+//   - One object per row. Adding a second object for a row the unit has
+//     (a copy loaded in another unit, say) fails the flush with
+//     domain.ErrAlreadyExists rather than dropping its changes. Adding an
+//     object removed in this unit undoes the removal.
+//   - Queries read the database, not the unit's pending changes (autoflush
+//     is off): List filters and orders by the names as stored. In a unit
+//     that renamed portfolios, Flush before paging with List, or the last
+//     name of a page may not be where the next one starts.
+//   - A security loaded after a Revalue that names it carries the queued
+//     price; what it is set to later is what is stored.
+//   - Names move freely within a flush: a rename or Add may take the name
+//     another portfolio of the same flush gives up, by a rename (two may
+//     swap names) or by its removal. Only the names as they stand after the
+//     flush must be unique (domain.ErrAlreadyExists otherwise).
+//   - Conflicts surface as one of two sentinels. At REPEATABLE READ (the
+//     default) the server usually sees a concurrent change first: a
+//     serialization failure, ErrSerialization. At READ COMMITTED the version
+//     check sees it: domain.ErrVersionConflict. Both are retried; when the
+//     attempts run out, test for both (as the command and the HTTP API do,
+//     to answer "conflict").
+//   - A nil object or fn is a programming error and panics, as a nil map
+//     would.
+//
 // # Round trips
 //
 // A round trip costs far more than a statement, so the unit pipelines.

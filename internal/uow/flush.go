@@ -31,9 +31,10 @@ import (
 //     locks in one global order keeps two units that touch the same
 //     portfolios from deadlocking; holding the lock on a portfolio guards
 //     its lots from every other unit. When a new or renamed portfolio takes
-//     the name of a removed one, the deletes go first instead (two
-//     portfolios swapping names still collide: the unique constraint is
-//     checked per statement);
+//     the name of a removed one, the deletes go first instead; when it
+//     takes the old name of a renamed one (two may even swap names), the
+//     names are checked once, after the portfolio statements (SET
+//     CONSTRAINTS), rather than after each;
 //  3. lots: removed ones deleted, changed quantities updated, new ones
 //     inserted, each kind in one statement when there are many;
 //  4. removed securities last, once no lot of this unit references them.
@@ -157,8 +158,8 @@ type portfolioWrites struct {
 	deletes, calls     []call
 	deleteIDs, callIDs []uuid.UUID
 	// freed are the names of the deleted portfolios, taken those of the
-	// new and renamed ones.
-	freed, taken []string
+	// new and renamed ones, vacated the old names of the renamed ones.
+	freed, taken, vacated []string
 	// bumps are the portfolios whose version alone changes (their lots
 	// changed), and bumpAt the index of each one's statement in calls.
 	bumps  []domain.PortfolioState
@@ -166,6 +167,17 @@ type portfolioWrites struct {
 	// renames counts the renames, which lock existing rows with
 	// statements of their own (so do deletes, see append).
 	renames int
+}
+
+// passesName reports whether a new or renamed portfolio takes the old name
+// of one the flush renames.
+func (w *portfolioWrites) passesName() bool {
+	for _, n := range w.taken {
+		if slices.Contains(w.vacated, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // reusesName reports whether a new or renamed portfolio takes the name of
@@ -214,6 +226,7 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 	f.unique = domain.ErrAlreadyExists
 	w.renames++
 	w.taken = append(w.taken, cur.Name)
+	w.vacated = append(w.vacated, old.Name)
 	w.calls = append(w.calls, call{
 		run: func(q *dbgen.Queries) error {
 			return q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{
@@ -243,6 +256,25 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 // and delete portfolios they share may deadlock, which PostgreSQL breaks
 // and the runner retries.
 func (w *portfolioWrites) append(ctx context.Context, calls []call, bulk int) []call {
+	if w.passesName() {
+		// The names move between the portfolios of this flush, in a
+		// cycle perhaps (a swap): no order of the statements keeps them
+		// unique after each one, so they are checked after the last.
+		calls = append(calls, call{run: func(q *dbgen.Queries) error { return q.DeferPortfolioNameCheck(ctx) }})
+		calls = w.ordered(ctx, calls, bulk)
+		return append(calls, call{
+			run: func(q *dbgen.Queries) error { return q.CheckPortfolioNames(ctx) },
+			fail: failure{
+				op:     fmt.Sprintf("rename %d portfolios", w.renames),
+				unique: domain.ErrAlreadyExists,
+			}.fn(),
+		})
+	}
+	return w.ordered(ctx, calls, bulk)
+}
+
+// ordered adds the statements to calls in the order append describes.
+func (w *portfolioWrites) ordered(ctx context.Context, calls []call, bulk int) []call {
 	if len(w.deletes) > 0 {
 		if w.reusesName() {
 			calls = append(calls, w.deletes...)

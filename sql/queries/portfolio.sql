@@ -109,3 +109,16 @@ WITH deleted AS (
 )
 SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
 FROM deleted;
+
+-- name: DeferPortfolioNameCheck :exec
+-- Checks the uniqueness of portfolio names at CheckPortfolioNames instead
+-- of after every statement, so that the renames of one flush may pass a
+-- name from one portfolio to another, or swap two names. (ALL: sqlc does
+-- not know constraint names. portfolio_name_key is the one deferrable
+-- constraint; TestOnlyTheNameKeyIsDeferrable keeps it so.)
+SET CONSTRAINTS ALL DEFERRED;
+
+-- name: CheckPortfolioNames :exec
+-- Checks the names written since DeferPortfolioNameCheck, and every later
+-- statement's again.
+SET CONSTRAINTS ALL IMMEDIATE;
