@@ -265,7 +265,7 @@ func (w *portfolioWrites) append(ctx context.Context, calls []call, bulk int) []
 		return append(calls, call{
 			run: func(q *dbgen.Queries) error { return q.CheckPortfolioNames(ctx) },
 			fail: failure{
-				op:     fmt.Sprintf("rename %d portfolios", w.renames),
+				op:     "save portfolio names",
 				unique: domain.ErrAlreadyExists,
 			}.fn(),
 		})

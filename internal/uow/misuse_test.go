@@ -258,3 +258,85 @@ func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
 	require.NoError(t, holder.Rollback(ctx))
 	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
 }
+
+// A Read unit, and a nested unit inside one, refuse a second object for a
+// row as Do does: before, their commit skipped the check.
+func TestReadUnitsRefuseAnotherObjectForALoadedID(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	var detached *domain.Portfolio
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) (err error) {
+		detached, err = u.Portfolios().Get(ctx, ids["P"])
+		return err
+	}))
+	require.NoError(t, detached.Rename("Detached"))
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
+			return err
+		}
+		u.Portfolios().Add(detached)
+		return nil
+	})
+	assert.ErrorIs(t, err, domain.ErrAlreadyExists, "Read")
+	err = r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
+			return err
+		}
+		return u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			u.Portfolios().Add(detached)
+			return nil
+		})
+	})
+	assert.ErrorIs(t, err, domain.ErrAlreadyExists, "nested in Read")
+}
+
+// A security added after a Revalue that names its symbol is inserted as
+// it is: the queued quote does not overwrite the new row behind the
+// object's back.
+func TestRevalueThenAddKeepsTheObject(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	var added *domain.Security
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		if err := u.Securities().Revalue([]uow.Quote{{Symbol: "NEW", Price: dec("8"), Date: day}}); err != nil {
+			return err
+		}
+		s, err := domain.NewSecurity("NEW", "New Inc.", "USD")
+		require.NoError(t, err)
+		require.NoError(t, s.SetPrice(dec("10"), day))
+		u.Securities().Add(s)
+		added = s
+		return nil
+	}))
+	var stored string
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'NEW'").Scan(&stored))
+	p, _, _ := added.LastPrice()
+	assert.Equal(t, p.String(), stored, "object and row")
+	assert.Equal(t, "10", stored)
+}
+
+// With a cause of its own, a deadline is still context.DeadlineExceeded
+// to errors.Is, and the cause is in the message.
+func TestDeadlineWithACauseIsBoth(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer holder.Rollback(ctx) //nolint:errcheck
+	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["P"])
+	require.NoError(t, err)
+	budget := errors.New("request budget spent")
+	c, cancel := context.WithTimeoutCause(ctx, 300*time.Millisecond, budget)
+	defer cancel()
+	err = r.Do(c, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["P"])
+		if err != nil {
+			return err
+		}
+		return p.Rename("Waited")
+	})
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, budget)
+}

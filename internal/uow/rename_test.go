@@ -98,7 +98,7 @@ func TestPassedNamesMustEndUnique(t *testing.T) {
 	a, b, out := ids["A"], ids["B"], ids["Outside"]
 	err := renameAll(r, []uuid.UUID{a, b}, []string{"Outside", "A"})
 	require.ErrorIs(t, err, domain.ErrAlreadyExists)
-	assert.Contains(t, err.Error(), "rename 2 portfolios")
+	assert.Contains(t, err.Error(), "save portfolio names")
 	assert.Equal(t, []string{"A", "B", "Outside"}, storedNames(t, pool, a, b, out))
 
 	// Two of the flush taking one name.

@@ -188,11 +188,15 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 			break
 		}
 	}
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+	if err != nil && ctx.Err() != nil && queryCanceled(err) && !errors.Is(err, ErrCommitUnknown) && !errors.Is(err, ctx.Err()) {
 		// pgx cancels a statement that outlives ctx, and the server's
 		// "canceling statement due to user request" is what comes back:
 		// say why it was cancelled, so that errors.Is finds it.
-		err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			err = fmt.Errorf("%w: %w (%w)", err, ctx.Err(), cause)
+		} else {
+			err = fmt.Errorf("%w: %w", err, ctx.Err())
+		}
 	}
 	if err != nil && len(retries) > 0 {
 		plural := "s"
@@ -251,6 +255,13 @@ func (r *Runner) attempt(ctx context.Context, fn func(context.Context, *Unit) er
 	err = u.commit(ctx)
 	finished = true
 	return err
+}
+
+// queryCanceled reports whether the server cancelled a statement of err at
+// the client's request (SQLSTATE 57014).
+func queryCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57014"
 }
 
 // Retryable reports whether err is worth running the unit again for: a

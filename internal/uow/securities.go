@@ -200,11 +200,12 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 	return out, nil
 }
 
-// Add makes s part of the unit: it is inserted at the next flush. A symbol
-// that is taken fails the flush with domain.ErrAlreadyExists, and so does
-// another object with the id of one the unit has. Adding a security the
-// unit already has does nothing; adding one removed in this unit undoes
-// the removal.
+// Add makes s part of the unit: it is inserted at the next flush, as it
+// is (a quote a Revalue queued for its symbol is dropped). A symbol that is
+// taken fails the flush with domain.ErrAlreadyExists, and so does another
+// object with the id of one the unit has. Adding a security the unit
+// already has does nothing; adding one removed in this unit undoes the
+// removal.
 func (r Securities) Add(s *domain.Security) {
 	r.u.mustBeOpen("Add")
 	if e, ok := r.u.securities[s.ID()]; ok {
@@ -220,6 +221,11 @@ func (r Securities) Add(s *domain.Security) {
 	e := &securityEntry{s: s, state: stateNew}
 	r.u.securities[s.ID()] = e
 	r.u.symbols[s.Symbol()] = e
+	// A quote queued by an earlier Revalue for its symbol is dropped:
+	// the later call wins, as when Revalue follows Add, and the flush
+	// inserts the object as it is. (Left queued, the bulk update would
+	// overwrite the new row behind the object's back.)
+	r.u.quotes = slices.DeleteFunc(r.u.quotes, func(q Quote) bool { return q.Symbol == s.Symbol() })
 }
 
 // Remove deletes s at the next flush; the flush fails with domain.ErrInUse

@@ -165,16 +165,16 @@ func (u *Unit) Flush(ctx context.Context) error {
 }
 
 func (u *Unit) commit(ctx context.Context) error {
+	if u.refused != nil {
+		u.s.close(ctx)
+		return u.refused
+	}
 	if u.readOnly {
 		if u.dirty() {
 			u.s.close(ctx)
 			return ErrReadOnly
 		}
 		return u.s.commit(ctx, nil)
-	}
-	if u.refused != nil {
-		u.s.close(ctx)
-		return u.refused
 	}
 	calls, done := u.plan(ctx)
 	if err := u.s.commit(ctx, calls); err != nil {
@@ -217,7 +217,11 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 				panic(p)
 			}
 		}()
-		if err := fn(ctx, u); err != nil {
+		err := fn(ctx, u)
+		if err == nil && u.refused != nil && m.refused == nil {
+			err = u.refused // a change fn made that the unit cannot
+		}
+		if err != nil {
 			u.restore(m)
 			return err
 		}
