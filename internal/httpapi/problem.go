@@ -83,6 +83,10 @@ var kinds = []kind{
 	{is(domain.ErrConflict), http.StatusConflict, "conflict", "Conflict", ""},
 	{is(domain.ErrInsufficientQuantity), http.StatusUnprocessableEntity, "insufficient-quantity", "Insufficient quantity", ""},
 	{is(domain.ErrInvalid), http.StatusUnprocessableEntity, "invalid-value", "Invalid value", ""},
+	// First among the failures that may come with a context that ended: a
+	// change that may be saved must not be answered "try again".
+	{is(uow.ErrCommitUnknown), http.StatusInternalServerError, "commit-unknown", "Outcome unknown",
+		"the connection to the database failed during the commit, so the change may or may not have been saved; read it back before you retry"},
 	// Out of time (Options.RequestTimeout) is 503, not 504: there is no
 	// gateway here, and 503 tells the client that trying later may work.
 	{is(context.DeadlineExceeded), http.StatusServiceUnavailable, "timeout", "Request timed out",
@@ -91,8 +95,6 @@ var kinds = []kind{
 		"the request was canceled before it completed"},
 	{as[*pgconn.ConnectError], http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the database is unavailable; try again later"},
-	{is(uow.ErrCommitUnknown), http.StatusInternalServerError, "commit-unknown", "Outcome unknown",
-		"the connection to the database failed during the commit, so the change may or may not have been saved; read it back before you retry"},
 }
 
 const concurrentDetail = "the {resource} was changed by another request at the same time; try again"

@@ -410,8 +410,8 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	return q, nil
 }
 
-// limit parses the limit parameter: empty is the tracker's default (0),
-// anything else must be an integer from 1 to uow.MaxPageSize.
+// limit parses the limit parameter: absent is the tracker's default (0);
+// given, even empty, it must be an integer from 1 to uow.MaxPageSize.
 func limit(q url.Values) (int, error) {
 	if !q.Has("limit") {
 		return 0, nil
