@@ -84,7 +84,8 @@
 //     that renamed portfolios, Flush before paging with List, or the last
 //     name of a page may not be where the next one starts.
 //   - A security loaded after a Revalue that names it carries the queued
-//     price; what it is set to later is what is stored.
+//     price; what it is set to later is what is stored. One added after
+//     such a Revalue is inserted as it is: the later call wins.
 //   - Names move freely within a flush: a rename or Add may take the name
 //     another portfolio of the same flush gives up, by a rename (two may
 //     swap names) or by its removal. Only the names as they stand after the
