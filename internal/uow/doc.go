@@ -89,7 +89,12 @@
 //   - Names move freely within a flush: a rename or Add may take the name
 //     another portfolio of the same flush gives up, by a rename (two may
 //     swap names) or by its removal. Only the names as they stand after the
-//     flush must be unique (domain.ErrAlreadyExists otherwise).
+//     flush must be unique (domain.ErrAlreadyExists otherwise). A nested Do
+//     flushes before its savepoint, so a swap must not straddle one. The
+//     check after the flush's renames may wait for another unit renaming
+//     onto one of the names; two units that swap overlapping names can thus
+//     deadlock, which PostgreSQL breaks after deadlock_timeout (1 s by
+//     default) and the runner retries.
 //   - Conflicts surface as one of two sentinels. At REPEATABLE READ (the
 //     default) the server usually sees a concurrent change first: a
 //     serialization failure, ErrSerialization. At READ COMMITTED the version

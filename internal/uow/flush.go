@@ -34,7 +34,9 @@ import (
 //     the name of a removed one, the deletes go first instead; when it
 //     takes the old name of a renamed one (two may even swap names), the
 //     names are checked once, after the portfolio statements (SET
-//     CONSTRAINTS), rather than after each;
+//     CONSTRAINTS), rather than after each. That check may wait for
+//     another transaction's uncommitted name, outside the id order: two
+//     units swapping overlapping names can deadlock, and are retried;
 //  3. lots: removed ones deleted, changed quantities updated, new ones
 //     inserted, each kind in one statement when there are many;
 //  4. removed securities last, once no lot of this unit references them.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/pgtest"
 	"github.com/folio-dev/folio/internal/uow"
 )
 
@@ -26,7 +27,25 @@ func storedName(t *testing.T, pool *pgxpool.Pool, id any) string {
 // flush, row locks), and a Flush of changes made through it was lost.
 func TestUnitUsedAfterItsFnReturnedRefuses(t *testing.T) {
 	t.Parallel()
-	pool, r := newDB(t)
+	// A pool of the test's own, closed with a time limit: should the unit
+	// leak a connection, pool.Close would wait for it for ever, and the
+	// test must fail rather than hang.
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	uow.ConfigurePool(cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		closed := make(chan struct{})
+		go func() { pool.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Error("pool.Close waited 10 s: a connection was never released")
+		}
+	})
+	r, err := uow.NewRunner(pool, uow.WithAttempts(1))
+	require.NoError(t, err)
 	secs, ids := seed(t, r, []string{"AAA"}, "P", "Q")
 	for _, read := range []bool{false, true} {
 		var leaked *uow.Unit
@@ -42,7 +61,7 @@ func TestUnitUsedAfterItsFnReturnedRefuses(t *testing.T) {
 			return err
 		}))
 
-		_, err := leaked.Portfolios().Get(ctx, ids["Q"])
+		_, err = leaked.Portfolios().Get(ctx, ids["Q"])
 		assert.ErrorIs(t, err, uow.ErrUnitEnded, "Get")
 		_, err = leaked.Portfolios().Get(ctx, ids["P"])
 		assert.ErrorIs(t, err, uow.ErrUnitEnded, "Get of a loaded portfolio")
