@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/pgtest"
 )
 
 // TestConcurrentTrades runs trades on one portfolio from several processes
@@ -272,4 +274,31 @@ func waitForPipeOpen(t *testing.T, pid int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("process %d never waited to open the pipe", pid)
+}
+
+// TestDemoInterruptedLeavesNoScratchDatabase interrupts demos on a server
+// given by DATABASE_URL at moments spread over their start, when the
+// server may create the scratch database after the client gave up on it:
+// none is left. Not parallel, so that no other demo's database is counted.
+func TestDemoInterruptedLeavesNoScratchDatabase(t *testing.T) {
+	admin := pgtest.AdminURL(t, "postgres")
+	pool := pgtest.OpenPool(t, admin)
+	c := &cli{url: admin}
+	interrupted := 0
+	for i := range 12 {
+		cmd, _, stderr := c.command(t, t.Context(), "demo")
+		require.NoError(t, cmd.Start())
+		time.Sleep(time.Duration(i*8) * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		var exit *exec.ExitError
+		if err := cmd.Wait(); errors.As(err, &exit) {
+			interrupted++
+			if exit.ExitCode() != -1 { // -1: the signal came before folio caught it
+				assert.Contains(t, stderr.String(), "folio: interrupted", "run %d", i)
+			}
+		}
+	}
+	t.Logf("%d of 12 demos interrupted", interrupted)
+	assert.Positive(t, interrupted)
+	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from pg_database where datname like 'folio_demo_%'"))
 }

@@ -134,6 +134,18 @@ func (e *env) scratchDatabase(url string) (*pgxpool.Config, func(), error) {
 	name := "folio_demo_" + hex.EncodeToString(b)
 	if _, err := admin.Exec(e.ctx, "create database "+pgx.Identifier{name}.Sanitize()); err != nil {
 		_ = admin.Close(e.ctx)
+		if e.ctx.Err() != nil {
+			// Interrupted: the server may have created the database after
+			// the client gave up on the answer. Drop it if it is there.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
+			defer cancel()
+			if c, cerr := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy()); cerr == nil {
+				if derr := dropAfterCreate(ctx, c, name); derr != nil {
+					fmt.Fprintf(e.stderr, "folio: drop the scratch database %s: %v\n", name, derr)
+				}
+				_ = c.Close(ctx)
+			}
+		}
 		return nil, nil, fmt.Errorf("create a scratch database for the demo (the user needs CREATEDB): %w", err)
 	}
 	e.say("Created the scratch database %s.\n", name)
@@ -208,4 +220,30 @@ func mustDate(s string) time.Time {
 		panic(err)
 	}
 	return d
+}
+
+// dropAfterCreate drops database name once no other session is still
+// running a statement that names it: the CREATE DATABASE an interrupted
+// client sent may still be running, and would commit after a drop.
+func dropAfterCreate(ctx context.Context, c *pgx.Conn, name string) error {
+	for {
+		// Looked at before the drop: a statement not running then is
+		// over, or was never run.
+		var busy bool
+		if err := c.QueryRow(ctx, `select exists (select 1 from pg_stat_activity
+			where pid <> pg_backend_pid() and state = 'active' and strpos(query, $1) > 0)`, name).Scan(&busy); err != nil {
+			return err
+		}
+		if _, err := c.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
+			return err
+		}
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
