@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,9 +80,14 @@ func fail(e *env, err error, c *command) int {
 	msg := message(err, e.changing)
 	if _, worded := err.(*worded); !worded && stopped(e) && !errors.Is(err, uow.ErrCommitUnknown) {
 		// What the cancelled context made of the step the command was in
-		// ("initdb: context canceled") says less than this. An unknown
-		// commit outcome keeps its own words: the user must check.
-		msg = "interrupted"
+		// ("initdb: context canceled") says less than this. Another error
+		// keeps its words: it may say more than that the command stopped.
+		// An unknown commit outcome keeps its own: the user must check.
+		if errors.Is(err, context.Canceled) {
+			msg = "interrupted"
+		} else {
+			msg = "interrupted: " + msg
+		}
 	}
 	if e.logger != nil && msg != oneLine(strings.TrimSpace(err.Error())) {
 		e.logger.Debug("error", "error", err.Error())

@@ -27,7 +27,16 @@ func migrateCommand() *command {
 				return err
 			}
 			defer m.Close()
-			return run(e, m)
+			if err := run(e, m); err != nil {
+				if stopped(e) {
+					// Each migration runs in a transaction of its own: those
+					// done before the signal stay done.
+					return reword("interrupted: the migrations done before the signal stay applied; "+
+						"'folio migrate status' shows which", err)
+				}
+				return err
+			}
+			return nil
 		}
 	}
 	sub := func(name, summary string, run func(*env, *migrate.Migrator) error) *command {

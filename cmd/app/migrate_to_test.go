@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pressly/goose/v3/lock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -72,4 +77,37 @@ func TestMigrateUpToAndDownTo(t *testing.T) {
 	c.fails(t, 2, "migrate", "up-to")
 	c.fails(t, 2, "migrate", "down-to", "1", "2")
 	assert.Equal(t, "1,2", appliedVersions(t, pool))
+}
+
+// An interrupted migrate says so, and how to see what it did: each
+// migration is a transaction of its own. Here it is stopped while it waits
+// for the advisory lock another migration holds.
+func TestMigrateInterrupted(t *testing.T) {
+	t.Parallel()
+	url := pgtest.EmptyURL(t)
+	pool := pgtest.OpenPool(t, url)
+	holder, err := pool.Acquire(t.Context())
+	require.NoError(t, err)
+	defer holder.Release()
+	_, err = holder.Exec(t.Context(), "select pg_advisory_lock($1)", lock.DefaultLockID)
+	require.NoError(t, err)
+	defer holder.Exec(context.Background(), "select pg_advisory_unlock($1)", lock.DefaultLockID) //nolint:errcheck
+
+	c := &cli{url: url}
+	cmd, stdout, stderr := c.command(t, t.Context(), "migrate", "up")
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool {
+		var polling int
+		err := pool.QueryRow(t.Context(), `select count(*) from pg_stat_activity
+			where datname = current_database() and pid <> pg_backend_pid() and query like '%pg_try_advisory_lock%'`).Scan(&polling)
+		return err == nil && polling > 0
+	}, 30*time.Second, 20*time.Millisecond, "migrate up polls for the lock")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Empty(t, stdout.String())
+	assert.Equal(t, "folio: interrupted: the migrations done before the signal stay applied; 'folio migrate status' shows which\n", stderr.String())
+	assert.Equal(t, "", appliedVersions(t, pool))
 }
