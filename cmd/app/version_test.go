@@ -85,3 +85,14 @@ func TestNewClusterIsAnnouncedOnATerminal(t *testing.T) {
 		assert.Equal(t, want, stderr.String(), "start %d", i)
 	}
 }
+
+// A search PostgreSQL could not even read is invalid input (exit 3), not a
+// database failure.
+func TestSearchThatIsNotText(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	for _, s := range []string{"\xff", "a\x00b"[:1] + "\xc3"} {
+		stderr := c.fails(t, 3, "portfolio", "list", "--search", s)
+		assert.Contains(t, stderr, "the search text must be UTF-8 text without NUL bytes")
+	}
+}

@@ -359,3 +359,17 @@ func TestDeadlineWithACauseIsBoth(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, budget)
 }
+
+// List refuses text PostgreSQL would: invalid UTF-8, NUL bytes.
+func TestListRefusesTextTheDatabaseCannotHold(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	for _, opts := range []uow.ListOptions{{NameContains: "\xff"}, {NameContains: "a\x00b"}, {After: "\xc3"}, {After: "\x00"}} {
+		err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Portfolios().List(ctx, opts)
+			return err
+		})
+		assert.ErrorIs(t, err, domain.ErrInvalid, "%q", opts)
+		assert.Contains(t, err.Error(), "must be UTF-8 text without NUL bytes")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -407,6 +409,12 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portfolio, error) {
 	if err := r.u.open(); err != nil {
 		return nil, err
+	}
+	for _, s := range []struct{ what, text string }{{"search text", opts.NameContains}, {"after", opts.After}} {
+		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
+			// PostgreSQL's text refuses both; say so before asking it.
+			return nil, fmt.Errorf("list portfolios: %w: the %s must be UTF-8 text without NUL bytes", domain.ErrInvalid, s.what)
+		}
 	}
 	opts.NameContains = domain.NormalizeText(opts.NameContains)
 	limit, err := opts.limit()
