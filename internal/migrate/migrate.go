@@ -11,6 +11,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -120,6 +121,10 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*Result, error) {
 
 // Down rolls back the most recent migration. ErrNoChange: none is applied.
 func (m *Migrator) Down(ctx context.Context) (*Result, error) {
+	if fresh, err := m.untouched(ctx); err != nil || fresh {
+		// Nothing to roll back, and goose would create its table first.
+		return nil, cmp.Or(wrap("down", err), ErrNoChange)
+	}
 	res, err := m.provider.Down(ctx)
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return nil, ErrNoChange
@@ -133,6 +138,9 @@ func (m *Migrator) Down(ctx context.Context) (*Result, error) {
 func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error) {
 	if version != 0 && !m.known(version) {
 		return nil, m.unknown("down", version)
+	}
+	if fresh, err := m.untouched(ctx); err != nil || fresh {
+		return nil, wrap("down", err)
 	}
 	res, err := m.provider.DownTo(ctx, version)
 	return applied(res, err), wrap("down", err)
@@ -160,11 +168,11 @@ func (m *Migrator) Reset(ctx context.Context) ([]*Result, error) {
 // Status reports every known migration and whether it is applied. Like
 // Version, it creates nothing on a database goose has never touched.
 func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
-	var exists bool
-	if err := m.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists); err != nil {
+	fresh, err := m.untouched(ctx)
+	if err != nil {
 		return nil, wrap("status", err)
 	}
-	if !exists {
+	if fresh {
 		srcs := m.provider.ListSources()
 		st := make([]*Status, len(srcs))
 		for i, src := range srcs {
@@ -226,6 +234,14 @@ func Latest() (int64, error) {
 
 // versionTable is where goose records the applied migrations.
 const versionTable = "goose_db_version"
+
+// untouched reports whether goose has never run on the database: its
+// table does not exist.
+func (m *Migrator) untouched(ctx context.Context) (bool, error) {
+	var exists bool
+	err := m.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists)
+	return !exists, err
+}
 
 // known reports whether a migration file has version.
 func (m *Migrator) known(version int64) bool {

@@ -80,7 +80,8 @@ func TestUpToAndDownToRefuseUnknownVersions(t *testing.T) {
 }
 
 // Version and Status only read: on a database goose has never touched,
-// they report nothing applied and create nothing.
+// they report nothing applied and create nothing; the rollbacks find
+// nothing to do there, and create nothing either.
 func TestVersionAndStatusOnlyRead(t *testing.T) {
 	t.Parallel()
 	n := int64(len(schemaFiles(t)))
@@ -94,6 +95,19 @@ func TestVersionAndStatusOnlyRead(t *testing.T) {
 		assert.Equal(t, int64(i+1), s.Source.Version)
 		assert.Equal(t, "pending", string(s.State))
 	}
+	// Nor do the rollbacks, which have nothing to roll back.
+	_, err = m.Down(ctx)
+	assert.ErrorIs(t, err, migrate.ErrNoChange)
+	_, err = m.Redo(ctx)
+	assert.ErrorIs(t, err, migrate.ErrNoChange)
+	for _, to := range []int64{0, 1} {
+		res, err := m.DownTo(ctx, to)
+		require.NoError(t, err)
+		assert.Empty(t, res)
+	}
+	res, err := m.Reset(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, res)
 	assert.False(t, exists(t, pool, "to_regclass('public.goose_db_version')"), "goose's table was created")
 	v, err := migrate.SchemaVersion(ctx, pool)
 	require.NoError(t, err)
