@@ -193,6 +193,9 @@ func openInput(e *env, name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return readUntilDone(e.ctx, io.NopCloser(e.stdin)), nil
 	}
+	if name == "" {
+		return nil, reword("the file name is empty: give a CSV file, or - for standard input", domain.ErrInvalid)
+	}
 	type opened struct {
 		f   *os.File
 		err error

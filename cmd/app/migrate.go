@@ -47,7 +47,7 @@ func migrateCommand() *command {
 		return &command{name: name, args: "VERSION", nargs: 1, needsDB: true, noSchema: true, summary: summary,
 			run: func(e *env, args []string) error {
 				v, err := strconv.ParseInt(args[0], 10, 64)
-				if err != nil || v < 0 {
+				if err != nil || v < 0 || strings.HasPrefix(args[0], "+") {
 					return reword(fmt.Sprintf("invalid version %q: a migration's version is a whole number, like 3", args[0]), domain.ErrInvalid)
 				}
 				return withMigrator(func(e *env, m *migrate.Migrator) error {

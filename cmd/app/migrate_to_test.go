@@ -66,6 +66,7 @@ func TestMigrateUpToAndDownTo(t *testing.T) {
 		{"up-to -1", `folio: invalid version "-1": a migration's version is a whole number, like 3`},
 		{"up-to 99999999999999999999", `folio: invalid version "99999999999999999999": a migration's version is a whole number, like 3`},
 		{"up-to 1;DROP", `folio: invalid version "1;DROP": a migration's version is a whole number, like 3`},
+		{"up-to +3", `folio: invalid version "+3": a migration's version is a whole number, like 3`},
 		{"up-to 0", fmt.Sprintf("folio: unknown migration version 0: the versions run from 1 to %d", n)},
 		{fmt.Sprintf("up-to %d", n+1), fmt.Sprintf("folio: unknown migration version %d: the versions run from 1 to %d", n+1, n)},
 		{fmt.Sprintf("down-to %d", n+1), fmt.Sprintf("folio: unknown migration version %d: the versions run from 1 to %d, and 0 rolls back all of them", n+1, n)},

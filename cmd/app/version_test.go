@@ -96,3 +96,13 @@ func TestSearchThatIsNotText(t *testing.T) {
 		assert.Contains(t, stderr, "the search text must be UTF-8 text without NUL bytes")
 	}
 }
+
+// An empty file name is a mistake in the command line, said as such.
+func TestImportOfAnEmptyFileName(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	c.ok(t, "portfolio", "create", "T")
+	want := "folio: the file name is empty: give a CSV file, or - for standard input\n"
+	assert.Equal(t, want, c.fails(t, 3, "trade", "import", "T", ""))
+	assert.Equal(t, want, c.fails(t, 3, "price", "import", ""))
+}
