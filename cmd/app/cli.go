@@ -262,9 +262,9 @@ func danglingError(fs *flag.FlagSet, dangling []dangler) error {
 	}
 	d := dangling[0]
 	if fs.Lookup(d.name) == nil {
-		return usagef("flag provided but not defined: -%s", d.name)
+		return usagef("flag provided but not defined: --%s", d.name)
 	}
-	return usagef("flag needs an argument: -%s (%q after it is the command)", d.name, d.next)
+	return usagef("flag needs an argument: --%s (%q after it is the command)", d.name, d.next)
 }
 
 // child returns the subcommand called name, or nil.
@@ -345,4 +345,14 @@ func withSpace(s string) string {
 		return ""
 	}
 	return s + " "
+}
+
+// flagNames are the flag names in the flag package's messages ("flag
+// needs an argument: -date", "invalid boolean value "x" for -json").
+var flagNames = regexp.MustCompile(`(: | for | flag )-([a-zA-Z][a-zA-Z0-9-]*)\b`)
+
+// flagError is the usage error for a flag the flag package refused, with
+// the flag spelled as --help and the README spell it.
+func flagError(err error) error {
+	return usagef("%s", flagNames.ReplaceAllString(err.Error(), "$1--$2"))
 }

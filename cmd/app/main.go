@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case len(pos) > 0:
 			return fail(e, usagef("unknown command %q; run '%s --help'", pos[0], strings.Join(path, " ")), nil)
 		case err != nil:
-			return fail(e, usagef("%v", err), c)
+			return fail(e, flagError(err), c)
 		}
 		// A group without its command: say what the commands are, as a
 		// usage error.
@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fail(e, err, c)
 	}
 	if err != nil {
-		return fail(e, usagef("%v", err), c)
+		return fail(e, flagError(err), c)
 	}
 	if c.nargs >= 0 && len(pos) != c.nargs {
 		return fail(e, usagef("%s takes %s, got %d", cmdName, arguments(c), len(pos)), c)

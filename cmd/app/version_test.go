@@ -28,7 +28,7 @@ func TestVersion(t *testing.T) {
 	assert.NotEmpty(t, v["version"])
 
 	// Only the program takes it, and with nothing else.
-	assert.Contains(t, c.fails(t, 2, "portfolio", "--version"), "flag provided but not defined: -version")
+	assert.Contains(t, c.fails(t, 2, "portfolio", "--version"), "flag provided but not defined: --version")
 	assert.Contains(t, c.fails(t, 2, "--version", "list"), `unknown command "list"`)
 }
 
