@@ -226,6 +226,8 @@ func TestSecurityInsertConstraints(t *testing.T) {
 		{"decomposed name", name("Cafe\u0301"), checkViolation, "security_name_text"},
 		{"zero-width space in name", name("A\u200bB"), checkViolation, "security_name_text"},
 		{"right-to-left override in name", name("A\u202eB"), checkViolation, "security_name_text"},
+		{"line separator in name", name("A\u2028B"), checkViolation, "security_name_text"},
+		{"Hangul filler in name", name("A\u3164B"), checkViolation, "security_name_text"},
 
 		{"lower-case currency", currency("usd"), checkViolation, "security_currency_code"},
 		{"two-letter currency", currency("US"), checkViolation, "security_currency_code"},
@@ -422,6 +424,9 @@ func TestPortfolioInsertConstraints(t *testing.T) {
 		{"decomposed name", name("Cafe\u0301"), checkViolation, "portfolio_name_text"},
 		{"soft hyphen in name", name("Gro\u00adwth"), checkViolation, "portfolio_name_text"},
 		{"bidi isolate in name", name("\u2067x"), checkViolation, "portfolio_name_text"},
+		{"paragraph separator in name", name("x\u2029y"), checkViolation, "portfolio_name_text"},
+		{"interlinear annotation in name", name("x\ufffay"), checkViolation, "portfolio_name_text"},
+		{"deprecated format character in name", name("x\u206fy"), checkViolation, "portfolio_name_text"},
 		{"trailing space", name("x "), checkViolation, "portfolio_name_trimmed"},
 		{"only a space", name(" "), checkViolation, "portfolio_name_trimmed"},
 		{"lower-case currency", currency("usd"), checkViolation, "portfolio_currency_code"},

@@ -362,11 +362,14 @@ func NormalizeText(s string) string { return norm.NFC.String(s) }
 // embeddings, overrides and isolates and the Arabic letter mark, which can
 // make a name read as another in a table (the "Trojan Source" trick), and
 // the zero-width space, word joiner, invisible operators, soft hyphen,
-// Mongolian vowel separator and byte order mark, which make two names
-// that look the same differ. Joiners (U+200C, U+200D), the left-to-right
-// and right-to-left marks and the tag characters stay allowed: scripts
-// and emoji (flags among them) need them. Migration 00007 makes the
-// database refuse the same characters.
+// Mongolian vowel separator, byte order mark, Hangul fillers, interlinear
+// annotation characters and deprecated format characters (U+206A-206F),
+// which make two names that look the same differ, and the line and
+// paragraph separators (U+2028, U+2029), line breaks in a one-line name.
+// Joiners (U+200C, U+200D), the left-to-right and right-to-left marks and
+// the tag characters stay allowed: scripts and emoji (flags among them)
+// need them. Migrations 00007 and 00009 make the database refuse the same
+// characters.
 func hasInvisible(s string) bool {
 	for _, r := range s {
 		if isInvisible(r) {
@@ -379,7 +382,9 @@ func hasInvisible(s string) bool {
 func isInvisible(r rune) bool {
 	switch {
 	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x061C,
-		r == 0x200B, r >= 0x2060 && r <= 0x2064, r == 0x00AD, r == 0x180E, r == 0xFEFF:
+		r == 0x200B, r >= 0x2060 && r <= 0x2064, r == 0x00AD, r == 0x180E, r == 0xFEFF,
+		r == 0x2028, r == 0x2029, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0,
+		r >= 0xFFF9 && r <= 0xFFFB, r >= 0x206A && r <= 0x206F:
 		return true
 	}
 	return false

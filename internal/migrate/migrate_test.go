@@ -45,6 +45,8 @@ var schemaObjects = map[int64]string{
 	     AND pg_get_constraintdef(oid) LIKE '%^[A-Z0-9][A-Z0-9.-]{0,11}$%')`,
 	7: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text')",
 	8: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_key' AND condeferrable)",
+	9: `(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text'
+	     AND strpos(pg_get_constraintdef(oid), U&'\2028') > 0)`,
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)
