@@ -63,6 +63,9 @@ func (l *launcher) checkReachable(ctx context.Context) error {
 		blocked := string(out)
 		mode := ""
 		if fi, err := os.Stat(blocked); err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("pglocal: data directory %s: %s is not a directory", l.dataDir, blocked)
+			}
 			mode = fmt.Sprintf(" (mode %04o)", fi.Mode().Perm())
 		}
 		return fmt.Errorf("pglocal: %s is not reachable by the %s system user%s, which runs PostgreSQL when this program runs as root: "+

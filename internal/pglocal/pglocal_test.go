@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/pglocal"
@@ -425,4 +426,16 @@ func TestUnreachableDataDirAsRoot(t *testing.T) {
 	entries, err := os.ReadDir(private)
 	require.NoError(t, err)
 	require.Empty(t, entries, "nothing created in the unreachable directory")
+}
+
+// A data directory under a regular file is refused as what it is.
+func TestDataDirUnderAFile(t *testing.T) {
+	t.Parallel()
+	file := newDataDir(t, "file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	opts, _ := newOptions(t, filepath.Join(file, "pgdata"))
+	_, err := pglocal.Start(t.Context(), opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a directory")
+	assert.NotContains(t, err.Error(), "not reachable")
 }
