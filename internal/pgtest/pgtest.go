@@ -32,6 +32,7 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -150,7 +151,8 @@ func startServer() (pgtestdb.Config, error) {
 	if u := os.Getenv(EnvURL); u != "" {
 		return configFromURL(u)
 	}
-	dir, err := os.MkdirTemp("", "folio-test-")
+	removeStaleServers()
+	dir, err := os.MkdirTemp("", serverDirPrefix)
 	if err != nil {
 		return pgtestdb.Config{}, err
 	}
@@ -166,6 +168,24 @@ func startServer() (pgtestdb.Config, error) {
 		return pgtestdb.Config{}, err
 	}
 	return configFromURL(server.URL("postgres"))
+}
+
+// serverDirPrefix names the data directories of the throwaway servers in
+// the temporary directory.
+const serverDirPrefix = "folio-test-"
+
+// removeStaleServers removes the data directories that test binaries
+// killed before they could stop their servers (a -timeout, a kill) left in
+// the temporary directory. Their servers stopped with them; a directory
+// whose server runs, or that changed in the last minutes, stays.
+func removeStaleServers() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), serverDirPrefix+"*"))
+	for _, d := range dirs {
+		if strings.HasSuffix(d, ".lock") {
+			continue
+		}
+		_, _ = pglocal.RemoveStale(d, 5*time.Minute)
+	}
 }
 
 // bouncerWanted reads EnvBouncer: whether to run PgBouncer, and the

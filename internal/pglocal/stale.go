@@ -1,0 +1,58 @@
+package pglocal
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// RemoveStale removes the data directory of an ephemeral server that no
+// longer runs, with its lock file: what a process killed before it could
+// call Stop leaves behind (its server stops with it; see Options). It
+// removes nothing, and reports false, when a server still runs on dataDir,
+// a Start is under way on it, or the directory changed within minAge (a
+// server being initialised writes no postmaster.pid yet). dataDir must be
+// an ephemeral server's: RemoveStale cannot tell a cluster worth keeping
+// from one thrown away.
+func RemoveStale(dataDir string, minAge time.Duration) (bool, error) {
+	fi, err := os.Stat(dataDir)
+	if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < minAge {
+		return false, nil
+	}
+	if running(dataDir) {
+		return false, nil
+	}
+	// A Start holds the lock while it initialises or launches the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	lock, err := lockFile(ctx, dataDir+".lock")
+	if err != nil {
+		return false, nil
+	}
+	defer lock.unlock()
+	if running(dataDir) {
+		return false, nil
+	}
+	if err := os.RemoveAll(dataDir); err != nil {
+		return false, err
+	}
+	if err := os.Remove(dataDir + ".lock"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return true, err
+	}
+	return true, nil
+}
+
+// running reports whether postmaster.pid in dataDir names a live process,
+// or is being written; a missing one means no server.
+func running(dataDir string) bool {
+	pf, err := readPidFile(dataDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false
+	case err != nil:
+		return true // incomplete or unreadable: assume a server
+	}
+	return pidAlive(pf.pid)
+}

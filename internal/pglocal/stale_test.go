@@ -1,0 +1,74 @@
+package pglocal_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/folio-dev/folio/internal/pglocal"
+)
+
+// staleDir makes what a killed process leaves of an ephemeral server: a
+// data directory whose postmaster.pid names pid, last changed age ago, and
+// its lock file.
+func staleDir(t *testing.T, pid int, age time.Duration) string {
+	t.Helper()
+	dir := newDataDir(t, "data")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte("15\n"), 0o600))
+	if pid != 0 {
+		pidFile := fmt.Sprintf("%d\n%s\n1700000000\n5432\n%s\n\n", pid, dir, dir)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(pidFile), 0o600))
+	}
+	require.NoError(t, os.WriteFile(dir+".lock", nil, 0o600))
+	then := time.Now().Add(-age)
+	require.NoError(t, os.Chtimes(dir, then, then))
+	return dir
+}
+
+func TestRemoveStale(t *testing.T) {
+	t.Parallel()
+	const deadPID = 1 << 22 // above the kernel's pid_max: never alive
+	for _, tc := range []struct {
+		desc    string
+		pid     int
+		age     time.Duration
+		removed bool
+	}{
+		{"server gone", deadPID, time.Hour, true},
+		{"no postmaster.pid, old", 0, time.Hour, true},
+		{"server alive", os.Getpid(), time.Hour, false},
+		{"recent: may be initialising", 0, time.Second, false},
+		{"recent, server gone", deadPID, time.Second, false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			dir := staleDir(t, tc.pid, tc.age)
+			removed, err := pglocal.RemoveStale(dir, time.Minute)
+			require.NoError(t, err)
+			assert.Equal(t, tc.removed, removed)
+			if tc.removed {
+				assert.NoDirExists(t, dir)
+				assert.NoFileExists(t, dir+".lock")
+			} else {
+				assert.DirExists(t, dir)
+				assert.FileExists(t, dir+".lock")
+			}
+		})
+	}
+
+	// A running server's directory is left alone, however old.
+	opts, _ := newOptions(t, newDataDir(t, "data"))
+	opts.Ephemeral = true
+	s := start(t, opts)
+	then := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(s.DataDir(), then, then))
+	removed, err := pglocal.RemoveStale(s.DataDir(), time.Minute)
+	require.NoError(t, err)
+	assert.False(t, removed)
+	assert.FileExists(t, filepath.Join(s.DataDir(), "postmaster.pid"))
+}
