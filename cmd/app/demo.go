@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -134,16 +136,21 @@ func (e *env) scratchDatabase(url string) (*pgxpool.Config, func(), error) {
 	name := "folio_demo_" + hex.EncodeToString(b)
 	if _, err := admin.Exec(e.ctx, "create database "+pgx.Identifier{name}.Sanitize()); err != nil {
 		_ = admin.Close(e.ctx)
-		if e.ctx.Err() != nil {
-			// Interrupted: the server may have created the database after
-			// the client gave up on the answer. Drop it if it is there.
+		var pgErr *pgconn.PgError
+		if e.ctx.Err() != nil && !errors.As(err, &pgErr) {
+			// Interrupted before the server answered: it may have created
+			// the database after the client gave up. Drop it if it is
+			// there. (An answer, such as "already exists", says that this
+			// demo made nothing, and the name may be another's.)
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
 			defer cancel()
-			if c, cerr := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy()); cerr == nil {
-				if derr := dropAfterCreate(ctx, c, name); derr != nil {
-					fmt.Fprintf(e.stderr, "folio: drop the scratch database %s: %v\n", name, derr)
-				}
+			c, cerr := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+			if cerr == nil {
+				cerr = dropAfterCreate(ctx, c, name)
 				_ = c.Close(ctx)
+			}
+			if cerr != nil {
+				fmt.Fprintf(e.stderr, "folio: the scratch database %s may be left on the server: %v\n", name, cerr)
 			}
 		}
 		return nil, nil, fmt.Errorf("create a scratch database for the demo (the user needs CREATEDB): %w", err)

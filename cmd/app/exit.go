@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -83,7 +84,7 @@ func fail(e *env, err error, c *command) int {
 		// ("initdb: context canceled") says less than this. Another error
 		// keeps its words: it may say more than that the command stopped.
 		// An unknown commit outcome keeps its own: the user must check.
-		if errors.Is(err, context.Canceled) {
+		if cancellation(err) {
 			msg = "interrupted"
 		} else {
 			msg = "interrupted: " + msg
@@ -97,6 +98,17 @@ func fail(e *env, err error, c *command) int {
 		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
 	}
 	return exitCode(err)
+}
+
+// cancellation reports whether err is what a cancelled context makes of a
+// step: context.Canceled itself, the server's "canceling statement due to
+// user request" (SQLSTATE 57014, what pgx's cancel request brings back), or
+// database/sql's "transaction has already been committed or rolled back"
+// (goose's migrations, which database/sql rolls back on cancellation).
+func cancellation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.Is(err, context.Canceled) || errors.Is(err, sql.ErrTxDone) ||
+		(errors.As(err, &pgErr) && pgErr.Code == "57014")
 }
 
 // stopped reports whether a signal (SIGINT, SIGTERM) ended the command's

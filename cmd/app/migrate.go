@@ -20,7 +20,9 @@ import (
 var defaultMigrations = filepath.Join("sql", "schema")
 
 func migrateCommand() *command {
-	withMigrator := func(run func(*env, *migrate.Migrator) error) func(*env, []string) error {
+	// withMigrator runs a migrate command; did is what the command does to
+	// migrations ("applied", "rolled back"), "" if it only reads.
+	withMigrator := func(did string, run func(*env, *migrate.Migrator) error) func(*env, []string) error {
 		return func(e *env, _ []string) error {
 			m, err := migrate.New(e.pool)
 			if err != nil {
@@ -28,29 +30,29 @@ func migrateCommand() *command {
 			}
 			defer m.Close()
 			if err := run(e, m); err != nil {
-				if stopped(e) {
+				if did != "" && stopped(e) {
 					// Each migration runs in a transaction of its own: those
 					// done before the signal stay done.
-					return reword("interrupted: the migrations done before the signal stay applied; "+
-						"'folio migrate status' shows which", err)
+					return reword("interrupted: each migration is a transaction of its own, so those "+did+
+						" before the signal stay "+did+"; 'folio migrate status' shows which", err)
 				}
 				return err
 			}
 			return nil
 		}
 	}
-	sub := func(name, summary string, run func(*env, *migrate.Migrator) error) *command {
-		return &command{name: name, nargs: 0, needsDB: true, noSchema: true, summary: summary, run: withMigrator(run)}
+	sub := func(name, summary, did string, run func(*env, *migrate.Migrator) error) *command {
+		return &command{name: name, nargs: 0, needsDB: true, noSchema: true, summary: summary, run: withMigrator(did, run)}
 	}
 	// to is a command that migrates to the version in its argument.
-	to := func(name, summary, none string, run func(*env, *migrate.Migrator, int64) ([]*migrate.Result, error)) *command {
+	to := func(name, summary, did, none string, run func(*env, *migrate.Migrator, int64) ([]*migrate.Result, error)) *command {
 		return &command{name: name, args: "VERSION", nargs: 1, needsDB: true, noSchema: true, summary: summary,
 			run: func(e *env, args []string) error {
 				v, err := strconv.ParseInt(args[0], 10, 64)
-				if err != nil || v < 0 || strings.HasPrefix(args[0], "+") {
+				if err != nil || !allDigits(args[0]) { // not "+3", "-0"
 					return reword(fmt.Sprintf("invalid version %q: a migration's version is a whole number, like 3", args[0]), domain.ErrInvalid)
 				}
-				return withMigrator(func(e *env, m *migrate.Migrator) error {
+				return withMigrator(did, func(e *env, m *migrate.Migrator) error {
 					res, err := run(e, m, v)
 					if errors.Is(err, migrate.ErrUnknownVersion) {
 						return reword(strings.TrimPrefix(err.Error(), "migrate "+strings.TrimSuffix(name, "-to")+": "), domain.ErrInvalid, err)
@@ -66,13 +68,13 @@ func migrateCommand() *command {
 			"PostgreSQL advisory lock so that concurrent runs take turns. The same files\n" +
 			"run with the stock goose CLI: make goose ARGS='postgres \"$DATABASE_URL\" status'.",
 		sub: []*command{
-			sub("up", "apply every pending migration", func(e *env, m *migrate.Migrator) error {
+			sub("up", "apply every pending migration", "applied", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Up(e.ctx)
 				return printResults(e, res, "The schema is up to date.", err)
 			}),
-			to("up-to", "apply the pending migrations up to and including VERSION", "Nothing to apply: the schema is at or past that version.",
+			to("up-to", "apply the pending migrations up to and including VERSION", "applied", "Nothing to apply: the schema is at or past that version.",
 				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.UpTo(e.ctx, v) }),
-			sub("down", "roll back the most recent migration", func(e *env, m *migrate.Migrator) error {
+			sub("down", "roll back the most recent migration", "rolled back", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Down(e.ctx)
 				if errors.Is(err, migrate.ErrNoChange) {
 					return printResults(e, nil, "Nothing to roll back.", nil)
@@ -82,21 +84,21 @@ func migrateCommand() *command {
 				}
 				return printResults(e, []*migrate.Result{res}, "", nil)
 			}),
-			sub("redo", "roll back the most recent migration and apply it again", func(e *env, m *migrate.Migrator) error {
+			sub("redo", "roll back the most recent migration and apply it again", "done", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Redo(e.ctx)
 				if errors.Is(err, migrate.ErrNoChange) {
 					return printResults(e, nil, "Nothing to redo: no migration is applied.", nil)
 				}
 				return printResults(e, res, "", err)
 			}),
-			to("down-to", "roll back the migrations above VERSION (0: all of them)", "Nothing to roll back: the schema is at or below that version.",
+			to("down-to", "roll back the migrations above VERSION (0: all of them)", "rolled back", "Nothing to roll back: the schema is at or below that version.",
 				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.DownTo(e.ctx, v) }),
-			sub("reset", "roll back every migration", func(e *env, m *migrate.Migrator) error {
+			sub("reset", "roll back every migration", "rolled back", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Reset(e.ctx)
 				return printResults(e, res, "Nothing to roll back.", err)
 			}),
-			sub("status", "list migrations and whether they are applied", migrateStatus),
-			sub("version", "print the schema version", func(e *env, m *migrate.Migrator) error {
+			sub("status", "list migrations and whether they are applied", "", migrateStatus),
+			sub("version", "print the schema version", "", func(e *env, m *migrate.Migrator) error {
 				cur, latest, err := m.Version(e.ctx)
 				if err != nil {
 					return err
@@ -206,4 +208,14 @@ func createError(dir string, err error) error {
 		return reword("invalid "+err.Error(), domain.ErrInvalid, err)
 	}
 	return err
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -67,6 +67,7 @@ func TestMigrateUpToAndDownTo(t *testing.T) {
 		{"up-to 99999999999999999999", `folio: invalid version "99999999999999999999": a migration's version is a whole number, like 3`},
 		{"up-to 1;DROP", `folio: invalid version "1;DROP": a migration's version is a whole number, like 3`},
 		{"up-to +3", `folio: invalid version "+3": a migration's version is a whole number, like 3`},
+		{"down-to -0", `folio: invalid version "-0": a migration's version is a whole number, like 3`},
 		{"up-to 0", fmt.Sprintf("folio: unknown migration version 0: the versions run from 1 to %d", n)},
 		{fmt.Sprintf("up-to %d", n+1), fmt.Sprintf("folio: unknown migration version %d: the versions run from 1 to %d", n+1, n)},
 		{fmt.Sprintf("down-to %d", n+1), fmt.Sprintf("folio: unknown migration version %d: the versions run from 1 to %d, and 0 rolls back all of them", n+1, n)},
@@ -109,6 +110,6 @@ func TestMigrateInterrupted(t *testing.T) {
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Empty(t, stdout.String())
-	assert.Equal(t, "folio: interrupted: the migrations done before the signal stay applied; 'folio migrate status' shows which\n", stderr.String())
+	assert.Equal(t, "folio: interrupted: each migration is a transaction of its own, so those applied before the signal stay applied; 'folio migrate status' shows which\n", stderr.String())
 	assert.Equal(t, "", appliedVersions(t, pool))
 }
