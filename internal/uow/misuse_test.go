@@ -371,5 +371,10 @@ func TestListRefusesTextTheDatabaseCannotHold(t *testing.T) {
 		})
 		assert.ErrorIs(t, err, domain.ErrInvalid, "%q", opts)
 		assert.Contains(t, err.Error(), "must be UTF-8 text without NUL bytes")
+		err = r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Securities().List(ctx, opts)
+			return err
+		})
+		assert.ErrorIs(t, err, domain.ErrInvalid, "securities %q", opts)
 	}
 }

@@ -82,6 +82,17 @@ type ListOptions struct {
 // MaxPageSize bounds ListOptions.Limit.
 const MaxPageSize = 1000
 
+// checkText refuses text PostgreSQL's text type would: invalid UTF-8 and
+// NUL bytes, with domain.ErrInvalid before anything is sent.
+func (o ListOptions) checkText(op string) error {
+	for _, s := range []struct{ what, text string }{{"search text", o.NameContains}, {"after", o.After}} {
+		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
+			return fmt.Errorf("%s: %w: the %s must be UTF-8 text without NUL bytes", op, domain.ErrInvalid, s.what)
+		}
+	}
+	return nil
+}
+
 func (o ListOptions) limit() (int32, error) {
 	switch {
 	case o.Limit == 0:
@@ -410,11 +421,8 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	if err := r.u.open(); err != nil {
 		return nil, err
 	}
-	for _, s := range []struct{ what, text string }{{"search text", opts.NameContains}, {"after", opts.After}} {
-		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
-			// PostgreSQL's text refuses both; say so before asking it.
-			return nil, fmt.Errorf("list portfolios: %w: the %s must be UTF-8 text without NUL bytes", domain.ErrInvalid, s.what)
-		}
+	if err := opts.checkText("list portfolios"); err != nil {
+		return nil, err
 	}
 	opts.NameContains = domain.NormalizeText(opts.NameContains)
 	limit, err := opts.limit()

@@ -177,6 +177,9 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 	if err := r.u.open(); err != nil {
 		return nil, err
 	}
+	if err := opts.checkText("list securities"); err != nil {
+		return nil, err
+	}
 	limit, err := opts.limit()
 	if err != nil {
 		return nil, err
