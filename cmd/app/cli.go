@@ -347,12 +347,24 @@ func withSpace(s string) string {
 	return s + " "
 }
 
-// flagNames are the flag names in the flag package's messages ("flag
-// needs an argument: -date", "invalid boolean value "x" for -json").
-var flagNames = regexp.MustCompile(`(: | for | flag )-([a-zA-Z][a-zA-Z0-9-]*)\b`)
+// flagMessages are the flag package's messages, with the flag's name where
+// it puts it: after the colon of the first two, after " for " (" for
+// flag ") at the end of the last, after a value the user typed.
+var flagMessages = []*regexp.Regexp{
+	regexp.MustCompile(`^(flag provided but not defined: )-(\S+)$`),
+	regexp.MustCompile(`^(flag needs an argument: )-(\S+)$`),
+	regexp.MustCompile(`^(invalid (?:boolean )?value ".*" for (?:flag )?)-([^\s:]+)(: .*)?$`),
+}
 
 // flagError is the usage error for a flag the flag package refused, with
 // the flag spelled as --help and the README spell it.
 func flagError(err error) error {
-	return usagef("%s", flagNames.ReplaceAllString(err.Error(), "$1--$2"))
+	msg := err.Error()
+	for _, re := range flagMessages {
+		if re.MatchString(msg) {
+			msg = re.ReplaceAllString(msg, "$1--$2$3")
+			break
+		}
+	}
+	return usagef("%s", msg)
 }

@@ -106,3 +106,14 @@ func TestImportOfAnEmptyFileName(t *testing.T) {
 	assert.Equal(t, want, c.fails(t, 3, "trade", "import", "T", ""))
 	assert.Equal(t, want, c.fails(t, 3, "price", "import", ""))
 }
+
+// Flag errors name the flag with two dashes, and leave what the user typed
+// as it was.
+func TestFlagErrorsKeepTheValueTyped(t *testing.T) {
+	t.Parallel()
+	c := &cli{}
+	assert.Equal(t, "folio: invalid boolean value \"a: -b\" for --json: parse error\nRun with --help for usage.\n",
+		c.fails(t, 2, "portfolio", "list", "--json=a: -b"))
+	assert.Equal(t, "folio: flag provided but not defined: --nope\nRun with --help for usage.\n",
+		c.fails(t, 2, "portfolio", "list", "--nope"))
+}
