@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -121,4 +122,51 @@ func TestVersionAndStatusOnlyRead(t *testing.T) {
 	latest, err := migrate.Latest()
 	require.NoError(t, err)
 	assert.Equal(t, n, latest)
+}
+
+// Migration 00009 rewrites the names it would refuse instead of failing
+// on them, so that an upgrade never stops there: separators become spaces,
+// invisible characters go, versions move, and a clash is settled with the
+// id.
+func TestSeparatorsMigrationRewritesNames(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	_, err := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 8, nil))).Up(ctx)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `
+		insert into portfolio (id, name, currency, version) values
+			('00000000-0000-7000-8000-000000000001', U&'Line\2028break', 'USD', 3),
+			('00000000-0000-7000-8000-000000000002', U&'\3164', 'USD', 1),
+			('00000000-0000-7000-8000-000000000003', 'Taken', 'USD', 1),
+			('00000000-0000-7000-8000-000000000004', U&'Tak\FFA0en', 'USD', 1),
+			('00000000-0000-7000-8000-000000000005', U&'Twin\2029', 'USD', 1),
+			('00000000-0000-7000-8000-000000000006', U&'\206ATwin', 'USD', 1),
+			('00000000-0000-7000-8000-000000000007', 'Plain', 'USD', 1);
+		insert into security (id, symbol, name, currency) values
+			('00000000-0000-7000-8000-000000000008', 'ACME', U&'Acme\3164Corp', 'USD')`)
+	require.NoError(t, err)
+
+	_, err = newMigrator(t, pool).Up(ctx)
+	require.NoError(t, err)
+	requireSchemaAt(t, pool, int64(len(schemaFiles(t))))
+	rows, err := pool.Query(ctx, "select right(id::text, 1), name, version from portfolio order by id")
+	require.NoError(t, err)
+	type row struct {
+		ID, Name string
+		Version  int64
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	require.NoError(t, err)
+	assert.Equal(t, []row{
+		{"1", "Line break", 4},
+		{"2", "unnamed", 2},
+		{"3", "Taken", 1},
+		{"4", "Taken (000000000004)", 2},
+		{"5", "Twin (000000000005)", 2},
+		{"6", "Twin (000000000006)", 2},
+		{"7", "Plain", 1},
+	}, got)
+	var sec string
+	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
+	assert.Equal(t, "AcmeCorp", sec)
 }

@@ -2,10 +2,47 @@
 -- and paragraph separators (line breaks in a one-line name), the Hangul
 -- fillers, the interlinear annotation characters and the deprecated format
 -- characters (all invisible: two names that look the same would differ).
--- The migration fails, and changes nothing, if a stored name holds one:
--- rename it first (folio still loads such names).
+--
+-- Names stored before are rewritten rather than refused, so that an
+-- upgrade never stops here: a separator becomes a space, the invisible
+-- characters go, and the name is trimmed. A portfolio whose name changes
+-- gets a new version, as in 00007. A name left empty becomes "unnamed", and
+-- one that would take another's name gets its id's last 12 characters (the
+-- random ones of a UUIDv7) in parentheses after it.
 
 -- +goose Up
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION pg_temp.folio_clean_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(nullif(btrim(regexp_replace(
+        regexp_replace(name, U&'[\2028\2029]', ' ', 'g'),
+        U&'[\115F\1160\206A-\206F\3164\FFA0\FFF9-\FFFB]', '', 'g')), ''), 'unnamed')
+$$;
+-- +goose StatementEnd
+
+-- A cleaned name another portfolio has, or that another cleaned name
+-- comes to, gets the end of the id, cut to keep within the 100
+-- characters a name may have.
+UPDATE portfolio AS p
+SET name = CASE
+        WHEN EXISTS (SELECT 1 FROM portfolio AS q
+                     WHERE q.id <> p.id
+                       AND (q.name = pg_temp.folio_clean_name(p.name)
+                            OR pg_temp.folio_clean_name(q.name) = pg_temp.folio_clean_name(p.name)))
+        THEN left(pg_temp.folio_clean_name(p.name), 85) || ' (' || right(p.id::text, 12) || ')'
+        ELSE pg_temp.folio_clean_name(p.name)
+    END,
+    version = version + 1,
+    updated_at = now()
+WHERE name ~ U&'[\115F\1160\2028\2029\206A-\206F\3164\FFA0\FFF9-\FFFB]';
+
+UPDATE security
+SET name = pg_temp.folio_clean_name(name), updated_at = now()
+WHERE name ~ U&'[\115F\1160\2028\2029\206A-\206F\3164\FFA0\FFF9-\FFFB]';
+
+-- The session may go on (goose runs the migrations on one connection).
+DROP FUNCTION pg_temp.folio_clean_name(text);
+
 ALTER TABLE portfolio
     DROP CONSTRAINT portfolio_name_text,
     ADD CONSTRAINT portfolio_name_text CHECK (
