@@ -5,20 +5,42 @@
 -- the same are the same name. A row that changes here gets a new version,
 -- like any other change.
 --
--- Names stored before are normalized. The migration fails, and changes
--- nothing, if a name normalized this way equals another portfolio's
--- (on portfolio_name_key), or if a name holds one of the characters (on
--- portfolio_name_text or security_name_text): rename those first. folio
--- still loads such names, so PATCH /portfolios/{id} can rename them.
+-- Names stored before are rewritten rather than refused, so that an
+-- upgrade never stops here: normalized, without those characters, and
+-- trimmed; "unnamed" if nothing is left; and a portfolio name that would
+-- then equal another's gets its id's last 12 characters (the random ones
+-- of a UUIDv7) in parentheses after it.
 
 -- +goose Up
-UPDATE portfolio
-SET name = normalize(name, NFC), version = version + 1, updated_at = now()
-WHERE name IS NOT NFC NORMALIZED;
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION pg_temp.folio_clean_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(nullif(btrim(regexp_replace(normalize(name, NFC),
+        U&'[\00AD\061C\180E\200B\2060-\2064\202A-\202E\2066-\2069\FEFF]', '', 'g')), ''), 'unnamed')
+$$;
+-- +goose StatementEnd
+
+UPDATE portfolio AS p
+SET name = CASE
+        WHEN EXISTS (SELECT 1 FROM portfolio AS q
+                     WHERE q.id <> p.id
+                       AND (q.name = pg_temp.folio_clean_name(p.name)
+                            OR pg_temp.folio_clean_name(q.name) = pg_temp.folio_clean_name(p.name)))
+        THEN left(pg_temp.folio_clean_name(p.name), 85) || ' (' || right(p.id::text, 12) || ')'
+        ELSE pg_temp.folio_clean_name(p.name)
+    END,
+    version = version + 1,
+    updated_at = now()
+WHERE name IS NOT NFC NORMALIZED
+   OR name ~ U&'[\00AD\061C\180E\200B\2060-\2064\202A-\202E\2066-\2069\FEFF]';
 
 UPDATE security
-SET name = normalize(name, NFC), updated_at = now()
-WHERE name IS NOT NFC NORMALIZED;
+SET name = pg_temp.folio_clean_name(name), updated_at = now()
+WHERE name IS NOT NFC NORMALIZED
+   OR name ~ U&'[\00AD\061C\180E\200B\2060-\2064\202A-\202E\2066-\2069\FEFF]';
+
+-- The session may go on (goose runs the migrations on one connection).
+DROP FUNCTION pg_temp.folio_clean_name(text);
 
 -- The characters: soft hyphen, Arabic letter mark, Mongolian vowel
 -- separator, zero-width space, word joiner and invisible operators,
