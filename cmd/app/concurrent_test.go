@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,9 +33,12 @@ func TestConcurrentTrades(t *testing.T) {
 	for i := range n {
 		args = append(args, []string{"buy", "Busy", "AAPL", fmt.Sprint(i + 1), "--price", "10", "--date", "2024-01-02"})
 	}
+	waiting := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="pglocal: waiting for other processes using the server on \S+ to finish"\n`)
 	for _, r := range c.runTogether(t, args...) {
 		assert.Equal(t, 0, r.code, "%v", r)
-		assert.Empty(t, r.stderr, "%v", r)
+		// The one that started the server may wait for the others to
+		// finish, and say so when that takes a while (a loaded machine).
+		assert.Empty(t, waiting.ReplaceAllString(r.stderr, ""), "%v", r)
 	}
 	assert.Equal(t, n, queryOne[int](t, pool, "select count(*) from investment"))
 	assert.Equal(t, "21", queryOne[string](t, pool, "select trim_scale(sum(quantity))::text from investment"))
@@ -56,9 +60,12 @@ func TestEmbeddedDefaultConcurrent(t *testing.T) {
 	for i := range 4 {
 		args = append(args, []string{"portfolio", "create", fmt.Sprintf("P%d", i)})
 	}
+	waiting := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="pglocal: waiting for other processes using the server on \S+ to finish"\n`)
 	for _, r := range c.runTogether(t, args...) {
 		assert.Equal(t, 0, r.code, "%v", r)
-		assert.Empty(t, r.stderr, "%v", r)
+		// The one that started the server may wait for the others to
+		// finish, and say so when that takes a while (a loaded machine).
+		assert.Empty(t, waiting.ReplaceAllString(r.stderr, ""), "%v", r)
 	}
 	assert.Equal(t, []string{
 		"NAME  CURRENCY  LOTS  COST BASIS",

@@ -35,8 +35,9 @@ const (
 	immediateShutdownTimeout = 5 * time.Second
 	pollInterval             = 25 * time.Millisecond
 	// usersWarnAfter is how long Stop waits for the other processes using
-	// the server before it says so.
-	usersWarnAfter = time.Second
+	// the server before it says so: longer than commands that overlap
+	// for a moment take, even on a loaded machine.
+	usersWarnAfter = 3 * time.Second
 )
 
 // Options configure [Start].
