@@ -18,6 +18,9 @@ import (
 // from one thrown away.
 func RemoveStale(dataDir string, minAge time.Duration) (bool, error) {
 	fi, err := os.Stat(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return removeStaleLock(dataDir+".lock", minAge)
+	}
 	if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < minAge {
 		return false, nil
 	}
@@ -44,8 +47,29 @@ func RemoveStale(dataDir string, minAge time.Duration) (bool, error) {
 	return true, nil
 }
 
+// removeStaleLock removes the lock file of a data directory that is gone
+// (a Start that failed leaves one), unless it is recent or held.
+func removeStaleLock(path string, minAge time.Duration) (bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < minAge {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	lock, err := lockFile(ctx, path)
+	if err != nil {
+		return false, nil
+	}
+	defer lock.unlock()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
+}
+
 // running reports whether postmaster.pid in dataDir names a live process,
-// or is being written; a missing one means no server.
+// or is being written; a missing one means no server. A pid that is this
+// process's or its parent's was reused: no server of ours has it.
 func running(dataDir string) bool {
 	pf, err := readPidFile(dataDir)
 	switch {
@@ -54,5 +78,5 @@ func running(dataDir string) bool {
 	case err != nil:
 		return true // incomplete or unreadable: assume a server
 	}
-	return pidAlive(pf.pid)
+	return pidAlive(pf.pid) && pf.pid != os.Getpid() && pf.pid != os.Getppid()
 }

@@ -3,7 +3,9 @@ package pglocal_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,16 @@ import (
 
 	"github.com/folio-dev/folio/internal/pglocal"
 )
+
+// alivePID returns the pid of a live process that is neither this one nor
+// its parent: a child that sleeps until the test ends.
+func alivePID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd.Process.Pid
+}
 
 // staleDir makes what a killed process leaves of an ephemeral server: a
 // data directory whose postmaster.pid names pid, last changed age ago, and
@@ -42,7 +54,8 @@ func TestRemoveStale(t *testing.T) {
 	}{
 		{"server gone", deadPID, time.Hour, true},
 		{"no postmaster.pid, old", 0, time.Hour, true},
-		{"server alive", os.Getpid(), time.Hour, false},
+		{"server alive", alivePID(t), time.Hour, false},
+		{"pid reused by this process", os.Getpid(), time.Hour, true},
 		{"recent: may be initialising", 0, time.Second, false},
 		{"recent, server gone", deadPID, time.Second, false},
 	} {
@@ -71,4 +84,28 @@ func TestRemoveStale(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, removed)
 	assert.FileExists(t, filepath.Join(s.DataDir(), "postmaster.pid"))
+}
+
+// A directory whose lock a Start holds stays, however old; a lock file
+// whose directory is gone goes.
+func TestRemoveStaleLocks(t *testing.T) {
+	t.Parallel()
+	dir := staleDir(t, 0, time.Hour)
+	f, err := os.OpenFile(dir+".lock", os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	removed, err := pglocal.RemoveStale(dir, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, removed, "a Start holds the lock")
+	assert.DirExists(t, dir)
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_UN))
+
+	require.NoError(t, os.RemoveAll(dir))
+	then := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(dir+".lock", then, then))
+	removed, err = pglocal.RemoveStale(dir, time.Minute)
+	require.NoError(t, err)
+	assert.True(t, removed)
+	assert.NoFileExists(t, dir+".lock")
 }

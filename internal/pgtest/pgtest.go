@@ -181,10 +181,8 @@ const serverDirPrefix = "folio-test-"
 func removeStaleServers() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), serverDirPrefix+"*"))
 	for _, d := range dirs {
-		if strings.HasSuffix(d, ".lock") {
-			continue
-		}
-		_, _ = pglocal.RemoveStale(d, 5*time.Minute)
+		// "dir.lock" alone: what a failed Start leaves.
+		_, _ = pglocal.RemoveStale(strings.TrimSuffix(d, ".lock"), 5*time.Minute)
 	}
 }
 
