@@ -155,45 +155,6 @@ func TestRevalueThenLoadAgrees(t *testing.T) {
 	assert.Equal(t, "7", price("CCC"), "not loaded")
 }
 
-// Adding a second object for a portfolio the unit has, such as a copy
-// changed in another unit, fails rather than dropping its changes.
-func TestAddingAnotherObjectForALoadedIDFails(t *testing.T) {
-	t.Parallel()
-	pool, r := newDB(t)
-	_, ids := seed(t, r, nil, "P")
-	var detached *domain.Portfolio
-	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) (err error) {
-		detached, err = u.Portfolios().Get(ctx, ids["P"])
-		return err
-	}))
-	require.NoError(t, detached.Rename("Detached"))
-	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
-			return err
-		}
-		u.Portfolios().Add(detached)
-		return nil
-	})
-	require.ErrorIs(t, err, domain.ErrAlreadyExists)
-	assert.Contains(t, err.Error(), "the unit has another object for its id")
-	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
-
-	// Inside a nested unit, only that unit fails.
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["P"])
-		if err != nil {
-			return err
-		}
-		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-			u.Portfolios().Add(detached)
-			return nil
-		})
-		require.ErrorIs(t, err, domain.ErrAlreadyExists)
-		return p.Rename("Outer")
-	}))
-	assert.Equal(t, "Outer", storedName(t, pool, ids["P"]))
-}
-
 // Remove and then Add of the same portfolio keeps it, with its changes.
 func TestAddAfterRemoveUndoesTheRemoval(t *testing.T) {
 	t.Parallel()
@@ -250,66 +211,6 @@ func TestGetBySymbolNormalizes(t *testing.T) {
 	}))
 }
 
-// A deadline that ends while a statement waits on a lock is the error's
-// cause as errors.Is sees it, not only the server's "canceling statement".
-func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
-	t.Parallel()
-	pool, r := newDB(t)
-	_, ids := seed(t, r, nil, "P")
-	holder, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer holder.Rollback(ctx) //nolint:errcheck
-	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["P"])
-	require.NoError(t, err)
-
-	c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	err = r.Do(c, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["P"])
-		if err != nil {
-			return err
-		}
-		return p.Rename("Waited")
-	})
-	require.Error(t, err)
-	assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
-	assert.NotErrorIs(t, err, uow.ErrCommitUnknown)
-	require.NoError(t, holder.Rollback(ctx))
-	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
-}
-
-// A Read unit, and a nested unit inside one, refuse a second object for a
-// row as Do does: before, their commit skipped the check.
-func TestReadUnitsRefuseAnotherObjectForALoadedID(t *testing.T) {
-	t.Parallel()
-	_, r := newDB(t)
-	_, ids := seed(t, r, nil, "P")
-	var detached *domain.Portfolio
-	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) (err error) {
-		detached, err = u.Portfolios().Get(ctx, ids["P"])
-		return err
-	}))
-	require.NoError(t, detached.Rename("Detached"))
-	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
-			return err
-		}
-		u.Portfolios().Add(detached)
-		return nil
-	})
-	assert.ErrorIs(t, err, domain.ErrAlreadyExists, "Read")
-	err = r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
-			return err
-		}
-		return u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-			u.Portfolios().Add(detached)
-			return nil
-		})
-	})
-	assert.ErrorIs(t, err, domain.ErrAlreadyExists, "nested in Read")
-}
-
 // A security added after a Revalue that names its symbol is inserted as
 // it is: the queued quote does not overwrite the new row behind the
 // object's back.
@@ -335,31 +236,6 @@ func TestRevalueThenAddKeepsTheObject(t *testing.T) {
 	assert.Equal(t, "10", stored)
 }
 
-// With a cause of its own, a deadline is still context.DeadlineExceeded
-// to errors.Is, and the cause is in the message.
-func TestDeadlineWithACauseIsBoth(t *testing.T) {
-	t.Parallel()
-	pool, r := newDB(t)
-	_, ids := seed(t, r, nil, "P")
-	holder, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer holder.Rollback(ctx) //nolint:errcheck
-	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["P"])
-	require.NoError(t, err)
-	budget := errors.New("request budget spent")
-	c, cancel := context.WithTimeoutCause(ctx, 300*time.Millisecond, budget)
-	defer cancel()
-	err = r.Do(c, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["P"])
-		if err != nil {
-			return err
-		}
-		return p.Rename("Waited")
-	})
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorIs(t, err, budget)
-}
-
 // List refuses text PostgreSQL would: invalid UTF-8, NUL bytes.
 func TestListRefusesTextTheDatabaseCannotHold(t *testing.T) {
 	t.Parallel()
@@ -377,4 +253,83 @@ func TestListRefusesTextTheDatabaseCannotHold(t *testing.T) {
 		})
 		assert.ErrorIs(t, err, domain.ErrInvalid, "securities %q", opts)
 	}
+}
+
+// Adding a second object for a portfolio the unit has, such as a copy
+// changed in another unit, fails rather than dropping its changes: in Do,
+// in Read, and in a nested unit of either, where only that unit fails.
+func TestAddingAnotherObjectForALoadedIDFails(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	var copied *domain.Portfolio
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) (err error) {
+		copied, err = u.Portfolios().Get(ctx, ids["P"])
+		return err
+	}))
+	require.NoError(t, copied.Rename("Copied"))
+	addCopy := func(ctx context.Context, u *uow.Unit) error {
+		u.Portfolios().Add(copied)
+		return nil
+	}
+	for _, tc := range []struct {
+		desc   string
+		run    func(context.Context, func(context.Context, *uow.Unit) error, ...uow.Option) error
+		nested bool
+	}{
+		{"Do", r.Do, false}, {"Read", r.Read, false}, {"nested in Do", r.Do, true}, {"nested in Read", r.Read, true},
+	} {
+		var nestedErr error
+		err := tc.run(ctx, func(ctx context.Context, u *uow.Unit) error {
+			if _, err := u.Portfolios().Get(ctx, ids["P"]); err != nil {
+				return err
+			}
+			if !tc.nested {
+				return addCopy(ctx, u)
+			}
+			nestedErr = u.Do(ctx, addCopy)
+			return nil // the enclosing unit goes on
+		})
+		if tc.nested {
+			require.NoError(t, err, tc.desc)
+			err = nestedErr
+		}
+		require.ErrorIs(t, err, domain.ErrAlreadyExists, tc.desc)
+		assert.Contains(t, err.Error(), "the unit has another object for its id", tc.desc)
+	}
+	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
+}
+
+// A deadline that ends while a statement waits on a lock is the error's
+// cause as errors.Is sees it, not only the server's "canceling statement";
+// with a cause of its own, the error is both.
+func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer holder.Rollback(ctx) //nolint:errcheck
+	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["P"])
+	require.NoError(t, err)
+
+	budget := errors.New("request budget spent")
+	for _, cause := range []error{nil, budget} {
+		c, cancel := context.WithTimeoutCause(ctx, 300*time.Millisecond, cause)
+		err = r.Do(c, func(ctx context.Context, u *uow.Unit) error {
+			p, err := u.Portfolios().Get(ctx, ids["P"])
+			if err != nil {
+				return err
+			}
+			return p.Rename("Waited")
+		})
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		if cause != nil {
+			assert.ErrorIs(t, err, cause)
+		}
+		assert.NotErrorIs(t, err, uow.ErrCommitUnknown)
+	}
+	require.NoError(t, holder.Rollback(ctx))
+	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
 }
