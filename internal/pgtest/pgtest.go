@@ -28,6 +28,8 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/url"
@@ -415,6 +417,51 @@ func AdminURL(tb testing.TB, db string) string {
 	conf := start(tb)
 	conf.Database = db
 	return conf.URL()
+}
+
+// AppRoleURL returns dsn (a URL of this package's) for a new login role
+// set up as the README's least-privilege app role: it may read and write
+// the rows of every table in the public schema, read goose_db_version, and
+// change nothing else. extra statements run after the grants, with {role}
+// standing for the role's name. The role is dropped when the test ends.
+func AppRoleURL(tb testing.TB, dsn string, extra ...string) string {
+	tb.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	role := pgx.Identifier{"folio_app_" + hex.EncodeToString(b)}.Sanitize()
+	stmts := append([]string{
+		"CREATE ROLE " + role + " LOGIN",
+		"GRANT CONNECT ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+		"GRANT USAGE ON SCHEMA public TO " + role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + role,
+		"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON goose_db_version FROM " + role,
+	}, extra...)
+	exec := func(sqls ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, AdminURL(tb, db))
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		for _, sql := range sqls {
+			if _, err := c.Exec(ctx, strings.ReplaceAll(sql, "{role}", role)); err != nil {
+				return fmt.Errorf("%s: %w", sql, err)
+			}
+		}
+		return nil
+	}
+	tb.Cleanup(func() { _ = exec("DROP OWNED BY "+role, "DROP ROLE "+role) })
+	if err := exec(stmts...); err != nil {
+		tb.Fatalf("pgtest: app role: %v", err)
+	}
+	u.User = url.User(strings.Trim(role, `"`))
+	return u.String()
 }
 
 func migrator() pgtestdb.Migrator {
