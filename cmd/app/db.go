@@ -80,6 +80,9 @@ func (e *env) connect(needsSchema bool) (func(), error) {
 	return closeAll, nil
 }
 
+// noTables is what a command says on a database folio has not migrated.
+const noTables = "the database has no folio tables yet: run 'folio migrate up' first"
+
 // errSchemaBehind: the database's schema is older than this build's.
 var errSchemaBehind = errors.New("the schema is behind")
 
@@ -90,11 +93,12 @@ var errSchemaBehind = errors.New("the schema is behind")
 // way to deploy one. A role that may not read goose_db_version skips the
 // check.
 func (e *env) checkSchema(pool *pgxpool.Pool) error {
-	latest, err := migrate.Latest()
+	m, err := migrate.New(pool)
 	if err != nil {
 		return err
 	}
-	current, err := migrate.SchemaVersion(e.ctx, pool)
+	defer m.Close()
+	current, latest, err := m.Version(e.ctx)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
 		e.logger.Debug("schema version not checked", "error", pgErr.Message)
@@ -106,7 +110,7 @@ func (e *env) checkSchema(pool *pgxpool.Pool) error {
 	e.logger.Debug("schema", "version", current, "latest", latest)
 	switch {
 	case current == 0:
-		return reword("the database has no folio tables yet: run 'folio migrate up' first", errSchemaBehind)
+		return reword(noTables, errSchemaBehind)
 	case current < latest:
 		return reword(fmt.Sprintf("the database's schema is at version %d, and this folio needs version %d: run 'folio migrate up' first",
 			current, latest), errSchemaBehind)

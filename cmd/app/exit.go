@@ -135,7 +135,7 @@ func message(err error, changing string) string {
 		}
 		return changing + " was changed by another command at the same time; try again"
 	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
-		return "the database has no folio tables yet: run 'folio migrate up' first"
+		return noTables
 	case errors.As(err, &pgErr) && pgErr.Code == "25006": // read_only_sql_transaction
 		return "the database is read-only for this user: " + pgErr.Message
 	}

@@ -214,24 +214,6 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return v, err
 }
 
-// Latest returns the version of the newest embedded migration: the schema
-// this build of folio expects.
-func Latest() (int64, error) {
-	entries, err := fs.ReadDir(folio.Migrations, ".")
-	if err != nil {
-		return 0, err
-	}
-	var latest int64
-	for _, e := range entries {
-		v, err := goose.NumericComponent(e.Name())
-		if err != nil {
-			return 0, fmt.Errorf("migrate: %s: %w", e.Name(), err)
-		}
-		latest = max(latest, v)
-	}
-	return latest, nil
-}
-
 // versionTable is where goose records the applied migrations.
 const versionTable = "goose_db_version"
 
