@@ -126,3 +126,46 @@ func TestPanicInNestedUnitRestoresAndPanicsOn(t *testing.T) {
 	assert.Zero(t, count(t, pool, "investment"))
 	requireHealthy(t, pool)
 }
+
+// A Read unit never flushes, so a nested unit there starts from objects
+// that may differ from what was loaded. Its failure must undo its own
+// changes only, and the Read must still refuse the earlier ones.
+func TestFailingNestedUnitInReadKeepsEarlierChanges(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	for _, tc := range []struct {
+		name string
+		opts []uow.Option
+	}{{"per round trip", nil}, {"snapshot", []uow.Option{uow.WithSnapshot()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+				p, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
+				require.NoError(t, err)
+				sec, err := u.Securities().GetBySymbol(ctx, "AAPL")
+				require.NoError(t, err)
+				require.NoError(t, p.Rename("What if"))
+				require.NoError(t, sec.SetPrice(dec("99"), day))
+
+				inner := errors.New("inner")
+				err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					require.NoError(t, p.Rename("Inner"))
+					_, err := p.Sell(sec, dec("4"), day)
+					require.NoError(t, err)
+					require.NoError(t, sec.SetPrice(dec("1"), day))
+					return inner
+				})
+				require.Same(t, inner, err)
+				assert.Equal(t, "What if", p.Name(), "the change before the nested unit stays")
+				if hs := p.Holdings(); assert.Len(t, hs, 1) {
+					assert.Equal(t, "10", hs[0].Quantity.String(), "the nested unit's sell is undone")
+				}
+				price, _, _ := sec.LastPrice()
+				assert.Equal(t, "99", price.String(), "the price set before the nested unit stays")
+				return nil
+			}, tc.opts...)
+			assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit changed an aggregate")
+		})
+	}
+}

@@ -337,11 +337,15 @@ func (s *session) dequeue(sql string) {
 
 // mark is the in-memory side of a savepoint: which aggregates the unit
 // tracked and in which state. After the flush that precedes a savepoint,
-// every tracked aggregate equals its snapshot, so the snapshots are all it
-// takes to put the objects back.
+// every tracked aggregate of a Do unit equals its snapshot, so the
+// snapshots are all it takes to put the objects back. A Read unit never
+// flushes: what an aggregate looked like at the mark, when it differs from
+// the snapshot, is kept in changed.
 type mark struct {
 	portfolios map[uuid.UUID]portfolioEntry
 	securities map[uuid.UUID]securityEntry
+	changedP   map[uuid.UUID]domain.PortfolioState
+	changedS   map[uuid.UUID]domain.SecurityState
 	quotes     []Quote
 	refused    error
 }
@@ -355,9 +359,21 @@ func (u *Unit) mark() mark {
 	}
 	for id, e := range u.portfolios {
 		m.portfolios[id] = *e
+		if e.state != stateNew && e.p.Changes() != e.changes {
+			if m.changedP == nil {
+				m.changedP = make(map[uuid.UUID]domain.PortfolioState)
+			}
+			m.changedP[id] = e.p.State()
+		}
 	}
 	for id, e := range u.securities {
 		m.securities[id] = *e
+		if e.state != stateNew && e.s.Changes() != e.changes {
+			if m.changedS == nil {
+				m.changedS = make(map[uuid.UUID]domain.SecurityState)
+			}
+			m.changedS[id] = e.s.State()
+		}
 	}
 	return m
 }
@@ -375,8 +391,13 @@ func (u *Unit) restore(m mark) {
 		}
 		*e = saved
 		if saved.state != stateNew {
-			resetPortfolio(saved.p, saved.snap)
-			e.changes = saved.p.Changes()
+			if cur, ok := m.changedP[id]; ok {
+				resetPortfolio(saved.p, cur)
+				e.changes = saved.p.Changes() - 1 // differs: plan compares with snap
+			} else {
+				resetPortfolio(saved.p, saved.snap)
+				e.changes = saved.p.Changes()
+			}
 		}
 	}
 	maps.DeleteFunc(u.securities, func(id uuid.UUID, _ *securityEntry) bool {
@@ -392,8 +413,13 @@ func (u *Unit) restore(m mark) {
 		}
 		*e = saved
 		if saved.state != stateNew {
-			resetSecurity(saved.s, saved.snap)
-			e.changes = saved.s.Changes()
+			if cur, ok := m.changedS[id]; ok {
+				resetSecurity(saved.s, cur)
+				e.changes = saved.s.Changes() - 1 // differs: plan compares with snap
+			} else {
+				resetSecurity(saved.s, saved.snap)
+				e.changes = saved.s.Changes()
+			}
 		}
 		u.symbols[saved.s.Symbol()] = e
 	}
