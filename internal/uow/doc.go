@@ -77,8 +77,10 @@
 //     retried, and for those first loaded in a nested unit that failed.
 //   - One object per row. Adding a second object for a row the unit has
 //     (a copy loaded in another unit, say) fails the flush with
-//     domain.ErrAlreadyExists rather than dropping its changes. Adding an
-//     object removed in this unit undoes the removal.
+//     domain.ErrAlreadyExists rather than dropping its changes; so does a
+//     second security with the symbol of one the unit has. Adding an
+//     object removed in this unit undoes the removal, and a removed
+//     security's symbol is free for a new one in the same flush.
 //   - Queries read the database, not the unit's pending changes (autoflush
 //     is off): List filters and orders by the names as stored. In a unit
 //     that renamed portfolios, Flush before paging with List, or the last

@@ -40,12 +40,14 @@ import (
 //  3. lots: removed ones deleted, changed quantities updated, new ones
 //     inserted, each kind in one statement when there are many;
 //  4. removed securities last, once no lot of this unit references them.
+//     A new security that takes the symbol of a removed one is inserted
+//     after that delete, and the new lots after it.
 func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 	var (
 		calls []call
 		after []func()
 	)
-	u.planSecurities(ctx, &calls, &after)
+	late := u.planSecurities(ctx, &calls, &after)
 
 	var ins lotInserts
 	var upd lotUpdates
@@ -123,7 +125,9 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 		})
 	}
 	calls = upd.calls(ctx, calls, u.cfg.bulk)
-	calls = ins.calls(ctx, calls, u.cfg.bulk)
+	if len(late) == 0 {
+		calls = ins.calls(ctx, calls, u.cfg.bulk)
+	}
 
 	for _, id := range sortedIDs(u.securities) {
 		e := u.securities[id]
@@ -141,8 +145,14 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 		})
 		after = append(after, func() {
 			delete(u.securities, id)
-			delete(u.symbols, sym)
+			if u.symbols[sym] == e {
+				delete(u.symbols, sym)
+			}
 		})
+	}
+	if len(late) > 0 {
+		calls = append(calls, late...)
+		calls = ins.calls(ctx, calls, u.cfg.bulk)
 	}
 
 	return calls, func() {
@@ -316,20 +326,39 @@ func (w *portfolioWrites) ordered(ctx context.Context, calls []call, bulk int) [
 	})
 }
 
-func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func()) {
-	var prices []Quote
+// It returns the inserts of new securities that take the symbol of a
+// removed one, which must wait for its delete.
+func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func()) (late []call) {
+	var (
+		prices []Quote
+		ids    []uuid.UUID // of prices, one for one
+		freed  map[string]bool
+	)
+	for _, e := range u.securities {
+		if e.state == stateRemoved {
+			if freed == nil {
+				freed = make(map[string]bool)
+			}
+			freed[e.snap.Symbol] = true
+		}
+	}
 	for _, id := range sortedIDs(u.securities) {
 		e := u.securities[id]
 		switch e.state {
 		case stateNew:
 			st := e.s.State()
-			*calls = append(*calls, call{
+			insert := call{
 				run: func(q *dbgen.Queries) error { return q.InsertSecurity(ctx, toInsertSecurity(st)) },
 				fail: failure{
 					op:     "add security " + st.Symbol,
 					unique: domain.ErrAlreadyExists,
 				}.fn(),
-			})
+			}
+			if freed[st.Symbol] {
+				late = append(late, insert)
+			} else {
+				*calls = append(*calls, insert)
+			}
 			*after = append(*after, func() { e.snap, e.state, e.changes = st, statePersistent, e.s.Changes() })
 		case statePersistent:
 			if e.s.Changes() == e.changes {
@@ -349,6 +378,7 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 			if !samePrice(st, e.snap) {
 				changed = true
 				prices = append(prices, Quote{Symbol: st.Symbol, Price: st.LastPrice.Decimal, Date: *st.PriceDate})
+				ids = append(ids, st.ID)
 			}
 			if changed {
 				*after = append(*after, func() { e.snap, e.changes = st, e.s.Changes() })
@@ -357,11 +387,11 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 	}
 	prices = append(prices, u.quotes...)
 	if len(prices) == 0 {
-		return
+		return late
 	}
 	if len(u.quotes) == 0 && len(prices) <= u.cfg.bulk {
-		for _, p := range prices {
-			id := u.symbols[p.Symbol].s.ID()
+		for i, p := range prices {
+			id := ids[i]
 			*calls = append(*calls, call{
 				run: func(q *dbgen.Queries) error {
 					return q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{
@@ -393,6 +423,7 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 	if len(u.quotes) > 0 {
 		*after = append(*after, func() { u.quotes = nil })
 	}
+	return late
 }
 
 func samePrice(a, b domain.SecurityState) bool {

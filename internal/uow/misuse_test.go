@@ -334,3 +334,42 @@ func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
 	require.NoError(t, holder.Rollback(ctx))
 	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
 }
+
+// A second object for a symbol the unit has is refused when it is added,
+// and forgetting it again leaves the one the unit loaded working.
+func TestAddingAnotherObjectForATrackedSymbolFails(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA"})
+
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		loaded, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		dup, err := domain.NewSecurity("AAA", "Another AAA", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(dup)
+		require.ErrorIs(t, u.Securities().Remove(dup), domain.ErrNotFound, "dup was never tracked")
+		got, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		assert.Same(t, loaded, got)
+		return loaded.SetPrice(dec("12"), day)
+	})
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+	assert.Contains(t, err.Error(), "add security AAA: the unit has another security with this symbol")
+	assert.Equal(t, 1, count(t, pool, "security"))
+	var price string
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
+	assert.Equal(t, "10", price, "nothing written")
+
+	// Two new ones in one unit: the same.
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		for _, name := range []string{"One", "Two"} {
+			s, err := domain.NewSecurity("BBB", name, "USD")
+			require.NoError(t, err)
+			u.Securities().Add(s)
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+	assert.Equal(t, 1, count(t, pool, "security"))
+}

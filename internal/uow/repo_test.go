@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -283,4 +284,49 @@ func TestARemovedPortfoliosNameIsFreeInTheSameUnit(t *testing.T) {
 	var currency string
 	require.NoError(t, pool.QueryRow(ctx, "select currency from portfolio where name = 'a-second' and id = $1", newID).Scan(&currency))
 	assert.Equal(t, "EUR", currency)
+}
+
+// Replacing a security in one unit (a currency is fixed for life, so this
+// is also how one changes): the new one takes the symbol the removed one
+// frees, even when the unit moves the lots from the old one to the new.
+func TestARemovedSecuritysSymbolIsFreeInTheSameUnit(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"XYZ"}, "Main")
+	buy(t, r, ids["Main"], secs["XYZ"], "3", "4")
+
+	var newID uuid.UUID
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		old, err := u.Securities().GetBySymbol(ctx, "XYZ")
+		require.NoError(t, err)
+		_, err = p.Sell(old, dec("7"), day.AddDate(0, 0, 5))
+		require.NoError(t, err)
+		require.NoError(t, u.Securities().Remove(old))
+
+		s, err := domain.NewSecurity("XYZ", "XYZ Holdings", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		got, err := u.Securities().GetBySymbol(ctx, "XYZ")
+		require.NoError(t, err)
+		assert.Same(t, s, got, "the symbol finds the new security")
+		_, err = p.Buy(s, dec("7"), dec("9"), day)
+		require.NoError(t, err)
+		newID = s.ID()
+		return nil
+	}))
+	var id uuid.UUID
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select id, name from security where symbol = 'XYZ'").Scan(&id, &name))
+	assert.Equal(t, newID, id)
+	assert.Equal(t, "XYZ Holdings", name)
+	var lots int
+	var held string
+	require.NoError(t, pool.QueryRow(ctx,
+		"select count(*), trim_scale(sum(quantity))::text from investment where portfolio_id = $1 and security_id = $2",
+		ids["Main"], newID).Scan(&lots, &held))
+	assert.Equal(t, 1, lots)
+	assert.Equal(t, "7", held)
+	assert.Equal(t, 1, count(t, pool, "security"))
 }

@@ -206,19 +206,31 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 // Add makes s part of the unit: it is inserted at the next flush, as it
 // is (a quote a Revalue queued for its symbol is dropped). A symbol that is
 // taken fails the flush with domain.ErrAlreadyExists, and so does another
-// object with the id of one the unit has. Adding a security the unit
-// already has does nothing; adding one removed in this unit undoes the
-// removal.
+// object with the id or the symbol of one the unit has; the symbol of a
+// security removed in this unit is free (the flush deletes that one
+// first). Adding a security the unit already has does nothing; adding one
+// removed in this unit undoes the removal.
 func (r Securities) Add(s *domain.Security) {
 	r.u.mustBeOpen("Add")
+	other, taken := r.u.symbols[s.Symbol()]
+	taken = taken && other.s != s && other.state != stateRemoved
 	if e, ok := r.u.securities[s.ID()]; ok {
 		switch {
 		case e.s != s:
 			r.u.refuse(fmt.Errorf("add security %s: the unit has another object for its id %s: %w",
 				s.Symbol(), s.ID(), domain.ErrAlreadyExists))
+		case e.state == stateRemoved && taken:
+			r.u.refuse(fmt.Errorf("add security %s: the unit has added another security with its symbol: %w",
+				s.Symbol(), domain.ErrAlreadyExists))
 		case e.state == stateRemoved:
 			e.state = statePersistent
+			r.u.symbols[s.Symbol()] = e
 		}
+		return
+	}
+	if taken {
+		r.u.refuse(fmt.Errorf("add security %s: the unit has another security with this symbol: %w",
+			s.Symbol(), domain.ErrAlreadyExists))
 		return
 	}
 	e := &securityEntry{s: s, state: stateNew}
@@ -243,7 +255,9 @@ func (r Securities) Remove(s *domain.Security) error {
 	}
 	if e.state == stateNew {
 		delete(r.u.securities, s.ID())
-		delete(r.u.symbols, s.Symbol())
+		if r.u.symbols[s.Symbol()] == e {
+			delete(r.u.symbols, s.Symbol())
+		}
 		return nil
 	}
 	e.state = stateRemoved
@@ -325,7 +339,11 @@ func (u *Unit) trackSecurities(rows []*dbgen.Security) error {
 		}
 		e := &securityEntry{s: s, snap: st, state: statePersistent, changes: s.Changes()}
 		u.securities[row.ID] = e
-		u.symbols[row.Symbol] = e
+		if o, ok := u.symbols[row.Symbol]; !ok || o.state == stateRemoved {
+			// Else a new object has the symbol: it stays the one found
+			// by symbol, and its insert will fail.
+			u.symbols[row.Symbol] = e
+		}
 		if len(u.quotes) == 0 {
 			continue
 		}

@@ -421,7 +421,9 @@ func (u *Unit) restore(m mark) {
 				e.changes = saved.s.Changes()
 			}
 		}
-		u.symbols[saved.s.Symbol()] = e
+		if o, ok := u.symbols[saved.s.Symbol()]; !ok || o.state == stateRemoved {
+			u.symbols[saved.s.Symbol()] = e // a live one wins over a removed one
+		}
 	}
 	u.quotes = m.quotes
 	u.refused = m.refused
