@@ -319,14 +319,68 @@ func TestNoAttemptStartsAfterTheContextEnds(t *testing.T) {
 	for i := range 200 {
 		cctx, cancel := context.WithCancel(ctx)
 		attempts := 0
+		var rep uow.Report
 		err := r.Do(cctx, func(ctx context.Context, u *uow.Unit) error {
 			attempts++
 			cancel()
 			return fmt.Errorf("save: %w", domain.ErrVersionConflict)
-		})
+		}, uow.WithReport(&rep))
 		cancel()
 		require.Equal(t, 1, attempts, "round %d", i)
+		require.Empty(t, rep.Retries, "round %d: no retry ran", i)
 		require.ErrorIs(t, err, domain.ErrVersionConflict, "round %d", i)
 		require.ErrorIs(t, err, context.Canceled, "round %d", i)
 	}
+}
+
+// A statement that fn runs on a context of its own that has ended fails
+// before anything is sent, which pgx calls safe to retry; rerunning fn
+// would only fail the same way.
+func TestAnEndedQueryContextIsNotRetried(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main")
+	runs := 0
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		runs++
+		if _, err := u.Securities().List(ctx, uow.ListOptions{}); err != nil {
+			return err // the unit holds a connection from here on
+		}
+		qctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+		defer cancel()
+		<-qctx.Done()
+		_, err := u.Portfolios().Get(qctx, ids["Main"])
+		return err
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 1, runs, "fn ran again; retries: %v", rep.Retries)
+	assert.False(t, uow.Retryable(err))
+	assert.NotContains(t, err.Error(), "gave up")
+}
+
+// Retries end at the first error that is not worth another attempt, and
+// that error comes back as fn returned it, not as one the runner gave up on.
+func TestAnErrorAfterARetryComesBackAsItIs(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithBackoff(time.Millisecond, time.Millisecond))
+	_, ids := seed(t, r, nil, "Main")
+	final := errors.New("no such trade")
+	runs := 0
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		runs++
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		require.NoError(t, p.Rename(fmt.Sprintf("Attempt %d", runs)))
+		if runs == 1 {
+			return fmt.Errorf("save: %w", domain.ErrVersionConflict)
+		}
+		return final
+	}, uow.WithReport(&rep))
+	require.Same(t, final, err)
+	assert.Equal(t, 2, runs)
+	assert.Equal(t, 2, rep.Attempts)
+	assert.Len(t, rep.Retries, 1)
+	assert.Equal(t, "Main", storedName(t, pool, ids["Main"]), "nothing written")
 }

@@ -137,8 +137,9 @@ func newRunner(src source, opts []Option) *Runner {
 // conflict (errors.Is(err, domain.ErrVersionConflict)), whether fn saw it or
 // the commit did, reruns fn from scratch in a new transaction, up to the
 // attempt bound, with jittered backoff, and not beyond the life of ctx; then
-// the last error is returned, wrapped. fn must therefore have no effects
-// outside the unit that cannot be repeated. A connection lost while COMMIT
+// the last error is returned, wrapped ("uow: gave up after N attempts: ...").
+// Any other error ends the retries and is returned as it is. fn must
+// therefore have no effects outside the unit that cannot be repeated. A connection lost while COMMIT
 // was in flight is never retried: the error wraps ErrCommitUnknown.
 func (r *Runner) Do(ctx context.Context, fn func(context.Context, *Unit) error, opts ...Option) error {
 	return r.run(ctx, fn, false, opts)
@@ -172,20 +173,25 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 		err     error
 		attempt int
 		retries []error
+		gaveUp  bool // stopped on an error a further attempt might have cured
 	)
 	for attempt = 1; ; attempt++ {
 		err = r.attempt(ctx, fn, readOnly, &cfg, tr)
-		if err == nil || attempt >= cfg.attempts || !Retryable(err) {
+		if err == nil || !Retryable(err) {
+			break
+		}
+		if attempt >= cfg.attempts {
+			gaveUp = attempt > 1
+			break
+		}
+		if werr := sleep(ctx, backoff(cfg, attempt)); werr != nil {
+			err, gaveUp = errors.Join(err, werr), true
 			break
 		}
 		retries = append(retries, err)
 		if cfg.logger != nil {
 			cfg.logger.LogAttrs(ctx, slog.LevelDebug, "unit retry",
 				slog.Int("attempt", attempt), slog.String("error", err.Error()))
-		}
-		if werr := sleep(ctx, backoff(cfg, attempt)); werr != nil {
-			err = errors.Join(err, werr)
-			break
 		}
 	}
 	if err != nil && ctx.Err() != nil && queryCanceled(err) && !errors.Is(err, ErrCommitUnknown) && !errors.Is(err, ctx.Err()) {
@@ -198,7 +204,7 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 			err = fmt.Errorf("%w: %w", err, ctx.Err())
 		}
 	}
-	if err != nil && len(retries) > 0 {
+	if gaveUp {
 		plural := "s"
 		if attempt == 1 {
 			plural = ""
@@ -267,10 +273,14 @@ func queryCanceled(err error) bool {
 // Retryable reports whether err is worth running the unit again for: a
 // serialization failure, a deadlock, a version conflict, or a connection
 // failure before anything was sent. Never when the outcome of COMMIT is
-// unknown.
+// unknown, nor for an ended context.
 func Retryable(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, ErrCommitUnknown):
+		return false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// pgx calls a query on an ended context safe to retry (nothing
+		// was sent), but its context will not come back to life.
 		return false
 	case errors.Is(err, domain.ErrVersionConflict), errors.Is(err, ErrSerialization):
 		return true
