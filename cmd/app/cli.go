@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/folio-dev/folio/internal/domain"
@@ -125,7 +126,7 @@ func flagName(a string) (string, bool) {
 // argument). "--" ends the flags, so a portfolio named "-x" can be given.
 // The positional arguments are returned also when the flags do not parse.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var flags, pos []string
+	var flags, pos, valued []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -139,18 +140,31 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		flags = append(flags, a)
 		name, hasValue := flagName(a)
 		f := fs.Lookup(name)
-		if f == nil || hasValue {
+		if f == nil {
 			continue // fs.Parse reports unknown flags and -h in its words
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue
 		}
-		if i+1 < len(args) {
+		valued = append(valued, f.Name)
+		if !hasValue && i+1 < len(args) {
 			i++
 			flags = append(flags, args[i])
 		}
 	}
-	return pos, fs.Parse(flags)
+	if err := fs.Parse(flags); err != nil {
+		return pos, err
+	}
+	// The flag package keeps the last of a repeated flag, and "--price 1
+	// --price 2" is more likely a slip than a change of mind, with a trade
+	// at the wrong price as its cost. A repeated boolean (--json --json)
+	// means the same either way.
+	for i, name := range valued {
+		if slices.Contains(valued[:i], name) {
+			return pos, usagef("--%s is given more than once; give it once", name)
+		}
+	}
+	return pos, nil
 }
 
 // valueFlags returns the names of the flags, global or of any command, that
@@ -289,7 +303,11 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for the flags of a command.\n", name)
 		if fs != nil {
 			fmt.Fprintln(w, "\nFlags of every command:")
-			printFlags(w, fs)
+			printFlags(w, fs, "version")
+			if fs.Lookup("version") != nil {
+				fmt.Fprintf(w, "\nFlags of '%s' alone:\n", name)
+				printFlags(w, fs, "database-url", "data-dir", "help", "json", "verbose")
+			}
 		}
 		return
 	}
@@ -304,10 +322,11 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 }
 
 // printFlags lists the flags as the README and error messages spell them,
-// with two dashes (one works too), in the layout of flag.PrintDefaults.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
+// with two dashes (one works too), in the layout of flag.PrintDefaults,
+// leaving out those named in skip.
+func printFlags(w io.Writer, fs *flag.FlagSet, skip ...string) {
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "h" { // listed with --help
+		if f.Name == "h" || slices.Contains(skip, f.Name) { // h: listed with --help
 			return
 		}
 		name := "--" + f.Name

@@ -78,8 +78,11 @@ func commands() *command {
 					"server, dropped afterwards), migrates it, adds sample securities, prices, two\n" +
 					"portfolios and trades, and prints their reports. Leaves nothing behind."},
 			{name: "serve", nargs: 0, needsDB: true, summary: "serve the HTTP API",
-				flags: func(fs *flag.FlagSet) { fs.String("addr", "127.0.0.1:8080", "address to listen on") },
-				run:   serve},
+				flags: func(fs *flag.FlagSet) {
+					a := addrValue("127.0.0.1:8080")
+					fs.Var(&a, "addr", "`host:port` to listen on")
+				},
+				run: serve},
 		},
 	}
 }

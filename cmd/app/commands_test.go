@@ -688,6 +688,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"price", "--date", "set", "AAPL", "1"}, "folio: flag needs an argument: --date (\"set\" after it is the command)\nRun with --help for usage.\n"},
 		{[]string{"--database-url", "portfolio", "list"}, "folio: flag needs an argument: --database-url (\"portfolio\" after it is the command)\nRun with --help for usage.\n"},
 		{[]string{"--date", "price"}, "folio: flag provided but not defined: --date\nRun with --help for usage.\n"},
+		// A flag with a value given twice: the flag package would keep
+		// the last, and a trade would be recorded at a price the user may
+		// not have meant.
+		{[]string{"buy", "Main", "AAPL", "1", "--price", "1", "--price=2"}, "folio: --price is given more than once; give it once\n"},
+		{[]string{"--database-url", "x", "security", "list", "--database-url", "y"}, "folio: --database-url is given more than once; give it once\n"},
+		{[]string{"price", "set", "AAPL", "1", "--date", "2024-01-02", "-date", "2024-01-03"}, "folio: --date is given more than once"},
+		// --addr is read when the command line is.
+		{[]string{"serve", "--addr", "localhost"}, "folio: invalid value \"localhost\" for flag --addr: missing port in address; give host:port, such as 127.0.0.1:8080 or :8080\n"},
+		{[]string{"serve", "--addr", "127.0.0.1:99999"}, `port "99999" is neither a number from 0 to 65535 nor a service name`},
+		{[]string{"serve", "--addr", "127.0.0.1:"}, "the port is missing"},
+		{[]string{"serve", "--addr", "a:b:c"}, "too many colons in address"},
 		// After "--", words are arguments, not flags.
 		{[]string{"portfolio", "create", "--", "--json", "x"}, "folio: portfolio create takes 1 argument (NAME), got 2\n"},
 		{[]string{"portfolio", "list", "--", "--json"}, "folio: portfolio list takes no arguments, got 1\n"},

@@ -215,35 +215,47 @@ func count(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// printVersion prints the version of this build: the main module's
-// version (a pseudo-version with the commit for a build in a git
-// checkout, "(devel)" otherwise), the commit, whether the tree had
-// uncommitted changes, and the Go version.
-func printVersion(e *env) error {
-	v := struct {
-		Version  string `json:"version"`
-		Revision string `json:"revision,omitempty"`
-		Modified bool   `json:"modified,omitempty"`
-		Go       string `json:"go"`
-	}{Version: "(unknown)", Go: runtime.Version()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v.Version = bi.Main.Version
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				v.Revision = s.Value
-			case "vcs.modified":
-				v.Modified = s.Value == "true"
-			}
+// buildVersion is what --version prints.
+type buildVersion struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Modified *bool  `json:"modified,omitempty"` // set with Revision
+	Go       string `json:"go"`
+}
+
+// versionOf reads the version of a build from its build information (nil
+// when the binary has none): the main module's version (a pseudo-version
+// with the commit for a build in a git checkout, "(devel)" otherwise), the
+// commit, whether the tree had uncommitted changes, and the Go version.
+func versionOf(bi *debug.BuildInfo) buildVersion {
+	v := buildVersion{Version: "(unknown)", Go: runtime.Version()}
+	if bi == nil {
+		return v
+	}
+	v.Version = bi.Main.Version
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.modified":
+			modified := s.Value == "true"
+			v.Modified = &modified
 		}
 	}
+	return v
+}
+
+// printVersion prints the version of this build (see versionOf).
+func printVersion(e *env) error {
+	bi, _ := debug.ReadBuildInfo()
+	v := versionOf(bi)
 	if e.g.json {
 		return printJSON(e.stdout, v)
 	}
 	line := "folio " + v.Version
 	if v.Revision != "" {
 		line += " (commit " + v.Revision[:min(12, len(v.Revision))]
-		if v.Modified {
+		if v.Modified != nil && *v.Modified {
 			line += ", with uncommitted changes"
 		}
 		line += ")"

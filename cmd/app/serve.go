@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 
 	"github.com/folio-dev/folio/internal/httpapi"
 )
@@ -14,4 +18,35 @@ func serve(e *env, _ []string) error {
 	}
 	h := httpapi.New(e.svc, httpapi.Options{Logger: logger})
 	return httpapi.ListenAndServe(e.ctx, flagOf(e, "addr"), h, logger)
+}
+
+// addrValue is the --addr flag: host:port, checked when the command line
+// is read, so that a mistyped address is a usage error (exit 2) given
+// before anything starts, not a failure to listen after connecting.
+type addrValue string
+
+func (a *addrValue) String() string { return string(*a) }
+
+func (a *addrValue) Set(s string) error {
+	if s != "" { // refused with a hint of its own, see emptyValues
+		_, port, err := net.SplitHostPort(s)
+		if err != nil {
+			var ae *net.AddrError
+			if errors.As(err, &ae) {
+				err = errors.New(ae.Err)
+			}
+			return fmt.Errorf("%v; give host:port, such as 127.0.0.1:8080 or :8080", err)
+		}
+		if port == "" {
+			return errors.New("the port is missing; give host:port, such as 127.0.0.1:8080 or :8080")
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			// A service name (":http") is what net.Listen takes too.
+			if _, err := net.LookupPort("tcp", port); err != nil {
+				return fmt.Errorf("port %q is neither a number from 0 to 65535 nor a service name", port)
+			}
+		}
+	}
+	*a = addrValue(s)
+	return nil
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -26,10 +28,30 @@ func TestVersion(t *testing.T) {
 	c.okJSON(t, &v, "--version")
 	assert.Equal(t, runtime.Version(), v["go"])
 	assert.NotEmpty(t, v["version"])
+	_, revision := v["revision"]
+	_, modified := v["modified"]
+	assert.Equal(t, revision, modified, "modified comes with the commit, false too: %v", v)
 
 	// Only the program takes it, and with nothing else.
 	assert.Contains(t, c.fails(t, 2, "portfolio", "--version"), "flag provided but not defined: --version")
 	assert.Contains(t, c.fails(t, 2, "--version", "list"), `unknown command "list"`)
+}
+
+// A stamped build names its commit and says whether the tree had changes,
+// false included: JSON readers find the same members in every such build.
+func TestVersionOfAStampedBuild(t *testing.T) {
+	t.Parallel()
+	for _, modified := range []string{"false", "true"} {
+		bi := &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261126120000-5c0de06a1b2c"}, Settings: []debug.BuildSetting{
+			{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "5c0de06a1b2c3d4e5f60718293a4b5c6d7e8f901"}, {Key: "vcs.modified", Value: modified},
+		}}
+		b, err := json.Marshal(versionOf(bi))
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"version":"v0.0.0-20261126120000-5c0de06a1b2c","revision":"5c0de06a1b2c3d4e5f60718293a4b5c6d7e8f901","modified":`+modified+`,"go":"`+runtime.Version()+`"}`, string(b))
+	}
+	b, err := json.Marshal(versionOf(&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"version":"(devel)","go":"`+runtime.Version()+`"}`, string(b))
 }
 
 // Help spells every flag with two dashes, as the README and the messages
@@ -52,8 +74,13 @@ func TestHelpSpellsFlagsWithTwoDashes(t *testing.T) {
 		assert.Contains(t, out, "  --database-url string\n", args)
 	}
 	assert.Contains(t, c.ok(t, "--help"), "  -h, --help\n    \tshow help\n")
-	assert.Contains(t, c.ok(t, "--help"), "  --version\n")
-	assert.Contains(t, c.ok(t, "serve", "--help"), "  --addr string\n    \taddress to listen on (default \"127.0.0.1:8080\")\n")
+	// --version is the program's alone, and listed so.
+	every, alone, ok := strings.Cut(c.ok(t, "--help"), "\nFlags of 'folio' alone:\n")
+	require.True(t, ok)
+	assert.NotContains(t, every, "--version")
+	assert.Equal(t, "  --version\n    \tprint folio's version\n", alone)
+	assert.NotContains(t, c.ok(t, "portfolio", "--help"), "--version")
+	assert.Contains(t, c.ok(t, "serve", "--help"), "  --addr host:port\n    \thost:port to listen on (default \"127.0.0.1:8080\")\n")
 	assert.Contains(t, c.ok(t, "buy", "--help"), "  --price string\n")
 }
 
