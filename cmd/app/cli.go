@@ -75,7 +75,7 @@ var emptyValues = map[string]struct {
 	"date":         {hint: "give a date as YYYY-MM-DD, or leave the flag out for today"},
 	"price":        {hint: "give the price per share"},
 	"name":         {hint: "give the security's name"},
-	"currency":     {hint: "give an ISO 4217 code such as EUR, or leave the flag out for USD"},
+	"currency":     {hint: "give a three-letter code such as EUR, or leave the flag out for USD"},
 	"addr":         {usage: true, hint: "give host:port, or leave the flag out for 127.0.0.1:8080"},
 	"dir":          {usage: true, hint: "give a directory, or leave the flag out for sql/schema"},
 	"data-dir":     {usage: true, hint: "give a directory, or leave the flag out for $FOLIO_DATA_DIR or ./.folio"},

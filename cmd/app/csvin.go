@@ -22,7 +22,7 @@ import (
 // into memory whole.
 const maxLine = 64 << 10
 
-var errLineTooLong = fmt.Errorf("%w: line longer than %d bytes", domain.ErrInvalid, maxLine)
+var errLineTooLong = reword(fmt.Sprintf("line longer than %d bytes", maxLine), domain.ErrInvalid)
 
 // lineLimiter fails the read once a line exceeds maxLine.
 type lineLimiter struct {
@@ -72,7 +72,7 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			if errors.As(err, &perr) {
 				// The record's first line: an unbalanced quote is found
 				// only where the file ends or the next quote is.
-				return &tracker.RowError{Line: perr.StartLine, Err: fmt.Errorf("%w: %v", domain.ErrInvalid, perr.Err)}
+				return &tracker.RowError{Line: perr.StartLine, Err: reword(perr.Err.Error(), domain.ErrInvalid)}
 			}
 			return err
 		}
@@ -88,7 +88,7 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			if looksLikeHeader(rec) {
 				// Rather than the first column that does not parse, such
 				// as `invalid date "price"` for symbol,price,date.
-				return &tracker.RowError{Line: line, Err: reword(fmt.Sprintf("the header must be %s (got %s)",
+				return &tracker.RowError{Line: line, Err: reword(fmt.Sprintf("neither the header %s nor a row of data (got %s)",
 					strings.Join(columns, ","), printable(strings.Join(rec, ","))), domain.ErrInvalid)}
 			}
 		}

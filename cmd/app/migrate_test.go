@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,11 @@ func TestMigrateCreate(t *testing.T) {
 		{[]string{""}, 3, `folio: invalid migration name "": use`},
 		{[]string{"--dir", path, "x"}, 3, "folio: " + path + " is not a directory: give the migrations directory with --dir\n"},
 	} {
-		r := c.run(t, append([]string{"migrate", "create", "--dir", dir}, tc.args...)...)
+		args := append([]string{"migrate", "create"}, tc.args...)
+		if !slices.Contains(tc.args, "--dir") {
+			args = append(args, "--dir", dir)
+		}
+		r := c.run(t, args...)
 		assert.Equal(t, tc.code, r.code, "%v", r)
 		requireCleanError(t, r)
 		assert.True(t, strings.HasPrefix(r.stderr, tc.want), "%v", r)

@@ -120,7 +120,7 @@ func TestSearchThatIsNotText(t *testing.T) {
 	c, _ := newCLI(t)
 	for _, s := range []string{"\xff", "a\x00b"[:1] + "\xc3"} {
 		stderr := c.fails(t, 3, "portfolio", "list", "--search", s)
-		assert.Contains(t, stderr, "the search text must be UTF-8 text without NUL bytes")
+		assert.Contains(t, stderr, "list portfolios: invalid search text: it must be UTF-8 text without NUL bytes")
 	}
 }
 

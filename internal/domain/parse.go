@@ -80,7 +80,7 @@ func ParseSymbol(s string) (string, error) {
 func ParseCurrency(s string) (string, error) {
 	t := strings.TrimSpace(s)
 	if len(t) != 3 || !allASCII(t, isLetter) {
-		return "", fmt.Errorf("%w %s: use a three-letter ISO 4217 code such as USD or EUR", ErrInvalidCurrency, quote(s))
+		return "", fmt.Errorf("%w %s: a currency code is three letters, such as USD or EUR", ErrInvalidCurrency, quote(s))
 	}
 	return asciiUpper(t), nil
 }

@@ -88,7 +88,7 @@ func TestParseCurrency(t *testing.T) {
 			got, err := domain.ParseCurrency(tt.in)
 			if tt.want == "" {
 				require.ErrorIs(t, err, domain.ErrInvalidCurrency)
-				assert.Contains(t, err.Error(), "three-letter ISO 4217 code")
+				assert.Contains(t, err.Error(), "a currency code is three letters")
 				return
 			}
 			require.NoError(t, err)

@@ -27,7 +27,7 @@ func TestNewPortfolio(t *testing.T) {
 	assert.ErrorIs(t, err, domain.ErrInvalidName)
 	_, err = domain.NewPortfolio("Retirement", "EURO")
 	assert.ErrorIs(t, err, domain.ErrInvalidCurrency)
-	assert.EqualError(t, err, `create portfolio "Retirement": invalid currency "EURO": use a three-letter ISO 4217 code such as USD or EUR`)
+	assert.EqualError(t, err, `create portfolio "Retirement": invalid currency "EURO": a currency code is three letters, such as USD or EUR`)
 }
 
 func TestPortfolioRename(t *testing.T) {

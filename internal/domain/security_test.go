@@ -36,7 +36,7 @@ func TestNewSecurityInvalid(t *testing.T) {
 	}{
 		{"bad symbol", "AB$", "Apple", "USD", domain.ErrInvalidSymbol, `create security: invalid symbol "AB$": use 1 to 12 of A-Z, 0-9, '.' and '-', beginning with a letter or a digit`},
 		{"empty name", "AAPL", "  ", "USD", domain.ErrInvalidName, `create security AAPL: invalid name "  ": a security name must not be empty`},
-		{"bad currency", "AAPL", "Apple", "US$", domain.ErrInvalidCurrency, `create security AAPL: invalid currency "US$": use a three-letter ISO 4217 code such as USD or EUR`},
+		{"bad currency", "AAPL", "Apple", "US$", domain.ErrInvalidCurrency, `create security AAPL: invalid currency "US$": a currency code is three letters, such as USD or EUR`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,9 +85,9 @@ const MaxPageSize = 1000
 // checkText refuses text PostgreSQL's text type would: invalid UTF-8 and
 // NUL bytes, with domain.ErrInvalid before anything is sent.
 func (o ListOptions) checkText(op string) error {
-	for _, s := range []struct{ what, text string }{{"search text", o.NameContains}, {"after", o.After}} {
+	for _, s := range []struct{ what, text string }{{"search text", o.NameContains}, {"cursor (after)", o.After}} {
 		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
-			return fmt.Errorf("%s: %w: the %s must be UTF-8 text without NUL bytes", op, domain.ErrInvalid, s.what)
+			return fmt.Errorf("%s: %w %s: it must be UTF-8 text without NUL bytes", op, domain.ErrInvalid, s.what)
 		}
 	}
 	return nil
