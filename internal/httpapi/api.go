@@ -165,11 +165,18 @@ func New(svc *tracker.Service, opts Options) http.Handler {
 // that becomes the problem response.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (a *api) handle(pattern string, h handlerFunc) {
+func (a *api) handle(pattern string, h handlerFunc, params ...string) {
 	resource := resourceOf(pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		infoOf(r).resource = resource
-		if err := h(w, r); err != nil {
+		// Query parameters a route does not take are refused, as unknown
+		// members of a body are: a misspelt one would otherwise be
+		// ignored without a word.
+		_, err := query(r, params...)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			a.problem(w, r, err)
 		}
 	})

@@ -184,6 +184,7 @@ func checkResponse(t *testing.T, res result, allowed ...int) {
 // than was sent.
 func sentString(t *testing.T, body, member string) (s *string, ok bool) {
 	t.Helper()
+	body = strings.TrimPrefix(body, "\ufeff") // the API ignores a byte order mark
 	dec := json.NewDecoder(strings.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, false

@@ -67,6 +67,9 @@ func (a *api) decode(r *http.Request, dst any) error {
 	if !utf8.Valid(body) {
 		return malformed("", "the request body is not valid UTF-8 (at byte %d)", invalidUTF8(body))
 	}
+	// JSON has no byte order mark, but some clients (PowerShell's, among
+	// others) put one in front; RFC 8259 lets a parser ignore it.
+	body = bytes.TrimPrefix(body, []byte("\uFEFF"))
 	if err := checkMembers(body, members(reflect.TypeOf(dst).Elem())); err != nil {
 		return err
 	}
@@ -392,11 +395,10 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 		return nil, malformed("", "malformed query string")
 	}
 	for k, vs := range q {
-		known := false
-		for _, a := range allowed {
-			known = known || k == a
-		}
+		known := slices.Contains(allowed, k)
 		switch {
+		case !known && len(allowed) == 0:
+			return nil, malformedMember(k, "unknown query parameter %s: this request takes none", quote(k))
 		case !known && k == "":
 			return nil, malformedMember(k, `unknown query parameter: an empty parameter name ""; use %s`, strings.Join(allowed, ", "))
 		case !known:

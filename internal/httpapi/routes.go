@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,11 +15,11 @@ import (
 
 func (a *api) routes() {
 	a.handle("GET /healthz", a.health)
-	a.handle("GET /securities", a.listSecurities)
+	a.handle("GET /securities", a.listSecurities, "after", "limit")
 	a.handle("POST /securities", a.addSecurity)
 	a.handle("GET /securities/{symbol}", a.getSecurity)
 	a.handle("PUT /securities/{symbol}/price", a.setPrice)
-	a.handle("GET /portfolios", a.listPortfolios)
+	a.handle("GET /portfolios", a.listPortfolios, "q", "after", "limit")
 	a.handle("POST /portfolios", a.createPortfolio)
 	a.handle("GET /portfolios/{id}", a.getPortfolio)
 	a.handle("PATCH /portfolios/{id}", a.renamePortfolio)
@@ -33,11 +35,18 @@ const defaultCurrency = "USD"
 // health answers whether the database does: any failure is a 503, the
 // cause goes to the log.
 func (a *api) health(w http.ResponseWriter, r *http.Request) error {
-	if err := a.svc.Ping(r.Context()); err != nil {
+	// A probe gives up after a second or a few; a database that does not
+	// answer by then is as good as down, and the probe should hear so.
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	if err := a.svc.Ping(ctx); err != nil {
 		return &unavailableError{err}
 	}
 	return reply(w, http.StatusOK, map[string]string{"status": "ok"})
 }
+
+// healthTimeout bounds a health check.
+const healthTimeout = 2 * time.Second
 
 // unavailableError is a failed health check; it unwraps to errUnavailable
 // and to the cause, for the log.
@@ -47,10 +56,7 @@ func (e *unavailableError) Error() string   { return "health check: " + e.err.Er
 func (e *unavailableError) Unwrap() []error { return []error{errUnavailable, e.err} }
 
 func (a *api) listSecurities(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "after", "limit")
-	if err != nil {
-		return err
-	}
+	q := r.URL.Query() // checked by handle
 	n, err := limit(q)
 	if err != nil {
 		return err
@@ -169,10 +175,7 @@ func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listPortfolios(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "q", "after", "limit")
-	if err != nil {
-		return err
-	}
+	q := r.URL.Query() // checked by handle
 	n, err := limit(q)
 	if err != nil {
 		return err

@@ -2,16 +2,21 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/httpapi"
 	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
 )
 
 func TestHealthz(t *testing.T) {
@@ -20,6 +25,51 @@ func TestHealthz(t *testing.T) {
 	res := e.do(t, "GET", "/healthz", "")
 	assert.Equal(t, map[string]string{"status": "ok"}, requireJSON[map[string]string](t, res, http.StatusOK))
 	assert.Equal(t, "{\"status\":\"ok\"}\n", res.Body.String())
+}
+
+// A database that takes connections and never answers (hung, or a
+// network that drops packets) gets a 503 within the health check's own
+// bound, not the request's, so that a probe hears it before giving up.
+func TestHealthzOfAHungDatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ln, err := net.Listen("unix", filepath.Join(dir, ".s.PGSQL.5432"))
+	require.NoError(t, err)
+	var held []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	cfg, err := pgxpool.ParseConfig("host=" + dir + " user=folio dbname=folio sslmode=disable")
+	require.NoError(t, err)
+	uow.ConfigurePool(cfg)
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	r, err := uow.NewRunner(pool)
+	require.NoError(t, err)
+	h := httpapi.New(tracker.New(r), httpapi.Options{RequestTimeout: time.Minute})
+
+	start := time.Now()
+	res := do(t, h, "GET", "/healthz", "")
+	requireProblem(t, res, http.StatusServiceUnavailable, "unavailable", "Service unavailable")
+	assert.Less(t, time.Since(start), 10*time.Second, "the check is bounded by seconds, not the request's minute")
 }
 
 func TestSecurities(t *testing.T) {
@@ -238,4 +288,19 @@ func TestUncleanPathsRedirect(t *testing.T) {
 	assert.Equal(t, http.StatusTemporaryRedirect, res.Code)
 	assert.Equal(t, "/healthz", res.Header().Get("Location"))
 	requireAPIHeaders(t, res)
+}
+
+// JSON has no byte order mark, but some clients send one; RFC 8259 lets a
+// parser ignore it, and the API does, rather than call the body garbled.
+func TestBodyWithAByteOrderMark(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	res := e.do(t, "POST", "/portfolios", "\ufeff"+`{"name":"Marked"}`)
+	p := requireJSON[tracker.PortfolioView](t, res, http.StatusCreated)
+	assert.Equal(t, "Marked", p.Name)
+	var n int
+	require.NoError(t, e.pool.QueryRow(t.Context(), "select count(*) from portfolio where name = 'Marked'").Scan(&n))
+	assert.Equal(t, 1, n)
+	// Only one, and only in front.
+	requireProblem(t, e.do(t, "POST", "/portfolios", "\ufeff\ufeff"+`{"name":"Twice"}`), http.StatusBadRequest, "malformed-request", "Malformed request")
 }
