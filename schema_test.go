@@ -228,6 +228,8 @@ func TestSecurityInsertConstraints(t *testing.T) {
 		{"right-to-left override in name", name("A\u202eB"), checkViolation, "security_name_text"},
 		{"line separator in name", name("A\u2028B"), checkViolation, "security_name_text"},
 		{"Hangul filler in name", name("A\u3164B"), checkViolation, "security_name_text"},
+		{"combining grapheme joiner in name", name("A\u034fB"), checkViolation, "security_name_text"},
+		{"musical format control in name", name("A\U0001D173B"), checkViolation, "security_name_text"},
 
 		{"lower-case currency", currency("usd"), checkViolation, "security_currency_code"},
 		{"two-letter currency", currency("US"), checkViolation, "security_currency_code"},
@@ -426,6 +428,8 @@ func TestPortfolioInsertConstraints(t *testing.T) {
 		{"bidi isolate in name", name("\u2067x"), checkViolation, "portfolio_name_text"},
 		{"paragraph separator in name", name("x\u2029y"), checkViolation, "portfolio_name_text"},
 		{"interlinear annotation in name", name("x\ufffay"), checkViolation, "portfolio_name_text"},
+		{"Khmer inherent vowel in name", name("x\u17b5y"), checkViolation, "portfolio_name_text"},
+		{"language tag in name", name("x\U000E0001y"), checkViolation, "portfolio_name_text"},
 		{"deprecated format character in name", name("x\u206fy"), checkViolation, "portfolio_name_text"},
 		{"trailing space", name("x "), checkViolation, "portfolio_name_trimmed"},
 		{"only a space", name(" "), checkViolation, "portfolio_name_trimmed"},

@@ -139,6 +139,8 @@ func parseName(s string, maxRunes int, what string, input bool) (string, error) 
 		reason = what + " must not contain control characters such as tabs or line breaks"
 	case input && hasInvisible(t):
 		reason = what + " must not contain invisible characters that reorder or hide text, such as U+202E (right-to-left override) or U+200B (zero-width space)"
+	case input && !hasVisible(t):
+		reason = what + " must show something: a letter, digit, punctuation mark or symbol"
 	default:
 		return t, nil
 	}
@@ -360,16 +362,19 @@ func NormalizeText(s string) string { return norm.NFC.String(s) }
 // hasInvisible reports whether s holds a character that changes how the
 // text around it displays without showing itself: the bidirectional
 // embeddings, overrides and isolates and the Arabic letter mark, which can
-// make a name read as another in a table (the "Trojan Source" trick), and
-// the zero-width space, word joiner, invisible operators, soft hyphen,
-// Mongolian vowel separator, byte order mark, Hangul fillers, interlinear
-// annotation characters and deprecated format characters (U+206A-206F),
-// which make two names that look the same differ, and the line and
-// paragraph separators (U+2028, U+2029), line breaks in a one-line name.
-// Joiners (U+200C, U+200D), the left-to-right and right-to-left marks and
-// the tag characters stay allowed: scripts and emoji (flags among them)
-// need them. Migrations 00007 and 00009 make the database refuse the same
-// characters.
+// make a name read as another in a table (the "Trojan Source" trick); the
+// other default-ignorable characters of Unicode, which display as nothing
+// and make two names that look the same differ (zero-width space, word
+// joiner, invisible operators, soft hyphen, combining grapheme joiner,
+// Mongolian vowel separator, byte order mark, Hangul fillers, Khmer
+// inherent vowels, deprecated, shorthand and musical format characters,
+// the language tag, and the code points reserved for more of them); the
+// interlinear annotation characters; and the line and paragraph
+// separators (U+2028, U+2029), line breaks in a one-line name. The
+// joiners (U+200C, U+200D), the left-to-right and right-to-left marks,
+// the variation selectors and the tag characters stay allowed: scripts
+// and emoji (flags among them) need them. Migrations 00007, 00009 and
+// 00010 make the database refuse the same characters.
 func hasInvisible(s string) bool {
 	for _, r := range s {
 		if isInvisible(r) {
@@ -382,10 +387,25 @@ func hasInvisible(s string) bool {
 func isInvisible(r rune) bool {
 	switch {
 	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x061C,
-		r == 0x200B, r >= 0x2060 && r <= 0x2064, r == 0x00AD, r == 0x180E, r == 0xFEFF,
+		r == 0x200B, r >= 0x2060 && r <= 0x2065, r == 0x00AD, r == 0x180E, r == 0xFEFF,
 		r == 0x2028, r == 0x2029, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0,
-		r >= 0xFFF9 && r <= 0xFFFB, r >= 0x206A && r <= 0x206F:
+		r >= 0xFFF0 && r <= 0xFFFB, r >= 0x206A && r <= 0x206F,
+		r == 0x034F, r == 0x17B4, r == 0x17B5,
+		r >= 0x1BCA0 && r <= 0x1BCA3, r >= 0x1D173 && r <= 0x1D17A,
+		r >= 0xE0000 && r <= 0xE001F, r >= 0xE0080 && r <= 0xE00FF, r >= 0xE01F0 && r <= 0xE0FFF:
 		return true
+	}
+	return false
+}
+
+// hasVisible reports whether s shows anything: a letter, digit,
+// punctuation mark or symbol other than the blank braille pattern. A name
+// of only marks, joiners, selectors or tags would print as nothing.
+func hasVisible(s string) bool {
+	for _, r := range s {
+		if r != 0x2800 && unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) {
+			return true
+		}
 	}
 	return false
 }

@@ -47,6 +47,8 @@ var schemaObjects = map[int64]string{
 	8: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_key' AND condeferrable)",
 	9: `(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text'
 	     AND strpos(pg_get_constraintdef(oid), U&'\2028') > 0)`,
+	10: `(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text'
+	     AND strpos(pg_get_constraintdef(oid), U&'\034F') > 0)`,
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)

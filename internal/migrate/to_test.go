@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -166,4 +167,57 @@ func TestSeparatorsMigrationRewritesNames(t *testing.T) {
 	var sec string
 	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
 	assert.Equal(t, "AcmeCorp", sec)
+}
+
+// Migration 00010 rewrites names holding the default-ignorable characters
+// it refuses, as 00009 does, and leaves alone those that scripts and emoji
+// need (joiners, marks, variation selectors, the tags of a flag), which
+// the new constraint still accepts.
+func TestIgnorablesMigrationRewritesNames(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	_, err := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 9, nil))).Up(ctx)
+	require.NoError(t, err)
+	const flag = "Scots \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"
+	_, err = pool.Exec(ctx, `
+		insert into portfolio (id, name, currency, version) values
+			('00000000-0000-7000-8000-000000000001', U&'Grape\034Fvine', 'USD', 3),
+			('00000000-0000-7000-8000-000000000002', U&'\+01D173', 'USD', 1),
+			('00000000-0000-7000-8000-000000000003', 'Taken', 'USD', 1),
+			('00000000-0000-7000-8000-000000000004', U&'Tak\+0E0001en', 'USD', 1),
+			('00000000-0000-7000-8000-000000000005', $1, 'USD', 1),
+			('00000000-0000-7000-8000-000000000006', U&'\2764\FE0F \845B\+0E0100 a\200Db', 'USD', 1)`, flag)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `insert into security (id, symbol, name, currency) values
+			('00000000-0000-7000-8000-000000000008', 'ACME', U&'Acme\17B4Corp', 'USD')`)
+	require.NoError(t, err)
+
+	_, err = newMigrator(t, pool).Up(ctx)
+	require.NoError(t, err)
+	requireSchemaAt(t, pool, int64(len(schemaFiles(t))))
+	rows, err := pool.Query(ctx, "select right(id::text, 1), name, version from portfolio order by id")
+	require.NoError(t, err)
+	type row struct {
+		ID, Name string
+		Version  int64
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	require.NoError(t, err)
+	assert.Equal(t, []row{
+		{"1", "Grapevine", 4},
+		{"2", "unnamed", 2},
+		{"3", "Taken", 1},
+		{"4", "Taken (000000000004)", 2},
+		{"5", flag, 1},
+		{"6", "\u2764\ufe0f \u845b\U000E0100 a\u200db", 1},
+	}, got)
+	var sec string
+	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
+	assert.Equal(t, "AcmeCorp", sec)
+
+	// The constraint holds them from now on.
+	_, err = pool.Exec(ctx, `update portfolio set name = U&'Grape\+0E0080vine' where name = 'Grapevine'`)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "portfolio_name_text", pgErr.ConstraintName)
 }
