@@ -70,7 +70,11 @@ func migrateCommand() *command {
 		sub: []*command{
 			sub("up", "apply every pending migration", "applied", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Up(e.ctx)
-				return printResults(e, res, "The schema is up to date.", err)
+				none := "The schema is up to date."
+				if cur, latest, verr := m.Version(e.ctx); err == nil && len(res) == 0 && verr == nil && cur > latest {
+					none = fmt.Sprintf("Nothing to apply: the database is at version %d, newer than the newest migration here (%d).", cur, latest)
+				}
+				return printResults(e, res, none, err)
 			}),
 			to("up-to", "apply the pending migrations up to and including VERSION", "applied", "Nothing to apply: the schema is at or past that version.",
 				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.UpTo(e.ctx, v) }),
@@ -186,6 +190,9 @@ func migrateStatus(e *env, m *migrate.Migrator) error {
 		return printJSON(e.stdout, out)
 	}
 	t.write(e.stdout)
+	if cur, latest, err := m.Version(e.ctx); err == nil && cur > latest {
+		fmt.Fprintf(e.stdout, "The database is at version %d, newer than the newest migration here (%d): a newer folio migrated it.\n", cur, latest)
+	}
 	return nil
 }
 

@@ -53,6 +53,18 @@ func TestCommandsRefuseASchemaBehind(t *testing.T) {
 	_, err := pool.Exec(t.Context(), "insert into goose_db_version (version_id, is_applied) values ($1, true)", n+1)
 	require.NoError(t, err)
 	assert.Contains(t, c.ok(t, "portfolio", "list"), "Early")
+
+	// The migrate commands say so rather than "version not found", and
+	// roll nothing back.
+	newer := fmt.Sprintf("the database is at version %d, newer than the newest migration here (%d)", n+1, n)
+	assert.Equal(t, "Nothing to apply: "+newer+".\n", c.ok(t, "migrate", "up"))
+	assert.Contains(t, c.ok(t, "migrate", "status"), "The database is at version "+fmt.Sprint(n+1)+", newer than the newest migration here")
+	for _, args := range [][]string{{"migrate", "down"}, {"migrate", "redo"}, {"migrate", "reset"}, {"migrate", "down-to", "1"}} {
+		assert.Equal(t, fmt.Sprintf("folio: migrate down: the schema is newer than the migration files: the database is at version %d, and the newest migration here is %d; roll back with the folio (or the migration files) that applied %d\n", n+1, n, n+1),
+			c.fails(t, 1, args...), args)
+	}
+	assert.Equal(t, fmt.Sprintf("version %d (latest %d)\n", n+1, n), c.ok(t, "migrate", "version"))
+	assert.True(t, queryOne[bool](t, pool, "select to_regclass('portfolio') is not null"), "nothing rolled back")
 }
 
 // The README's app role reads the schema version and runs commands; one

@@ -41,6 +41,11 @@ var ErrNoChange = errors.New("no migration is applied")
 // migration file has.
 var ErrUnknownVersion = errors.New("unknown migration version")
 
+// ErrNewerSchema is returned by Down, DownTo and Redo when the database
+// has a migration applied that no migration file has: a newer folio
+// migrated it, and only its files can roll that back.
+var ErrNewerSchema = errors.New("the schema is newer than the migration files")
+
 // Migrator runs migrations against one database.
 type Migrator struct {
 	pool     *pgxpool.Pool
@@ -125,6 +130,9 @@ func (m *Migrator) Down(ctx context.Context) (*Result, error) {
 		// Nothing to roll back, and goose would create its table first.
 		return nil, cmp.Or(wrap("down", err), ErrNoChange)
 	}
+	if err := m.notNewer(ctx); err != nil {
+		return nil, err
+	}
 	res, err := m.provider.Down(ctx)
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return nil, ErrNoChange
@@ -141,6 +149,9 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error)
 	}
 	if fresh, err := m.untouched(ctx); err != nil || fresh {
 		return nil, wrap("down", err)
+	}
+	if err := m.notNewer(ctx); err != nil {
+		return nil, err
 	}
 	res, err := m.provider.DownTo(ctx, version)
 	return applied(res, err), wrap("down", err)
@@ -223,6 +234,21 @@ func (m *Migrator) untouched(ctx context.Context) (bool, error) {
 	var exists bool
 	err := m.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists)
 	return !exists, err
+}
+
+// notNewer returns an error wrapping ErrNewerSchema when the database is
+// at a version above the newest migration file. goose would say only
+// "version not found" when asked to roll back from there.
+func (m *Migrator) notNewer(ctx context.Context) error {
+	cur, latest, err := m.Version(ctx)
+	if err != nil {
+		return wrap("down", err)
+	}
+	if cur > latest {
+		return fmt.Errorf("migrate down: %w: the database is at version %d, and the newest migration here is %d; roll back with the folio (or the migration files) that applied %d",
+			ErrNewerSchema, cur, latest, cur)
+	}
+	return nil
 }
 
 // known reports whether a migration file has version.

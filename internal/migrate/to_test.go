@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -220,4 +221,34 @@ func TestIgnorablesMigrationRewritesNames(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, "portfolio_name_text", pgErr.ConstraintName)
+}
+
+// A database a newer folio migrated has a version no file here has: the
+// rollbacks refuse with ErrNewerSchema and roll nothing back, where goose
+// alone says "version not found"; Up has nothing to do.
+func TestRollbacksRefuseANewerSchema(t *testing.T) {
+	t.Parallel()
+	n := int64(len(schemaFiles(t)))
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool)
+	_, err := m.Up(ctx)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "insert into goose_db_version (version_id, is_applied) values ($1, true)", n+1)
+	require.NoError(t, err)
+
+	res, err := m.Up(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, res)
+	_, err = m.Down(ctx)
+	assert.ErrorIs(t, err, migrate.ErrNewerSchema)
+	_, err = m.Redo(ctx)
+	assert.ErrorIs(t, err, migrate.ErrNewerSchema)
+	for _, to := range []int64{0, 1, n} {
+		res, err := m.DownTo(ctx, to)
+		assert.ErrorIs(t, err, migrate.ErrNewerSchema, "down to %d", to)
+		assert.Empty(t, res)
+	}
+	assert.Contains(t, err.Error(), fmt.Sprintf("the database is at version %d, and the newest migration here is %d", n+1, n))
+	requireVersion(t, m, n+1, n)
+	assert.True(t, exists(t, pool, "to_regclass('public.investment')"), "nothing rolled back")
 }
