@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,12 +103,22 @@ func NewRunner(pool *pgxpool.Pool, opts ...Option) (*Runner, error) {
 // outer transaction undoes everything. It is meant for tests (see package
 // uowtest). The caller keeps ownership of conn; its configuration must have
 // passed through ConfigureConn.
+//
+// A unit waits for the one before it to end, or for its ctx. A unit that
+// fn starts with this Runner's Do or Read (on fn's ctx), rather than as a
+// nested unit with Unit.Do, would wait for itself: Do and Read return
+// ErrSameConn instead, without running fn.
 func NewConnRunner(conn *pgx.Conn, opts ...Option) (*Runner, error) {
 	if !hasTracer(conn.Config().Tracer) {
 		return nil, ErrNotInstrumented
 	}
-	return newRunner(&connSource{conn: conn}, opts), nil
+	return newRunner(&connSource{conn: conn, turn: make(chan struct{}, 1)}, opts), nil
 }
+
+// ErrSameConn is the error of a unit a NewConnRunner's unit started with
+// Runner.Do or Runner.Read on the same Runner: there is one connection,
+// and the outer unit holds it.
+var ErrSameConn = errors.New("uow: a unit of a connection runner started another on the same runner, whose one connection it holds; nest it with Unit.Do")
 
 func newRunner(src source, opts []Option) *Runner {
 	cfg := config{
@@ -253,7 +262,17 @@ func (r *Runner) attempt(ctx context.Context, fn func(context.Context, *Unit) er
 			panic(p)
 		}
 	}()
-	if err := fn(ctx, u); err != nil {
+	fctx := ctx
+	if c, ok := r.src.(*connSource); ok {
+		// A unit started from another's fn would wait for the one
+		// connection, which the other holds until fn returns.
+		if ctx.Value(inUnitOf{c}) != nil {
+			finished = true
+			return ErrSameConn
+		}
+		fctx = context.WithValue(ctx, inUnitOf{c}, true)
+	}
+	if err := fn(fctx, u); err != nil {
 		u.s.close(ctx)
 		finished = true
 		return err
@@ -356,13 +375,20 @@ func isoSQL(iso pgx.TxIsoLevel) string {
 
 // connSource runs units one at a time as savepoints on one connection.
 type connSource struct {
-	mu   sync.Mutex
+	turn chan struct{} // holds a token while a unit has conn
 	conn *pgx.Conn
 }
 
+// inUnitOf marks the context a connSource's unit hands its fn.
+type inUnitOf struct{ *connSource }
+
 func (c *connSource) acquire(ctx context.Context) (*pgx.Conn, func(), error) {
-	c.mu.Lock()
-	return c.conn, c.mu.Unlock, nil
+	select {
+	case c.turn <- struct{}{}:
+		return c.conn, func() { <-c.turn }, nil
+	case <-ctx.Done():
+		return nil, nil, context.Cause(ctx)
+	}
 }
 
 func (*connSource) begin(bool, pgx.TxIsoLevel) string { return "savepoint folio_unit" }

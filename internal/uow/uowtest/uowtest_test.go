@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -147,4 +148,56 @@ func TestNestedUnitsInATransactionalTest(t *testing.T) {
 		_, err = u.Portfolios().GetByName(ctx, "Outer")
 		return err
 	}))
+}
+
+// The runner has one connection: a unit that starts another with the
+// runner, rather than nesting it with u.Do, gets ErrSameConn instead of
+// waiting for itself forever, and its own work goes on. Units from other
+// goroutines take turns, and one waiting gives up with its context.
+func TestUnitStartedInsideAnotherOnTheSameRunner(t *testing.T) {
+	pool := pgtest.NewPool(t, uow.ConfigurePool)
+	r := uowtest.NewRunner(t, pool)
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Outer", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		require.NoError(t, u.Flush(ctx))
+		for _, run := range []func(context.Context, func(context.Context, *uow.Unit) error, ...uow.Option) error{r.Do, r.Read} {
+			err := run(ctx, func(ctx context.Context, u *uow.Unit) error {
+				_, err := u.Portfolios().GetByName(ctx, "Outer")
+				return err
+			})
+			require.ErrorIs(t, err, uow.ErrSameConn)
+		}
+		return nil
+	}))
+	var n int
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		ps, err := u.Portfolios().List(ctx, uow.ListOptions{})
+		n = len(ps)
+		return err
+	}))
+	assert.Equal(t, 1, n, "the outer unit committed")
+
+	// Another goroutine's unit waits its turn, and gives up with its ctx.
+	held, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Portfolios().GetByName(ctx, "Outer") // takes the connection
+			close(held)
+			<-release
+			return err
+		})
+	}()
+	<-held
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := r.Read(wctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().GetByName(ctx, "Outer")
+		return err
+	})
+	close(release)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, <-done)
 }
