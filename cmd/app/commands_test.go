@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -810,5 +811,27 @@ func TestOneLine(t *testing.T) {
 		"first\n  second\n\nthird":       "first; second; third",
 	} {
 		assert.Equal(t, want, oneLine(in), "%q", in)
+	}
+}
+
+// After a signal, an error becomes "interrupted", but for an unknown
+// COMMIT outcome: the user must hear that the change may have been saved.
+func TestInterruptedKeepsAnUnknownCommitsWords(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	canceled := &pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("save: %w", canceled), "folio: interrupted\n"},
+		{fmt.Errorf("save: %w", errors.New("disk full")), "folio: interrupted: save: disk full\n"},
+		{fmt.Errorf("%w: %w", uow.ErrCommitUnknown, canceled), "folio: " + uow.ErrCommitUnknown.Error()},
+	} {
+		var stderr strings.Builder
+		code := fail(&env{ctx: ctx, stderr: &stderr}, tc.err, nil)
+		assert.Equal(t, exitFailure, code, "%v", tc.err)
+		assert.True(t, strings.HasPrefix(stderr.String(), tc.want), "got %q, want %q", stderr.String(), tc.want)
 	}
 }

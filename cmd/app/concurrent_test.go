@@ -78,8 +78,9 @@ func TestEmbeddedDefaultConcurrent(t *testing.T) {
 	requireNoServer(t, dir)
 }
 
-// TestDemoInterrupted stops the demo while it sets up its server: it exits
-// and still leaves nothing behind.
+// TestDemoInterrupted stops the demo while it sets up its server, once
+// while initdb runs and once when the server has started: it exits and
+// still leaves nothing behind.
 func TestDemoInterrupted(t *testing.T) {
 	if _, err := exec.LookPath("pgrep"); err != nil {
 		t.Skip("pgrep is not installed")
@@ -87,13 +88,21 @@ func TestDemoInterrupted(t *testing.T) {
 	t.Parallel()
 	tmp := reachableDir(t)
 	c := &cli{env: []string{"TMPDIR=" + tmp}}
-	for _, wait := range []time.Duration{200 * time.Millisecond, 600 * time.Millisecond} {
+	for _, phase := range []struct {
+		name, glob string // the file that marks it
+	}{
+		{"initdb", "folio-demo-*/PG_VERSION"},
+		{"server started", "folio-demo-*/postmaster.pid"},
+	} {
 		cmd, stdout, stderr := c.command(t, t.Context(), "demo")
 		require.NoError(t, cmd.Start())
-		time.Sleep(wait)
+		require.Eventually(t, func() bool {
+			m, _ := filepath.Glob(filepath.Join(tmp, phase.glob))
+			return len(m) > 0
+		}, time.Minute, time.Millisecond, "the demo reaches %s", phase.name)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		err := cmd.Wait()
-		t.Logf("after %v: %v\nstdout: %s\nstderr: %s", wait, err, stdout, stderr)
+		t.Logf("at %s: %v\nstdout: %s\nstderr: %s", phase.name, err, stdout, stderr)
 		var exitErr *exec.ExitError
 		require.ErrorAs(t, err, &exitErr, "the demo ran to its end: the signal did not stop it")
 		assert.Equal(t, 1, exitErr.ExitCode())

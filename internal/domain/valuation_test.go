@@ -108,6 +108,23 @@ func TestValueWeightsAreRounded(t *testing.T) {
 	// Rounded each on its own to WeightPlaces, the weights miss 1 by at
 	// most a few units in the last place.
 	assert.True(t, sum.Sub(decimal.NewFromInt(1)).Abs().LessThanOrEqual(decimal.New(3, -domain.WeightPlaces)), sum)
+
+	// Rounded, not cut: two thirds end in 7.
+	q := newPortfolio(t, "Thirds", "EUR")
+	one, two := newSecurity(t, "ONE", "EUR"), newSecurity(t, "TWO", "EUR")
+	for _, s := range []*domain.Security{one, two} {
+		require.NoError(t, s.SetPrice(dec("1"), date(t, "2024-01-02")))
+	}
+	buy(t, q, one, "1", "1", "2024-01-01")
+	buy(t, q, two, "2", "1", "2024-01-01")
+	v, err = q.Value(byID(one, two))
+	require.NoError(t, err)
+	weights := map[uuid.UUID]decimal.Decimal{}
+	for _, h := range v.Holdings {
+		weights[h.SecurityID] = h.Weight
+	}
+	requireDec(t, "0.3333333333", weights[one.ID()])
+	requireDec(t, "0.6666666667", weights[two.ID()])
 }
 
 func TestValueZeroMarketValue(t *testing.T) {

@@ -483,7 +483,15 @@ func TestLockWaitIsPerOperation(t *testing.T) {
 		_, err := m.Status(ctx)
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Released only once the Migrator is polling for it, so that the
+	// wait, not an early start, is what gets the lock.
+	require.Eventually(t, func() bool {
+		var polling int
+		err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+			AND query LIKE '%pg_try_advisory_lock%'`).Scan(&polling)
+		return err == nil && polling == 1
+	}, 30*time.Second, 20*time.Millisecond, "the Migrator polls for the lock")
 	_, err = holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID)
 	require.NoError(t, err)
 	select {

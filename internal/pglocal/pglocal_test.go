@@ -402,12 +402,17 @@ func TestRefusesNonEmptyDirectory(t *testing.T) {
 
 func TestRejectsManagedSettings(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"port", "listen_addresses", "Unix_Socket_Directories", "", "a=b"} {
-		_, err := pglocal.Start(t.Context(), pglocal.Options{
-			DataDir:  newDataDir(t, "data"),
-			Settings: map[string]string{name: "x"},
-		})
-		require.Error(t, err, name)
+	for name, want := range map[string]string{
+		"port":                    "setting port is managed by pglocal",
+		"listen_addresses":        "setting listen_addresses is managed by pglocal",
+		"Unix_Socket_Directories": "setting Unix_Socket_Directories is managed by pglocal",
+		"":                        `invalid setting name ""`,
+		"a=b":                     `invalid setting name "a=b"`,
+	} {
+		dir := newDataDir(t, "data")
+		_, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: dir, Settings: map[string]string{name: "x"}})
+		require.ErrorContains(t, err, want, name)
+		assert.NoDirExists(t, filepath.Join(dir, "base"), "refused before initdb: %s", name)
 	}
 }
 

@@ -3,6 +3,8 @@ package uow_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +43,35 @@ func TestUnchangedAggregateWritesNothing(t *testing.T) {
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 2})
 	v1, _ := stored(t, pool, ids["Main"])
 	assert.Equal(t, v0, v1, "version must not move without a change")
+}
+
+// Changes that cancel out (a rename and back, a lot bought and removed)
+// leave the aggregate as loaded: nothing is written, the version stays.
+func TestNetZeroChangeWritesNothing(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	v0, lots0 := stored(t, pool, ids["Main"])
+
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		before := p.Changes()
+		require.NoError(t, p.Rename("Other"))
+		require.NoError(t, p.Rename("Main"))
+		lot, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+		require.NoError(t, err)
+		require.NoError(t, p.RemoveInvestment(lot.ID()))
+		require.NotEqual(t, before, p.Changes(), "the object did change on the way")
+		return nil
+	}, uow.WithReport(&rep)))
+
+	assert.Equal(t, []string{begin, "GetPortfolio", "ListInvestmentsByPortfolio", "commit"}, uowtest.Names(rep))
+	v1, lots1 := stored(t, pool, ids["Main"])
+	assert.Equal(t, v0, v1, "version must not move without a net change")
+	assert.Equal(t, lots0, lots1)
 }
 
 func TestChangedQuantityUpdatesThatColumnAndVersionInTwoRoundTrips(t *testing.T) {
@@ -294,14 +325,14 @@ func TestNewPortfolioWithManyLotsIsOneRoundTrip(t *testing.T) {
 
 func TestFewNewLotsAreSeparateInserts(t *testing.T) {
 	t.Parallel()
-	_, r := newDB(t, uow.WithBulkThreshold(2))
+	pool, r := newDB(t, uow.WithBulkThreshold(2))
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
 	var rep uow.Report
 	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		p, err := u.Portfolios().Get(ctx, ids["Main"])
 		require.NoError(t, err)
-		for range 2 {
-			_, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+		for i := range 2 {
+			_, err := p.Buy(secs["AAPL"], dec(fmt.Sprint(i+1)), dec("1"), day)
 			require.NoError(t, err)
 		}
 		return nil
@@ -310,6 +341,9 @@ func TestFewNewLotsAreSeparateInserts(t *testing.T) {
 		begin, "GetPortfolio", "ListInvestmentsByPortfolio",
 		"BumpPortfolioVersion", "InsertInvestment", "InsertInvestment", "commit",
 	}, uowtest.Names(rep))
+	v, lots := stored(t, pool, ids["Main"])
+	assert.Equal(t, int64(2), v)
+	assert.ElementsMatch(t, []string{"1.0000000000", "2.0000000000"}, slices.Collect(maps.Values(lots)))
 }
 
 func TestUnitThatTouchesNothingSendsNothing(t *testing.T) {

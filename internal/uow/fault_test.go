@@ -331,14 +331,17 @@ func TestServerRestartUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Wait for progress rather than for fixed times, which a loaded
+	// machine may not make any in.
+	require.Eventually(t, func() bool { return ok.Load() >= 20 }, time.Minute, 10*time.Millisecond, "units commit before the stop")
 	before := ok.Load()
 	require.NoError(t, srv.Stop(ctx))
-	time.Sleep(200 * time.Millisecond)
+	failedAt := failed.Load()
+	require.Eventually(t, func() bool { return failed.Load() > failedAt }, time.Minute, 10*time.Millisecond, "units fail while the server is down")
 	srv, err = pglocal.Start(ctx, opts)
 	require.NoError(t, err)
 	restartedAt := ok.Load()
-	time.Sleep(500 * time.Millisecond)
+	require.Eventually(t, func() bool { return ok.Load() >= restartedAt+20 }, time.Minute, 10*time.Millisecond, "units commit after the restart")
 	close(stop)
 	wg.Wait()
 

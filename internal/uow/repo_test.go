@@ -159,6 +159,17 @@ func TestReadUnitRefusesChanges(t *testing.T) {
 		return p.Rename("Sneaky")
 	})
 	assert.ErrorIs(t, err, uow.ErrReadOnly)
+	// An explicit Flush refuses too, and fn may go on.
+	var flushErr error
+	err = r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		require.NoError(t, p.Rename("Sneaky"))
+		flushErr = u.Flush(ctx)
+		return nil
+	})
+	assert.ErrorIs(t, flushErr, uow.ErrReadOnly)
+	assert.ErrorIs(t, err, uow.ErrReadOnly)
 	var name string
 	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
 	assert.Equal(t, "Main", name)
@@ -203,6 +214,24 @@ func TestRevalueManySecuritiesInOneStatement(t *testing.T) {
 		return u.Securities().Revalue([]uow.Quote{{Symbol: "S000", Price: dec("1"), Date: day}, {Symbol: "s000", Price: dec("2"), Date: day}})
 	})
 	assert.ErrorIs(t, err, domain.ErrInvalid)
+}
+
+// A Revalue is written by the flush after it, once: later flushes and the
+// commit do not send it again (which could overwrite a newer price).
+func TestRevalueIsWrittenOnce(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAPL"})
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAPL", Price: dec("11"), Date: day}}))
+		require.NoError(t, u.Flush(ctx))
+		return u.Flush(ctx)
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{begin, "UpdateSecurityPrices", "commit"}, uowtest.Names(rep))
+	var price string
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAPL'").Scan(&price))
+	assert.Equal(t, "11", price)
 }
 
 func TestTrackedPriceChangeIsAnUpdate(t *testing.T) {

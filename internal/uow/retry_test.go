@@ -384,3 +384,47 @@ func TestAnErrorAfterARetryComesBackAsItIs(t *testing.T) {
 	assert.Len(t, rep.Retries, 1)
 	assert.Equal(t, "Main", storedName(t, pool, ids["Main"]), "nothing written")
 }
+
+// The backoff between attempts ends with ctx: a long one does not keep
+// Do from returning.
+func TestBackoffEndsWithTheContext(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t, uow.WithBackoff(time.Hour, time.Hour), uow.WithAttempts(2))
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Do(cctx, func(context.Context, *uow.Unit) error {
+			return fmt.Errorf("save: %w", domain.ErrVersionConflict)
+		})
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, domain.ErrVersionConflict)
+	case <-time.After(time.Minute):
+		t.Fatal("Do slept through the end of its context")
+	}
+}
+
+// sentinelSafe is an error pgx would call safe to retry.
+type sentinelSafe struct{}
+
+func (sentinelSafe) Error() string     { return "conn closed" }
+func (sentinelSafe) SafeToRetry() bool { return true }
+
+// Retryable never says yes to an unknown COMMIT outcome, whatever else the
+// error holds: pgx may call the broken connection safe to retry.
+func TestRetryableNeverForAnUnknownCommit(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{
+		fmt.Errorf("%w: %w", uow.ErrCommitUnknown, sentinelSafe{}),
+		fmt.Errorf("%w: %w", uow.ErrCommitUnknown, &pgconn.PgError{Code: "40001"}),
+		fmt.Errorf("%w: %w", uow.ErrCommitUnknown, domain.ErrVersionConflict),
+	} {
+		assert.False(t, uow.Retryable(err), "%v", err)
+	}
+	for _, err := range []error{sentinelSafe{}, &pgconn.PgError{Code: "40001"}, &pgconn.PgError{Code: "40P01"}, domain.ErrVersionConflict} {
+		assert.True(t, uow.Retryable(err), "%v", err)
+	}
+}
