@@ -295,7 +295,28 @@ func TestIdentityMapReturnsSamePointerWithoutQuery(t *testing.T) {
 		require.NoError(t, err)
 		assert.Same(t, s1, s2)
 		assert.Equal(t, before, u.Stats())
+
+		// Asking for its securities too sends nothing when the unit has
+		// them all, and loads them when it does not.
+		d, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
+		require.NoError(t, err)
+		assert.Same(t, a, d)
+		assert.Equal(t, before, u.Stats(), "the unit has the portfolio and its securities")
 		return nil
+	}))
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		before := u.Stats()
+		q, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
+		require.NoError(t, err)
+		assert.Same(t, p, q)
+		assert.Equal(t, before.RoundTrips+1, u.Stats().RoundTrips, "the securities are loaded")
+		m, err := u.Securities().Map(ctx, []uuid.UUID{secs["AAPL"].ID()})
+		require.NoError(t, err)
+		assert.Equal(t, before.RoundTrips+1, u.Stats().RoundTrips, "and tracked")
+		_, err = p.Value(m)
+		return err
 	}))
 }
 

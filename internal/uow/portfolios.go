@@ -133,30 +133,36 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 		return nil, fmt.Errorf("lock portfolios: %w", ErrReadOnly)
 	}
 	var missing, relock []uuid.UUID
-	tracked := false // some of ids the unit has already
 	for _, id := range ids {
 		e, ok := u.portfolios[id]
 		switch {
 		case !ok:
 			missing = append(missing, id)
-			continue
 		case o.lock && e.state == statePersistent && !e.locked:
 			relock = append(relock, id)
 		}
-		tracked = true
 	}
 	if len(missing) > 1 && len(missing) <= 4*fewIDs {
 		// loadFew wants them in id order; a few ids, repeated, are still a few.
 		missing = sortedUnique(missing)
 	}
+	// The portfolios whose securities to load: those loaded now, and those
+	// the unit has whose lots hold a security it does not.
 	var secsFor []uuid.UUID
+	secsOfTracked := false
 	if o.securities {
-		secsFor = ids
+		for _, id := range ids {
+			e, ok := u.portfolios[id]
+			if !ok || !u.hasSecuritiesOf(e.p) {
+				secsFor = append(secsFor, id)
+				secsOfTracked = secsOfTracked || ok
+			}
+		}
 	}
 	o.symbols = u.missingSymbols(o.symbols)
 	var err error
 	switch {
-	case len(missing) > 0 && len(missing) <= fewIDs && len(relock) == 0 && (!o.securities || !tracked):
+	case len(missing) > 0 && len(missing) <= fewIDs && len(relock) == 0 && !secsOfTracked:
 		// The securities of the portfolios loaded, which are all of them.
 		err = u.loadFew(ctx, missing, o)
 	case len(missing) > 0 || len(relock) > 0 || len(secsFor) > 0 || len(o.symbols) > 0:
@@ -174,6 +180,17 @@ func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOp
 		out[i] = e.p
 	}
 	return out, nil
+}
+
+// hasSecuritiesOf reports whether the unit has every security p's lots
+// hold.
+func (u *Unit) hasSecuritiesOf(p *domain.Portfolio) bool {
+	for l := range p.Lots() {
+		if _, ok := u.securities[l.SecurityID()]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // fewIDs is how many portfolios load with statements of their own rather
