@@ -30,7 +30,10 @@ import (
 // a database do not see each other's data. Each unit is a savepoint, so a
 // failing unit undoes only its own work, and nested units nest further.
 // The pool must be configured with uow.ConfigurePool. Isolation options have
-// no effect: the enclosing transaction decides.
+// no effect: the enclosing transaction decides. A unit that code under test
+// starts with this runner from inside another unit's fn (rather than
+// nesting it with Unit.Do) returns uow.ErrSameConn: on one connection it
+// would wait for itself.
 func NewRunner(tb testing.TB, pool *pgxpool.Pool, opts ...uow.Option) *uow.Runner {
 	tb.Helper()
 	ctx := context.Background()
