@@ -576,9 +576,11 @@ func signed(d decimal.Decimal) string {
 // byName refers to a portfolio by the name the user typed, in the form
 // names are stored in. A name no portfolio can have, such as "", is refused
 // as invalid input, in the words "portfolio create" would use, rather than
-// looked up and not found. The portfolio is what the command changes.
+// looked up and not found; one stored before a rule that would refuse it
+// now is found (so that it can be renamed). The portfolio is what the
+// command changes.
 func byName(e *env, name string) (tracker.Ref, error) {
-	n, err := domain.ParsePortfolioName(name)
+	n, err := domain.ParsePortfolioNameToFind(name)
 	if err != nil {
 		return tracker.Ref{}, err
 	}

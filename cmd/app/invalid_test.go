@@ -497,3 +497,19 @@ func TestTradeImportUnknownPortfolio(t *testing.T) {
 	assert.Equal(t, want, stderr.String())
 	require.Equal(t, before, snapshot(t, pool), "something was written")
 }
+
+// A name stored before the rule that a name must show something (a joiner
+// and an accent, say) is still found by name, so that it can be renamed;
+// a new name like it is refused.
+func TestNameStoredBeforeTheVisibleRuleCanBeRenamed(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	const old = "\u200d\u0301"
+	_, err := pool.Exec(t.Context(), `insert into portfolio (id, name, currency, version)
+		values ('00000000-0000-7000-8000-000000000001', $1, 'USD', 1)`, old)
+	require.NoError(t, err)
+	assert.Contains(t, c.fails(t, 3, "portfolio", "create", old), "must show something")
+	assert.Contains(t, c.ok(t, "portfolio", "show", old), "version 1")
+	assert.Equal(t, "Renamed \"\\u200d\u0301\" to \"Visible\".\n", c.ok(t, "portfolio", "rename", old, "Visible"))
+	assert.Equal(t, "Visible", queryOne[string](t, pool, "select name from portfolio"))
+}

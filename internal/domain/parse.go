@@ -90,39 +90,60 @@ func ParseCurrency(s string) (string, error) {
 // becomes "é", so that two names that look the same are the same name) if
 // it is a valid portfolio name: 1 to MaxNameLength characters (runes) of
 // valid UTF-8 without control characters or invisible characters that
-// reorder or hide text (see hasInvisible). Any other text is allowed and
-// stored verbatim,
-// including quotes and SQL such as "'; DROP TABLE portfolio; --": keeping
-// SQL out of queries is storage's job, done with bind parameters, and a
-// filter on names would only mask a query that forgot them. It returns an
-// error wrapping ErrInvalidName otherwise.
+// reorder or hide text (see hasInvisible), with at least one character
+// that shows (a letter, digit, punctuation mark or symbol). Any other text
+// is allowed and stored verbatim, including quotes and SQL such as
+// "'; DROP TABLE portfolio; --": keeping SQL out of queries is storage's
+// job, done with bind parameters, and a filter on names would only mask a
+// query that forgot them. It returns an error wrapping ErrInvalidName
+// otherwise.
 func ParsePortfolioName(s string) (string, error) {
-	return parseName(s, MaxNameLength, "a portfolio name", true)
+	return parseName(s, MaxNameLength, "a portfolio name", nameInput)
 }
 
 // ParseSecurityName is ParsePortfolioName for the name of a security, which
 // may have up to MaxSecurityNameLength characters. It returns an error
 // wrapping ErrInvalidName.
 func ParseSecurityName(s string) (string, error) {
-	return parseName(s, MaxSecurityNameLength, "a security name", true)
+	return parseName(s, MaxSecurityNameLength, "a security name", nameInput)
+}
+
+// ParsePortfolioNameToFind is ParsePortfolioName for a name to look a
+// portfolio up by, which may be one stored before the rule that a name
+// must show something: such a portfolio can still be found, and renamed.
+// It returns an error wrapping ErrInvalidName for a name no portfolio can
+// have.
+func ParsePortfolioNameToFind(s string) (string, error) {
+	return parseName(s, MaxNameLength, "a portfolio name", nameLookup)
 }
 
 // storedPortfolioName and storedSecurityName check names read from
-// storage: the rules of the Parse functions, except the refusal of
-// invisible characters, which came later. A name stored before it must
-// still load, so that it can be renamed.
+// storage: the rules of the Parse functions, except those that came later
+// (the refusal of invisible characters, which migrations 00007, 00009 and
+// 00010 brought to stored names, and the rule that a name must show
+// something). A name stored before them must still load, so that it can
+// be renamed.
 func storedPortfolioName(s string) (string, error) {
-	return parseName(s, MaxNameLength, "a portfolio name", false)
+	return parseName(s, MaxNameLength, "a portfolio name", nameStored)
 }
 
 func storedSecurityName(s string) (string, error) {
-	return parseName(s, MaxSecurityNameLength, "a security name", false)
+	return parseName(s, MaxSecurityNameLength, "a security name", nameStored)
 }
 
-func parseName(s string, maxRunes int, what string, input bool) (string, error) {
+// nameRules says which of parseName's rules apply.
+type nameRules int
+
+const (
+	nameInput  nameRules = iota // a new name: every rule
+	nameLookup                  // a name to find: not "must show something"
+	nameStored                  // a name read from storage: as stored, the first rules only
+)
+
+func parseName(s string, maxRunes int, what string, rules nameRules) (string, error) {
 	t := strings.TrimSpace(s)
 	valid := utf8.ValidString(t)
-	if valid && input {
+	if valid && rules != nameStored {
 		t = NormalizeText(t)
 	}
 	var reason string
@@ -137,9 +158,9 @@ func parseName(s string, maxRunes int, what string, input bool) (string, error) 
 		// Tabs, line breaks and the like would break the CLI's tables
 		// and CSV exports, and are never meant in a name.
 		reason = what + " must not contain control characters such as tabs or line breaks"
-	case input && hasInvisible(t):
+	case rules != nameStored && hasInvisible(t):
 		reason = what + " must not contain invisible characters that reorder or hide text, such as U+202E (right-to-left override) or U+200B (zero-width space)"
-	case input && !hasVisible(t):
+	case rules == nameInput && !hasVisible(t):
 		reason = what + " must show something: a letter, digit, punctuation mark or symbol"
 	default:
 		return t, nil

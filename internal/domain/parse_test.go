@@ -424,3 +424,30 @@ func TestDay(t *testing.T) {
 		})
 	}
 }
+
+// A name to find follows the rules of a new name, normalized the same way,
+// but for "must show something": a portfolio named before that rule must
+// still be found.
+func TestParsePortfolioNameToFind(t *testing.T) {
+	for in, want := range map[string]string{
+		" Growth ":     "Growth",
+		"Cafe\u0301":   "Caf\u00e9",
+		"\u200d\u0301": "\u200d\u0301",
+		"\u200e":       "\u200e",
+	} {
+		got, err := domain.ParsePortfolioNameToFind(in)
+		require.NoError(t, err, "%q", in)
+		assert.Equal(t, want, got)
+	}
+	for in, reason := range map[string]string{
+		"":                       "must not be empty",
+		"a\tb":                   "control characters",
+		"a\u200bb":               "invisible characters",
+		strings.Repeat("x", 101): "at most 100 characters",
+		"\xff":                   "valid UTF-8",
+	} {
+		_, err := domain.ParsePortfolioNameToFind(in)
+		require.ErrorIs(t, err, domain.ErrInvalidName, "%q", in)
+		assert.Contains(t, err.Error(), reason)
+	}
+}

@@ -168,7 +168,7 @@ func (p *Portfolio) Rename(name string) error {
 // error the portfolio is unchanged.
 func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on time.Time) (Investment, error) {
 	if sec == nil || sec.id == uuid.Nil {
-		return Investment{}, fmt.Errorf("buy in %q: %w: no security given", p.name, ErrInvalid)
+		return Investment{}, fmt.Errorf("buy in %q: %w security: none given", p.name, ErrInvalid)
 	}
 	fail := func(err error) (Investment, error) {
 		return Investment{}, fmt.Errorf("buy %s in %q: %w", sec.symbol, p.name, err)
@@ -242,7 +242,7 @@ func (s Sale) RealizedGain(price decimal.Decimal) decimal.Decimal {
 // sec on that day than quantity. On error the portfolio is unchanged.
 func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) (Sale, error) {
 	if sec == nil {
-		return Sale{}, fmt.Errorf("sell from %q: %w: no security given", p.name, ErrInvalid)
+		return Sale{}, fmt.Errorf("sell from %q: %w security: none given", p.name, ErrInvalid)
 	}
 	fail := func(err error) (Sale, error) {
 		return Sale{}, fmt.Errorf("sell %s from %q: %w", sec.symbol, p.name, err)

@@ -95,8 +95,8 @@ func TestBuy(t *testing.T) {
 		{"cost too large", usd, dec("1"), dec("1000000000000000000"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidPrice, "18 digits"},
 		{"no date", usd, dec("1"), dec("1"), time.Time{}, domain.ErrInvalidDate, "a date is required"},
 		{"date too early", usd, dec("1"), dec("1"), time.Date(1850, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalidDate, "1850-01-02"},
-		{"nil security", nil, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalid, "no security given"},
-		{"zero security", &domain.Security{}, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalid, "no security given"},
+		{"nil security", nil, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalid, "invalid security: none given"},
+		{"zero security", &domain.Security{}, dec("1"), dec("1"), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), domain.ErrInvalid, "invalid security: none given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,7 +245,7 @@ func TestSellRefusedLeavesPortfolioUnchanged(t *testing.T) {
 		{"too precise", func(s, _ *domain.Security) *domain.Security { return s }, dec("0.00000000001"), "2024-12-31",
 			domain.ErrInvalidQuantity, "at most 18 digits"},
 		{"nil security", func(_, _ *domain.Security) *domain.Security { return nil }, dec("1"), "2024-12-31",
-			domain.ErrInvalid, "no security given"},
+			domain.ErrInvalid, "invalid security: none given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

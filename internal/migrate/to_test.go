@@ -187,7 +187,8 @@ func TestIgnorablesMigrationRewritesNames(t *testing.T) {
 			('00000000-0000-7000-8000-000000000003', 'Taken', 'USD', 1),
 			('00000000-0000-7000-8000-000000000004', U&'Tak\+0E0001en', 'USD', 1),
 			('00000000-0000-7000-8000-000000000005', $1, 'USD', 1),
-			('00000000-0000-7000-8000-000000000006', U&'\2764\FE0F \845B\+0E0100 a\200Db', 'USD', 1)`, flag)
+			('00000000-0000-7000-8000-000000000006', U&'\2764\FE0F \845B\+0E0100 a\200Db', 'USD', 1),
+			('00000000-0000-7000-8000-000000000007', U&'Cafe\034F\0301', 'USD', 1)`, flag)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `insert into security (id, symbol, name, currency) values
 			('00000000-0000-7000-8000-000000000008', 'ACME', U&'Acme\17B4Corp', 'USD')`)
@@ -211,6 +212,7 @@ func TestIgnorablesMigrationRewritesNames(t *testing.T) {
 		{"4", "Taken (000000000004)", 2},
 		{"5", flag, 1},
 		{"6", "\u2764\ufe0f \u845b\U000E0100 a\u200db", 1},
+		{"7", "Caf\u00e9", 2}, // NFC with the joiner, and NFC again without
 	}, got)
 	var sec string
 	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))

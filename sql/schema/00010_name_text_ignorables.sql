@@ -7,18 +7,21 @@
 -- variation selectors and the tag characters of flags.
 --
 -- Names stored before are rewritten rather than refused, as in 00009:
--- the characters go, the name is trimmed, "unnamed" if nothing is left,
+-- the characters go, the name is trimmed and normalized to NFC again,
+-- "unnamed" if nothing is left,
 -- and a portfolio name that would equal another's gets its id's last 12
 -- characters in parentheses after it. A portfolio whose name changes gets
 -- a new version.
 
 -- +goose Up
 -- +goose StatementBegin
+-- Normalized again: a combining grapheme joiner keeps an accent from
+-- combining, so "e", U+034F, U+0301 is in NFC, and "e", U+0301 is not.
 CREATE OR REPLACE FUNCTION pg_temp.folio_clean_name(name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(nullif(btrim(regexp_replace(name,
+    SELECT coalesce(nullif(normalize(btrim(regexp_replace(name,
         U&'[\034F\17B4\17B5\2065\FFF0-\FFF8\+01BCA0-\+01BCA3\+01D173-\+01D17A\+0E0000-\+0E001F\+0E0080-\+0E00FF\+0E01F0-\+0E0FFF]',
-        '', 'g')), ''), 'unnamed')
+        '', 'g')), NFC), ''), 'unnamed')
 $$;
 -- +goose StatementEnd
 
