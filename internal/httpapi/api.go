@@ -105,6 +105,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,14 +166,21 @@ func New(svc *tracker.Service, opts Options) http.Handler {
 // that becomes the problem response.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// anyQuery, as handle's only parameter, lets a route take any query.
+const anyQuery = "*"
+
 func (a *api) handle(pattern string, h handlerFunc, params ...string) {
 	resource := resourceOf(pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		infoOf(r).resource = resource
 		// Query parameters a route does not take are refused, as unknown
 		// members of a body are: a misspelt one would otherwise be
-		// ignored without a word.
-		_, err := query(r, params...)
+		// ignored without a word. anyQuery: but for the health check,
+		// which probes call with parameters of their own.
+		var err error
+		if !slices.Equal(params, []string{anyQuery}) {
+			_, err = query(r, params...)
+		}
 		if err == nil {
 			err = h(w, r)
 		}

@@ -107,7 +107,6 @@ func TestErrors(t *testing.T) {
 		{"query on a portfolio", "GET", "/portfolios/" + id + "?x=1", "", nil, 400, malformed, malformedT, "x", `unknown query parameter "x": this request takes none`},
 		{"query on a report", "GET", "/portfolios/" + id + "/report?as_of=2024-01-01", "", nil, 400, malformed, malformedT, "as_of", "takes none"},
 		{"query on a security", "GET", "/securities/AAPL?x", "", nil, 400, malformed, malformedT, "x", "takes none"},
-		{"query on healthz", "GET", "/healthz?verbose=1", "", nil, 400, malformed, malformedT, "verbose", "takes none"},
 		{"query on a rename", "PATCH", "/portfolios/" + id + "?name=Other", `{"name":"Other"}`, nil, 400, malformed, malformedT, "name", "takes none"},
 		{"query on a create", "POST", "/portfolios?name=Other", `{"name":"Other"}`, nil, 400, malformed, malformedT, "name", "takes none"},
 		{"query on a trade", "POST", trades + "?dry_run=1", buy("1"), nil, 400, malformed, malformedT, "dry_run", "takes none"},

@@ -68,8 +68,12 @@ func (a *api) decode(r *http.Request, dst any) error {
 		return malformed("", "the request body is not valid UTF-8 (at byte %d)", invalidUTF8(body))
 	}
 	// JSON has no byte order mark, but some clients (PowerShell's, among
-	// others) put one in front; RFC 8259 lets a parser ignore it.
-	body = bytes.TrimPrefix(body, []byte("\uFEFF"))
+	// others) put one in front; RFC 8259 lets a parser ignore it. Three
+	// spaces in its place keep the byte offsets of errors those of the
+	// body sent.
+	if bytes.HasPrefix(body, []byte("\uFEFF")) {
+		copy(body, "   ")
+	}
 	if err := checkMembers(body, members(reflect.TypeOf(dst).Elem())); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func (a *api) routes() {
-	a.handle("GET /healthz", a.health)
+	a.handle("GET /healthz", a.health, anyQuery)
 	a.handle("GET /securities", a.listSecurities, "after", "limit")
 	a.handle("POST /securities", a.addSecurity)
 	a.handle("GET /securities/{symbol}", a.getSecurity)

@@ -25,6 +25,9 @@ func TestHealthz(t *testing.T) {
 	res := e.do(t, "GET", "/healthz", "")
 	assert.Equal(t, map[string]string{"status": "ok"}, requireJSON[map[string]string](t, res, http.StatusOK))
 	assert.Equal(t, "{\"status\":\"ok\"}\n", res.Body.String())
+	// Probes add parameters of their own (cache busters, a probe name).
+	res = e.do(t, "GET", "/healthz?probe=lb&t=1732600000", "")
+	assert.Equal(t, map[string]string{"status": "ok"}, requireJSON[map[string]string](t, res, http.StatusOK))
 }
 
 // A database that takes connections and never answers (hung, or a
@@ -301,6 +304,7 @@ func TestBodyWithAByteOrderMark(t *testing.T) {
 	var n int
 	require.NoError(t, e.pool.QueryRow(t.Context(), "select count(*) from portfolio where name = 'Marked'").Scan(&n))
 	assert.Equal(t, 1, n)
-	// Only one, and only in front.
-	requireProblem(t, e.do(t, "POST", "/portfolios", "\ufeff\ufeff"+`{"name":"Twice"}`), http.StatusBadRequest, "malformed-request", "Malformed request")
+	// Only one, and only in front; offsets count it.
+	p2 := requireProblem(t, e.do(t, "POST", "/portfolios", "\ufeff\ufeff"+`{"name":"Twice"}`), http.StatusBadRequest, "malformed-request", "Malformed request")
+	assert.Contains(t, p2.Detail, "(at byte 4)")
 }

@@ -98,7 +98,7 @@ func (o ListOptions) limit() (int32, error) {
 	case o.Limit == 0:
 		return 100, nil
 	case o.Limit < 1 || o.Limit > MaxPageSize:
-		return 0, fmt.Errorf("%w: page size %d: use 1 to %d", domain.ErrInvalid, o.Limit, MaxPageSize)
+		return 0, fmt.Errorf("%w page size %d: use 1 to %d", domain.ErrInvalid, o.Limit, MaxPageSize)
 	}
 	return int32(o.Limit), nil
 }

@@ -295,7 +295,7 @@ func (r Securities) Revalue(quotes []Quote) error {
 			return fmt.Errorf("revalue %s: %w", sym, err)
 		}
 		if seen[sym] {
-			return fmt.Errorf("revalue: %w: symbol %s given twice", domain.ErrInvalid, sym)
+			return fmt.Errorf("revalue: %w quotes: symbol %s given twice", domain.ErrInvalid, sym)
 		}
 		seen[sym] = true
 		clean[i] = Quote{Symbol: sym, Price: q.Price, Date: domain.Day(q.Date)}

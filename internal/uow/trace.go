@@ -55,7 +55,9 @@ type Report struct {
 	Stats
 	// Statements lists what was sent, over all attempts.
 	Statements []Statement
-	// Attempts is how many times fn ran (more than one after retries).
+	// Attempts is how many attempts the unit made (more than one after
+	// retries); fn ran in each, unless the context had ended or the unit
+	// was refused (ErrSameConn) before it could.
 	Attempts int
 	// Retries lists, per retry, the error that caused it.
 	Retries []error
