@@ -314,7 +314,7 @@ func priceImport(e *env, args []string) error {
 	if e.g.json {
 		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "Imported %s.\n", count(res.Imported, "price", "prices"))
+	fmt.Fprintf(e.stdout, "Imported %s for %s.\n", count(res.Imported, "price", "prices"), count(res.Securities, "security", "securities"))
 	if res.Skipped > 0 {
 		fmt.Fprintf(e.stdout, "Skipped %d older than a price already known for the same security.\n", res.Skipped)
 	}

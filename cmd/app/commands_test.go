@@ -185,7 +185,7 @@ func TestPriceImport(t *testing.T) {
 		"msft, 2024-06-28 ,415.10\n"+
 		"AAPL,2024-06-27,180\n"+
 		"BRK.B,2024-06-28,0.0001\n")
-	assert.Equal(t, "Imported 3 prices.\nSkipped 1 older than a price already known for the same security.\n",
+	assert.Equal(t, "Imported 3 prices for 3 securities.\nSkipped 1 older than a price already known for the same security.\n",
 		c.ok(t, "price", "import", file))
 	assert.Equal(t, "190.5000000000 2024-06-28", queryOne[string](t, pool,
 		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
@@ -198,7 +198,15 @@ func TestPriceImport(t *testing.T) {
 	c.stdin = "AAPL,2024-07-01,200\nMSFT,2024-07-01,420\n"
 	var res map[string]int
 	c.okJSON(t, &res, "price", "import", "-")
-	assert.Equal(t, map[string]int{"imported": 2, "skipped": 0}, res)
+	assert.Equal(t, map[string]int{"imported": 2, "securities": 2, "skipped": 0}, res)
+
+	// Two days of one security set two prices, and leave the last.
+	c.stdin = "AAPL,2024-07-02,201\nAAPL,2024-07-03,202\n"
+	assert.Equal(t, "Imported 2 prices for 1 security.\n", c.ok(t, "price", "import", "-"))
+	assert.Equal(t, "202.0000000000 2024-07-03", queryOne[string](t, pool,
+		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
+	_, err := pool.Exec(t.Context(), "update security set last_price = 200, price_date = '2024-07-01' where symbol = 'AAPL'")
+	require.NoError(t, err)
 
 	// A price older than the security's is refused by price set, and
 	// skipped by an import.
@@ -206,7 +214,7 @@ func TestPriceImport(t *testing.T) {
 	assert.Equal(t, "folio: AAPL on 2024-06-30: invalid price: older than the current price of 2024-07-01\n", stderr)
 	c.stdin = "AAPL,2024-06-30,1\n"
 	c.okJSON(t, &res, "price", "import", "-")
-	assert.Equal(t, map[string]int{"imported": 0, "skipped": 1}, res)
+	assert.Equal(t, map[string]int{"imported": 0, "securities": 0, "skipped": 1}, res)
 	assert.Equal(t, "200.0000000000 2024-07-01", queryOne[string](t, pool,
 		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
 	assert.Equal(t, "420.0000000000 2024-07-01", queryOne[string](t, pool,
@@ -779,7 +787,7 @@ func TestImportSpreadsheetCSV(t *testing.T) {
 	c.ok(t, "portfolio", "create", "Main")
 
 	prices := writeFile(t, "prices.csv", "\ufeff\"Symbol\",\"Date\",\"Price\"\r\n\"AAPL\",\"2024-07-01\",\"201.5\"\r\n")
-	assert.Equal(t, "Imported 1 price.\n", c.ok(t, "price", "import", prices))
+	assert.Equal(t, "Imported 1 price for 1 security.\n", c.ok(t, "price", "import", prices))
 	assert.Equal(t, "201.5", queryOne[string](t, pool, "select trim_scale(last_price)::text from security"))
 
 	trades := writeFile(t, "trades.csv", "\ufeffdate,side,symbol,quantity,price\r\n"+

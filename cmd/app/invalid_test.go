@@ -322,7 +322,7 @@ func TestImportAllOrNothing(t *testing.T) {
 	var prices map[string]int
 	c.okJSON(t, &prices, "price", "import", csvFile(t, "", 300, 0, priceRow, ""))
 	// Rows 1 to 147 are older than the fixture's price of 2024-06-28.
-	assert.Equal(t, map[string]int{"imported": 153, "skipped": 147}, prices)
+	assert.Equal(t, map[string]int{"imported": 153, "securities": 1, "skipped": 147}, prices)
 	assert.Equal(t, "400.0000000000 2024-11-27", queryOne[string](t, pool,
 		"select last_price::text || ' ' || price_date::text from security where symbol = 'AAPL'"))
 	assert.Equal(t, 301, queryOne[int](t, pool, "select count(*) from investment"))

@@ -245,7 +245,7 @@ func TestImportPrices(t *testing.T) {
 			{Line: 9, Symbol: "MSFT", Price: dec("0.0001"), Date: day("2024-06-02")}, // older: skipped
 		})
 		require.NoError(t, err)
-		assert.Equal(t, tracker.PriceImport{Imported: 5, Skipped: 3}, res)
+		assert.Equal(t, tracker.PriceImport{Imported: 5, Securities: 3, Skipped: 3}, res)
 
 		for sym, want := range map[string][2]string{
 			"AAPL": {"181", "2024-06-04"},

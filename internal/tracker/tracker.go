@@ -230,12 +230,16 @@ type RowError struct {
 func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *RowError) Unwrap() error { return e.Err }
 
-// PriceImport sums up a price import: prices set, and rows skipped
-// because the security already had a price of a later day (a quote never
-// replaces a newer one; of two for the same day, the later row wins).
+// PriceImport sums up a price import: prices set, the securities they were
+// set for (a security keeps its last price only, so a file with several
+// days of one security sets several prices, and leaves one), and rows
+// skipped because the security already had a price of a later day (a
+// quote never replaces a newer one; of two for the same day, the later
+// row wins).
 type PriceImport struct {
-	Imported int `json:"imported"`
-	Skipped  int `json:"skipped"`
+	Imported   int `json:"imported"`
+	Securities int `json:"securities"`
+	Skipped    int `json:"skipped"`
 }
 
 // ImportPrices sets many prices in one unit: all or none. A row for an
@@ -252,6 +256,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 	var out PriceImport
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		out = PriceImport{}
+		priced := make(map[string]bool)
 		if _, err := u.Securities().GetBySymbols(ctx, symbols); err != nil {
 			// Name the first row whose symbol is missing.
 			for _, r := range rows {
@@ -277,7 +282,9 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 				return &RowError{Line: r.Line, Err: err}
 			}
 			out.Imported++
+			priced[r.Symbol] = true
 		}
+		out.Securities = len(priced)
 		return nil
 	})
 	if err != nil {
