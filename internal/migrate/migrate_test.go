@@ -439,13 +439,7 @@ func TestConcurrentUp(t *testing.T) {
 		require.NoError(t, err)
 
 		results := race(t, url, 2, func() {
-			require.Eventually(t, func() bool {
-				var polling int
-				err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-					WHERE datname = current_database() AND pid <> pg_backend_pid()
-					AND query LIKE '%pg_try_advisory_lock%'`).Scan(&polling)
-				return err == nil && polling == 2
-			}, 30*time.Second, 20*time.Millisecond, "both migrators poll for the lock")
+			waitForPollers(t, holder, 2)
 			require.Empty(t, appliedVersions(t, pool), "applied while the lock was held")
 			var unlocked bool
 			require.NoError(t, holder.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID).Scan(&unlocked))
@@ -485,13 +479,7 @@ func TestLockWaitIsPerOperation(t *testing.T) {
 	}()
 	// Released only once the Migrator is polling for it, so that the
 	// wait, not an early start, is what gets the lock.
-	require.Eventually(t, func() bool {
-		var polling int
-		err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid()
-			AND query LIKE '%pg_try_advisory_lock%'`).Scan(&polling)
-		return err == nil && polling == 1
-	}, 30*time.Second, 20*time.Millisecond, "the Migrator polls for the lock")
+	waitForPollers(t, holder, 1)
 	_, err = holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID)
 	require.NoError(t, err)
 	select {
@@ -500,6 +488,19 @@ func TestLockWaitIsPerOperation(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Status did not get the lock")
 	}
+}
+
+// waitForPollers waits until n other sessions of holder's database are
+// polling for goose's advisory lock (the locker's pg_try_advisory_lock).
+func waitForPollers(t *testing.T, holder *pgx.Conn, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var polling int
+		err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+			AND query LIKE '%pg_try_advisory_lock%'`).Scan(&polling)
+		return err == nil && polling == n
+	}, 30*time.Second, 20*time.Millisecond, "%d sessions poll for the lock", n)
 }
 
 // migrationsFS returns the first n real migrations, plus extra files.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -123,6 +124,22 @@ func TestVersionAndStatusOnlyRead(t *testing.T) {
 	assert.Equal(t, int64(2), v)
 }
 
+// nameRow is a portfolio's name and version, with the last character of
+// its id.
+type nameRow struct {
+	ID, Name string
+	Version  int64
+}
+
+func storedNames(t *testing.T, pool *pgxpool.Pool) []nameRow {
+	t.Helper()
+	rows, err := pool.Query(ctx, "select right(id::text, 1), name, version from portfolio order by id")
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[nameRow])
+	require.NoError(t, err)
+	return got
+}
+
 // Migration 00009 rewrites the names it would refuse instead of failing
 // on them, so that an upgrade never stops there: separators become spaces,
 // invisible characters go, versions move, and a clash is settled with the
@@ -148,15 +165,7 @@ func TestSeparatorsMigrationRewritesNames(t *testing.T) {
 	_, err = newMigrator(t, pool).Up(ctx)
 	require.NoError(t, err)
 	requireSchemaAt(t, pool, int64(len(schemaFiles(t))))
-	rows, err := pool.Query(ctx, "select right(id::text, 1), name, version from portfolio order by id")
-	require.NoError(t, err)
-	type row struct {
-		ID, Name string
-		Version  int64
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	require.NoError(t, err)
-	assert.Equal(t, []row{
+	assert.Equal(t, []nameRow{
 		{"1", "Line break", 4},
 		{"2", "unnamed", 2},
 		{"3", "Taken", 1},
@@ -164,7 +173,7 @@ func TestSeparatorsMigrationRewritesNames(t *testing.T) {
 		{"5", "Twin (000000000005)", 2},
 		{"6", "Twin (000000000006)", 2},
 		{"7", "Plain", 1},
-	}, got)
+	}, storedNames(t, pool))
 	var sec string
 	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
 	assert.Equal(t, "AcmeCorp", sec)
@@ -197,15 +206,7 @@ func TestIgnorablesMigrationRewritesNames(t *testing.T) {
 	_, err = newMigrator(t, pool).Up(ctx)
 	require.NoError(t, err)
 	requireSchemaAt(t, pool, int64(len(schemaFiles(t))))
-	rows, err := pool.Query(ctx, "select right(id::text, 1), name, version from portfolio order by id")
-	require.NoError(t, err)
-	type row struct {
-		ID, Name string
-		Version  int64
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	require.NoError(t, err)
-	assert.Equal(t, []row{
+	assert.Equal(t, []nameRow{
 		{"1", "Grapevine", 4},
 		{"2", "unnamed", 2},
 		{"3", "Taken", 1},
@@ -213,7 +214,7 @@ func TestIgnorablesMigrationRewritesNames(t *testing.T) {
 		{"5", flag, 1},
 		{"6", "\u2764\ufe0f \u845b\U000E0100 a\u200db", 1},
 		{"7", "Caf\u00e9", 2}, // NFC with the joiner, and NFC again without
-	}, got)
+	}, storedNames(t, pool))
 	var sec string
 	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
 	assert.Equal(t, "AcmeCorp", sec)
