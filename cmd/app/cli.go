@@ -26,6 +26,10 @@ type command struct {
 	run      func(e *env, args []string) error
 	needsDB  bool // connect before running
 	noSchema bool // with needsDB: do not migrate the embedded default first
+	// long: runs until stopped. On the embedded default it waits for a
+	// server another folio started to stop, and starts its own, rather than
+	// join one that goes away when that folio ends.
+	long bool
 }
 
 // errUsage marks a command line that does not parse; the message says why.

@@ -77,7 +77,7 @@ func commands() *command {
 				help: "Starts a throwaway PostgreSQL (or, with DATABASE_URL, a scratch database on that\n" +
 					"server, dropped afterwards), migrates it, adds sample securities, prices, two\n" +
 					"portfolios and trades, and prints their reports. Leaves nothing behind."},
-			{name: "serve", nargs: 0, needsDB: true, summary: "serve the HTTP API",
+			{name: "serve", nargs: 0, needsDB: true, long: true, summary: "serve the HTTP API",
 				flags: func(fs *flag.FlagSet) {
 					a := addrValue("127.0.0.1:8080")
 					fs.Var(&a, "addr", "`host:port` to listen on")

@@ -178,6 +178,7 @@ func (e *env) startEmbedded() (*pglocal.Server, string, error) {
 	srv, err := pglocal.Start(e.ctx, pglocal.Options{
 		DataDir: filepath.Join(dir, "pgdata"),
 		Logger:  e.logger,
+		Own:     e.long,
 	})
 	if err != nil {
 		if errors.Is(err, pglocal.ErrNoServer) {

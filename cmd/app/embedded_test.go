@@ -3,11 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,4 +218,70 @@ func TestDemoScratchDatabase(t *testing.T) {
 	requireCleanError(t, r)
 	assert.Contains(t, r.stderr, "CREATEDB")
 	assert.Contains(t, r.stderr, "permission denied to create database")
+}
+
+// TestServeOutlivesTheCommandThatStartedTheServer: serve started while a
+// short command runs on the embedded default waits for that command's
+// server to stop and starts its own, rather than joining a server that goes
+// away when the command ends; the command does not wait for serve.
+func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple") // the cluster, migrated
+	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
+
+	// An import reading standard input holds its server until the input ends.
+	short, stdout, stderr := c.command(t, t.Context(), "price", "import", "-")
+	short.Stdin = nil
+	in, err := short.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, short.Start())
+	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
+		time.Minute, 10*time.Millisecond, "the import starts the server")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	serve, _, serveErr := c.command(t, t.Context(), "serve", "--addr", addr)
+	require.NoError(t, serve.Start())
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	require.Eventually(t, func() bool {
+		return strings.Contains(serveErr.String(), "waiting for the process that started the server")
+	}, time.Minute, 10*time.Millisecond, "serve waits for the import's server")
+
+	_, err = io.WriteString(in, "AAPL,2024-06-28,190\n")
+	require.NoError(t, err)
+	require.NoError(t, in.Close())
+	began := time.Now()
+	require.NoError(t, short.Wait(), "stderr: %s", stderr)
+	assert.Less(t, time.Since(began), 10*time.Second, "the import did not wait for serve")
+	assert.NotContains(t, stderr.String(), "waiting for other processes")
+	assert.Equal(t, "Imported 1 price for 1 security.\n", stdout.String())
+
+	// serve has a server of its own, and keeps it.
+	var res *http.Response
+	require.Eventually(t, func() bool {
+		res, err = http.Get("http://" + addr + "/securities/AAPL")
+		return err == nil
+	}, time.Minute, 20*time.Millisecond, "serve answers")
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+	assert.Contains(t, string(body), `"last_price":"190"`)
+
+	assert.Contains(t, c.ok(t, "security", "list"), "190.00", "a command now joins serve's server")
+	res, err = http.Get("http://" + addr + "/healthz")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode, "serve kept its server after the command ended")
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
+	requireNoServer(t, dir)
 }

@@ -57,6 +57,8 @@ type env struct {
 	// changing names what the command changes, such as `portfolio
 	// "Growth"`, for the words of an error; "" until the command says.
 	changing string
+	// long: the command runs until stopped (see command.long).
+	long bool
 
 	pool   *pgxpool.Pool
 	runner *uow.Runner
@@ -144,6 +146,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	e.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	if c.needsDB {
+		e.long = c.long
 		closeDB, err := e.connect(!c.noSchema)
 		if err != nil {
 			return fail(e, err, nil)

@@ -80,6 +80,11 @@
 // separate socket directory after the shutdown. Ephemeral servers take no
 // users lock: their Stop does not wait for anyone.
 //
+// A process that means to use the server for long (a network service)
+// sets Options.Own: Start then waits, holding no claim, for a server
+// another process owns to be stopped, and starts one of its own, rather
+// than join one that goes away with its owner.
+//
 // If the owner dies without calling Stop (a crash, SIGKILL), the kernel's
 // parent-death signal shuts the server down fast (Linux only), so no server
 // outlives its owner.

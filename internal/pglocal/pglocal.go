@@ -78,6 +78,14 @@ type Options struct {
 	// BinDir is the directory holding initdb and postgres. Empty: found
 	// with FindBinDir.
 	BinDir string
+
+	// Own makes Start wait, rather than join, when a server another
+	// process started runs on DataDir: until that process has stopped it,
+	// and then start one this process owns. It is for a process that uses
+	// the server for long, a network service say: joined, it would lose
+	// the server when the process that started it ends. Start logs a
+	// warning when it has to wait. Ignored for ephemeral servers.
+	Own bool
 }
 
 // Server is a PostgreSQL server listening on a Unix socket only. Its
@@ -118,6 +126,7 @@ type launcher struct {
 	binDir       string
 	acct         *runas.Account // nil: run the server as this process's user
 	created      bool           // initCluster ran initdb
+	own          bool
 }
 
 // Start makes sure a server for opts.DataDir is running and returns it.
@@ -145,7 +154,57 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.start(ctx)
+	if !l.own {
+		return l.start(ctx)
+	}
+	warned := false
+	for {
+		// Wait without a claim on the server, which would keep its
+		// owner waiting for this process (see Server.Stop).
+		if err := l.awaitNoServer(ctx, &warned); err != nil {
+			return nil, err
+		}
+		s, err := l.start(ctx)
+		if err != nil || s.owned {
+			return s, err
+		}
+		// Another process started one first: let it go, and wait again.
+		if err := s.Stop(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// awaitNoServer returns once no live server runs on the data directory,
+// warning once (through *warned) that it waits.
+func (l *launcher) awaitNoServer(ctx context.Context, warned *bool) error {
+	checked := 0 // the pid found listening
+	for {
+		pf, err := readPidFile(l.dataDir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil
+		case errors.Is(err, errPidFileIncomplete):
+		case err != nil:
+			return err
+		case !pidAlive(pf.pid) || pf.pid == os.Getpid() || pf.pid == os.Getppid():
+			return nil // stale, as reuse judges it
+		case pf.status == pmStatusReady && pf.socketDir != "" && checked != pf.pid:
+			// A live pid that is not a postmaster (reused after a
+			// reboot) would be waited for forever: ask, once per pid.
+			s := &Server{socketDir: pf.socketDir, port: pf.port}
+			if _, err := ping(ctx, s.URL("postgres")); err != nil && isNoListener(err) {
+				return nil
+			}
+			checked = pf.pid
+		case !*warned:
+			l.logger.Warn(fmt.Sprintf("pglocal: waiting for the process that started the server on %s (postgres pid %d) to stop it", l.dataDir, pf.pid))
+			*warned = true
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return fmt.Errorf("pglocal: waiting for the server running on %s to stop: %w", l.dataDir, err)
+		}
+	}
 }
 
 func newLauncher(opts Options) (*launcher, error) {
@@ -175,6 +234,7 @@ func newLauncher(opts Options) (*launcher, error) {
 		stopGrace:    orDefault(opts.StopGrace, defaultStopGrace),
 		logger:       opts.Logger,
 		binDir:       opts.BinDir,
+		own:          opts.Own && !opts.Ephemeral,
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)

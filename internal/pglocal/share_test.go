@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/pglocal"
@@ -260,4 +261,64 @@ func TestOwnerStopWaitsForJoinersAtMostStopGrace(t *testing.T) {
 	require.Contains(t, logs.String(), "mode=smart")
 	require.NotContains(t, logs.String(), "mode=immediate")
 	require.Error(t, conn.Ping(ctx), "the joiner was cut off")
+}
+
+// With Own, Start waits for the server another process started, without a
+// claim on it, so that process's Stop need not wait; once that server is
+// stopped, Start starts one this process owns, on the same socket.
+func TestOwnWaitsForTheOwnersServerInsteadOfJoining(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := newDataDir(t, "data")
+	opts, logs := newOptions(t, dir)
+
+	first, err := pglocal.Start(ctx, opts)
+	require.NoError(t, err)
+	require.True(t, first.Owned())
+	firstPID := postmasterPID(t, dir)
+
+	own := opts
+	own.Own = true
+	type result struct {
+		s   *pglocal.Server
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		s, err := pglocal.Start(ctx, own)
+		got <- result{s, err}
+	}()
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "waiting for the process that started the server on "+dir)
+	}, 10*time.Second, 10*time.Millisecond, "Start says it waits")
+	select {
+	case r := <-got:
+		t.Fatalf("Start with Own returned while the other server ran: %v, %v", r.s, r.err)
+	default:
+	}
+
+	// The first process's Stop does not wait for the waiting one.
+	requireReturns(t, stopInBackground(ctx, first), 5*time.Second)
+	require.NotContains(t, logs.String(), "waiting for other processes using the server")
+	requireGone(t, firstPID)
+
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(time.Minute):
+		t.Fatal("Start with Own did not start a server once the other stopped")
+	}
+	require.NoError(t, r.err)
+	t.Cleanup(func() { require.NoError(t, r.s.Stop(context.Background())) })
+	assert.True(t, r.s.Owned())
+	assert.NotEqual(t, firstPID, postmasterPID(t, dir))
+	assert.Equal(t, first.URL("postgres"), r.s.URL("postgres"), "the same socket")
+	require.NoError(t, query(ctx, r.s.URL("postgres")))
+
+	// Without another server, Own starts one at once.
+	require.NoError(t, r.s.Stop(ctx))
+	s, err := pglocal.Start(ctx, own)
+	require.NoError(t, err)
+	assert.True(t, s.Owned())
+	require.NoError(t, s.Stop(ctx))
 }
