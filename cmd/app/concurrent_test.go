@@ -90,9 +90,10 @@ func TestDemoInterrupted(t *testing.T) {
 	c := &cli{env: []string{"TMPDIR=" + tmp}}
 	for _, phase := range []struct {
 		name, glob string // the file that marks it
+		sig        syscall.Signal
 	}{
-		{"initdb", "folio-demo-*/PG_VERSION"},
-		{"server started", "folio-demo-*/postmaster.pid"},
+		{"initdb", "folio-demo-*/PG_VERSION", syscall.SIGHUP}, // the terminal closed
+		{"server started", "folio-demo-*/postmaster.pid", syscall.SIGTERM},
 	} {
 		cmd, stdout, stderr := c.command(t, t.Context(), "demo")
 		require.NoError(t, cmd.Start())
@@ -100,7 +101,7 @@ func TestDemoInterrupted(t *testing.T) {
 			m, _ := filepath.Glob(filepath.Join(tmp, phase.glob))
 			return len(m) > 0
 		}, time.Minute, time.Millisecond, "the demo reaches %s", phase.name)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, cmd.Process.Signal(phase.sig))
 		err := cmd.Wait()
 		t.Logf("at %s: %v\nstdout: %s\nstderr: %s", phase.name, err, stdout, stderr)
 		var exitErr *exec.ExitError

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,9 +92,28 @@ func (e *env) say(format string, a ...any) {
 	fmt.Fprintf(w, format, a...)
 }
 
+// demoDirPrefix names the demo's throwaway clusters in the temporary
+// directory.
+const demoDirPrefix = "folio-demo-"
+
+// removeStaleDemos removes the clusters of demos killed before they could
+// remove them (SIGKILL, a crash): their servers stopped with them. One
+// whose server runs, that a Start holds, or that changed in the last
+// minute stays.
+func removeStaleDemos(logger *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), demoDirPrefix+"*"))
+	for _, d := range dirs {
+		d = strings.TrimSuffix(d, ".lock") // alone: what a failed Start leaves
+		if removed, err := pglocal.RemoveStale(d, time.Minute); removed || err != nil {
+			logger.Debug("removed the cluster of an earlier demo", "dir", d, "error", err)
+		}
+	}
+}
+
 // throwawayServer starts an ephemeral PostgreSQL in a temporary directory.
 func (e *env) throwawayServer() (*pgxpool.Config, func(), error) {
-	dir, err := os.MkdirTemp("", "folio-demo-")
+	removeStaleDemos(e.logger)
+	dir, err := os.MkdirTemp("", demoDirPrefix)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -144,7 +144,26 @@ func TestDemo(t *testing.T) {
 	// directory go there, so "nothing left" means an empty directory.
 	tmp := reachableDir(t)
 	c := &cli{env: []string{"TMPDIR=" + tmp}}
+
+	// What earlier demos, killed before they could clean up, left: a
+	// cluster whose server stopped with them, and a failed Start's lock
+	// file. The demo removes both once they are a minute old; a newer one
+	// may be a demo starting up, and stays.
+	stale := filepath.Join(tmp, "folio-demo-1")
+	require.NoError(t, os.MkdirAll(filepath.Join(stale, "base"), 0o700))
+	require.NoError(t, os.WriteFile(stale+".lock", nil, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "folio-demo-2.lock"), nil, 0o600))
+	young := filepath.Join(tmp, "folio-demo-3")
+	require.NoError(t, os.Mkdir(young, 0o700))
+	old := time.Now().Add(-2 * time.Minute)
+	for _, p := range []string{stale, stale + ".lock", filepath.Join(tmp, "folio-demo-2.lock")} {
+		require.NoError(t, os.Chtimes(p, old, old))
+	}
+
 	out := c.ok(t, "demo")
+	assert.NoDirExists(t, stale, "the stale cluster was removed")
+	assert.DirExists(t, young, "a new one stays")
+	require.NoError(t, os.Remove(young))
 
 	m := demoDir.FindStringSubmatch(out)
 	require.NotNil(t, m, out)
