@@ -291,6 +291,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // else it answers without a route (the redirect to a cleaned path) passes
 // through.
 func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	if r.RequestURI == "*" {
+		// "OPTIONS *" asks about the server, not a resource; the mux
+		// would redirect it to "/".
+		a.problem(w, r, &requestError{kind: errNoRoute, msg: "there is no resource at *"})
+		return
+	}
 	c := &capture{header: http.Header{}}
 	h.ServeHTTP(c, r)
 	switch c.status {
@@ -319,6 +325,10 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 	if status == 0 {
 		status = http.StatusOK // the handler wrote nothing
 	}
+	sent := rw.bytes
+	if r.Method == http.MethodHead {
+		sent = 0 // net/http sends no body, whatever the handler wrote
+	}
 	attrs := []slog.Attr{
 		slog.String("request_id", ri.id),
 		slog.String("method", r.Method),
@@ -326,7 +336,7 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 		slog.String("route", pattern),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
-		slog.Int64("bytes", rw.bytes),
+		slog.Int64("bytes", sent),
 	}
 	level := slog.LevelInfo
 	if ri.slug != "" {

@@ -82,6 +82,13 @@ func TestRequestLog(t *testing.T) {
 	assert.Equal(t, "already-exists", lines[2]["problem"])
 	assert.Equal(t, "not-found", lines[3]["problem"])
 
+	// HEAD sends no body, and the log says so.
+	buf.Reset()
+	require.Equal(t, http.StatusOK, e.do(t, "HEAD", "/healthz", "").Code)
+	head := logLines(t, buf)
+	require.Len(t, head, 1)
+	assert.EqualValues(t, 0, head[0]["bytes"])
+
 	for _, secret := range []string{secretName, "Secret", "secret-token", "Bearer", "cookie-value", "session="} {
 		assert.NotContains(t, buf.String(), secret)
 	}

@@ -92,6 +92,9 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" reaches the handler, which answers it as any
+		// request: a request id, a log line, a problem.
+		DisableGeneralOptionsHandler: true,
 	}
 	addr := ln.Addr().String()
 	served := make(chan error, 1)

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -145,6 +146,22 @@ func TestListenAndServe(t *testing.T) {
 	r := <-get("http://" + addr + "/healthz")
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusOK, r.status)
+
+	// "OPTIONS *", which net/http would answer itself, is a request like
+	// any other: a request id, and a problem.
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("X-Request-Id"))
+	assert.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+
 	cancel()
 	assert.NoError(t, <-served)
 }
