@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -266,7 +268,9 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	serve, _, serveErr := c.command(t, t.Context(), "serve", "--addr", addr)
+	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
+	serveErr := &lockedBuffer{}
+	serve.Stderr = serveErr // read while serve writes
 	require.NoError(t, serve.Start())
 	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
 	require.Eventually(t, func() bool {
@@ -303,4 +307,22 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
 	requireNoServer(t, dir)
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -55,7 +55,8 @@
 //     by comparing each aggregate with the snapshot taken when it was
 //     loaded, not by instrumenting attribute access.
 //   - Retries are built in. Do reruns fn, in a new transaction with a new
-//     unit, on serialization failures, deadlocks and version conflicts. fn
+//     unit, on serialization failures, deadlocks, version conflicts and a
+//     session the server ended before COMMIT (a restart, a failover). fn
 //     must be safe to run again: do side effects after Do returns.
 //   - One snapshot per transaction. Units run at REPEATABLE READ by default,
 //     so the two statements that load an aggregate (the portfolio row and
@@ -127,8 +128,9 @@
 // count before COMMIT runs. Writes to existing rows therefore check their
 // own counts in SQL (folio_assert, SQLSTATE FOL01) and abort the transaction
 // when they are wrong; the unit reports a version conflict. If the
-// connection fails while COMMIT is in flight, the outcome is unknown: the
-// error wraps ErrCommitUnknown and the unit is not retried.
+// connection fails while COMMIT is in flight, or the server answers COMMIT
+// by ending the session, the outcome is unknown: the error wraps
+// ErrCommitUnknown and the unit is not retried.
 //
 // Every unit's statements and round trips are counted by a pgx tracer that
 // ConfigurePool installs; WithReport hands them to the caller, and package

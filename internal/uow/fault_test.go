@@ -119,6 +119,8 @@ func TestKilledBackend(t *testing.T) {
 						_, err := killer.Exec(ctx, "select pg_terminate_backend($1)", pid)
 						assert.NoError(t, err)
 					}
+					// Let the unit's next attempt through.
+					assert.NoError(t, blocker.Rollback(ctx))
 				}()
 			}
 
@@ -145,14 +147,22 @@ func TestKilledBackend(t *testing.T) {
 				return nil
 			}, uow.WithReport(&rep))
 			<-killed
-			if blocker != nil {
-				require.NoError(t, blocker.Rollback(ctx))
-			}
 			v1, lots1 := stored(t, pool, ids["Main"])
+			if when == "during flush" {
+				// The server said why it hung up (57P01, admin_shutdown)
+				// in answer to a statement before COMMIT: the transaction
+				// is known to be rolled back, so the unit ran again.
+				require.NoError(t, err)
+				require.Len(t, rep.Retries, 1)
+				var pgErr *pgconn.PgError
+				require.ErrorAs(t, rep.Retries[0], &pgErr)
+				assert.Equal(t, "57P01", pgErr.Code)
+			}
 			if err == nil {
 				// The backend was gone before the unit's last round trip
 				// was written: the write failed, nothing reached the
-				// server, and the unit was safely run again.
+				// server, and the unit was safely run again. Or the server
+				// said it ended the session (see above).
 				t.Logf("%s: retried after %v", when, rep.Retries)
 				require.Equal(t, 2, rep.Attempts)
 				assert.NotErrorIs(t, rep.Retries[0], uow.ErrCommitUnknown)
@@ -169,17 +179,7 @@ func TestKilledBackend(t *testing.T) {
 				assert.Equal(t, v0, v1, "nothing stored")
 				assert.Equal(t, lots0, lots1)
 			} else {
-				// The server said why it hung up (57P01, admin_shutdown):
-				// the transaction is known to be rolled back, so the
-				// outcome is not unknown; and the unit is not retried.
-				t.Logf("%s: the caller saw: %v", when, err)
-				var pgErr *pgconn.PgError
-				require.ErrorAs(t, err, &pgErr)
-				assert.Equal(t, "57P01", pgErr.Code)
-				assert.NotErrorIs(t, err, uow.ErrCommitUnknown)
-				assert.Equal(t, 1, rep.Attempts, "retried after %v", rep.Retries)
-				assert.Equal(t, v0, v1, "nothing partial stored")
-				assert.Equal(t, lots0, lots1)
+				t.Fatalf("%s: neither retried nor of unknown outcome: %v", when, err)
 			}
 
 			buy(t, r, ids["Main"], secs["AAPL"], "1")
@@ -469,4 +469,37 @@ func TestConnectionLostDuringCommitIsUnknownAndNotRetried(t *testing.T) {
 	var lots int
 	require.NoError(t, other.QueryRow(ctx, "select count(*) from investment where portfolio_id = $1", ids["Main"]).Scan(&lots))
 	assert.Equal(t, len(lots0)+1, lots, "applied once: a retry would have bought twice")
+}
+
+// The server ending the session in answer to COMMIT (terminated while it
+// committed: say, while it waited for a synchronous standby, after
+// committing locally) leaves the outcome unknown: the unit is not run
+// again. A deferred trigger that terminates its own backend makes the
+// server do that at COMMIT.
+func TestSessionEndedAtCommitIsUnknownAndNotRetried(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	// pg_sleep: the termination lands at its first check for interrupts.
+	_, err := pool.Exec(ctx, `
+		create function die_at_commit() returns trigger language plpgsql as $$
+		begin perform pg_terminate_backend(pg_backend_pid()); perform pg_sleep(5); return null; end $$;
+		create constraint trigger die_at_commit after insert on investment
+			deferrable initially deferred for each row execute function die_at_commit()`)
+	require.NoError(t, err)
+
+	var rep uow.Report
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+		return err
+	}, uow.WithReport(&rep))
+	require.ErrorIs(t, err, uow.ErrCommitUnknown)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "57P01", pgErr.Code)
+	assert.Equal(t, 1, rep.Attempts, "not run again: retried after %v", rep.Retries)
+	assert.False(t, uow.Retryable(err))
+	assert.Zero(t, count(t, pool, "investment"), "this time, the server had not committed")
 }

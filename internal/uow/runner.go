@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -142,9 +143,10 @@ func newRunner(src source, opts []Option) *Runner {
 // transaction is rolled back and the error is returned, or the panic
 // continues, unchanged.
 //
-// A serialization failure (SQLSTATE 40001), a deadlock (40P01) or a version
-// conflict (errors.Is(err, domain.ErrVersionConflict)), whether fn saw it or
-// the commit did, reruns fn from scratch in a new transaction, up to the
+// A serialization failure (SQLSTATE 40001), a deadlock (40P01), a version
+// conflict (errors.Is(err, domain.ErrVersionConflict)) or the server ending
+// the session before COMMIT (57P01-57P03, class 08: a restart), whether fn
+// saw it or the commit did, reruns fn from scratch in a new transaction, up to the
 // attempt bound, with jittered backoff, and not beyond the life of ctx; then
 // the last error is returned, wrapped ("uow: gave up after N attempts: ...").
 // Any other error ends the retries and is returned as it is. fn must
@@ -290,9 +292,10 @@ func queryCanceled(err error) bool {
 }
 
 // Retryable reports whether err is worth running the unit again for: a
-// serialization failure, a deadlock, a version conflict, or a connection
-// failure before anything was sent. Never when the outcome of COMMIT is
-// unknown, nor for an ended context.
+// serialization failure, a deadlock, a version conflict, the server ending
+// the session (a restart, pg_terminate_backend: the transaction is rolled
+// back), or a connection failure before anything was sent. Never when the
+// outcome of COMMIT is unknown, nor for an ended context.
 func Retryable(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, ErrCommitUnknown):
@@ -306,9 +309,23 @@ func Retryable(err error) bool {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return serializationFailure(pgErr.Code)
+		return serializationFailure(pgErr.Code) || sessionEnded(pgErr.Code)
 	}
 	return pgconn.SafeToRetry(err)
+}
+
+// sessionEnded reports whether code is the server ending or refusing the
+// session: admin_shutdown, crash_shutdown, cannot_connect_now (a restart,
+// a failover, pg_terminate_backend), or a connection exception. The
+// transaction it ended is rolled back (one ended while COMMIT was in
+// flight wraps ErrCommitUnknown instead), so the unit may run again, on
+// another connection.
+func sessionEnded(code string) bool {
+	switch code {
+	case "57P01", "57P02", "57P03":
+		return true
+	}
+	return strings.HasPrefix(code, "08")
 }
 
 func backoff(cfg config, attempt int) time.Duration {

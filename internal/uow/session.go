@@ -167,7 +167,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 
 	wasOpen := !s.conn.IsClosed()
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
-	err := readResults(br, head, calls, tail)
+	err := readResults(br, head, calls, tail, !s.perTrip)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -199,7 +199,11 @@ func lostAfterSend(err error, wasOpen bool) bool {
 	return wasOpen && errors.Is(err, pgconn.ErrConnClosed)
 }
 
-func readResults(br pgx.BatchResults, head []control, calls []call, tail []control) error {
+// readResults reads a round trip's results in order. With writes, a COMMIT
+// the server answered by ending the session (a FATAL error: terminated
+// while, say, it waited for a synchronous standby, after committing
+// locally) is of unknown outcome.
+func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes bool) error {
 	for _, c := range head {
 		if _, err := br.Exec(); err != nil {
 			if !serverSaid(err) {
@@ -225,6 +229,10 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 		if err != nil {
 			if !serverSaid(err) {
 				return err
+			}
+			var pgErr *pgconn.PgError
+			if writes && isCommit(c.sql) && errors.As(err, &pgErr) && (pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC") {
+				return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
 		}
