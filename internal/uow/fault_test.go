@@ -172,8 +172,11 @@ func TestKilledBackend(t *testing.T) {
 			} else if errors.Is(err, uow.ErrCommitUnknown) {
 				// The same race, lost the other way round where pgx
 				// cannot tell that the failed write sent nothing (the
-				// exec mode used behind PgBouncer): the unit calls the
-				// outcome unknown and does not retry. Nothing was stored.
+				// exec mode used behind PgBouncer), or the server's
+				// 57P01 read as the answer to COMMIT (killed while idle
+				// after the flush, which the client cannot tell from
+				// killed while committing): the unit calls the outcome
+				// unknown and does not retry. Nothing was stored.
 				t.Logf("%s: the caller saw: %v", when, err)
 				assert.Equal(t, 1, rep.Attempts, "retried after %v", rep.Retries)
 				assert.Equal(t, v0, v1, "nothing stored")

@@ -200,9 +200,11 @@ func lostAfterSend(err error, wasOpen bool) bool {
 }
 
 // readResults reads a round trip's results in order. With writes, a COMMIT
-// the server answered by ending the session (a FATAL error: terminated
-// while, say, it waited for a synchronous standby, after committing
-// locally) is of unknown outcome.
+// the server answered by shutting the session down (admin_shutdown,
+// crash_shutdown: terminated while, say, it waited for a synchronous
+// standby, after committing locally; or before COMMIT arrived, which the
+// client cannot tell apart) is of unknown outcome. Other errors, such as
+// an idle-in-transaction timeout, say the transaction was rolled back.
 func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes bool) error {
 	for _, c := range head {
 		if _, err := br.Exec(); err != nil {
@@ -231,7 +233,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 				return err
 			}
 			var pgErr *pgconn.PgError
-			if writes && isCommit(c.sql) && errors.As(err, &pgErr) && (pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC") {
+			if writes && isCommit(c.sql) && errors.As(err, &pgErr) && (pgErr.Code == "57P01" || pgErr.Code == "57P02") {
 				return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
