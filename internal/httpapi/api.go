@@ -243,12 +243,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), infoKey{}, ri), a.timeout)
 	defer cancel()
 	r = r.WithContext(ctx)
-	// The deadline covers reading the body too, which the context cannot
-	// interrupt: a client sending it slowly runs out of the same time.
-	// (An http.Handler given a writer without deadlines is not bound.)
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = http.NewResponseController(w).SetReadDeadline(deadline)
-	}
 	if r.Body != nil {
 		// The server's own writer, not rw: through it net/http learns that
 		// the body was cut off and closes the connection after the 413.

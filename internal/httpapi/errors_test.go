@@ -1,19 +1,13 @@
 package httpapi_test
 
 import (
-	"bufio"
-	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/httpapi"
 	"github.com/folio-dev/folio/internal/tracker"
@@ -256,32 +250,4 @@ func TestRequestTimeoutIs503(t *testing.T) {
 		assert.Equal(t, "5", res.Header().Get("Retry-After"))
 	}
 	assert.Equal(t, before, e.dump(t))
-}
-
-// A body that arrives too slowly runs out of the request's time like slow
-// work does: 503 timeout, on a real connection (the deadline is the
-// connection's), and nothing is written.
-func TestSlowBodyRunsOutOfTime(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, httpapi.Options{RequestTimeout: 300 * time.Millisecond})
-	srv := httptest.NewServer(e.h)
-	t.Cleanup(srv.Close)
-	before := e.dump(t)
-
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
-	body := `{"name":"Slow"}`
-	_, err = fmt.Fprintf(conn, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		len(body), body[:5]) // and the rest never comes
-	require.NoError(t, err)
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err, "no answer while the body was still coming")
-	defer res.Body.Close()
-	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
-	var p struct{ Type, Detail string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&p))
-	assert.True(t, strings.HasSuffix(p.Type, "/timeout"), p.Type)
-	assert.Equal(t, before, e.dump(t), "nothing written")
 }

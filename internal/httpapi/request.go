@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -272,10 +270,6 @@ func (a *api) decodeError(err error) error {
 	switch {
 	case errors.As(err, &tooLarge):
 		return &requestError{kind: errTooLarge, msg: fmt.Sprintf("the request body exceeds the limit of %d bytes", tooLarge.Limit)}
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The request's deadline, set on the connection (see ServeHTTP):
-		// out of time, like a request whose work took too long.
-		return fmt.Errorf("read the request body: %w (%w)", context.DeadlineExceeded, err)
 	case errors.Is(err, io.EOF):
 		return malformed("", "the request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
