@@ -506,3 +506,77 @@ func TestSessionEndedAtCommitIsUnknownAndNotRetried(t *testing.T) {
 	assert.False(t, uow.Retryable(err))
 	assert.Zero(t, count(t, pool, "investment"), "this time, the server had not committed")
 }
+
+// A backend terminated while COMMIT runs with interrupts held (here, in
+// commit_delay's sleep in the WAL flush) answers COMMIT, then sends its
+// FATAL on its way out. The unit is committed: it must succeed, once, not
+// run again on top of its own commit.
+func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "folio-commit-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir); _ = os.Remove(dir + ".lock") })
+	srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Ephemeral: true,
+		Settings: map[string]string{"fsync": "on", "commit_delay": "100000", "commit_siblings": "0"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+
+	app := "folio-commit-" + uuid.NewString()[:8]
+	pool := pgtest.OpenPool(t, srv.URL("postgres"), uow.ConfigurePool, func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["application_name"] = app
+	})
+	m, err := migrate.New(pool)
+	require.NoError(t, err)
+	_, err = m.Up(ctx)
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	require.NoError(t, err)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	v0, lots0 := stored(t, pool, ids["Main"])
+
+	admin, err := pgx.Connect(ctx, srv.URL("postgres"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
+	killed := make(chan int, 1)
+	go func() {
+		defer close(killed)
+		for range 2000 {
+			var pid int
+			err := admin.QueryRow(ctx, `select pid from pg_stat_activity
+				where application_name = $1 and state = 'active' and query ilike 'commit%'`, app).Scan(&pid)
+			if err == nil {
+				_, err = admin.Exec(ctx, "select pg_terminate_backend($1)", pid)
+				assert.NoError(t, err)
+				killed <- pid
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	var rep uow.Report
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		if err != nil {
+			return err
+		}
+		_, err = p.Buy(secs["AAPL"], dec("5"), dec("1"), day)
+		return err
+	}, uow.WithReport(&rep))
+	pid, ok := <-killed
+	require.True(t, ok && pid != 0, "the watcher never saw the COMMIT")
+	v1, lots1 := stored(t, pool, ids["Main"])
+	t.Logf("terminated during COMMIT: err=%v, attempts=%d, version %d -> %d", err, rep.Attempts, v0, v1)
+	if err != nil {
+		// Terminated before the commit record: the server said so in
+		// answer to COMMIT, and the outcome is, to the client, unknown.
+		require.ErrorIs(t, err, uow.ErrCommitUnknown)
+		assert.LessOrEqual(t, v1, v0+1)
+	} else {
+		assert.Equal(t, v0+1, v1, "committed once")
+		assert.Len(t, lots1, len(lots0)+1)
+	}
+	assert.Equal(t, 1, rep.Attempts, "not run again: retried after %v", rep.Retries)
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -316,16 +315,16 @@ func Retryable(err error) bool {
 
 // sessionEnded reports whether code is the server ending or refusing the
 // session: admin_shutdown, crash_shutdown, cannot_connect_now (a restart,
-// a failover, pg_terminate_backend), or a connection exception. The
-// transaction it ended is rolled back (one ended while COMMIT was in
-// flight wraps ErrCommitUnknown instead), so the unit may run again, on
-// another connection.
+// a failover, pg_terminate_backend), or a lost connection. The
+// transaction it ended is rolled back (one ended in answer to COMMIT wraps
+// ErrCommitUnknown instead, and one after the server answered COMMIT is no
+// error), so the unit may run again, on another connection.
 func sessionEnded(code string) bool {
 	switch code {
-	case "57P01", "57P02", "57P03":
+	case "57P01", "57P02", "57P03", "08000", "08003", "08006":
 		return true
 	}
-	return strings.HasPrefix(code, "08")
+	return false
 }
 
 func backoff(cfg config, attempt int) time.Duration {
