@@ -326,3 +326,47 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// nohup folio serve & keeps serving when the terminal closes: a SIGHUP
+// the parent ignores stays ignored, while SIGTERM still stops it.
+func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Skip("nohup is not installed")
+	}
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
+	serve.Args = append([]string{nohup}, serve.Args...)
+	serve.Path = nohup
+	serveErr := &lockedBuffer{}
+	serve.Stderr = serveErr
+	require.NoError(t, serve.Start())
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	healthy := func() bool {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}
+	require.Eventually(t, healthy, time.Minute, 20*time.Millisecond, "serve answers: %s", serveErr)
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGHUP))
+	time.Sleep(200 * time.Millisecond) // what a stop would take to begin
+	assert.True(t, healthy(), "serve stopped on SIGHUP: %s", serveErr)
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
+	requireNoServer(t, dir)
+}

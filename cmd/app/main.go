@@ -36,8 +36,13 @@ func main() {
 	// not inherit anything.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// SIGHUP (the terminal closed) stops a command as Ctrl-C does, so
-	// that it cleans up (the demo's throwaway server) rather than die.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// that it cleans up (the demo's throwaway server) rather than die;
+	// unless it is ignored (nohup folio serve &), which Notify would undo.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
