@@ -28,10 +28,9 @@ func TestClassifyPutsAnUnknownCommitFirst(t *testing.T) {
 		{fmt.Errorf("load: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "timeout"},
 		{fmt.Errorf("load: %w", context.Canceled), http.StatusServiceUnavailable, "canceled"},
 		{fmt.Errorf("save: %w", domain.ErrVersionConflict), http.StatusConflict, "concurrent-change"},
-		// The server ended the session: the database is, for now, away.
-		{fmt.Errorf("begin: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}), http.StatusServiceUnavailable, "unavailable"},
-		{fmt.Errorf("load: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P03"}), http.StatusServiceUnavailable, "unavailable"},
-		{fmt.Errorf("load: %w", &pgconn.PgError{Code: "08006"}), http.StatusServiceUnavailable, "unavailable"},
+		// The server ended the session through every attempt: the
+		// database is, for now, away.
+		{fmt.Errorf("uow: gave up after 5 attempts: begin: %w: %w", uow.ErrSessionEnded, &pgconn.PgError{Severity: "FATAL", Code: "57P01"}), http.StatusServiceUnavailable, "unavailable"},
 		{fmt.Errorf("%w: %w", uow.ErrCommitUnknown, &pgconn.PgError{Severity: "FATAL", Code: "57P01"}), http.StatusInternalServerError, "commit-unknown"},
 		{fmt.Errorf("load: %w", &pgconn.PgError{Code: "42P01"}), http.StatusInternalServerError, "internal-error"},
 	} {

@@ -96,26 +96,11 @@ var kinds = []kind{
 	{as[*pgconn.ConnectError], http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the database is unavailable; try again later"},
 	// The server ended the session (a restart, a failover, an
-	// administrator): the transaction was rolled back, and trying again
-	// on a new connection may work. (While COMMIT was in flight it is
-	// ErrCommitUnknown, above.)
-	{serverWentAway, http.StatusServiceUnavailable, "unavailable", "Service unavailable",
+	// administrator) through all the runner's attempts: the transaction
+	// was rolled back, and trying later may work. (In answer to COMMIT it
+	// is ErrCommitUnknown, above.)
+	{is(uow.ErrSessionEnded), http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the database is unavailable; try again later"},
-}
-
-// serverWentAway reports whether the server ended the session or refused
-// it: admin_shutdown, crash_shutdown, cannot_connect_now (57P01 to 57P03),
-// or a connection exception (class 08).
-func serverWentAway(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case "57P01", "57P02", "57P03":
-		return true
-	}
-	return strings.HasPrefix(pgErr.Code, "08")
 }
 
 const concurrentDetail = "the {resource} was changed by another request at the same time; try again"

@@ -14,16 +14,35 @@ import (
 // 40001) or a deadlock (40P01). Runner.Do retries those.
 var ErrSerialization = errors.New("could not serialize with concurrent transactions")
 
-// withSentinel gives a server's error that no statement-specific
-// translation handled the sentinel it maps to whatever the statement: a
+// ErrSessionEnded is the sentinel for a session the server ended or
+// refused before COMMIT: admin_shutdown, crash_shutdown, cannot_connect_now
+// (57P01 to 57P03: a restart, a failover, pg_terminate_backend) or a lost
+// connection (08000, 08003, 08006). The transaction was rolled back, so
+// Runner.Do retries those, on another connection. One ended in answer to
+// COMMIT wraps ErrCommitUnknown instead.
+var ErrSessionEnded = errors.New("the database ended the session")
+
+// withSentinel gives a server's error the sentinel it maps to whatever the
+// statement, when the statement's own translation gave it none: a
 // serialization failure or a deadlock is ErrSerialization also when it hits
-// a load (as a ForUpdate load's lock wait does) or COMMIT.
+// a load (as a ForUpdate load's lock wait does) or COMMIT, and a session
+// the server ended is ErrSessionEnded wherever it ends.
 func withSentinel(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && serializationFailure(pgErr.Code) && !errors.Is(err, ErrSerialization) {
-		return &sentinelError{kind: ErrSerialization, err: err}
+	if !errors.As(err, &pgErr) {
+		return err
 	}
-	return err
+	var kind error
+	switch {
+	case serializationFailure(pgErr.Code):
+		kind = ErrSerialization
+	case sessionEnded(pgErr.Code):
+		kind = ErrSessionEnded
+	}
+	if kind == nil || errors.Is(err, kind) {
+		return err
+	}
+	return &sentinelError{kind: kind, err: err}
 }
 
 // sentinelError is err, which errors.Is also finds kind in.
@@ -111,5 +130,15 @@ func classify(pgErr *pgconn.PgError, f failure) error {
 // serializationFailure reports whether a SQLSTATE is one of those
 // ErrSerialization stands for: serialization_failure or deadlock_detected.
 func serializationFailure(code string) bool { return code == "40001" || code == "40P01" }
+
+// sessionEnded reports whether a SQLSTATE is one of those ErrSessionEnded
+// stands for.
+func sessionEnded(code string) bool {
+	switch code {
+	case "57P01", "57P02", "57P03", "08000", "08003", "08006":
+		return true
+	}
+	return false
+}
 
 func (f failure) fn() func(error) error { return f.translate }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/migrate"
 	"github.com/folio-dev/folio/internal/pglocal"
 	"github.com/folio-dev/folio/internal/pgtest"
@@ -157,6 +158,7 @@ func TestKilledBackend(t *testing.T) {
 				var pgErr *pgconn.PgError
 				require.ErrorAs(t, rep.Retries[0], &pgErr)
 				assert.Equal(t, "57P01", pgErr.Code)
+				assert.ErrorIs(t, rep.Retries[0], uow.ErrSessionEnded)
 			}
 			if err == nil {
 				// The backend was gone before the unit's last round trip
@@ -449,14 +451,7 @@ func TestConnectionLostDuringCommitIsUnknownAndNotRetried(t *testing.T) {
 	}()
 
 	var rep uow.Report
-	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		pf, err := u.Portfolios().Get(ctx, ids["Main"])
-		if err != nil {
-			return err
-		}
-		_, err = pf.Buy(secs["AAPL"], dec("5"), dec("1"), day)
-		return err
-	}, uow.WithReport(&rep))
+	err = r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
 	<-cut
 	t.Logf("the caller saw: %v", err)
 	require.ErrorIs(t, err, uow.ErrCommitUnknown)
@@ -492,12 +487,7 @@ func TestSessionEndedAtCommitIsUnknownAndNotRetried(t *testing.T) {
 	require.NoError(t, err)
 
 	var rep uow.Report
-	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["Main"])
-		require.NoError(t, err)
-		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
-		return err
-	}, uow.WithReport(&rep))
+	err = r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
 	require.ErrorIs(t, err, uow.ErrCommitUnknown)
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
@@ -557,14 +547,7 @@ func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
 	}()
 
 	var rep uow.Report
-	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["Main"])
-		if err != nil {
-			return err
-		}
-		_, err = p.Buy(secs["AAPL"], dec("5"), dec("1"), day)
-		return err
-	}, uow.WithReport(&rep))
+	err = r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
 	pid, ok := <-killed
 	require.True(t, ok && pid != 0, "the watcher never saw the COMMIT")
 	v1, lots1 := stored(t, pool, ids["Main"])
@@ -579,4 +562,16 @@ func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
 		assert.Len(t, lots1, len(lots0)+1)
 	}
 	assert.Equal(t, 1, rep.Attempts, "not run again: retried after %v", rep.Retries)
+}
+
+// buyIn is the fn of a unit that buys 5 shares of sec in portfolio id.
+func buyIn(id uuid.UUID, sec *domain.Security) func(context.Context, *uow.Unit) error {
+	return func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		_, err = p.Buy(sec, dec("5"), dec("1"), day)
+		return err
+	}
 }

@@ -303,7 +303,7 @@ func Retryable(err error) bool {
 		// pgx calls a query on an ended context safe to retry (nothing
 		// was sent), but its context will not come back to life.
 		return false
-	case errors.Is(err, domain.ErrVersionConflict), errors.Is(err, ErrSerialization):
+	case errors.Is(err, domain.ErrVersionConflict), errors.Is(err, ErrSerialization), errors.Is(err, ErrSessionEnded):
 		return true
 	}
 	var pgErr *pgconn.PgError
@@ -311,20 +311,6 @@ func Retryable(err error) bool {
 		return serializationFailure(pgErr.Code) || sessionEnded(pgErr.Code)
 	}
 	return pgconn.SafeToRetry(err)
-}
-
-// sessionEnded reports whether code is the server ending or refusing the
-// session: admin_shutdown, crash_shutdown, cannot_connect_now (a restart,
-// a failover, pg_terminate_backend), or a lost connection. The
-// transaction it ended is rolled back (one ended in answer to COMMIT wraps
-// ErrCommitUnknown instead, and one after the server answered COMMIT is no
-// error), so the unit may run again, on another connection.
-func sessionEnded(code string) bool {
-	switch code {
-	case "57P01", "57P02", "57P03", "08000", "08003", "08006":
-		return true
-	}
-	return false
 }
 
 func backoff(cfg config, attempt int) time.Duration {

@@ -226,7 +226,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 	for i := range calls {
 		if err := calls[i].run(q); err != nil {
 			if calls[i].fail != nil {
-				return calls[i].fail(err)
+				return withSentinel(calls[i].fail(err))
 			}
 			return withSentinel(err)
 		}

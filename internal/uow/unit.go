@@ -391,13 +391,12 @@ func (u *Unit) restore(m mark) {
 		}
 		*e = saved
 		if saved.state != stateNew {
-			if cur, ok := m.changedP[id]; ok {
-				resetPortfolio(saved.p, cur)
-				e.changes = saved.p.Changes() - 1 // differs: plan compares with snap
-			} else {
-				resetPortfolio(saved.p, saved.snap)
-				e.changes = saved.p.Changes()
+			cur, changed := m.changedP[id]
+			if !changed {
+				cur = saved.snap
 			}
+			resetPortfolio(saved.p, cur)
+			e.changes = unchangedSince(saved.p.Changes(), changed)
 		}
 	}
 	maps.DeleteFunc(u.securities, func(id uuid.UUID, _ *securityEntry) bool {
@@ -413,13 +412,12 @@ func (u *Unit) restore(m mark) {
 		}
 		*e = saved
 		if saved.state != stateNew {
-			if cur, ok := m.changedS[id]; ok {
-				resetSecurity(saved.s, cur)
-				e.changes = saved.s.Changes() - 1 // differs: plan compares with snap
-			} else {
-				resetSecurity(saved.s, saved.snap)
-				e.changes = saved.s.Changes()
+			cur, changed := m.changedS[id]
+			if !changed {
+				cur = saved.snap
 			}
+			resetSecurity(saved.s, cur)
+			e.changes = unchangedSince(saved.s.Changes(), changed)
 		}
 		if o, ok := u.symbols[saved.s.Symbol()]; !ok || o.state == stateRemoved {
 			u.symbols[saved.s.Symbol()] = e // a live one wins over a removed one
@@ -427,6 +425,16 @@ func (u *Unit) restore(m mark) {
 	}
 	u.quotes = m.quotes
 	u.refused = m.refused
+}
+
+// unchangedSince is the entry's changes for an object whose Changes() is
+// now: equal when the object is as its snapshot, different when it is
+// changed, so that plan compares it with the snapshot.
+func unchangedSince(now uint64, changed bool) uint64 {
+	if changed {
+		return now - 1
+	}
+	return now
 }
 
 // resetPortfolio puts p back to the stored state st, in place, so that
