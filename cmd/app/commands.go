@@ -400,7 +400,7 @@ func portfolioRename(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := e.svc.RenamePortfolio(e.ctx, ref, args[1], 0)
+	v, err := e.svc.RenamePortfolio(e.ctx, ref, args[1], nil)
 	if err != nil {
 		return err
 	}
@@ -416,7 +416,7 @@ func portfolioDelete(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.svc.DeletePortfolio(e.ctx, ref, 0); err != nil {
+	if err := e.svc.DeletePortfolio(e.ctx, ref, nil); err != nil {
 		return err
 	}
 	if e.g.json {
@@ -452,7 +452,7 @@ func trade(e *env, side tracker.Side, args []string) error {
 		return err
 	}
 	v, err := e.svc.Trade(e.ctx, ref,
-		tracker.Trade{Side: side, Symbol: sym, Quantity: qty, Price: price, Date: on}, 0)
+		tracker.Trade{Side: side, Symbol: sym, Quantity: qty, Price: price, Date: on}, nil)
 	if err != nil {
 		return err
 	}

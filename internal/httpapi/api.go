@@ -8,7 +8,7 @@
 //	PUT    /securities/{symbol}/price  {"price","date"} → 200 SecurityView
 //	GET    /portfolios                 ?q=TEXT&after=NAME&limit=N → 200 [PortfolioSummary]
 //	POST   /portfolios                 {"name","currency"} → 201 PortfolioView, Location, ETag
-//	GET    /portfolios/{id}            200 PortfolioView, ETag
+//	GET    /portfolios/{id}            200 PortfolioView, ETag | 304
 //	PATCH  /portfolios/{id}            {"name"} → 200 PortfolioView, ETag
 //	DELETE /portfolios/{id}            204
 //	POST   /portfolios/{id}/trades     {"side","symbol","quantity","price","date"} → 201 TradeView, ETag
@@ -49,12 +49,15 @@
 // The comparison is strong (RFC 9110, 13.1.1): a weak tag, or one this API
 // never issues ("abc", "02"), is well-formed and simply does not match
 // (412); only a value that is not a list of entity tags is malformed (400).
-// The other writes, whose resource has no ETag (a security's price; the
-// collections POST adds to, which always exist), take `*` and refuse any
-// entity tag with 412. Without If-Match the change is made whatever the
-// version: If-Match is how a client opts in to lost-update protection. A
-// missing portfolio or security is 404 even with If-Match, which tells the
-// client more than the 412 RFC 9110 allows.
+// If-None-Match is the opposite, compared weakly: on GET and HEAD a match
+// (or `*`) is 304, on a write 412. Both are honoured on every route but
+// /healthz; the resources other than a portfolio have no ETag, so that
+// `*` is all that can match them. Conditions come before the content: a
+// failing one is 412 even when a member of the body is invalid too; a
+// missing portfolio or security is 404 whatever they say, which tells the
+// client more than the 412 RFC 9110 allows. Without them the change is made
+// whatever the version: a condition is how a client opts in to lost-update
+// protection. conditional.go has the details.
 //
 // # Errors
 //
@@ -63,11 +66,11 @@
 // problem.go is the one place that maps errors to them:
 //
 //	400 malformed-request       bad JSON, unknown, repeated or mistyped member, trailing
-//	                            data, missing member, malformed id/symbol/query/If-Match
+//	                            data, missing member, malformed id/symbol/query/If-(None-)Match
 //	404 not-found               domain.ErrNotFound, unknown route
 //	405 method-not-allowed      with Allow
 //	409 already-exists, in-use, concurrent-change, conflict   domain.ErrConflict
-//	412 precondition-failed     tracker.ErrPreconditionFailed, an If-Match that cannot match
+//	412 precondition-failed     tracker.ErrPreconditionFailed: an If-Match or If-None-Match that fails
 //	413 body-too-large          over Options.MaxBodyBytes
 //	415 unsupported-media-type  a body that is not application/json
 //	422 invalid-value           domain.ErrInvalid
@@ -176,10 +179,16 @@ func (a *api) handle(pattern string, h handlerFunc, params ...string) {
 		// Query parameters a route does not take are refused, as unknown
 		// members of a body are: a misspelt one would otherwise be
 		// ignored without a word. anyQuery: but for the health check,
-		// which probes call with parameters of their own.
+		// which probes call with parameters (and headers) of their own.
+		// Their preconditions too (conditional.go), parsed once here so
+		// that a malformed one is 400 on every route, before anything is
+		// done.
 		var err error
 		if !slices.Equal(params, []string{anyQuery}) {
 			_, err = query(r, params...)
+			if err == nil {
+				infoOf(r).cond, err = parseConditions(r)
+			}
 		}
 		if err == nil {
 			err = h(w, r)
@@ -217,6 +226,8 @@ type requestInfo struct {
 	// resource is what the route is about (resourceOf), "" before a
 	// route is found.
 	resource string
+	// cond are the request's If-Match and If-None-Match.
+	cond conditions
 }
 
 type infoKey struct{}

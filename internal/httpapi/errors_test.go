@@ -146,11 +146,11 @@ func TestErrors(t *testing.T) {
 		{"duplicate symbol", "POST", "/securities", `{"symbol":"aapl","name":"Apple again"}`, nil, 409, exists, existsT, "symbol", "already exists"},
 
 		// 412: If-Match names an old version.
-		{"stale If-Match on PATCH", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has changed"},
-		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 412, precond, precondT, "", "none of the entity tags"},
-		{"foreign If-Match", "POST", trades, buy("1"), []string{"If-Match", `"abc"`}, 412, precond, precondT, "", "none of the entity tags"},
-		{"leading zero If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"02"`}, 412, precond, precondT, "", "none of the entity tags"},
-		{"empty entity tag", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `""`}, 412, precond, precondT, "", "none of the entity tags"},
+		{"stale If-Match on PATCH", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", `portfolio "Main": precondition failed: its ETag is "2", which If-Match does not list`},
+		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
+		{"foreign If-Match", "POST", trades, buy("1"), []string{"If-Match", `"abc"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
+		{"leading zero If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"02"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
+		{"empty entity tag", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `""`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
 		{"If-Match on a price", "PUT", "/securities/AAPL/price", `{"price":"1"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has no ETag"},
 		{"If-Match on a new security", "POST", "/securities", `{"symbol":"NEW","name":"New"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", "has no ETag"},
 		{"If-Match on a new portfolio", "POST", "/portfolios", `{"name":"New"}`, []string{"If-Match", `W/"1"`}, 412, precond, precondT, "", "has no ETag"},

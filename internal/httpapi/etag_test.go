@@ -113,7 +113,7 @@ func TestIfMatchTagsThatCannotMatch(t *testing.T) {
 	p := e.createPortfolio(t, "Main")
 	path := "/portfolios/" + p.ID.String()
 	trade := `{"side":"buy","symbol":"AAPL","quantity":"1","price":"10","date":"2024-03-01"}`
-	const detail = "precondition failed: the portfolio's ETag is none of the entity tags If-Match lists"
+	const detail = `portfolio "Main": precondition failed: its ETag is "1", which If-Match does not list`
 
 	for _, c := range []struct{ method, target, body, tag string }{
 		{"PATCH", path, `{"name":"Weak"}`, `W/"1"`},
@@ -187,7 +187,7 @@ func TestIfMatchManyTags(t *testing.T) {
 func TestIfMatchWithoutETag(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, httpapi.Options{})
-	const detail = "precondition failed: this resource has no ETag, so no entity tag in If-Match can match; send If-Match: * or none"
+	const detail = "precondition failed: it has no ETag, so no entity tag in If-Match can match; send If-Match: * or none"
 
 	// *: the collections exist, and so does the security.
 	sec := requireJSON[tracker.SecurityView](t, e.do(t, "POST", "/securities", `{"symbol":"AAPL","name":"Apple"}`, "If-Match", "*"), http.StatusCreated)
@@ -203,15 +203,15 @@ func TestIfMatchWithoutETag(t *testing.T) {
 	assert.Equal(t, "12.0000000000", price)
 
 	// Entity tags: 412, whatever they are.
-	for _, c := range []struct{ method, target, body, tag string }{
-		{"POST", "/securities", `{"symbol":"MSFT","name":"Microsoft"}`, `"1"`},
-		{"POST", "/portfolios", `{"name":"Other"}`, `W/"1"`},
-		{"PUT", "/securities/AAPL/price", `{"price":"13","date":"2024-03-02"}`, `"1", "2"`},
+	for _, c := range []struct{ method, target, body, tag, what string }{
+		{"POST", "/securities", `{"symbol":"MSFT","name":"Microsoft"}`, `"1"`, "/securities"},
+		{"POST", "/portfolios", `{"name":"Other"}`, `W/"1"`, "/portfolios"},
+		{"PUT", "/securities/AAPL/price", `{"price":"13","date":"2024-03-02"}`, `"1", "2"`, "security AAPL"},
 	} {
 		t.Run(c.method+" "+c.target, func(t *testing.T) {
 			before := e.dump(t)
 			res := e.do(t, c.method, c.target, c.body, "If-Match", c.tag)
-			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", detail, "")
+			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", c.what+": "+detail, "")
 			assert.Equal(t, before, e.dump(t), "nothing written")
 		})
 	}
@@ -223,4 +223,160 @@ func TestIfMatchWithoutETag(t *testing.T) {
 	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
 		`malformed If-Match "\"1": use the ETag of a response, such as "3", or *`, "")
 	assert.Equal(t, 1, e.count(t, "portfolio"))
+}
+
+// TestIfNoneMatchOnWrites: If-None-Match makes a write conditional on the
+// resource not being at the listed versions (compared weakly), or, with *,
+// on there being none: the portfolio, a collection and a security all
+// exist, so * fails on each with 412 and nothing written.
+func TestIfNoneMatchOnWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	p := e.createPortfolio(t, "Main")
+	path := "/portfolios/" + p.ID.String()
+	trade := `{"side":"buy","symbol":"AAPL","quantity":"1","price":"10","date":"2024-03-01"}`
+
+	for _, c := range []struct{ method, target, body, tags, detail string }{
+		{"PATCH", path, `{"name":"X"}`, "*", `portfolio "Main": precondition failed: it exists, and If-None-Match: * asks that it not`},
+		{"DELETE", path, "", `"1"`, `portfolio "Main": precondition failed: its ETag is "1", which If-None-Match lists`},
+		{"POST", path + "/trades", trade, `"7", W/"1"`, `portfolio "Main": precondition failed: its ETag is "1", which If-None-Match lists`},
+		{"POST", "/portfolios", `{"name":"Other"}`, "*", `/portfolios: precondition failed: it exists, and If-None-Match: * asks that it not`},
+		{"POST", "/securities", `{"symbol":"MSFT","name":"Microsoft"}`, "*", `/securities: precondition failed: it exists, and If-None-Match: * asks that it not`},
+		{"PUT", "/securities/AAPL/price", `{"price":"13","date":"2024-03-02"}`, "*", `security AAPL: precondition failed: it exists, and If-None-Match: * asks that it not`},
+	} {
+		t.Run(c.method+" "+c.target+" "+c.tags, func(t *testing.T) {
+			before := e.dump(t)
+			res := e.do(t, c.method, c.target, c.body, "If-None-Match", c.tags)
+			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", c.detail, "")
+			assert.Empty(t, res.Header().Get("ETag"))
+			assert.Equal(t, before, e.dump(t), "nothing written")
+		})
+	}
+
+	// Tags that are not the current one hold, and so do tags on a
+	// resource without ETag.
+	res := e.do(t, "PATCH", path, `{"name":"Renamed"}`, "If-None-Match", `"2", W/"3"`)
+	assert.Equal(t, "Renamed", requireJSON[tracker.PortfolioView](t, res, http.StatusOK).Name)
+	assert.Equal(t, `"2"`, res.Header().Get("ETag"))
+	res = e.do(t, "PUT", "/securities/AAPL/price", `{"price":"13","date":"2024-03-02"}`, "If-None-Match", `"1"`)
+	assert.Equal(t, "13", requireJSON[tracker.SecurityView](t, res, http.StatusOK).LastPrice.String())
+	// With If-Match: both must hold.
+	res = e.do(t, "POST", path+"/trades", trade, "If-Match", `"2"`, "If-None-Match", `"2"`)
+	requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
+		`portfolio "Renamed": precondition failed: its ETag is "2", which If-None-Match lists`, "")
+	res = e.do(t, "POST", path+"/trades", trade, "If-Match", `"2"`, "If-None-Match", `"1"`)
+	assert.EqualValues(t, 3, requireJSON[tracker.TradeView](t, res, http.StatusCreated).Version)
+	assert.Equal(t, 1, e.count(t, "investment"))
+	assert.EqualValues(t, 3, e.version(t, p.ID.String()))
+	// A missing portfolio is 404, as with If-Match.
+	res = e.do(t, "DELETE", "/portfolios/0190a5b2-7c1e-7d3a-9f2e-1b2c3d4e5f60", "", "If-None-Match", "*")
+	requireProblem(t, res, http.StatusNotFound, "not-found", "Not found")
+}
+
+// TestConditionalGET: a GET (or HEAD) of a portfolio whose ETag
+// If-None-Match lists, weakly compared, is 304 with the ETag and no body;
+// If-Match that does not list it is 412. The resources without ETag
+// answer If-None-Match: * with 304 (they exist) and any If-Match tag with
+// 412. A malformed header is 400 on every route but /healthz.
+func TestConditionalGET(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	p := e.createPortfolio(t, "Main")
+	path := "/portfolios/" + p.ID.String()
+	e.trade(t, p.ID.String(), "buy", "AAPL", "1", "10", "2024-03-01") // version 2
+
+	for _, method := range []string{"GET", "HEAD"} {
+		for _, tags := range []string{`"2"`, `W/"2"`, `"1", "2"`, "*"} {
+			res := e.do(t, method, path, "", "If-None-Match", tags)
+			require.Equal(t, http.StatusNotModified, res.Code, "%s If-None-Match %s: %s", method, tags, res.Body)
+			assert.Equal(t, `"2"`, res.Header().Get("ETag"))
+			assert.Empty(t, res.Body.String())
+			assert.Empty(t, res.Header().Get("Content-Type"))
+		}
+	}
+	res := e.do(t, "GET", path, "", "If-None-Match", `"1"`)
+	assert.Equal(t, "Main", requireJSON[tracker.PortfolioView](t, res, http.StatusOK).Name)
+	assert.Equal(t, `"2"`, res.Header().Get("ETag"))
+	res = e.do(t, "GET", path, "", "If-Match", `"2"`)
+	assert.Len(t, requireJSON[tracker.PortfolioView](t, res, http.StatusOK).Lots, 1)
+	res = e.do(t, "GET", path, "", "If-Match", `"1"`)
+	requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
+		`portfolio "Main": precondition failed: its ETag is "2", which If-Match does not list`, "")
+	assert.Empty(t, res.Header().Get("ETag"))
+
+	// Without ETag.
+	for _, target := range []string{path + "/report", "/securities/AAPL", "/securities", "/portfolios"} {
+		res := e.do(t, "GET", target, "", "If-None-Match", "*")
+		assert.Equal(t, http.StatusNotModified, res.Code, target)
+		assert.Empty(t, res.Body.String(), target)
+		assert.Empty(t, res.Header().Get("ETag"), target)
+		res = e.do(t, "GET", target, "", "If-None-Match", `"2"`)
+		assert.Equal(t, http.StatusOK, res.Code, target)
+		res = e.do(t, "GET", target, "", "If-Match", `"2"`)
+		pr := requireProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed")
+		assert.Contains(t, pr.Detail, "precondition failed: it has no ETag", target)
+		res = e.do(t, "GET", target, "", "If-Match", "*")
+		assert.Equal(t, http.StatusOK, res.Code, target)
+	}
+	// Something missing is 404 whatever the conditions.
+	res = e.do(t, "GET", "/securities/NOPE", "", "If-None-Match", "*")
+	requireProblem(t, res, http.StatusNotFound, "not-found", "Not found")
+
+	for _, h := range []string{"If-Match", "If-None-Match"} {
+		res := e.do(t, "GET", path, "", h, "2")
+		requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+			"malformed "+h+` "2": use the ETag of a response, such as "3", or *`, "")
+		res = e.do(t, "GET", "/portfolios", "", h, `*, "2"`)
+		requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+			h+" * cannot be combined with entity tags", "")
+	}
+	res = e.do(t, "GET", "/healthz", "", "If-Match", "garbage")
+	assert.Equal(t, http.StatusOK, res.Code, res.Body.String())
+}
+
+// TestPreconditionsBeforeContent: a precondition that fails is 412 even
+// when a value of the body would be refused too (RFC 9110 evaluates
+// preconditions before the content is processed); when it holds, or
+// without one, the value's 422 stands, and a missing portfolio is 404.
+func TestPreconditionsBeforeContent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	p := e.createPortfolio(t, "Main")
+	path := "/portfolios/" + p.ID.String()
+	missing := "/portfolios/0190a5b2-7c1e-7d3a-9f2e-1b2c3d4e5f60"
+	badTrade := `{"side":"buy","symbol":"AAPL","quantity":"-1","price":"10"}`
+	before := e.dump(t)
+
+	for _, c := range []struct {
+		desc, method, target, body string
+		header                     []string
+		status                     int
+		field                      string
+	}{
+		{"stale rename to nothing", "PATCH", path, `{"name":""}`, []string{"If-Match", `"9"`}, 412, ""},
+		{"current rename to nothing", "PATCH", path, `{"name":""}`, []string{"If-Match", `"1"`}, 422, "name"},
+		{"rename to nothing", "PATCH", path, `{"name":""}`, nil, 422, "name"},
+		{"stale bad trade", "POST", path + "/trades", badTrade, []string{"If-Match", `"9"`}, 412, ""},
+		{"bad trade, If-None-Match current", "POST", path + "/trades", badTrade, []string{"If-None-Match", `"1"`}, 412, ""},
+		{"current bad trade", "POST", path + "/trades", badTrade, []string{"If-Match", `"1"`}, 422, "quantity"},
+		{"bad trade on a missing portfolio, with If-Match", "POST", missing + "/trades", badTrade, []string{"If-Match", `"1"`}, 404, ""},
+		{"bad trade on a missing portfolio", "POST", missing + "/trades", badTrade, nil, 422, "quantity"},
+		{"bad portfolio, If-Match a tag", "POST", "/portfolios", `{"name":""}`, []string{"If-Match", `"1"`}, 412, ""},
+		{"bad portfolio, If-Match *", "POST", "/portfolios", `{"name":""}`, []string{"If-Match", `*`}, 422, "name"},
+		{"bad security, If-None-Match *", "POST", "/securities", `{"symbol":"a b","name":"X"}`, []string{"If-None-Match", "*"}, 412, ""},
+		{"bad price, If-Match a tag", "PUT", "/securities/AAPL/price", `{"price":"-1"}`, []string{"If-Match", `"1"`}, 412, ""},
+		{"bad price of a missing security, If-Match a tag", "PUT", "/securities/NOPE/price", `{"price":"-1"}`, []string{"If-Match", `"1"`}, 404, ""},
+		{"bad price", "PUT", "/securities/AAPL/price", `{"price":"-1"}`, nil, 422, "price"},
+	} {
+		t.Run(c.desc, func(t *testing.T) {
+			res := e.do(t, c.method, c.target, c.body, c.header...)
+			require.Equal(t, c.status, res.Code, res.Body.String())
+			field, _ := problemMembers(t, res)["field"].(string)
+			assert.Equal(t, c.field, field)
+		})
+	}
+	assert.Equal(t, before, e.dump(t), "nothing written")
 }

@@ -61,7 +61,7 @@ func doReader(t testing.TB, h http.Handler, method, target string, body io.Reade
 	}
 	require.Zero(t, len(header)%2, "header comes in pairs")
 	for i := 0; i < len(header); i += 2 {
-		if header[i+1] == "" && header[i] != "If-Match" {
+		if header[i+1] == "" && header[i] != "If-Match" && header[i] != "If-None-Match" {
 			req.Header.Del(header[i])
 		} else {
 			req.Header.Set(header[i], header[i+1])

@@ -3,10 +3,9 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/tracker"
@@ -72,7 +71,7 @@ func (a *api) listSecurities(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, secs)
+	return replyRead(w, r, secs, 0, "/securities")
 }
 
 type securityRequest struct {
@@ -98,6 +97,9 @@ func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
 	if req.Currency != nil {
 		currency = *req.Currency
 	}
+	if err := untagged(r, "/securities", nil); err != nil {
+		return err
+	}
 	if symbol, err = parse("symbol", symbol, domain.ParseSymbol); err != nil {
 		return err
 	}
@@ -105,9 +107,6 @@ func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if currency, err = parse("currency", currency, domain.ParseCurrency); err != nil {
-		return err
-	}
-	if err := untagged(r, nil); err != nil {
 		return err
 	}
 	sec, err := a.svc.AddSecurity(r.Context(), symbol, name, currency)
@@ -134,7 +133,7 @@ func (a *api) getSecurity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, sec)
+	return replyRead(w, r, sec, 0, "security "+sec.Symbol)
 }
 
 func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
@@ -150,18 +149,18 @@ func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	err = untagged(r, "security "+symbol, func() error {
+		_, err := a.svc.Security(r.Context(), symbol)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	price, err := parse("price", s, domain.ParsePrice)
 	if err != nil {
 		return err
 	}
 	on, err := optionalDate(req.Date)
-	if err != nil {
-		return err
-	}
-	err = untagged(r, func() error {
-		_, err := a.svc.Security(r.Context(), symbol)
-		return err
-	})
 	if err != nil {
 		return err
 	}
@@ -186,7 +185,7 @@ func (a *api) listPortfolios(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, ps)
+	return replyRead(w, r, ps, 0, "/portfolios")
 }
 
 type portfolioRequest struct {
@@ -207,13 +206,13 @@ func (a *api) createPortfolio(w http.ResponseWriter, r *http.Request) error {
 	if req.Currency != nil {
 		currency = *req.Currency
 	}
+	if err := untagged(r, "/portfolios", nil); err != nil {
+		return err
+	}
 	if name, err = parse("name", name, domain.ParsePortfolioName); err != nil {
 		return err
 	}
 	if currency, err = parse("currency", currency, domain.ParseCurrency); err != nil {
-		return err
-	}
-	if err := untagged(r, nil); err != nil {
 		return err
 	}
 	p, err := a.svc.CreatePortfolio(r.Context(), name, currency)
@@ -234,8 +233,7 @@ func (a *api) getPortfolio(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(p.Version))
-	return reply(w, http.StatusOK, p)
+	return replyRead(w, r, p, p.Version, fmt.Sprintf("portfolio %q", p.Name))
 }
 
 type renameRequest struct {
@@ -256,11 +254,9 @@ func (a *api) renamePortfolio(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if name, err = parse("name", name, domain.ParsePortfolioName); err != nil {
-		return err
+		return a.beforeContent(r, id, err)
 	}
-	p, err := matching(r, a.portfolioExists(r, id), func(expect int64) (tracker.PortfolioView, error) {
-		return a.svc.RenamePortfolio(r.Context(), tracker.ByID(id), name, expect)
-	})
+	p, err := a.svc.RenamePortfolio(r.Context(), tracker.ByID(id), name, precondition(r))
 	if err != nil {
 		return blame(err, rule{domain.ErrAlreadyExists, "name"})
 	}
@@ -273,10 +269,7 @@ func (a *api) deletePortfolio(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = matching(r, a.portfolioExists(r, id), func(expect int64) (struct{}, error) {
-		return struct{}{}, a.svc.DeletePortfolio(r.Context(), tracker.ByID(id), expect)
-	})
-	if err != nil {
+	if err := a.svc.DeletePortfolio(r.Context(), tracker.ByID(id), precondition(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -302,11 +295,9 @@ func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
 	}
 	t, err := req.parse()
 	if err != nil {
-		return err
+		return a.beforeContent(r, id, err)
 	}
-	v, err := matching(r, a.portfolioExists(r, id), func(expect int64) (tracker.TradeView, error) {
-		return a.svc.Trade(r.Context(), tracker.ByID(id), t, expect)
-	})
+	v, err := a.svc.Trade(r.Context(), tracker.ByID(id), t, precondition(r))
 	if err != nil {
 		return blame(err,
 			rule{tracker.ErrUnknownSecurity, "symbol"}, // the portfolio's 404 names no field
@@ -369,16 +360,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) error {
 	// No ETag: the body changes with prices and the day (as_of) while the
 	// portfolio's version stays, and a strong ETag must change with the
 	// body. The version is in the body, for If-Match on the portfolio.
-	return reply(w, http.StatusOK, rep)
-}
-
-// portfolioExists returns the lookup matching needs to tell a missing
-// portfolio (404) from an If-Match that cannot match (412).
-func (a *api) portfolioExists(r *http.Request, id uuid.UUID) func() error {
-	return func() error {
-		_, err := a.svc.Portfolio(r.Context(), tracker.ByID(id))
-		return err
-	}
+	return replyRead(w, r, rep, 0, fmt.Sprintf("the report of portfolio %q", rep.Portfolio))
 }
 
 // rule attributes an error of the tracker to a member of the request.

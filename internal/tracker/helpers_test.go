@@ -96,7 +96,7 @@ func (e *env) trade(t testing.TB, id uuid.UUID, side tracker.Side, symbol, quant
 	t.Helper()
 	v, err := e.svc.Trade(ctx, tracker.ByID(id), tracker.Trade{
 		Side: side, Symbol: symbol, Quantity: dec(quantity), Price: dec(price), Date: day(on),
-	}, 0)
+	}, nil)
 	require.NoError(t, err)
 	return v
 }

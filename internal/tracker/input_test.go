@@ -42,7 +42,7 @@ func TestDatesAfterTodayAreRefused(t *testing.T) {
 	for _, side := range []tracker.Side{tracker.Buy, tracker.Sell} {
 		_, err = e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{
 			Side: side, Symbol: "AAPL", Quantity: dec("1"), Price: dec("1"), Date: day("2024-06-17"),
-		}, 0)
+		}, nil)
 		require.ErrorIs(t, err, domain.ErrInvalidDate, side)
 		assert.EqualError(t, err, string(side)+" AAPL: "+want)
 	}
@@ -91,7 +91,7 @@ func TestNamesAreNormalized(t *testing.T) {
 	require.Len(t, list, 1)
 	assert.Equal(t, composed, list[0].Name)
 
-	renamed, err := e.svc.RenamePortfolio(ctx, tracker.ByID(created.ID), "Ne\u0301e", 0)
+	renamed, err := e.svc.RenamePortfolio(ctx, tracker.ByID(created.ID), "Ne\u0301e", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "N\u00e9e", renamed.Name)
 
@@ -123,7 +123,7 @@ func TestTradeRoundTrips(t *testing.T) {
 	} {
 		_, err := e.svc.Trade(ctx, c.ref, tracker.Trade{
 			Side: c.side, Symbol: c.sym, Quantity: dec("1"), Price: dec("1"), Date: day("2024-06-02"),
-		}, 0)
+		}, nil)
 		require.NoError(t, err)
 		assert.Equal(t, unitStats{roundTrips: 2, attempts: 1}, units.last(), "%s %s by %v", c.side, c.sym, c.ref)
 	}
@@ -215,7 +215,7 @@ func TestTradeNotFoundSaysWhich(t *testing.T) {
 	trade := func(ref tracker.Ref, symbol string) error {
 		_, err := e.svc.Trade(ctx, ref, tracker.Trade{
 			Side: tracker.Buy, Symbol: symbol, Quantity: dec("1"), Price: dec("1"), Date: day("2024-06-01"),
-		}, 0)
+		}, nil)
 		return err
 	}
 	err := trade(tracker.ByID(p.ID), "NOPE")

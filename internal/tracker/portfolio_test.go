@@ -235,7 +235,7 @@ func TestRenamePortfolio(t *testing.T) {
 		buy := e.trade(t, p.ID, tracker.Buy, "AAPL", "5", "100", "2024-01-01")
 		require.Equal(t, int64(2), buy.Version)
 
-		v, err := e.svc.RenamePortfolio(ctx, tracker.ByName("Old"), "  Nouveau 'nom'; --  ", 2)
+		v, err := e.svc.RenamePortfolio(ctx, tracker.ByName("Old"), "  Nouveau 'nom'; --  ", tracker.AtVersion(2))
 		require.NoError(t, err)
 		assert.Equal(t, "Nouveau 'nom'; --", v.Name)
 		assert.Equal(t, int64(3), v.Version)
@@ -248,7 +248,7 @@ func TestRenamePortfolio(t *testing.T) {
 		require.ErrorIs(t, err, domain.ErrNotFound)
 
 		// By id, any version.
-		v, err = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "日本株", 0)
+		v, err = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "日本株", nil)
 		require.NoError(t, err)
 		assert.Equal(t, "日本株", v.Name)
 		assert.Equal(t, int64(4), v.Version)
@@ -256,7 +256,7 @@ func TestRenamePortfolio(t *testing.T) {
 
 		// Renaming to the name it has changes nothing, not even the version.
 		before := e.dump(t)
-		v, err = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), " 日本株 ", 4)
+		v, err = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), " 日本株 ", tracker.AtVersion(4))
 		require.NoError(t, err)
 		assert.Equal(t, "日本株", v.Name)
 		assert.Equal(t, int64(4), v.Version)
@@ -266,7 +266,7 @@ func TestRenamePortfolio(t *testing.T) {
 	t.Run("refuses", func(t *testing.T) {
 		p := e.portfolio(t, "Mine")
 		e.portfolio(t, "Theirs")
-		_, err := e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "Mine2", 0) // version 2
+		_, err := e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "Mine2", nil) // version 2
 		require.NoError(t, err)
 		before := e.dump(t)
 
@@ -290,12 +290,12 @@ func TestRenamePortfolio(t *testing.T) {
 			{"negative version", tracker.ByID(p.ID), "Fresh", -2, tracker.ErrPreconditionFailed},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				v, err := e.svc.RenamePortfolio(ctx, tc.ref, tc.name, tc.expect)
+				v, err := e.svc.RenamePortfolio(ctx, tc.ref, tc.name, tracker.AtVersion(tc.expect))
 				require.ErrorIs(t, err, tc.want)
 				assert.Zero(t, v)
 			})
 		}
-		_, err = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "Fresh", 1)
+		_, err = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "Fresh", tracker.AtVersion(1))
 		assert.ErrorContains(t, err, "version 2, not 1")
 		assert.Equal(t, before, e.dump(t), "nothing written")
 	})
@@ -314,7 +314,7 @@ func TestDeletePortfolio(t *testing.T) {
 		e.trade(t, gone.ID, tracker.Buy, "AAPL", "3", "1", "2024-01-02")
 		require.Equal(t, 3, e.count(t, "investment"))
 
-		require.NoError(t, e.svc.DeletePortfolio(ctx, tracker.ByID(gone.ID), 3))
+		require.NoError(t, e.svc.DeletePortfolio(ctx, tracker.ByID(gone.ID), tracker.AtVersion(3)))
 		_, err := e.svc.Portfolio(ctx, tracker.ByID(gone.ID))
 		require.ErrorIs(t, err, domain.ErrNotFound)
 		assert.Equal(t, 1, e.count(t, "portfolio"))
@@ -322,7 +322,7 @@ func TestDeletePortfolio(t *testing.T) {
 		assert.Len(t, e.storedLots(t, keep.ID), 1)
 		assert.Equal(t, 1, e.count(t, "security"), "securities are not part of the portfolio")
 
-		require.NoError(t, e.svc.DeletePortfolio(ctx, tracker.ByName("Keep"), 0))
+		require.NoError(t, e.svc.DeletePortfolio(ctx, tracker.ByName("Keep"), nil))
 		assert.Equal(t, 0, e.count(t, "portfolio"))
 		assert.Equal(t, 0, e.count(t, "investment"))
 
@@ -350,14 +350,14 @@ func TestDeletePortfolio(t *testing.T) {
 			{"stale version by name", tracker.ByName("Mine"), 1, tracker.ErrPreconditionFailed},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				require.ErrorIs(t, e.svc.DeletePortfolio(ctx, tc.ref, tc.expect), tc.want)
+				require.ErrorIs(t, e.svc.DeletePortfolio(ctx, tc.ref, tracker.AtVersion(tc.expect)), tc.want)
 			})
 		}
 		assert.Equal(t, before, e.dump(t), "nothing deleted")
 
 		// Deleting twice: the second finds nothing.
-		require.NoError(t, e.svc.DeletePortfolio(ctx, tracker.ByID(p.ID), 2))
-		require.ErrorIs(t, e.svc.DeletePortfolio(ctx, tracker.ByID(p.ID), 0), domain.ErrNotFound)
+		require.NoError(t, e.svc.DeletePortfolio(ctx, tracker.ByID(p.ID), tracker.AtVersion(2)))
+		require.ErrorIs(t, e.svc.DeletePortfolio(ctx, tracker.ByID(p.ID), nil), domain.ErrNotFound)
 	})
 }
 
@@ -372,7 +372,7 @@ func TestRenamePortfolioRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "Winner "+string(rune('A'+i)), 1)
+			_, errs[i] = e.svc.RenamePortfolio(ctx, tracker.ByID(p.ID), "Winner "+string(rune('A'+i)), tracker.AtVersion(1))
 		})
 	}
 	wg.Wait()

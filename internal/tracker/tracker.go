@@ -39,9 +39,32 @@ type unknownSecurity struct{ err error }
 func (e unknownSecurity) Error() string   { return e.err.Error() }
 func (e unknownSecurity) Unwrap() []error { return []error{e.err, ErrUnknownSecurity} }
 
-// ErrPreconditionFailed is returned when the caller expected a portfolio
-// version (HTTP If-Match) and the portfolio has another.
+// ErrPreconditionFailed is returned when a change's Precondition does not
+// hold: the caller expected a portfolio version (HTTP If-Match) and the
+// portfolio has another, say.
 var ErrPreconditionFailed = errors.New("precondition failed: the portfolio has changed since you read it")
+
+// A Precondition is what a change asks of a portfolio before it is made. It
+// is given the portfolio's version inside the unit that makes the change,
+// after the portfolio's row is locked, so that no other change can come
+// between the check and the change; it returns nil to let the change go
+// ahead, or an error that wraps ErrPreconditionFailed, whose message says
+// what did not hold. A nil Precondition always holds.
+type Precondition func(version int64) error
+
+// AtVersion is the Precondition that the portfolio is at version v; v 0
+// gives nil, which any version satisfies.
+func AtVersion(v int64) Precondition {
+	if v == 0 {
+		return nil
+	}
+	return func(version int64) error {
+		if version != v {
+			return fmt.Errorf("it is at version %d, not %d: %w", version, v, ErrPreconditionFailed)
+		}
+		return nil
+	}
+}
 
 // Service runs the tracker's operations on a uow.Runner.
 type Service struct {
@@ -71,8 +94,8 @@ func (r Ref) String() string {
 }
 
 // load fetches the referenced portfolio, with what opts bring along, and
-// checks the expected version (0: any).
-func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, opts ...uow.LoadOption) (*domain.Portfolio, error) {
+// checks pre.
+func load(ctx context.Context, u *uow.Unit, ref Ref, pre Precondition, opts ...uow.LoadOption) (*domain.Portfolio, error) {
 	var (
 		p   *domain.Portfolio
 		err error
@@ -85,8 +108,10 @@ func load(ctx context.Context, u *uow.Unit, ref Ref, expect int64, opts ...uow.L
 	if err != nil {
 		return nil, err
 	}
-	if expect != 0 && p.Version() != expect {
-		return nil, fmt.Errorf("portfolio %q is at version %d, not %d: %w", p.Name(), p.Version(), expect, ErrPreconditionFailed)
+	if pre != nil {
+		if err := pre(p.Version()); err != nil {
+			return nil, fmt.Errorf("portfolio %q: %w", p.Name(), err)
+		}
 	}
 	return p, nil
 }
@@ -333,7 +358,7 @@ func (s *Service) Portfolios(ctx context.Context, opts uow.ListOptions) ([]Portf
 func (s *Service) Portfolio(ctx context.Context, ref Ref) (PortfolioView, error) {
 	var out PortfolioView
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := load(ctx, u, ref, 0, uow.WithSecurities())
+		p, err := load(ctx, u, ref, nil, uow.WithSecurities())
 		if err != nil {
 			return err
 		}
@@ -347,15 +372,15 @@ func (s *Service) Portfolio(ctx context.Context, ref Ref) (PortfolioView, error)
 	return out, err
 }
 
-// RenamePortfolio renames a portfolio if its version is expect (0: any).
+// RenamePortfolio renames a portfolio if pre holds.
 // Errors: domain.ErrNotFound, domain.ErrInvalidName,
 // domain.ErrAlreadyExists, ErrPreconditionFailed.
-func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, expect int64) (PortfolioView, error) {
+func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, pre Precondition) (PortfolioView, error) {
 	var out PortfolioView
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		var err error
-		if p, err = load(ctx, u, ref, expect, uow.WithSecurities(), uow.ForUpdate()); err != nil {
+		if p, err = load(ctx, u, ref, pre, uow.WithSecurities(), uow.ForUpdate()); err != nil {
 			return err
 		}
 		if err := p.Rename(name); err != nil {
@@ -375,11 +400,11 @@ func (s *Service) RenamePortfolio(ctx context.Context, ref Ref, name string, exp
 	return out, nil
 }
 
-// DeletePortfolio deletes a portfolio and its lots if its version is expect
-// (0: any). Errors: domain.ErrNotFound, ErrPreconditionFailed.
-func (s *Service) DeletePortfolio(ctx context.Context, ref Ref, expect int64) error {
+// DeletePortfolio deletes a portfolio and its lots if pre holds. Errors:
+// domain.ErrNotFound, ErrPreconditionFailed.
+func (s *Service) DeletePortfolio(ctx context.Context, ref Ref, pre Precondition) error {
 	return s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := load(ctx, u, ref, expect, uow.ForUpdate())
+		p, err := load(ctx, u, ref, pre, uow.ForUpdate())
 		if err != nil {
 			return err
 		}
@@ -421,19 +446,19 @@ type Trade struct {
 	Date     time.Time
 }
 
-// Trade applies one trade to a portfolio whose version is expect (0: any).
+// Trade applies one trade to a portfolio if pre holds.
 // A buy adds a lot; a sell takes from the lots first in, first out; a
 // trade may not be dated after today. Errors:
 // domain.ErrNotFound (portfolio or security; for a security with
 // ErrUnknownSecurity too), domain.ErrInvalid...,
 // domain.ErrCurrencyMismatch, domain.ErrInsufficientQuantity,
 // ErrPreconditionFailed.
-func (s *Service) Trade(ctx context.Context, ref Ref, t Trade, expect int64) (TradeView, error) {
+func (s *Service) Trade(ctx context.Context, ref Ref, t Trade, pre Precondition) (TradeView, error) {
 	var out TradeView
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		var err error
-		if p, err = load(ctx, u, ref, expect, uow.ForUpdate(), uow.WithSecuritiesBySymbol(t.Symbol)); err != nil {
+		if p, err = load(ctx, u, ref, pre, uow.ForUpdate(), uow.WithSecuritiesBySymbol(t.Symbol)); err != nil {
 			return err
 		}
 		out, err = apply(ctx, u, p, t)
@@ -524,7 +549,7 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 		// The securities come with the portfolio; a missing one is
 		// reported with its row below.
 		var err error
-		if p, err = load(ctx, u, ref, 0, uow.ForUpdate(), uow.WithSecuritiesBySymbol(symbols...)); err != nil {
+		if p, err = load(ctx, u, ref, nil, uow.ForUpdate(), uow.WithSecuritiesBySymbol(symbols...)); err != nil {
 			return err
 		}
 		for i, t := range ordered {
@@ -560,7 +585,7 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 func (s *Service) Report(ctx context.Context, ref Ref) (ReportView, error) {
 	var out ReportView
 	err := s.r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := load(ctx, u, ref, 0, uow.WithSecurities())
+		p, err := load(ctx, u, ref, nil, uow.WithSecurities())
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ func TestTrade(t *testing.T) {
 
 		v, err := e.svc.Trade(ctx, tracker.ByName("Main 🚀"), tracker.Trade{
 			Side: tracker.Buy, Symbol: "AAPL", Quantity: dec("12.5"), Price: dec("150.1234567891"), Date: day("2024-03-01"),
-		}, 1)
+		}, tracker.AtVersion(1))
 		require.NoError(t, err)
 		assert.Equal(t, "Main 🚀", v.Portfolio)
 		assert.Equal(t, tracker.Buy, v.Side)
@@ -57,11 +57,11 @@ func TestTrade(t *testing.T) {
 
 		// A trade without a date happens today, by the runner's clock.
 		today := e.portfolio(t, "Today")
-		v, err = e.svc.Trade(ctx, tracker.ByID(today.ID), tracker.Trade{Side: tracker.Buy, Symbol: "AAPL", Quantity: dec("3"), Price: dec("10")}, 0)
+		v, err = e.svc.Trade(ctx, tracker.ByID(today.ID), tracker.Trade{Side: tracker.Buy, Symbol: "AAPL", Quantity: dec("3"), Price: dec("10")}, nil)
 		require.NoError(t, err)
 		assert.Equal(t, "2024-06-15", v.Date.String())
 		assert.Equal(t, "2024-06-15", e.storedLots(t, today.ID)[0].AcquiredOn)
-		v, err = e.svc.Trade(ctx, tracker.ByID(today.ID), tracker.Trade{Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("1"), Price: dec("12")}, 0)
+		v, err = e.svc.Trade(ctx, tracker.ByID(today.ID), tracker.Trade{Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("1"), Price: dec("12")}, nil)
 		require.NoError(t, err, "a lot bought today can be sold today")
 		assert.Equal(t, "2024-06-15", v.Date.String())
 		requireDecPtr(t, "2", v.RealizedGain)
@@ -81,7 +81,7 @@ func TestTrade(t *testing.T) {
 
 			v, err := e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{
 				Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("15"), Price: dec("130"), Date: day("2024-03-01"),
-			}, 5)
+			}, tracker.AtVersion(5))
 			require.NoError(t, err)
 			assert.Equal(t, tracker.Sell, v.Side)
 			requireDec(t, "15", v.Quantity)
@@ -101,7 +101,7 @@ func TestTrade(t *testing.T) {
 			// The rest, at a loss: 3 × 90 + 5 × 120 = 870 for 8 × 80 = 640.
 			v, err = e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{
 				Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("8"), Price: dec("80"), Date: day("2024-03-02"),
-			}, 0)
+			}, nil)
 			require.NoError(t, err)
 			requireDecPtr(t, "870", v.CostBasis)
 			requireDecPtr(t, "-230", v.RealizedGain)
@@ -131,7 +131,7 @@ func TestTrade(t *testing.T) {
 
 			_, err := e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{
 				Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("10.0000000001"), Price: dec("5"), Date: day("2024-02-29"),
-			}, 0)
+			}, nil)
 			require.ErrorIs(t, err, domain.ErrInsufficientQuantity)
 			assert.ErrorContains(t, err, "held 10 on 2024-02-29")
 			assert.Equal(t, before, e.dump(t))
@@ -189,7 +189,7 @@ func TestTrade(t *testing.T) {
 			{"future version", tracker.ByName("Refused"), trade(tracker.Sell, "AAPL", "1", "1", d), 3, tracker.ErrPreconditionFailed},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				v, err := e.svc.Trade(ctx, tc.ref, tc.t, tc.expect)
+				v, err := e.svc.Trade(ctx, tc.ref, tc.t, tracker.AtVersion(tc.expect))
 				require.ErrorIs(t, err, tc.want)
 				assert.Zero(t, v)
 			})
@@ -203,14 +203,14 @@ func TestTrade(t *testing.T) {
 		p := e.portfolio(t, "Versions")
 		buy := tracker.Trade{Side: tracker.Buy, Symbol: "AAPL", Quantity: dec("1"), Price: dec("1"), Date: day("2024-01-01")}
 
-		v, err := e.svc.Trade(ctx, tracker.ByID(p.ID), buy, p.Version)
+		v, err := e.svc.Trade(ctx, tracker.ByID(p.ID), buy, tracker.AtVersion(p.Version))
 		require.NoError(t, err)
 		require.Equal(t, p.Version+1, v.Version)
-		v2, err := e.svc.Trade(ctx, tracker.ByID(p.ID), buy, v.Version)
+		v2, err := e.svc.Trade(ctx, tracker.ByID(p.ID), buy, tracker.AtVersion(v.Version))
 		require.NoError(t, err)
 		require.Equal(t, v.Version+1, v2.Version)
 
-		_, err = e.svc.Trade(ctx, tracker.ByID(p.ID), buy, v.Version)
+		_, err = e.svc.Trade(ctx, tracker.ByID(p.ID), buy, tracker.AtVersion(v.Version))
 		require.ErrorIs(t, err, tracker.ErrPreconditionFailed)
 		assert.ErrorContains(t, err, fmt.Sprintf("version %d, not %d", v2.Version, v.Version))
 		assert.Len(t, e.storedLots(t, p.ID), 2)
@@ -251,7 +251,7 @@ func TestTradeConcurrentBuys(t *testing.T) {
 		wg.Go(func() {
 			_, errs[i] = e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{
 				Side: tracker.Buy, Symbol: "AAPL", Quantity: dec(fmt.Sprint(i + 1)), Price: dec("1"), Date: day("2024-01-01"),
-			}, 0)
+			}, nil)
 		})
 	}
 	wg.Wait()
