@@ -211,3 +211,26 @@ func TestANestedUnitThatSwallowsAFailureFails(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("Outer %v", changes), name)
 	}
 }
+
+// TestFlushAfterAbortWithNothingToWrite: once a statement has aborted the
+// unit's transaction, Flush returns that error even when nothing is left
+// to write, as the commit would: a fn that swallowed the first error and
+// undid its change must not be told that all is well.
+func TestFlushAfterAbortWithNothingToWrite(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	_, ids := seed(t, r, nil, "A", "B")
+	var flushErr error
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		require.NoError(t, p.Rename("B"))
+		require.ErrorIs(t, u.Flush(ctx), domain.ErrAlreadyExists) // swallowed
+		require.NoError(t, p.Rename("A"))
+		flushErr = u.Flush(ctx)
+		return nil
+	}, uow.WithAttempts(1))
+	require.ErrorIs(t, flushErr, domain.ErrAlreadyExists)
+	assert.ErrorContains(t, flushErr, "aborted by an earlier error")
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+}

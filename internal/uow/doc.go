@@ -130,7 +130,9 @@
 // when they are wrong; the unit reports a version conflict. If the
 // connection fails while COMMIT is in flight, or the server answers COMMIT
 // by ending the session, the outcome is unknown: the error wraps
-// ErrCommitUnknown and the unit is not retried.
+// ErrCommitUnknown and the unit is not retried. (Unless the unit wrote
+// nothing: then there is nothing to lose or to save twice, and it is
+// retried like any unit whose session ended.)
 //
 // Every unit's statements and round trips are counted by a pgx tracer that
 // ConfigurePool installs; WithReport hands them to the caller, and package

@@ -575,3 +575,39 @@ func buyIn(id uuid.UUID, sec *domain.Security) func(context.Context, *uow.Unit) 
 		return err
 	}
 }
+
+// A unit that wrote nothing has nothing to lose or to save twice: when its
+// backend is killed while it is idle in its transaction, whatever COMMIT
+// then meets (the server's 57P01, or a connection gone), the outcome is not
+// "unknown" and the unit is run again.
+func TestKilledBackendOfAUnitThatWroteNothingIsRetried(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"Do", "Read WithSnapshot"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			_, r, admin, _, app := faultDB(t)
+			_, ids := seed(t, r, nil, "Main")
+			var rep uow.Report
+			attempts := 0
+			fn := func(ctx context.Context, u *uow.Unit) error {
+				if _, err := u.Portfolios().Get(ctx, ids["Main"]); err != nil {
+					return err
+				}
+				if attempts++; attempts == 1 {
+					require.Equal(t, 1, terminate(t, admin, app, "idle in transaction"))
+				}
+				return nil
+			}
+			var err error
+			if kind == "Do" {
+				err = r.Do(ctx, fn, uow.WithReport(&rep))
+			} else {
+				err = r.Read(ctx, fn, uow.WithSnapshot(), uow.WithReport(&rep))
+			}
+			require.NoError(t, err)
+			require.Equal(t, 2, rep.Attempts)
+			t.Logf("%s: retried after %v", kind, rep.Retries)
+			assert.NotErrorIs(t, rep.Retries[0], uow.ErrCommitUnknown)
+		})
+	}
+}

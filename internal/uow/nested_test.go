@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -168,4 +169,103 @@ func TestFailingNestedUnitInReadKeepsEarlierChanges(t *testing.T) {
 			assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit changed an aggregate")
 		})
 	}
+}
+
+// TestNestedSavepointSurvivesARoundTripNotSent: the SAVEPOINT of a nested
+// unit rides with its first round trip. When that round trip fails before
+// it is sent (a lookup given a context already done, which fn shrugs off),
+// the SAVEPOINT must go with the next one: were it dropped, a later failure
+// of the nested unit would restore its objects but leave its flushed writes
+// in the transaction, for the enclosing unit to commit.
+func TestNestedSavepointSurvivesARoundTripNotSent(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "A")
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		a, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		nerr := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Securities().List(doneCtx(ctx), uow.ListOptions{})
+			require.ErrorIs(t, err, context.Canceled)
+			require.NoError(t, a.Rename("Written by a failed nested unit"))
+			require.NoError(t, u.Flush(ctx))
+			return errors.New("inner")
+		})
+		require.EqualError(t, nerr, "inner")
+		assert.Equal(t, "A", a.Name(), "the object is restored")
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "A", storedName(t, pool, ids["A"]), "the failed nested unit's write was committed")
+	v, _ := stored(t, pool, ids["A"])
+	assert.EqualValues(t, 1, v)
+}
+
+// TestNestedRollbackSurvivesARoundTripNotSent: the same for the ROLLBACK TO
+// SAVEPOINT a failed nested unit leaves for the unit's next round trip.
+func TestNestedRollbackSurvivesARoundTripNotSent(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "A")
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		a, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		nerr := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			require.NoError(t, a.Rename("Written by a failed nested unit"))
+			require.NoError(t, u.Flush(ctx))
+			return errors.New("inner")
+		})
+		require.EqualError(t, nerr, "inner")
+		_, err = u.Securities().List(doneCtx(ctx), uow.ListOptions{})
+		require.ErrorIs(t, err, context.Canceled)
+		// A nested unit that succeeds after it releases its own savepoint
+		// in the right place.
+		require.NoError(t, u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			return a.Rename("B")
+		}))
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "B", storedName(t, pool, ids["A"]))
+	v, _ := stored(t, pool, ids["A"])
+	assert.EqualValues(t, 2, v)
+}
+
+// TestNestedUnitOutOfTimeLetsTheEnclosingUnitGoOn: a nested unit given a
+// deadline of its own that runs out while it waits for a lock fails, and
+// the enclosing unit goes on, as Do promises: the rollback to the savepoint
+// is not sent with the nested unit's spent context.
+func TestNestedUnitOutOfTimeLetsTheEnclosingUnitGoOn(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "A", "B")
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "select 1 from portfolio where id = $1 for update", ids["B"])
+	require.NoError(t, err)
+
+	var nerr error
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		a, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		nctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		nerr = u.Do(nctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Portfolios().Get(ctx, ids["B"], uow.ForUpdate())
+			return err
+		})
+		return a.Rename("A2")
+	}, uow.WithAttempts(1))
+	require.NoError(t, err, "the enclosing unit could not go on")
+	require.Error(t, nerr)
+	assert.ErrorContains(t, nerr, "57014") // canceled while it waited
+	assert.Equal(t, "A2", storedName(t, pool, ids["A"]))
+}
+
+// doneCtx is a context already canceled.
+func doneCtx(parent context.Context) context.Context {
+	c, cancel := context.WithCancel(parent)
+	cancel()
+	return c
 }

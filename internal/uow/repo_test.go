@@ -359,3 +359,39 @@ func TestARemovedSecuritysSymbolIsFreeInTheSameUnit(t *testing.T) {
 	assert.Equal(t, "7", held)
 	assert.Equal(t, 1, count(t, pool, "security"))
 }
+
+// TestForgottenNewSecurityGivesBackItsSymbol: a new security added for a
+// symbol the database has holds the symbol in the unit, so that a stored
+// one loaded meanwhile is not found by it; when the new one is removed
+// (forgotten), the stored one is found by its symbol again, and a Revalue
+// of the symbol updates it once.
+func TestForgottenNewSecurityGivesBackItsSymbol(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAA"}, "Main")
+	buy(t, r, ids["Main"], secs["AAA"], "1")
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		dup, err := domain.NewSecurity("AAA", "Another AAA", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(dup)
+		_, err = u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
+		require.NoError(t, err)
+		loaded, err := u.Securities().Get(ctx, secs["AAA"].ID())
+		require.NoError(t, err)
+		got, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		require.Same(t, dup, got, "the new one holds the symbol")
+
+		require.NoError(t, u.Securities().Remove(dup))
+		got, err = u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		assert.Same(t, loaded, got)
+		return u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("12"), Date: day}})
+	})
+	require.NoError(t, err)
+	var price string
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text, (select count(*) from security) from security where symbol = 'AAA'").Scan(&price, &n))
+	assert.Equal(t, "12", price)
+	assert.Equal(t, 1, n)
+}

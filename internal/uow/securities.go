@@ -257,6 +257,15 @@ func (r Securities) Remove(s *domain.Security) error {
 		delete(r.u.securities, s.ID())
 		if r.u.symbols[s.Symbol()] == e {
 			delete(r.u.symbols, s.Symbol())
+			// A stored security with the symbol that the unit loaded
+			// while the new one held it (trackSecurities) is the one
+			// found by symbol again.
+			for _, o := range r.u.securities {
+				if o.state == statePersistent && o.s.Symbol() == s.Symbol() {
+					r.u.symbols[s.Symbol()] = o
+					break
+				}
+			}
 		}
 		return nil
 	}

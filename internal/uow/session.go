@@ -93,6 +93,9 @@ type session struct {
 	// perTrip: every round trip is a transaction of its own, COMMIT
 	// behind its statements (read-only units).
 	perTrip bool
+	// wrote: the transaction has been sent writes (a flush), so that a
+	// COMMIT whose answer is lost may have saved something.
+	wrote bool
 	// failed is the error that aborted the unit's transaction, until a
 	// ROLLBACK TO SAVEPOINT undoes it. The server refuses everything an
 	// aborted transaction is sent, and answers its COMMIT with ROLLBACK,
@@ -107,9 +110,10 @@ type session struct {
 // conflict or serialization failure is still retried.
 const errAborted = "uow: the transaction was aborted by an earlier error that fn went on after"
 
-// ErrCommitUnknown is returned when the connection failed while COMMIT was in
-// flight: the unit's changes may or may not have been committed, so it is not
-// retried. Check the data before trying again.
+// ErrCommitUnknown is returned when the connection failed while the COMMIT
+// of a unit that wrote was in flight: the unit's changes may or may not
+// have been committed, so it is not retried. Check the data before trying
+// again.
 var ErrCommitUnknown = errors.New("outcome of COMMIT unknown: the connection failed while it was in flight, so the changes may or may not have been saved")
 
 // connect acquires the connection on first use, so a unit that never
@@ -130,17 +134,30 @@ func (s *session) connect(ctx context.Context) error {
 // calls, and the tail statements as one pipeline, then reads every result in
 // order. A failing statement aborts the transaction on the server, which
 // then skips the rest of the pipeline, tail included.
+//
+// The queued control statements leave the queue only as the server runs
+// them: a round trip that fails before it is sent (its context already
+// done, say, which fn may shrug off) leaves them for the next one, so that
+// a SAVEPOINT or ROLLBACK TO SAVEPOINT is never silently dropped.
 func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) error {
 	if s.failed != nil {
-		return fmt.Errorf("%s: %w", errAborted, s.failed)
+		return s.abortedErr()
 	}
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
-	head := s.queued
-	s.queued = nil
+	queued := s.queued
+	head := make([]control, 0, len(queued)+1)
 	if !s.begun {
-		head = append([]control{{sql: s.beginSQL, done: func() { s.begun = true }}}, head...)
+		head = append(head, control{sql: s.beginSQL, done: func() { s.begun = true }})
+	}
+	for _, c := range queued {
+		head = append(head, control{sql: c.sql, done: func() {
+			if c.done != nil {
+				c.done()
+			}
+			s.queued = s.queued[1:] // it is the queue's first
+		}})
 	}
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(head)+len(calls)+len(tail))}
 	for _, c := range head {
@@ -167,7 +184,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 
 	wasOpen := !s.conn.IsClosed()
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
-	err := readResults(br, head, calls, tail, !s.perTrip)
+	err := readResults(br, head, calls, tail, !s.perTrip && s.wrote)
 	// The server answered the round trip's COMMIT: the transaction is
 	// committed, whatever then happened to the connection (a FATAL the
 	// server sent on its way out, read by Close). Failing the unit here
@@ -176,10 +193,11 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err != nil && !s.perTrip && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) &&
+	if err != nil && !s.perTrip && s.wrote && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) &&
 		(!pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)) {
 		// The server never answered for COMMIT, and pgx cannot say that
-		// nothing was sent: it may have committed.
+		// nothing was sent: it may have committed the writes. (A unit
+		// that wrote nothing has nothing to lose or to save twice.)
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
 	if err != nil && s.aborted() {
@@ -192,6 +210,12 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		}
 	}
 	return err
+}
+
+// abortedErr is the error of anything the unit is asked to send once a
+// statement has aborted its transaction.
+func (s *session) abortedErr() error {
+	return fmt.Errorf("%s: %w", errAborted, s.failed)
 }
 
 // lostAfterSend reports whether err is pgx's "conn closed" for a connection
@@ -278,6 +302,9 @@ func (s *session) commit(ctx context.Context, calls []call) error {
 			tail = append(tail, control{sql: sql})
 		}
 	}
+	if len(calls) > 0 {
+		s.wrote = true
+	}
 	err := s.roundTrip(ctx, calls, tail...)
 	if err == nil {
 		s.begun = false
@@ -298,14 +325,19 @@ func (s *session) close(ctx context.Context) {
 	}
 	release := s.release
 	s.conn, s.release = nil, nil
+	s.wrote = false
 	release()
 }
+
+// rollbackTimeout bounds a rollback, which runs even when the unit's
+// context is done.
+const rollbackTimeout = 5 * time.Second
 
 // rollback ends the unit's transaction on the server. It must happen even
 // when ctx is done, so it gets a context of its own; a connection that
 // cannot be rolled back is closed, never pooled.
 func (s *session) rollback(ctx context.Context) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	// The simple protocol: the statements of a batch are prepared first,
 	// which an aborted transaction refuses; and it takes them all in one
@@ -314,6 +346,7 @@ func (s *session) rollback(ctx context.Context) {
 		_ = s.conn.Close(rctx)
 	}
 	s.begun = false
+	s.wrote = false
 	s.failed = nil
 }
 

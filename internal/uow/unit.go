@@ -153,10 +153,15 @@ func (u *Unit) Flush(ctx context.Context) error {
 		}
 		return nil
 	}
+	if u.s.failed != nil {
+		// Even with nothing to write: the unit cannot commit.
+		return u.s.abortedErr()
+	}
 	calls, done := u.plan(ctx)
 	if len(calls) == 0 {
 		return nil
 	}
+	u.s.wrote = true
 	if err := u.s.roundTrip(ctx, calls); err != nil {
 		return err
 	}
@@ -237,6 +242,7 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	// savepoint waits to ride with the first round trip fn makes.
 	if !u.readOnly {
 		if calls, done := u.plan(ctx); len(calls) > 0 {
+			u.s.wrote = true
 			if err := u.s.roundTrip(ctx, calls, setSQL); err != nil {
 				// Not fn's failure: the enclosing unit's, whose
 				// transaction it aborted (see session.failed).
@@ -280,6 +286,7 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	}
 	switch {
 	case len(calls) > 0:
+		u.s.wrote = true
 		if err := u.s.roundTrip(ctx, calls, release); err != nil {
 			if rerr := u.rollbackTo(ctx, sp, m); rerr != nil {
 				return errors.Join(err, rerr)
@@ -305,7 +312,9 @@ type savepoint struct {
 // in the database by rolling back to the savepoint. That statement can
 // usually wait for the unit's next round trip; but when a statement failed,
 // the transaction is aborted and the server refuses to even prepare the
-// statements of a pipeline until it is rolled back, so then it goes at once.
+// statements of a pipeline until it is rolled back, so then it goes at once,
+// even if ctx is done: the nested unit's context may have run out (that
+// may be why it failed), and the enclosing unit must be able to go on.
 func (u *Unit) rollbackTo(ctx context.Context, sp *savepoint, m mark) error {
 	u.restore(m)
 	if !sp.set {
@@ -315,7 +324,9 @@ func (u *Unit) rollbackTo(ctx context.Context, sp *savepoint, m mark) error {
 	rollback := "rollback to savepoint " + sp.name
 	release := control{sql: "release savepoint " + sp.name}
 	if u.s.aborted() {
-		if err := u.s.exec(ctx, rollback); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+		if err := u.s.exec(rctx, rollback); err != nil {
 			return err
 		}
 		u.s.failed = nil // the failure is undone; the transaction goes on
