@@ -220,7 +220,10 @@ const (
 
 func parseAmount(s string, kind error, positive bool) (decimal.Decimal, error) {
 	if len(s) > maxDecimalLen {
-		return decimal.Decimal{}, fmt.Errorf("%w %s: too long, %s", kind, quote(s), digitsRule)
+		// Not "too many digits": the value may be a short one padded
+		// with zeros.
+		return decimal.Decimal{}, fmt.Errorf("%w %s: too long: %d characters, and at most %d are read (zeros before or after the digits count too)",
+			kind, quote(s), len(s), maxDecimalLen)
 	}
 	if !isPlainDecimal(s) {
 		reason := formatRule

@@ -250,7 +250,8 @@ func TestParseQuantityAndPrice(t *testing.T) {
 		{in: "1\x00", reason: "sign"},
 		// The length cap comes before anything else, so even a value
 		// that would fit is refused when padded beyond 64 characters.
-		{in: strings.Repeat("0", 64) + "1", reason: "too long, use at most 18 digits"},
+		{in: strings.Repeat("0", 64) + "1", reason: "too long: 65 characters, and at most 64 are read (zeros before or after the digits count too)"},
+		{in: "1." + strings.Repeat("0", 63), reason: "too long: 65 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -2,12 +2,14 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/httpapi"
 	"github.com/folio-dev/folio/internal/tracker"
@@ -158,6 +160,8 @@ func TestErrors(t *testing.T) {
 		// 413, 415: the body is refused unread.
 		{"body over the limit", "POST", "/portfolios", `{"name":"` + strings.Repeat("a", twoMiB) + `"}`, nil, 413, tooLarge, tooLargeT, "", "limit is 1048576"},
 		{"text/plain", "POST", "/portfolios", `{"name":"X"}`, []string{contentType, "text/plain"}, 415, media, mediaT, "", "send application/json"},
+		{"gzip", "POST", "/portfolios", `{"name":"X"}`, []string{"Content-Encoding", "gzip"}, 415, media, mediaT, "", `Content-Encoding "gzip" is not accepted; send the body uncompressed`},
+		{"identity then br", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"Content-Encoding", "identity, br"}, 415, media, mediaT, "", `Content-Encoding "br" is not accepted`},
 		{"no Content-Type on POST", "POST", "/securities", `{"symbol":"X","name":"X"}`, []string{contentType, ""}, 415, media, mediaT, "", "has a body but no Content-Type"},
 		{"no Content-Type", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{contentType, ""}, 415, media, mediaT, "", "no Content-Type"},
 		{"form", "POST", trades, "side=buy", []string{contentType, "application/x-www-form-urlencoded"}, 415, media, mediaT, "", "not accepted"},
@@ -206,10 +210,17 @@ func TestErrors(t *testing.T) {
 			case http.StatusPreconditionFailed, http.StatusUnprocessableEntity:
 				assert.Empty(t, res.Header().Get("ETag"), "an ETag only comes with a portfolio")
 			case http.StatusUnsupportedMediaType:
-				// What the route accepts instead.
+				// What the route accepts instead: a media type, or no
+				// content coding.
 				accept := map[string]string{"POST": "Accept-Post", "PATCH": "Accept-Patch"}
+				coded := strings.Contains(c.detail, "Content-Encoding")
+				if coded {
+					assert.Equal(t, "identity", res.Header().Get("Accept-Encoding"))
+				} else {
+					assert.Empty(t, res.Header().Get("Accept-Encoding"))
+				}
 				for _, h := range []string{"Accept-Post", "Accept-Patch"} {
-					if h == accept[c.method] {
+					if h == accept[c.method] && !coded {
 						assert.Equal(t, "application/json", res.Header().Get(h), h)
 					} else {
 						assert.Empty(t, res.Header().Get(h), h)
@@ -250,4 +261,46 @@ func TestRequestTimeoutIs503(t *testing.T) {
 		assert.Equal(t, "5", res.Header().Get("Retry-After"))
 	}
 	assert.Equal(t, before, e.dump(t))
+}
+
+// TestContentHeadersOfABody: two Content-Type headers are malformed (which
+// would the body be?); Content-Encoding identity, which is no coding, is
+// accepted.
+func TestContentHeadersOfABody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	for _, types := range [][]string{{"application/json", "text/plain"}, {"text/plain", "application/json"}, {"application/json", "application/json"}} {
+		req := httptest.NewRequest("POST", "/portfolios", strings.NewReader(`{"name":"Two types"}`))
+		req.Header["Content-Type"] = types
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		res := result{rec, "/portfolios"}
+		requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+			"the request has 2 Content-Type headers; send one, application/json", "")
+	}
+	assert.Zero(t, e.count(t, "portfolio"))
+	res := e.do(t, "POST", "/portfolios", `{"name":"Plain"}`, "Content-Encoding", "identity")
+	assert.Equal(t, "Plain", requireJSON[tracker.PortfolioView](t, res, http.StatusCreated).Name)
+}
+
+// TestPriceWithoutDateBeforeTheCurrentOne: a price sent without a date is
+// today's, in UTC; a current price dated later (tomorrow is allowed: it is
+// tomorrow somewhere) refuses it, and the problem names no field, since
+// the client sent no date, and says which today it was.
+func TestPriceWithoutDateBeforeTheCurrentOne(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	e.addSecurity(t, "AAPL", "USD")
+	today := time.Now().UTC()
+	tomorrow := today.AddDate(0, 0, 1).Format(time.DateOnly)
+	_, err := e.pool.Exec(ctx, "update security set last_price = 10, price_date = $1 where symbol = 'AAPL'", tomorrow)
+	require.NoError(t, err)
+	before := e.dump(t)
+	res := e.do(t, "PUT", "/securities/AAPL/price", `{"price":"11"}`)
+	p := requireProblem(t, res, http.StatusUnprocessableEntity, "invalid-value", "Invalid value")
+	assert.Empty(t, p.Field)
+	_, hasField := problemMembers(t, res)["field"]
+	assert.False(t, hasField)
+	assert.Equal(t, "AAPL on "+today.Format(time.DateOnly)+" (today in UTC, as no date was given): invalid price: older than the current price of "+tomorrow, p.Detail)
+	assert.Equal(t, before, e.dump(t), "nothing written")
 }

@@ -29,6 +29,9 @@ var (
 	errMethod    = errors.New("method not allowed")
 	errTooLarge  = errors.New("request body too large")
 	errMediaType = errors.New("unsupported media type")
+	// errEncoding is a body in a content coding: also a 415, which says
+	// so with Accept-Encoding instead of Accept-Post.
+	errEncoding = errors.New("unsupported content coding")
 	// errUnavailable marks a failed health check: whatever the cause,
 	// the service cannot do its work.
 	errUnavailable = errors.New("service unavailable")
@@ -69,6 +72,7 @@ var kinds = []kind{
 	{is(errTooLarge), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
 	{is(errMediaType), http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", ""},
+	{is(errEncoding), http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", ""},
 	{is(errUnavailable), http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the database is unavailable; try again later"},
 	{is(tracker.ErrPreconditionFailed), http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", ""},
@@ -174,7 +178,8 @@ func fieldOf(err error) (string, bool) {
 // problem writes err as a problem response and notes it for the log line.
 // The instance is the request's path: the occurrence is that request. A
 // 415 says what the route accepts (Accept-Post, Accept-Patch: RFC 9110
-// 15.5.16 and RFC 5789 3.1), a 503 when to try again (Retry-After).
+// 15.5.16 and RFC 5789 3.1; or Accept-Encoding, for a content coding), a
+// 503 when to try again (Retry-After).
 func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 	k := classify(err)
 	ri := infoOf(r)
@@ -202,15 +207,18 @@ func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 	var buf bytes.Buffer
 	_ = json.NewEncoder(&buf).Encode(p) // strings and ints only: cannot fail
 	h := w.Header()
-	switch k.status {
-	case http.StatusUnsupportedMediaType:
+	switch {
+	case errors.Is(err, errEncoding):
+		// RFC 9110, 12.5.3: the codings that would have been accepted.
+		h.Set("Accept-Encoding", "identity")
+	case k.status == http.StatusUnsupportedMediaType:
 		switch r.Method {
 		case http.MethodPost:
 			h.Set("Accept-Post", "application/json")
 		case http.MethodPatch:
 			h.Set("Accept-Patch", "application/json")
 		}
-	case http.StatusServiceUnavailable:
+	case k.status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", retryAfter)
 	}
 	h.Set("Content-Type", "application/problem+json")

@@ -56,7 +56,14 @@ func (a *api) decode(r *http.Request, dst any) error {
 		// No body at all: that, not its media type, is what is wrong.
 		return malformed("", "the request body is empty; send a JSON object")
 	}
+	if n := len(r.Header.Values("Content-Type")); n > 1 {
+		// Which one would the body be? net/http's Get says the first.
+		return malformed("", "the request has %d Content-Type headers; send one, application/json", n)
+	}
 	if err := checkMediaType(ct); err != nil {
+		return err
+	}
+	if err := checkEncoding(r.Header.Values("Content-Encoding")); err != nil {
 		return err
 	}
 	// Read whole (ServeHTTP bounds it), as the decoder would buffer it.
@@ -258,6 +265,20 @@ func checkMediaType(ct string) error {
 		}
 	}
 	return &requestError{kind: errMediaType, msg: fmt.Sprintf("Content-Type %s is not accepted; send application/json (UTF-8)", quote(ct))}
+}
+
+// checkEncoding refuses a body in a content coding (gzip, say): the API
+// reads bodies as they are, and a compressed one read as JSON would be
+// refused for what it is not. identity is no coding.
+func checkEncoding(codings []string) error {
+	for _, v := range codings {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return &requestError{kind: errEncoding, msg: fmt.Sprintf("Content-Encoding %s is not accepted; send the body uncompressed", quote(c))}
+			}
+		}
+	}
+	return nil
 }
 
 func (a *api) decodeError(err error) error {

@@ -165,7 +165,12 @@ func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sec, err := a.svc.SetPrice(r.Context(), symbol, price, on.Time)
-	if err != nil {
+	switch {
+	case errors.Is(err, tracker.ErrOlderPrice) && req.Date == nil:
+		// Today is older than the current price's date: no member of
+		// the body is at fault, and "date" was not sent.
+		return err
+	case err != nil:
 		// ErrOlderPrice is also an ErrInvalidPrice: its rule comes first.
 		return blame(err, rule{tracker.ErrOlderPrice, "date"}, rule{domain.ErrInvalidDate, "date"},
 			rule{domain.ErrInvalidPrice, "price"})
@@ -179,8 +184,8 @@ func (a *api) listPortfolios(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// q and after are used verbatim: after is the last name of the
-	// previous page, exactly as it was returned.
+	// q and after are normalized (NFC) by the unit of work, as names
+	// are: after is the last name of the previous page.
 	ps, err := a.svc.Portfolios(r.Context(), uow.ListOptions{NameContains: q.Get("q"), After: q.Get("after"), Limit: n})
 	if err != nil {
 		return err

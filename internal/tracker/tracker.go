@@ -211,7 +211,14 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 			return err
 		}
 		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(day)) {
-			return fmt.Errorf("%s on %s: %w of %s", sec.Symbol(), domain.Day(day).Format(time.DateOnly), ErrOlderPrice, last.Format(time.DateOnly))
+			when := domain.Day(day).Format(time.DateOnly)
+			if on.IsZero() {
+				// A price dated tomorrow is allowed (it is tomorrow
+				// somewhere); the caller may not know that its "today"
+				// is UTC's.
+				when += " (today in UTC, as no date was given)"
+			}
+			return fmt.Errorf("%s on %s: %w of %s", sec.Symbol(), when, ErrOlderPrice, last.Format(time.DateOnly))
 		}
 		if err := sec.SetPrice(price, day); err != nil {
 			return err

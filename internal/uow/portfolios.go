@@ -433,7 +433,9 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 
 // List returns a page of portfolios in name order, each with its lots, in
 // one round trip. Pass the last name of a page as After to get the next.
-// NameContains is normalized as GetByName's name is.
+// NameContains and After are normalized as GetByName's name is, so that a
+// cursor in another normalization form of a name (a client's decomposed
+// "é") still starts the page after that name.
 func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portfolio, error) {
 	if err := r.u.open(); err != nil {
 		return nil, err
@@ -442,6 +444,7 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 		return nil, err
 	}
 	opts.NameContains = domain.NormalizeText(opts.NameContains)
+	opts.After = domain.NormalizeText(opts.After)
 	limit, err := opts.limit()
 	if err != nil {
 		return nil, err

@@ -70,6 +70,11 @@ func TestListFiltersAndPages(t *testing.T) {
 	}
 	assert.Len(t, pages, len(all))
 	assert.IsIncreasing(t, pages)
+	// A cursor is normalized as names are: "E" and a combining acute
+	// accent is "É", and the next page starts after that (the last name,
+	// in byte order).
+	assert.Empty(t, list(uow.ListOptions{After: "E\u0301pargne 日本 📈", Limit: 1}))
+	assert.Equal(t, []string{"Épargne 日本 📈"}, list(uow.ListOptions{After: "E\u0301", Limit: 1}))
 
 	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 		_, err := u.Portfolios().List(ctx, uow.ListOptions{Limit: 5000})
