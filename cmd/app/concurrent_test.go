@@ -21,8 +21,11 @@ import (
 )
 
 // TestConcurrentTrades runs trades on one portfolio from several processes
-// at once: the losers of the optimistic version check are retried, so all
-// succeed and every lot is there.
+// at once: each loads the portfolio for update, so they queue for its row
+// lock rather than fail each other's version check, all succeed, every lot
+// is there and the version went up once per trade. (That a unit which
+// loses the version check is retried, and says so when it gives up, is
+// TestConcurrentChangeGivesUp's and the uow tests' business.)
 func TestConcurrentTrades(t *testing.T) {
 	t.Parallel()
 	c, pool := newCLI(t)

@@ -303,6 +303,9 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	var errs []string
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt() // also when a require below fails: no worker outlives the test
 	for w := range 4 {
 		id := ids[fmt.Sprintf("W%d", w)]
 		wg.Go(func() {
@@ -347,8 +350,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	restartedAt := ok.Load()
 	require.Eventually(t, func() bool { return ok.Load() >= restartedAt+20 }, time.Minute, 10*time.Millisecond, "units commit after the restart")
-	close(stop)
-	wg.Wait()
+	halt()
 
 	t.Logf("restart: %d units committed before the stop, %d after the restart; %d failed in flight, %d with an unknown commit outcome; e.g. %v",
 		before, ok.Load()-restartedAt, failed.Load(), unknown.Load(), errs)
@@ -461,8 +463,9 @@ func TestConnectionLostDuringCommitIsUnknownAndNotRetried(t *testing.T) {
 	require.NoError(t, blocker.Rollback(ctx))
 	var version int64
 	require.Eventually(t, func() bool {
-		require.NoError(t, other.QueryRow(ctx, "select version from portfolio where id = $1", ids["Main"]).Scan(&version))
-		return version == v0+1
+		// assert, not require: this runs in Eventually's goroutine.
+		return assert.NoError(t, other.QueryRow(ctx, "select version from portfolio where id = $1", ids["Main"]).Scan(&version)) &&
+			version == v0+1
 	}, 5*time.Second, 10*time.Millisecond, "the server committed what the client could not confirm")
 	var lots int
 	require.NoError(t, other.QueryRow(ctx, "select count(*) from investment where portfolio_id = $1", ids["Main"]).Scan(&lots))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,8 +32,26 @@ func lockedElsewhere(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) bool {
 	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
 		return true
 	}
-	require.NoError(t, err)
+	// assert, not require: this runs inside Eventually's goroutine.
+	assert.NoError(t, err)
 	return false
+}
+
+func reversed(ids []uuid.UUID) []uuid.UUID {
+	r := slices.Clone(ids)
+	slices.Reverse(r)
+	return r
+}
+
+// waitsForLock reports whether a backend of the pool's database waits for
+// a row lock.
+func waitsForLock(t *testing.T, pool *pgxpool.Pool) bool {
+	t.Helper()
+	var n int
+	err := pool.QueryRow(ctx, `select count(*) from pg_stat_activity
+		where datname = current_database() and wait_event_type = 'Lock'`).Scan(&n)
+	assert.NoError(t, err)
+	return n > 0
 }
 
 func TestForUpdateLocksInTheLoadRoundTrip(t *testing.T) {
@@ -242,56 +261,76 @@ func TestForUpdateAtRepeatableReadIsASerializationFailure(t *testing.T) {
 	}
 }
 
-// The statement that bumps many versions locks its rows in id order: while
-// another transaction holds the higher id, the lower one is already locked.
-func TestBulkVersionBumpLocksInIDOrder(t *testing.T) {
+// The version bumps of a flush lock their rows in id order, whether one
+// statement bumps them all (bulk 1) or each has its own (bulk 8): while
+// another transaction holds the highest id, every lower one is already
+// locked. (Were the order that of a map, the highest would come last only
+// once in six runs.)
+func TestVersionBumpsLockInIDOrder(t *testing.T) {
 	t.Parallel()
-	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithBulkThreshold(1))
-	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B")
-	buy(t, r, ids["A"], secs["AAPL"], "10")
-	buy(t, r, ids["B"], secs["AAPL"], "10")
-	lo, hi := ids["A"], ids["B"]
-	if bytes.Compare(lo[:], hi[:]) > 0 {
-		lo, hi = hi, lo
-	}
-
-	holder, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = holder.Rollback(ctx) }()
-	_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", hi)
-	require.NoError(t, err)
-
-	var rep uow.Report
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-			ps, err := u.Portfolios().GetMany(ctx, []uuid.UUID{hi, lo})
-			if err != nil {
-				return err
+	for _, bulk := range []int{1, 8} {
+		t.Run(fmt.Sprintf("bulk %d", bulk), func(t *testing.T) {
+			t.Parallel()
+			pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithBulkThreshold(bulk))
+			names := []string{"A", "B", "C", "D", "E", "F"}
+			secs, byName := seed(t, r, []string{"AAPL"}, names...)
+			var ids []uuid.UUID
+			for _, n := range names {
+				buy(t, r, byName[n], secs["AAPL"], "10")
+				ids = append(ids, byName[n])
 			}
-			for _, p := range ps {
-				if _, err := p.Sell(secs["AAPL"], dec("1"), day); err != nil {
-					return err
+			slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+			highest := ids[len(ids)-1]
+
+			holder, err := pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = holder.Rollback(ctx) }()
+			_, err = holder.Exec(ctx, "select 1 from portfolio where id = $1 for update", highest)
+			require.NoError(t, err)
+
+			var rep uow.Report
+			done := make(chan error, 1)
+			go func() {
+				done <- r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					// Asked for highest first.
+					ps, err := u.Portfolios().GetMany(ctx, reversed(ids))
+					if err != nil {
+						return err
+					}
+					for _, p := range ps {
+						if _, err := p.Sell(secs["AAPL"], dec("1"), day); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, uow.WithReport(&rep))
+			}()
+			require.Eventually(t, func() bool { return lockedElsewhere(t, pool, ids[0]) }, 10*time.Second, 10*time.Millisecond,
+				"the flush never locked the lowest id")
+			// It waits for the highest, and has every lower one by then.
+			require.Eventually(t, func() bool { return waitsForLock(t, pool) }, 10*time.Second, 10*time.Millisecond)
+			for _, id := range ids[:len(ids)-1] {
+				assert.True(t, lockedElsewhere(t, pool, id), "a lower id is not locked yet while the flush waits for the highest")
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the unit ended while the highest id was held: %v", err)
+			default:
+			}
+			require.NoError(t, holder.Rollback(ctx))
+			require.NoError(t, <-done)
+			if bulk == 1 {
+				assert.Contains(t, uowtest.Names(rep), "BumpPortfolioVersions")
+			} else {
+				assert.NotContains(t, uowtest.Names(rep), "BumpPortfolioVersions")
+			}
+			for _, id := range ids {
+				_, lots := stored(t, pool, id)
+				for _, q := range lots {
+					assert.Equal(t, "9.0000000000", q)
 				}
 			}
-			return nil
-		}, uow.WithReport(&rep))
-	}()
-	require.Eventually(t, func() bool { return lockedElsewhere(t, pool, lo) }, 10*time.Second, 10*time.Millisecond,
-		"the bump locks the lower id while it waits for the higher")
-	select {
-	case err := <-done:
-		t.Fatalf("the unit ended while the higher id was held: %v", err)
-	default:
-	}
-	require.NoError(t, holder.Rollback(ctx))
-	require.NoError(t, <-done)
-	assert.Contains(t, uowtest.Names(rep), "BumpPortfolioVersions")
-	for _, id := range []uuid.UUID{lo, hi} {
-		_, lots := stored(t, pool, id)
-		for _, q := range lots {
-			assert.Equal(t, "9.0000000000", q)
-		}
+		})
 	}
 }
 

@@ -267,6 +267,7 @@ func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
 			buy(t, r, ids["A"], secs["AAPL"], "1000")
 			buy(t, r, ids["B"], secs["AAPL"], "1000")
 			va, _ := stored(t, pool, ids["A"])
+			vb, _ := stored(t, pool, ids["B"])
 
 			const each = 30
 			var deadlocks atomic.Int64
@@ -299,14 +300,13 @@ func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
 			}
 			wg.Wait()
 			assert.Zero(t, deadlocks.Load(), "deadlocks")
-			for _, n := range []string{"A", "B"} {
+			for n, v0 := range map[string]int64{"A": va, "B": vb} {
 				v, lots := stored(t, pool, ids[n])
+				require.Len(t, lots, 1, n)
 				for _, q := range lots {
 					assert.Equal(t, "940.0000000000", q, "%s: 1000 - 2×30 sells of 1", n)
 				}
-				if n == "A" {
-					assert.Equal(t, va+2*each, v)
-				}
+				assert.Equal(t, v0+2*each, v, n)
 			}
 		})
 	}
@@ -426,5 +426,25 @@ func TestRetryableNeverForAnUnknownCommit(t *testing.T) {
 	}
 	for _, err := range []error{sentinelSafe{}, &pgconn.PgError{Code: "40001"}, &pgconn.PgError{Code: "40P01"}, domain.ErrVersionConflict} {
 		assert.True(t, uow.Retryable(err), "%v", err)
+	}
+}
+
+// Retryable by SQLSTATE: the serialization failures and the codes of a
+// session the server ended (the transaction is gone, rolled back); not the
+// rest of class 08 (a protocol violation is a bug, not bad luck), nor of
+// class 57 (a canceled statement, a server that cannot take connections
+// for lack of disk), nor a broken rule.
+func TestRetryableBySQLSTATE(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]bool{
+		"40001": true, "40P01": true,
+		"57P01": true, "57P02": true, "57P03": true,
+		"08000": true, "08003": true, "08006": true,
+		"08001": false, "08004": false, "08007": false, "08P01": false,
+		"57014": false, "57P04": false, "53100": false,
+		"23505": false, "23514": false, "42P01": false, "XX000": false,
+	} {
+		err := fmt.Errorf("uow: flush: %w", &pgconn.PgError{Code: code})
+		assert.Equal(t, want, uow.Retryable(err), code)
 	}
 }
