@@ -60,7 +60,7 @@ func TestCommandsRefuseASchemaBehind(t *testing.T) {
 	assert.Equal(t, "Nothing to apply: "+newer+".\n", c.ok(t, "migrate", "up"))
 	assert.Contains(t, c.ok(t, "migrate", "status"), "The database is at version "+fmt.Sprint(n+1)+", newer than the newest migration here")
 	for _, args := range [][]string{{"migrate", "down"}, {"migrate", "redo"}, {"migrate", "reset"}, {"migrate", "down-to", "1"}} {
-		assert.Equal(t, fmt.Sprintf("folio: migrate down: the schema is newer than the migration files: the database is at version %d, and the newest migration here is %d; roll back with the folio (or the migration files) that applied %d\n", n+1, n, n+1),
+		assert.Equal(t, fmt.Sprintf("folio: cannot roll back: the schema is newer than the migration files: the database is at version %d, and the newest migration here is %d; roll back with the folio (or the migration files) that applied %d\n", n+1, n, n+1),
 			c.fails(t, 1, args...), args)
 	}
 	assert.Equal(t, fmt.Sprintf("version %d (latest %d)\n", n+1, n), c.ok(t, "migrate", "version"))

@@ -245,7 +245,9 @@ func (m *Migrator) notNewer(ctx context.Context) error {
 		return wrap("down", err)
 	}
 	if cur > latest {
-		return fmt.Errorf("migrate down: %w: the database is at version %d, and the newest migration here is %d; roll back with the folio (or the migration files) that applied %d",
+		// No "migrate down:" in front: redo, reset and down-to refuse
+		// with this too.
+		return fmt.Errorf("cannot roll back: %w: the database is at version %d, and the newest migration here is %d; roll back with the folio (or the migration files) that applied %d",
 			ErrNewerSchema, cur, latest, cur)
 	}
 	return nil
