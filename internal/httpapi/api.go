@@ -69,6 +69,7 @@
 //	                            data, missing member, malformed id/symbol/query/If-(None-)Match
 //	404 not-found               domain.ErrNotFound, unknown route
 //	405 method-not-allowed      with Allow
+//	408 request-timeout         a body slower than RequestTimeout or the server's ReadTimeout
 //	409 already-exists, in-use, concurrent-change, conflict   domain.ErrConflict
 //	412 precondition-failed     tracker.ErrPreconditionFailed: an If-Match or If-None-Match that fails
 //	413 body-too-large          over Options.MaxBodyBytes

@@ -28,6 +28,9 @@ var (
 	errNoRoute   = errors.New("no such route")
 	errMethod    = errors.New("method not allowed")
 	errTooLarge  = errors.New("request body too large")
+	// errSlowBody is a body that did not arrive in time: the client's
+	// fault, not the server's (408, not 503).
+	errSlowBody  = errors.New("request body too slow")
 	errMediaType = errors.New("unsupported media type")
 	// errEncoding is a body in a content coding: also a 415, which says
 	// so with Accept-Encoding instead of Accept-Post.
@@ -70,6 +73,7 @@ var kinds = []kind{
 	{is(errNoRoute), http.StatusNotFound, "not-found", "Not found", ""},
 	{is(errMethod), http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""},
 	{is(errTooLarge), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
+	{is(errSlowBody), http.StatusRequestTimeout, "request-timeout", "Request timeout", ""},
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
 	{is(errMediaType), http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", ""},
 	{is(errEncoding), http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", ""},
@@ -220,6 +224,9 @@ func (a *api) problem(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case k.status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", retryAfter)
+	case k.status == http.StatusRequestTimeout:
+		// RFC 9110, 15.5.9: the server closes the connection.
+		h.Set("Connection", "close")
 	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))

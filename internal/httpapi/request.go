@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -67,9 +69,15 @@ func (a *api) decode(r *http.Request, dst any) error {
 		return err
 	}
 	// Read whole (ServeHTTP bounds it), as the decoder would buffer it.
+	inTime := r.Context().Err() == nil
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return a.decodeError(err)
+	}
+	if inTime && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		// The request's time ran out while its body arrived: what is
+		// left is no time for the work, and the client was the slow one.
+		return &requestError{kind: errSlowBody, msg: fmt.Sprintf("the request body took longer to arrive than the %v the server allows a whole request", a.timeout)}
 	}
 	if !utf8.Valid(body) {
 		return malformed("", "the request body is not valid UTF-8 (at byte %d)", invalidUTF8(body))
@@ -288,9 +296,13 @@ func (a *api) decodeError(err error) error {
 		tooLarge *http.MaxBytesError
 		invalid  *json.InvalidUnmarshalError
 	)
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
 		return &requestError{kind: errTooLarge, msg: fmt.Sprintf("the request body exceeds the limit of %d bytes", tooLarge.Limit)}
+	case errors.As(err, &netErr) && netErr.Timeout():
+		// The server's read timeout ran out while the body arrived.
+		return &requestError{kind: errSlowBody, msg: "the request body did not arrive in the time the server allows"}
 	case errors.Is(err, io.EOF):
 		return malformed("", "the request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -20,8 +20,9 @@ const (
 	// ReadTimeout bounds the whole request, body included.
 	ReadTimeout = 30 * time.Second
 	// WriteTimeout bounds the time from the end of the request headers to
-	// the end of the response.
-	WriteTimeout = 30 * time.Second
+	// the end of the response. It outlasts ReadTimeout, so that a body
+	// still arriving when that runs out still gets its 408.
+	WriteTimeout = ReadTimeout + 5*time.Second
 	// IdleTimeout closes keep-alive connections that sit unused.
 	IdleTimeout = 2 * time.Minute
 	// MaxHeaderBytes bounds the request line and headers; the API needs

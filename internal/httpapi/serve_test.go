@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -164,4 +165,63 @@ func TestListenAndServe(t *testing.T) {
 
 	cancel()
 	assert.NoError(t, <-served)
+}
+
+// slowBody yields its text a byte at a time, pausing before each.
+type slowBody struct {
+	text  string
+	pause time.Duration
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if b.text == "" {
+		return 0, io.EOF
+	}
+	time.Sleep(b.pause)
+	n := copy(p[:1], b.text)
+	b.text = b.text[n:]
+	return n, nil
+}
+
+// TestSlowBodyIs408: a body that arrives after the request's time has run
+// out is the client's doing: 408 with Connection: close, not a 503 that
+// invites the same slow upload again; nothing is written.
+func TestSlowBodyIs408(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RequestTimeout: 100 * time.Millisecond})
+	res := doReader(t, e.h, "POST", "/portfolios", &slowBody{text: `{"name":"Late"}`, pause: 15 * time.Millisecond}, true)
+	requireExactProblem(t, res, http.StatusRequestTimeout, "request-timeout", "Request timeout",
+		"the request body took longer to arrive than the 100ms the server allows a whole request", "")
+	assert.Equal(t, "close", res.Header().Get("Connection"))
+	assert.Empty(t, res.Header().Get("Retry-After"))
+	assert.Zero(t, e.count(t, "portfolio"))
+}
+
+// TestBodyPastTheReadTimeoutIs408: when the server's read timeout runs out
+// while the body arrives, the client hears so (the write timeout outlasts
+// the read timeout), rather than a closed connection.
+func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
+	t.Parallel()
+	require.Greater(t, httpapi.WriteTimeout, httpapi.ReadTimeout, "the 408 must still be writable")
+	e := newEnv(t, httpapi.Options{})
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
+	require.NoError(t, err)
+	// The rest never comes.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, "%s", body)
+	assert.Contains(t, string(body), `"detail":"the request body did not arrive in the time the server allows"`)
+	assert.Zero(t, e.count(t, "portfolio"))
 }
