@@ -176,3 +176,30 @@ func TestPing(t *testing.T) {
 	e.pool.Close()
 	assert.Error(t, e.svc.Ping(ctx), "no database, no pong")
 }
+
+// TestReportAsOfCoversWhatItCounts: at 21:30 UTC it is already tomorrow
+// east of UTC+3, so a lot or a price may be dated tomorrow; the report is
+// then as of that day, never dated before what it includes.
+func TestReportAsOfCoversWhatItCounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.security(t, "AAPL", "USD")
+	e.security(t, "MSFT", "USD")
+	p := e.portfolio(t, "Main")
+	e.trade(t, p.ID, tracker.Buy, "AAPL", "1", "10", "2024-06-01")
+	e.price(t, "AAPL", "12", "2024-06-14")
+	asOf := func() string {
+		r, err := e.svc.Report(ctx, tracker.ByID(p.ID))
+		require.NoError(t, err)
+		return r.AsOf.String()
+	}
+	assert.Equal(t, "2024-06-15", asOf(), "today")
+	e.price(t, "AAPL", "13", "2024-06-16")
+	assert.Equal(t, "2024-06-16", asOf(), "a price of tomorrow")
+
+	q := e.portfolio(t, "Other")
+	e.trade(t, q.ID, tracker.Buy, "MSFT", "1", "10", "2024-06-16")
+	r, err := e.svc.Report(ctx, tracker.ByID(q.ID))
+	require.NoError(t, err)
+	assert.Equal(t, "2024-06-16", r.AsOf.String(), "a lot of tomorrow, without a price")
+}

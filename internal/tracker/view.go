@@ -167,9 +167,22 @@ type ReportView struct {
 	Unpriced int `json:"unpriced"`
 }
 
+// reportView values p. Its as_of is today in UTC, or the latest date of a
+// lot or price it includes if that is later: a date may be tomorrow in
+// UTC (it is today somewhere), and a report dated before what it counts
+// would contradict itself.
 func reportView(p *domain.Portfolio, val domain.Valuation, secs map[uuid.UUID]*domain.Security, now time.Time) ReportView {
+	asOf := domain.Day(now)
+	for _, lot := range p.Investments() {
+		asOf = latest(asOf, lot.AcquiredOn())
+	}
+	for _, h := range val.Holdings {
+		if h.Priced {
+			asOf = latest(asOf, h.PriceDate)
+		}
+	}
 	v := ReportView{
-		ID: p.ID(), Portfolio: p.Name(), Currency: p.Currency(), Version: p.Version(), AsOf: NewDate(now),
+		ID: p.ID(), Portfolio: p.Name(), Currency: p.Currency(), Version: p.Version(), AsOf: NewDate(asOf),
 		Holdings:  make([]HoldingView, 0, len(val.Holdings)),
 		CostBasis: val.CostBasis, MarketValue: val.MarketValue, UnrealizedGain: val.UnrealizedGain,
 		Unpriced: val.Unpriced,
@@ -184,6 +197,13 @@ func reportView(p *domain.Portfolio, val domain.Valuation, secs map[uuid.UUID]*d
 		v.Holdings = append(v.Holdings, hv)
 	}
 	return v
+}
+
+func latest(a, b time.Time) time.Time {
+	if b = domain.Day(b); b.After(a) {
+		return b
+	}
+	return a
 }
 
 // sortByDate orders trades by day, keeping file order within a day; a
