@@ -147,7 +147,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		return err
 	}
 	queued := s.queued
-	head := make([]control, 0, len(queued)+1)
+	var head []control // nil in the steady state: no allocation
 	if !s.begun {
 		head = append(head, control{sql: s.beginSQL, done: func() { s.begun = true }})
 	}
