@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/pgtest"
 	"github.com/folio-dev/folio/internal/uow"
 	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
@@ -233,4 +235,29 @@ func TestFlushAfterAbortWithNothingToWrite(t *testing.T) {
 	require.ErrorIs(t, flushErr, domain.ErrAlreadyExists)
 	assert.ErrorContains(t, flushErr, "aborted by an earlier error")
 	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+}
+
+// The same in a read-only unit that is one transaction (WithSnapshot): a
+// failed statement aborted it, and Flush says so rather than nil.
+func TestFlushAfterAbortInASnapshotRead(t *testing.T) {
+	t.Parallel()
+	pgtest.SkipIfBouncerOlder(t, "1.19.1", "PgBouncer exits when the client of a cancel request hangs up before the cancel is through, as pgx's does once the cancelled statement has ended (pgbouncer/pgbouncer#801)")
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAPL"})
+	var flushErr error
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().List(ctx, uow.ListOptions{}) // the transaction begins
+		require.NoError(t, err)
+		release := lockSecurityTable(t, pool)
+		qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err = u.Securities().List(qctx, uow.ListOptions{})
+		cancel()
+		release()
+		require.ErrorContains(t, err, "57014") // swallowed
+		flushErr = u.Flush(ctx)
+		return nil
+	}, uow.WithSnapshot(), uow.WithAttempts(1))
+	require.Error(t, flushErr)
+	assert.ErrorContains(t, flushErr, "aborted by an earlier error")
+	assert.ErrorContains(t, err, "aborted by an earlier error")
 }

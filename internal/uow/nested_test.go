@@ -6,10 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/domain"
+	"github.com/folio-dev/folio/internal/pgtest"
 	"github.com/folio-dev/folio/internal/uow"
 	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
@@ -237,6 +240,7 @@ func TestNestedRollbackSurvivesARoundTripNotSent(t *testing.T) {
 // is not sent with the nested unit's spent context.
 func TestNestedUnitOutOfTimeLetsTheEnclosingUnitGoOn(t *testing.T) {
 	t.Parallel()
+	pgtest.SkipIfBouncerOlder(t, "1.19.1", "PgBouncer exits when the client of a cancel request hangs up before the cancel is through, as pgx's does once the cancelled statement has ended (pgbouncer/pgbouncer#801)")
 	pool, r := newDB(t)
 	_, ids := seed(t, r, nil, "A", "B")
 	tx, err := pool.Begin(ctx)
@@ -268,4 +272,107 @@ func doneCtx(parent context.Context) context.Context {
 	c, cancel := context.WithCancel(parent)
 	cancel()
 	return c
+}
+
+// lockSecurityTable holds an ACCESS EXCLUSIVE lock on security (as a
+// migration would) in a transaction of its own, until the returned func.
+func lockSecurityTable(t *testing.T, pool *pgxpool.Pool) (release func()) {
+	t.Helper()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "lock table security in access exclusive mode")
+	require.NoError(t, err)
+	return func() { require.NoError(t, tx.Rollback(ctx)) }
+}
+
+// A nested unit within a nested unit fails, which leaves its ROLLBACK TO
+// SAVEPOINT for the next round trip; that round trip fails before it runs
+// anything (pgx's prepare step, out of time behind a lock), and the middle
+// unit rolls back to its own savepoint at once, which destroys the inner
+// one. The inner unit's queued statements must go with it: sent with the
+// commit, they failed it ("savepoint does not exist").
+func TestRollbackDropsWhatNestedUnitsQueued(t *testing.T) {
+	t.Parallel()
+	pgtest.SkipIfBouncerOlder(t, "1.19.1", "PgBouncer exits when the client of a cancel request hangs up before the cancel is through, as pgx's does once the cancelled statement has ended (pgbouncer/pgbouncer#801)")
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "A")
+	var merr error
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		a, err := u.Portfolios().Get(ctx, ids["A"])
+		require.NoError(t, err)
+		merr = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate()) // its savepoint is set
+			require.NoError(t, err)
+			ierr := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				_, err := u.Portfolios().GetByName(ctx, "A")
+				require.NoError(t, err)
+				return errors.New("inner")
+			})
+			require.EqualError(t, ierr, "inner")
+			release := lockSecurityTable(t, pool)
+			defer release()
+			qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			_, err = u.Securities().List(qctx, uow.ListOptions{})
+			return err
+		})
+		require.Error(t, merr)
+		return a.Rename("A2")
+	}, uow.WithAttempts(1))
+	t.Logf("middle unit: %v", merr)
+	require.NoError(t, err, "the enclosing unit could not commit")
+	assert.Equal(t, "A2", storedName(t, pool, ids["A"]))
+}
+
+// When the round trip that carries a nested unit's SAVEPOINT fails before
+// running it (pgx's prepare step, out of time behind a lock), there is no
+// savepoint to roll back to and the enclosing unit's transaction is
+// aborted: Do says so, the enclosing unit fails with the first error, and
+// nothing of it is saved. In the exec mode (as behind PgBouncer) there is
+// no prepare step: the SAVEPOINT runs before the statement that fails, and
+// the enclosing unit goes on.
+func TestNestedUnitFailingBeforeItsSavepointSaysTheEnclosingUnitCannotGoOn(t *testing.T) {
+	t.Parallel()
+	pgtest.SkipIfBouncerOlder(t, "1.19.1", "PgBouncer exits when the client of a cancel request hangs up before the cancel is through, as pgx's does once the cancelled statement has ended (pgbouncer/pgbouncer#801)")
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			if mode != pgx.QueryExecModeExec && pgtest.UsingBouncer(t) {
+				t.Skip("through PgBouncer in transaction pooling, only the exec mode works")
+			}
+			pool := pgtest.NewPool(t, uow.ConfigurePool, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+			r, err := uow.NewRunner(pool)
+			require.NoError(t, err)
+			_, ids := seed(t, r, nil, "A")
+			var nerr error
+			err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				a, err := u.Portfolios().Get(ctx, ids["A"])
+				require.NoError(t, err)
+				require.NoError(t, a.Rename("A2"))
+				require.NoError(t, u.Flush(ctx))
+				release := lockSecurityTable(t, pool)
+				nctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				nerr = u.Do(nctx, func(ctx context.Context, u *uow.Unit) error {
+					_, err := u.Securities().List(ctx, uow.ListOptions{})
+					return err
+				})
+				cancel()
+				release()
+				return a.Rename("A3")
+			}, uow.WithAttempts(1))
+			require.ErrorContains(t, nerr, "57014")
+			if mode == pgx.QueryExecModeExec {
+				assert.NotContains(t, nerr.Error(), "savepoint was set")
+				require.NoError(t, err)
+				assert.Equal(t, "A3", storedName(t, pool, ids["A"]))
+				return
+			}
+			assert.ErrorContains(t, nerr, "the nested unit failed before its savepoint was set, and its failure aborted the enclosing unit's transaction, which cannot go on")
+			assert.ErrorContains(t, nerr, "error preprocessing batch (prepare)")
+			assert.NotContains(t, nerr.Error(), "uow: savepoint folio_sp_1:", "the failure is not the SAVEPOINT's")
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "aborted by an earlier error")
+			assert.Equal(t, "A", storedName(t, pool, ids["A"]), "nothing of the enclosing unit is saved")
+		})
+	}
 }

@@ -237,8 +237,11 @@ func lostAfterSend(err error, wasOpen bool) bool {
 func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes bool) error {
 	for _, c := range head {
 		if _, err := br.Exec(); err != nil {
-			if !serverSaid(err) {
-				return err // the pipeline failed as a whole, not this statement
+			var pre pgx.ErrPreprocessingBatch
+			if !serverSaid(err) || errors.As(err, &pre) {
+				// The pipeline failed as a whole, not this statement:
+				// nothing of it ran (pgx's prepare step failed, say).
+				return withSentinel(err)
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
 		}

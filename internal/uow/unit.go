@@ -147,15 +147,15 @@ func (u *Unit) Flush(ctx context.Context) error {
 	if u.refused != nil {
 		return u.refused
 	}
+	if u.s.failed != nil {
+		// Even with nothing to write: the unit cannot commit.
+		return u.s.abortedErr()
+	}
 	if u.readOnly {
 		if u.dirty() {
 			return ErrReadOnly
 		}
 		return nil
-	}
-	if u.s.failed != nil {
-		// Even with nothing to write: the unit cannot commit.
-		return u.s.abortedErr()
 	}
 	calls, done := u.plan(ctx)
 	if len(calls) == 0 {
@@ -208,6 +208,16 @@ func (u *Unit) dirty() bool {
 // it fails, Do returns its error (prefixed "uow: flush before savepoint")
 // without running fn, and the enclosing unit's transaction is aborted, as
 // after a failed Flush.
+//
+// Without changes to flush, the SAVEPOINT rides with fn's first round
+// trip, which saves one. pgx prepares the statements a connection has not
+// run before in a step of its own, ahead of every statement of the round
+// trip, SAVEPOINT included. Should that step fail (a statement that waits
+// for a lock, say behind a migration's, until the nested unit's own
+// context ends), the savepoint was never set, and the failure aborted the
+// enclosing unit's transaction: Do's error then says that the enclosing
+// unit cannot go on, and its later queries and commit fail with the first
+// error. Nothing of it is saved.
 func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (err error) {
 	if err := u.open(); err != nil {
 		return err
@@ -303,6 +313,10 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	return nil
 }
 
+// errNoSavepoint is a nested unit that failed before its savepoint was
+// set, in a way that aborted the enclosing unit's transaction.
+var errNoSavepoint = errors.New("uow: the nested unit failed before its savepoint was set, and its failure aborted the enclosing unit's transaction, which cannot go on")
+
 type savepoint struct {
 	name string
 	set  bool // executed by the server
@@ -315,14 +329,25 @@ type savepoint struct {
 // statements of a pipeline until it is rolled back, so then it goes at once,
 // even if ctx is done: the nested unit's context may have run out (that
 // may be why it failed), and the enclosing unit must be able to go on.
+//
+// Whatever is still queued when a set savepoint is rolled back to was
+// queued inside the nested unit, about savepoints within it, which the
+// rollback destroys: it is dropped, as those statements would fail.
 func (u *Unit) rollbackTo(ctx context.Context, sp *savepoint, m mark) error {
 	u.restore(m)
 	if !sp.set {
 		u.s.dequeue("savepoint " + sp.name)
+		if u.s.aborted() {
+			// The round trip that carried the SAVEPOINT failed before
+			// running it (in pgx's prepare step, see Do): there is
+			// nothing to roll back to.
+			return errNoSavepoint
+		}
 		return nil
 	}
 	rollback := "rollback to savepoint " + sp.name
 	release := control{sql: "release savepoint " + sp.name}
+	u.s.queued = nil
 	if u.s.aborted() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
