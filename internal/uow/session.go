@@ -200,6 +200,14 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		// that wrote nothing has nothing to lose or to save twice.)
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
+	if err != nil && !s.wrote && !serverSaid(err) && s.conn.IsClosed() && !errors.Is(err, ErrSessionEnded) {
+		// The connection is gone, and the transaction with it, in a unit
+		// that wrote nothing (PgBouncer hangs up on its client when the
+		// server ends the session, say, and the COMMIT of a unit that
+		// only read meets a broken pipe): running it again is safe,
+		// whatever pgx could tell of what it sent.
+		err = &sentinelError{kind: ErrSessionEnded, err: err}
+	}
 	if err != nil && s.aborted() {
 		if s.perTrip {
 			// The failed round trip's transaction is over for the unit;
