@@ -145,10 +145,23 @@ func printable(s string) string {
 	if len(s) <= max && utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
 		return s
 	}
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "…"
+	// Quoted, escapes and all, it is at most max characters long (a
+	// control character is four, \x1f), cut where a character begins.
+	p := s
+	if len(p) > max {
+		p = p[:max]
+		for len(p) > 0 && !utf8.RuneStart(s[len(p)]) {
+			p = p[:len(p)-1]
+		}
 	}
-	return strconv.Quote(s)
+	for len(p) > 0 && len(strconv.Quote(p)) > max+2 {
+		_, n := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-n]
+	}
+	if len(p) < len(s) {
+		return strconv.Quote(p) + "…"
+	}
+	return strconv.Quote(p)
 }
 
 // readPrices parses symbol,date,price rows.
