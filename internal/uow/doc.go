@@ -56,12 +56,18 @@
 //     loaded, not by instrumenting attribute access.
 //   - Retries are built in. Do reruns fn, in a new transaction with a new
 //     unit, on serialization failures, deadlocks, version conflicts and a
-//     session the server ended before COMMIT (a restart, a failover). fn
-//     must be safe to run again: do side effects after Do returns.
+//     session the server ended before COMMIT (a restart, a failover; for a
+//     unit that wrote nothing, any connection lost under it). fn must be
+//     safe to run again: do side effects after Do returns.
 //   - One snapshot per transaction. Units run at REPEATABLE READ by default,
 //     so the two statements that load an aggregate (the portfolio row and
 //     its lots) see the same commit; READ COMMITTED is an option. A Read
 //     unit's round trips are separate transactions unless WithSnapshot.
+//   - Savepoints are lazy. begin_nested() sends SAVEPOINT at once; Unit.Do
+//     lets it ride with the nested unit's first round trip (or the flush
+//     before it), which saves one. The price: should pgx's prepare step of
+//     that round trip fail, before the SAVEPOINT runs, the enclosing unit
+//     cannot go on either (Unit.Do says when, and says so).
 //   - Optimistic by default. Two units that change one portfolio both run,
 //     and the second to save conflicts and is rerun. For aggregates many
 //     units change at once, ForUpdate with READ COMMITTED makes them queue
