@@ -9,11 +9,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,8 +25,40 @@ import (
 	"github.com/folio-dev/folio/internal/pgtest"
 )
 
-// folioBin is the binary under test, built by TestMain.
-var folioBin string
+// The binary under test, built by TestMain in binDir, which it removes at
+// the end; not in a fuzzing worker, which runs none of the tests that use
+// it and is killed when fuzzing ends, so that it would leave it behind.
+var (
+	binDir   string
+	binOnce  sync.Once
+	folioBin string
+	binErr   error
+)
+
+// buildBinary builds the binary under test, once.
+func buildBinary() error {
+	binOnce.Do(func() {
+		folioBin = filepath.Join(binDir, "folio")
+		args := []string{"build", "-o", folioBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("building the binary: %w\n%s", err, out)
+		}
+	})
+	return binErr
+}
+
+// binary returns the binary under test.
+func binary(t *testing.T) string {
+	t.Helper()
+	if err := buildBinary(); err != nil {
+		t.Fatal(err)
+	}
+	return folioBin
+}
 
 // raceEnabled is set by race_test.go when the tests run with -race; the
 // binary is then built with the race detector too.
@@ -35,21 +69,20 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		// A fuzzing worker: see binDir.
+		return pgtest.Run(m)
+	}
 	dir, err := os.MkdirTemp("", "folio-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "folio e2e:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	folioBin = filepath.Join(dir, "folio")
-	args := []string{"build", "-o", folioBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "folio e2e: building the binary:", err)
+	binDir = dir
+	if err := buildBinary(); err != nil {
+		fmt.Fprintln(os.Stderr, "folio e2e:", err)
 		return 1
 	}
 	return pgtest.Run(m)
@@ -126,7 +159,7 @@ func (c *cli) environ() []string {
 // command prepares a run without starting it.
 func (c *cli) command(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, folioBin, args...)
+	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = c.environ()
 	cmd.Dir = c.dir
 	if cmd.Dir == "" {
