@@ -6,8 +6,9 @@
 -- like any other change.
 --
 -- Names stored before are rewritten rather than refused, so that an
--- upgrade never stops here: normalized, without those characters, and
--- trimmed; "unnamed" if nothing is left; and a portfolio name that would
+-- upgrade never stops here: without those characters, trimmed, and then
+-- normalized (a zero-width space between a letter and an accent kept them
+-- apart); "unnamed" if nothing is left; and a portfolio name that would
 -- then equal another's gets its id's last 12 characters (the random ones
 -- of a UUIDv7) in parentheses after it.
 
@@ -15,8 +16,8 @@
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION pg_temp.folio_clean_name(name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(nullif(btrim(regexp_replace(normalize(name, NFC),
-        U&'[\00AD\061C\180E\200B\2060-\2064\202A-\202E\2066-\2069\FEFF]', '', 'g')), ''), 'unnamed')
+    SELECT coalesce(nullif(normalize(btrim(regexp_replace(name,
+        U&'[\00AD\061C\180E\200B\2060-\2064\202A-\202E\2066-\2069\FEFF]', '', 'g')), NFC), ''), 'unnamed')
 $$;
 -- +goose StatementEnd
 

@@ -5,7 +5,8 @@
 --
 -- Names stored before are rewritten rather than refused, so that an
 -- upgrade never stops here: a separator becomes a space, the invisible
--- characters go, and the name is trimmed. A portfolio whose name changes
+-- characters go, and the name is trimmed and normalized to NFC again (a
+-- filler between a letter and an accent kept them apart). A portfolio whose name changes
 -- gets a new version, as in 00007. A name left empty becomes "unnamed", and
 -- one that would take another's name gets its id's last 12 characters (the
 -- random ones of a UUIDv7) in parentheses after it.
@@ -14,9 +15,9 @@
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION pg_temp.folio_clean_name(name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(nullif(btrim(regexp_replace(
+    SELECT coalesce(nullif(normalize(btrim(regexp_replace(
         regexp_replace(name, U&'[\2028\2029]', ' ', 'g'),
-        U&'[\115F\1160\206A-\206F\3164\FFA0\FFF9-\FFFB]', '', 'g')), ''), 'unnamed')
+        U&'[\115F\1160\206A-\206F\3164\FFA0\FFF9-\FFFB]', '', 'g')), NFC), ''), 'unnamed')
 $$;
 -- +goose StatementEnd
 
