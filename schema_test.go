@@ -237,7 +237,13 @@ func TestSecurityInsertConstraints(t *testing.T) {
 		{"empty currency", currency(""), checkViolation, "security_currency_code"},
 		{"digit in currency", currency("U5D"), checkViolation, "security_currency_code"},
 
+		{"tab in name", name("Acme\tCorp"), checkViolation, "security_name_plain"},
+		{"C1 control in name", name("Acme\u0085Corp"), checkViolation, "security_name_plain"},
+		{"trailing no-break space in name", name("Acme\u00a0"), checkViolation, "security_name_plain"},
+		{"leading ideographic space in name", name("\u3000Acme"), checkViolation, "security_name_plain"},
 		{"negative price", func(p *params) { p.LastPrice = price("-0.0000000001") }, checkViolation, "security_last_price_nonnegative"},
+		{"price dated before 1900", func(p *params) { p.PriceDate = date(time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)) }, checkViolation, "security_price_date_range"},
+		{"price dated after 9999", func(p *params) { p.PriceDate = date(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) }, checkViolation, "security_price_date_range"},
 		{"price without date", func(p *params) { p.PriceDate = nil }, checkViolation, "security_price_dated"},
 		{"date without price", func(p *params) { p.LastPrice = decimal.NullDecimal{} }, checkViolation, "security_price_dated"},
 		{"price with 19 integer digits", func(p *params) { p.LastPrice = price(tooManyDigits) }, numericOutOfRange, ""},
@@ -432,6 +438,10 @@ func TestPortfolioInsertConstraints(t *testing.T) {
 		{"language tag in name", name("x\U000E0001y"), checkViolation, "portfolio_name_text"},
 		{"deprecated format character in name", name("x\u206fy"), checkViolation, "portfolio_name_text"},
 		{"trailing space", name("x "), checkViolation, "portfolio_name_trimmed"},
+		{"tab in name", name("x\ty"), checkViolation, "portfolio_name_plain"},
+		{"DEL in name", name("x\u007fy"), checkViolation, "portfolio_name_plain"},
+		{"trailing no-break space", name("x\u00a0"), checkViolation, "portfolio_name_plain"},
+		{"leading em space", name("\u2003x"), checkViolation, "portfolio_name_plain"},
 		{"only a space", name(" "), checkViolation, "portfolio_name_trimmed"},
 		{"lower-case currency", currency("usd"), checkViolation, "portfolio_currency_code"},
 		{"two-letter currency", currency("US"), checkViolation, "portfolio_currency_code"},
@@ -749,6 +759,8 @@ func TestInvestmentInsertConstraints(t *testing.T) {
 		// Rounded to ten fraction digits, it is zero.
 		{"quantity below the scale", quantity("0.00000000004"), checkViolation, "investment_quantity_positive"},
 		{"negative unit cost", unitCost("-0.01"), checkViolation, "investment_unit_cost_nonnegative"},
+		{"acquired before 1900", func(p *params) { p.AcquiredOn = time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC) }, checkViolation, "investment_acquired_on_range"},
+		{"acquired after 9999", func(p *params) { p.AcquiredOn = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, checkViolation, "investment_acquired_on_range"},
 		{"quantity with 19 integer digits", quantity(tooManyDigits), numericOutOfRange, ""},
 		{"quantity rounding up to 19 integer digits", quantity("999999999999999999.99999999995"), numericOutOfRange, ""},
 		{"unit cost with 19 integer digits", unitCost(tooManyDigits), numericOutOfRange, ""},
@@ -966,4 +978,26 @@ func TestEveryConstraintHasAViolationTest(t *testing.T) {
 		assert.Contains(t, string(src), `"`+name+`"`, "no test expects a violation of %s", name)
 	}
 	t.Logf("%d constraints, each with a violation test: %s", len(names), strings.Join(names, ", "))
+}
+
+// NaN is a NUMERIC no decimal.Decimal can hold, so no generated query can
+// send it: written in SQL, as another tool would, it is refused, where the
+// older checks let it through ('NaN' > 0 is true in PostgreSQL). So are
+// the infinite days, which no time.Time is either.
+func TestNotANumberAndInfiniteDaysAreRefused(t *testing.T) {
+	t.Parallel()
+	d := newLotDB(t)
+	require.NoError(t, d.q.InsertInvestment(ctx, validInvestment(d.portfolio, d.security)))
+	for _, c := range []struct{ sql, code, constraint string }{
+		{"update investment set quantity = 'NaN'", checkViolation, "investment_numbers_not_nan"},
+		{"update investment set unit_cost = 'NaN'", checkViolation, "investment_numbers_not_nan"},
+		{"update investment set acquired_on = 'infinity'", checkViolation, "investment_acquired_on_range"},
+		{"update security set last_price = 'NaN', price_date = '2024-01-02'", checkViolation, "security_last_price_not_nan"},
+		{"update security set last_price = 1, price_date = '-infinity'", checkViolation, "security_price_date_range"},
+	} {
+		t.Run(c.sql, func(t *testing.T) {
+			_, err := d.pool.Exec(ctx, c.sql)
+			requirePgError(t, err, c.code, c.constraint)
+		})
+	}
 }

@@ -304,3 +304,20 @@ func TestPriceWithoutDateBeforeTheCurrentOne(t *testing.T) {
 	assert.Equal(t, "AAPL on "+today.Format(time.DateOnly)+" (today in UTC, as no date was given): invalid price: older than the current price of "+tomorrow, p.Detail)
 	assert.Equal(t, before, e.dump(t), "nothing written")
 }
+
+// A stored row the domain refuses (written by another tool) is the
+// server's problem, not the client's: 500 with the fixed detail, the real
+// error in the log, not a 422 that blames the request.
+func TestCorruptStoredRowIs500(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	p := e.createPortfolio(t, "Main")
+	_, err := e.pool.Exec(ctx, `alter table portfolio drop constraint portfolio_name_plain`)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `update portfolio set name = 'Main'||chr(9)`)
+	require.NoError(t, err)
+	for _, target := range []string{"/portfolios/" + p.ID.String(), "/portfolios"} {
+		res := e.do(t, "GET", target, "")
+		requireExactProblem(t, res, http.StatusInternalServerError, "internal-error", "Internal error", "internal error", "")
+	}
+}

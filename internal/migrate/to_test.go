@@ -157,7 +157,8 @@ func TestSeparatorsMigrationRewritesNames(t *testing.T) {
 			('00000000-0000-7000-8000-000000000004', U&'Tak\FFA0en', 'USD', 1),
 			('00000000-0000-7000-8000-000000000005', U&'Twin\2029', 'USD', 1),
 			('00000000-0000-7000-8000-000000000006', U&'\206ATwin', 'USD', 1),
-			('00000000-0000-7000-8000-000000000007', 'Plain', 'USD', 1);
+			('00000000-0000-7000-8000-000000000007', 'Plain', 'USD', 1),
+			('00000000-0000-7000-8000-000000000009', U&'Ole\3164\0301', 'USD', 1);
 		insert into security (id, symbol, name, currency) values
 			('00000000-0000-7000-8000-000000000008', 'ACME', U&'Acme\3164Corp', 'USD')`)
 	require.NoError(t, err)
@@ -173,6 +174,7 @@ func TestSeparatorsMigrationRewritesNames(t *testing.T) {
 		{"5", "Twin (000000000005)", 2},
 		{"6", "Twin (000000000006)", 2},
 		{"7", "Plain", 1},
+		{"9", "Ol\u00e9", 2}, // normalized once the filler is out
 	}, storedNames(t, pool))
 	var sec string
 	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
@@ -224,6 +226,61 @@ func TestIgnorablesMigrationRewritesNames(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, "portfolio_name_text", pgErr.ConstraintName)
+}
+
+// Migration 00011 rewrites names with control characters or Unicode white
+// space at an end (which the domain refuses to load) and adds the rest of
+// the domain's rules for stored values; a NaN or a day out of range cannot
+// be repaired, and stops the migration with the schema left at 10.
+func TestStoredValuesMigration(t *testing.T) {
+	t.Parallel()
+	_, pool := emptyDB(t)
+	_, err := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 10, nil))).Up(ctx)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `
+		insert into portfolio (id, name, currency, version) values
+			('00000000-0000-7000-8000-000000000001', U&'Gamma\00A0', 'USD', 3),
+			('00000000-0000-7000-8000-000000000002', 'Gam'||chr(9)||'ma', 'USD', 1),
+			('00000000-0000-7000-8000-000000000003', 'Taken', 'USD', 1),
+			('00000000-0000-7000-8000-000000000004', U&'\3000Taken', 'USD', 1),
+			('00000000-0000-7000-8000-000000000005', chr(10), 'USD', 1),
+			('00000000-0000-7000-8000-000000000006', 'Cafe'||chr(1)||U&'\0301', 'USD', 1),
+			('00000000-0000-7000-8000-000000000007', U&'Plain\00A0inside', 'USD', 1);
+		insert into security (id, symbol, name, currency) values
+			('00000000-0000-7000-8000-000000000008', 'ACME', 'Acme Corp'||chr(10), 'USD')`)
+	require.NoError(t, err)
+
+	_, err = newMigrator(t, pool).Up(ctx)
+	require.NoError(t, err)
+	requireSchemaAt(t, pool, int64(len(schemaFiles(t))))
+	assert.Equal(t, []nameRow{
+		{"1", "Gamma", 4},
+		{"2", "Gam ma", 2},
+		{"3", "Taken", 1},
+		{"4", "Taken (000000000004)", 2},
+		{"5", "unnamed", 2},
+		{"6", "Cafe \u0301", 2}, // a space, not nothing: the accent stays apart
+		{"7", "Plain\u00a0inside", 1},
+	}, storedNames(t, pool))
+	var sec string
+	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ACME'").Scan(&sec))
+	assert.Equal(t, "Acme Corp", sec)
+
+	// A NaN has no repair: the migration stops, and the schema stays at 10.
+	_, pool = emptyDB(t)
+	_, err = newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 10, nil))).Up(ctx)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `
+		insert into portfolio (id, name, currency) values ('00000000-0000-7000-8000-000000000001', 'P', 'USD');
+		insert into security (id, symbol, name, currency) values ('00000000-0000-7000-8000-000000000002', 'S', 'S', 'USD');
+		insert into investment (id, portfolio_id, security_id, quantity, unit_cost, acquired_on) values
+			('00000000-0000-7000-8000-000000000003', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000002', 'NaN', 1, '2024-01-02')`)
+	require.NoError(t, err)
+	_, err = newMigrator(t, pool).Up(ctx)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "investment_numbers_not_nan", pgErr.ConstraintName)
+	requireSchemaAt(t, pool, 10)
 }
 
 // A database a newer folio migrated has a version no file here has: the

@@ -1,6 +1,7 @@
 package uow
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/folio-dev/folio/internal/dbgen"
@@ -82,12 +83,19 @@ func toInsertInvestment(portfolio domain.PortfolioState, l domain.InvestmentStat
 	}
 }
 
+// ErrCorruptRow is returned when a stored row breaks the domain's rules
+// (written by another tool, before the database held those rules): the
+// data is at fault, not the caller's input, so the domain's error is in
+// the message (with the row's id) but not in the chain, where errors.Is
+// would take it for invalid input.
+var ErrCorruptRow = errors.New("a stored row breaks the domain's rules")
+
 // restorePortfolio builds the domain object for a row; a row the domain
 // refuses is corrupt data, reported with its id.
 func restorePortfolio(st domain.PortfolioState) (*domain.Portfolio, error) {
 	p, err := domain.RestorePortfolio(st)
 	if err != nil {
-		return nil, fmt.Errorf("uow: load portfolio: %w", err)
+		return nil, fmt.Errorf("uow: load portfolio: %w: %v", ErrCorruptRow, err)
 	}
 	return p, nil
 }
@@ -95,7 +103,7 @@ func restorePortfolio(st domain.PortfolioState) (*domain.Portfolio, error) {
 func restoreSecurity(st domain.SecurityState) (*domain.Security, error) {
 	s, err := domain.RestoreSecurity(st)
 	if err != nil {
-		return nil, fmt.Errorf("uow: load security: %w", err)
+		return nil, fmt.Errorf("uow: load security: %w: %v", ErrCorruptRow, err)
 	}
 	return s, nil
 }

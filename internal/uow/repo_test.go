@@ -400,3 +400,24 @@ func TestForgottenNewSecurityGivesBackItsSymbol(t *testing.T) {
 	assert.Equal(t, "12", price)
 	assert.Equal(t, 1, n)
 }
+
+// A row the database accepts but the domain refuses (written by another
+// tool into a database that did not hold the rule yet, simulated here by
+// dropping the constraint) is corrupt data: ErrCorruptRow, with the row's
+// id, and not domain.ErrInvalid, which would blame the caller's input.
+func TestCorruptRowIsNotInvalidInput(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, []string{"AAPL"}, "Main")
+	_, err := pool.Exec(ctx, `alter table portfolio drop constraint portfolio_name_plain`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `update portfolio set name = 'Main'||chr(9) where id = $1`, ids["Main"])
+	require.NoError(t, err)
+	err = r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().Get(ctx, ids["Main"])
+		return err
+	})
+	require.ErrorIs(t, err, uow.ErrCorruptRow)
+	assert.NotErrorIs(t, err, domain.ErrInvalid)
+	assert.ErrorContains(t, err, "uow: load portfolio: a stored row breaks the domain's rules: restore portfolio "+ids["Main"].String())
+}
