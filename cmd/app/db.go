@@ -76,7 +76,7 @@ func (e *env) connect(needsSchema bool) (func(), error) {
 		closeAll()
 		return nil, err
 	}
-	e.pool, e.runner, e.svc = pool, r, tracker.New(r)
+	e.pool, e.runner, e.svc, e.embedded = pool, r, tracker.New(r), srv
 	return closeAll, nil
 }
 

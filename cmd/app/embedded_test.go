@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -368,5 +369,58 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
+	requireNoServer(t, dir)
+}
+
+// TestServeStopsWhenItsServerDies: the embedded server killed under serve
+// (the OOM killer, an administrator) takes serve with it, exit 1 and a
+// message, instead of a serve that answers 503 forever while its hold on
+// the data directory makes every other command wait for it; the next
+// command starts a server of its own at once.
+func TestServeStopsWhenItsServerDies(t *testing.T) {
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
+	serveErr := &lockedBuffer{}
+	serve.Stderr = serveErr
+	require.NoError(t, serve.Start())
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }() // the one Wait: exec.Cmd takes no second
+	t.Cleanup(func() { _ = serve.Process.Kill(); <-done })
+	require.Eventually(t, func() bool {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, time.Minute, 20*time.Millisecond, "serve answers")
+
+	pidFile, err := os.ReadFile(filepath.Join(dir, "pgdata", "postmaster.pid"))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+
+	select {
+	case err = <-done:
+		done <- err // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve outlived its server: %s", serveErr)
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "stderr: %s", serveErr)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, serveErr.String(), "folio: the embedded PostgreSQL exited while serve was running (see "+filepath.Join(dir, "pgdata", "log", "server.log")+"); serve stopped with it\n")
+
+	began := time.Now()
+	out := c.ok(t, "portfolio", "list")
+	assert.Contains(t, out, "No portfolios")
+	assert.Less(t, time.Since(began), 8*time.Second, "the next command waited for the dead serve")
 	requireNoServer(t, dir)
 }

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/folio-dev/folio/internal/pglocal"
 	"github.com/folio-dev/folio/internal/tracker"
 	"github.com/folio-dev/folio/internal/uow"
 
@@ -70,6 +71,8 @@ type env struct {
 	pool   *pgxpool.Pool
 	runner *uow.Runner
 	svc    *tracker.Service
+	// embedded is the embedded default's server, when the command uses it.
+	embedded *pglocal.Server
 }
 
 // run is the whole program, testable: it returns the exit code.

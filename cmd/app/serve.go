@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 
 	"github.com/folio-dev/folio/internal/httpapi"
@@ -17,8 +19,31 @@ func serve(e *env, _ []string) error {
 		logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	h := httpapi.New(e.svc, httpapi.Options{Logger: logger})
-	return httpapi.ListenAndServe(e.ctx, flagOf(e, "addr"), h, logger)
+	ctx, cancel := context.WithCancelCause(e.ctx)
+	defer cancel(nil)
+	if e.embedded != nil {
+		// serve owns its embedded server: should the server die
+		// (killed, crashed), serve goes with it, so that whatever
+		// supervises it sees a failure and starts both again, rather
+		// than a serve that answers 503 forever and whose lock on the
+		// data directory makes every other command wait.
+		go func() {
+			select {
+			case <-e.embedded.Exited():
+				cancel(errServerDied)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err := httpapi.ListenAndServe(ctx, flagOf(e, "addr"), h, logger)
+	if errors.Is(context.Cause(ctx), errServerDied) {
+		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
+	}
+	return err
 }
+
+// errServerDied: the embedded server exited under serve.
+var errServerDied = errors.New("the embedded PostgreSQL exited while serve was running")
 
 // addrValue is the --addr flag: host:port, checked when the command line
 // is read, so that a mistyped address is a usage error (exit 2) given

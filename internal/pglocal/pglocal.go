@@ -531,6 +531,16 @@ func (s *Server) User() string { return superuser }
 // DataDir returns the absolute path of the data directory.
 func (s *Server) DataDir() string { return s.dataDir }
 
+// Exited returns a channel closed when the server this process started
+// exits, whether Stop stopped it or it died (killed, crashed); nil, which
+// never fires, for a server this process joined.
+func (s *Server) Exited() <-chan struct{} {
+	if s.proc == nil {
+		return nil
+	}
+	return s.proc.Exited()
+}
+
 // Owned reports whether this process started the server. It is false when
 // Start reused a server another process runs; Stop then leaves the server
 // running.
