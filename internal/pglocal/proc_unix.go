@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -33,14 +35,25 @@ func isNoListener(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
-// pidAlive reports whether a process with this pid exists. EPERM means it
-// exists but belongs to another user.
+// pidAlive reports whether a process with this pid exists and may be the
+// postmaster that wrote it. EPERM means it exists but belongs to another
+// user.
 func pidAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	// Where /proc names a process (Linux), one that is not a postgres is
+	// an unrelated process that got the pid of a server gone without
+	// removing postmaster.pid (killed, or the machine restarted): waiting
+	// for it to stop would take as long as it lives.
+	if comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil {
+		name := strings.TrimSpace(string(comm))
+		return name == "postgres" || name == "postmaster"
+	}
+	return true
 }
 
 // fileLock is an flock held on a lock file: exclusive for the start lock,
