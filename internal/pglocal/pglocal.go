@@ -284,6 +284,9 @@ func (l *launcher) start(ctx context.Context) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := l.checkOwner(); err != nil {
+		return nil, err
+	}
 	if err := l.makeParentDirs(); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -499,4 +500,37 @@ func TestStalePidFileOfAReusedPid(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(dir, "postmaster.pid")))
 		})
 	}
+}
+
+// TestClusterOfAnotherUser: a data directory holding a cluster another
+// user owns is refused before anything is created next to it (lock files
+// of this process's user would lock the owner out), and so is a data
+// directory that is a file.
+func TestClusterOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make a directory another user owns")
+	}
+	t.Parallel()
+	parent := filepath.Dir(newDataDir(t, "data"))
+	dir := filepath.Join(parent, "theirs")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte("15\n"), 0o600))
+	require.NoError(t, os.Chown(dir, 65534, 65534))
+	before, err := os.ReadDir(parent)
+	require.NoError(t, err)
+
+	opts, _ := newOptions(t, dir)
+	_, err = pglocal.Start(t.Context(), opts)
+	require.Error(t, err)
+	assert.Regexp(t, `^pglocal: the cluster in `+regexp.QuoteMeta(dir)+` belongs to (\S+ \()?uid 65534\)?, `+
+		`and the server would run as the postgres system user: run folio as the cluster's owner, or choose another data directory$`, err.Error())
+	after, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "nothing created next to it")
+
+	file := filepath.Join(parent, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	opts, _ = newOptions(t, file)
+	_, err = pglocal.Start(t.Context(), opts)
+	require.EqualError(t, err, "pglocal: data directory "+file+" is not a directory")
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -167,4 +169,40 @@ func (l *fileLock) removeAndUnlock() error {
 	err := os.Remove(l.path)
 	l.f.Close()
 	return err
+}
+
+// checkOwner refuses a data directory that holds a cluster another user
+// owns, before this process creates anything next to it: the server would
+// not start (postgres runs as the cluster's owner only), and the lock
+// files made on the way, owned by this process's user, would lock the
+// owner out afterwards. Anything it cannot stat is left to the later
+// steps, which say what is wrong.
+func (l *launcher) checkOwner() error {
+	fi, err := os.Stat(l.dataDir)
+	if err != nil {
+		return nil
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("pglocal: data directory %s is not a directory", l.dataDir)
+	}
+	if _, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION")); err != nil {
+		return nil // no cluster yet: initdb makes one for the right user
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	want, runAs := uint32(os.Geteuid()), "this user"
+	if l.acct != nil {
+		want, runAs = l.acct.UID, "the "+l.acct.Name+" system user"
+	}
+	if st.Uid == want {
+		return nil
+	}
+	owner := "uid " + strconv.FormatUint(uint64(st.Uid), 10)
+	if u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err == nil {
+		owner = u.Username + " (" + owner + ")"
+	}
+	return fmt.Errorf("pglocal: the cluster in %s belongs to %s, and the server would run as %s: "+
+		"run folio as the cluster's owner, or choose another data directory", l.dataDir, owner, runAs)
 }
