@@ -164,9 +164,12 @@ func (l *launcher) initCluster(ctx context.Context) error {
 	l.logger.Info("pglocal: running initdb", "data_dir", l.dataDir)
 	began := time.Now()
 	out, err := l.initdb(ctx, "C.UTF-8")
-	if err != nil && ctx.Err() == nil && bytes.Contains(bytes.ToLower(out), []byte("locale")) {
+	if err != nil && ctx.Err() == nil && bytes.Contains(out, []byte("invalid locale")) {
 		// Systems without the C.UTF-8 locale (musl, old glibc) have C. initdb
-		// checks the locale before it writes anything.
+		// checks the locale before it writes anything. (Only that error:
+		// initdb names the locale in every run's banner, and another
+		// failure retried in C would hide its own message and leave a
+		// cluster in a locale nobody asked for.)
 		if empty, _ := isEmptyDir(l.dataDir); empty {
 			l.logger.Debug("pglocal: locale C.UTF-8 unavailable, using C", "initdb_output", string(out))
 			out, err = l.initdb(ctx, "C")

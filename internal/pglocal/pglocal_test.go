@@ -534,3 +534,58 @@ func TestClusterOfAnotherUser(t *testing.T) {
 	_, err = pglocal.Start(t.Context(), opts)
 	require.EqualError(t, err, "pglocal: data directory "+file+" is not a directory")
 }
+
+// reachableTempDir is a temporary directory the server's user can enter
+// (t.TempDir's parent is mode 0700).
+func reachableTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pglocal-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	return dir
+}
+
+// fakeBinDir returns a directory whose initdb is the given shell script and
+// whose postgres does nothing.
+func fakeBinDir(t *testing.T, initdb string) string {
+	t.Helper()
+	dir := reachableTempDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "initdb"), []byte("#!/bin/sh\n"+initdb), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "postgres"), []byte("#!/bin/sh\nexit 1\n"), 0o755))
+	return dir
+}
+
+// TestInitdbLocaleFallback: initdb is run again in the C locale only when
+// it said the locale is invalid, not on any failure whose output mentions
+// a locale, as every run's banner does.
+func TestInitdbLocaleFallback(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, output string
+		runs         string
+	}{
+		{"invalid locale", `initdb: error: invalid locale name "C.UTF-8"`, "C.UTF-8 C "},
+		{"another failure", `The database cluster will be initialized with locale "C.UTF-8".
+initdb: error: could not create directory: No space left on device`, "C.UTF-8 "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			log := filepath.Join(reachableTempDir(t), "runs")
+			require.NoError(t, os.WriteFile(log, nil, 0o666))
+			require.NoError(t, os.Chmod(log, 0o666)) // writable by the server's user when root
+			bin := fakeBinDir(t, fmt.Sprintf(`for a do case $a in --locale=*) printf '%%s ' "${a#--locale=}" >>%s;; esac; done
+echo '%s'
+exit 1
+`, log, c.output))
+			opts, _ := newOptions(t, newDataDir(t, "data"))
+			opts.BinDir = bin
+			_, err := pglocal.Start(t.Context(), opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), strings.SplitN(c.output, "\n", 2)[len(strings.SplitN(c.output, "\n", 2))-1])
+			runs, err := os.ReadFile(log)
+			require.NoError(t, err)
+			assert.Equal(t, c.runs, string(runs))
+		})
+	}
+}
