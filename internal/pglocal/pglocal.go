@@ -740,20 +740,40 @@ func (s *Server) shutdown(ctx context.Context) error {
 			return fmt.Errorf("pglocal: stopping server (pid %d): %w", pid, err)
 		}
 		timer := time.NewTimer(st.wait)
-		select {
-		case <-s.proc.Exited():
-			timer.Stop()
-			s.logger.Info("pglocal: server stopped", "pid", pid, "mode", st.mode,
-				"elapsed", time.Since(began).Round(time.Millisecond))
-			return nil
-		case <-timer.C:
-			s.logger.Info("pglocal: server still running, escalating", "pid", pid, "mode", st.mode, "waited", st.wait)
-		case <-done:
-			timer.Stop()
+		// A smart shutdown waits for every session to end: say so
+		// when that takes a while, or the end of a command that is done
+		// would hang in silence while, say, a psql stays connected.
+		var slow <-chan time.Time
+		if st.mode == "smart" && st.wait > slowShutdown {
+			t := time.NewTimer(slowShutdown)
+			defer t.Stop()
+			slow = t.C
+		}
+		for waiting := true; waiting; {
+			select {
+			case <-s.proc.Exited():
+				timer.Stop()
+				s.logger.Info("pglocal: server stopped", "pid", pid, "mode", st.mode,
+					"elapsed", time.Since(began).Round(time.Millisecond))
+				return nil
+			case <-slow:
+				s.logger.Warn(fmt.Sprintf("pglocal: stopping the server on %s waits for sessions of other programs to end; in %v they are ended",
+					s.dataDir, (st.wait-slowShutdown).Round(time.Second)), "pid", pid)
+				slow = nil
+			case <-timer.C:
+				s.logger.Info("pglocal: server still running, escalating", "pid", pid, "mode", st.mode, "waited", st.wait)
+				waiting = false
+			case <-done:
+				timer.Stop()
+				waiting = false
+			}
 		}
 	}
 	return fmt.Errorf("pglocal: server (pid %d) did not exit after SIGKILL", pid)
 }
+
+// slowShutdown is how long a smart shutdown runs before Stop says why.
+const slowShutdown = time.Second
 
 // removeFiles removes an ephemeral server's files once it has exited. It
 // holds the start lock meanwhile so that a concurrent Start does not see a
