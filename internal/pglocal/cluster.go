@@ -148,13 +148,16 @@ func (l *launcher) initCluster(ctx context.Context) error {
 	case !fi.IsDir():
 		return fmt.Errorf("pglocal: data directory %s is not a directory", l.dataDir)
 	default:
-		empty, err := isEmptyDir(l.dataDir)
+		empty, err := l.awaitEmpty(ctx)
 		if err != nil {
 			return fmt.Errorf("pglocal: data directory: %w", err)
 		}
+		if _, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION")); !empty && err == nil {
+			return nil // the initdb finished after all
+		}
 		if !empty {
 			return fmt.Errorf("pglocal: data directory %s is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
-				"refusing to initialise it: choose another directory", l.dataDir)
+				"refusing to initialise it: choose another directory, or, if it is what a killed initdb left, remove it", l.dataDir)
 		}
 	}
 	if err := l.acct.Chown(l.dataDir); err != nil {
@@ -209,6 +212,34 @@ func (l *launcher) initdb(ctx context.Context, locale string) ([]byte, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return cmd.CombinedOutput()
+}
+
+// initdbCleanup is how long a data directory without a cluster is given
+// to become empty before initCluster refuses it.
+const initdbCleanup = 5 * time.Second
+
+// awaitEmpty reports whether the data directory, which holds no cluster,
+// is empty (or gone, and then made again), waiting initdbCleanup for it
+// to become so: a process killed while its initdb ran (whose start lock
+// died with it) leaves that initdb removing what it made, for a second or
+// so, and the next Start must not call that a directory of other files.
+func (l *launcher) awaitEmpty(ctx context.Context) (bool, error) {
+	deadline := time.Now().Add(initdbCleanup)
+	for {
+		empty, err := isEmptyDir(l.dataDir)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.Mkdir(l.dataDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return false, err
+			}
+			continue
+		}
+		if err != nil || empty || time.Now().After(deadline) {
+			return empty, err
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return false, err
+		}
+	}
 }
 
 func isEmptyDir(dir string) (bool, error) {

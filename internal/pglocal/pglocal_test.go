@@ -608,3 +608,32 @@ func TestStopSaysWhyItWaits(t *testing.T) {
 	assert.Contains(t, logs.String(), "level=WARN msg=\"pglocal: stopping the server on "+opts.DataDir+" waits for sessions of other programs to end; in 2s they are ended\"")
 	assert.Error(t, conn.Ping(t.Context()), "the session was ended")
 }
+
+// TestDataDirBeingCleanedUp: a data directory that holds files but no
+// cluster, as an initdb whose folio was killed leaves it while it removes
+// what it made, is given a few seconds to become empty before Start
+// refuses it; one that stays so is refused, saying what to do.
+func TestDataDirBeingCleanedUp(t *testing.T) {
+	t.Parallel()
+	t.Run("emptied", func(t *testing.T) {
+		t.Parallel()
+		dir := newDataDir(t, "data")
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "base", "1"), 0o700))
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			_ = os.RemoveAll(filepath.Join(dir, "base")) // the killed initdb's cleanup
+		}()
+		opts, _ := newOptions(t, dir)
+		s := start(t, opts)
+		assert.True(t, s.Created())
+	})
+	t.Run("left", func(t *testing.T) {
+		t.Parallel()
+		dir := newDataDir(t, "data")
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "base"), 0o700))
+		opts, _ := newOptions(t, dir)
+		_, err := pglocal.Start(t.Context(), opts)
+		require.EqualError(t, err, "pglocal: data directory "+dir+" is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
+			"refusing to initialise it: choose another directory, or, if it is what a killed initdb left, remove it")
+	})
+}
