@@ -32,18 +32,24 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 -- +goose StatementEnd
 
+-- Every name is cleaned once (a clean name cleans to itself), and a name
+-- that changes takes the suffix when another portfolio's name cleans to the
+-- same: a join, not a scan of the table per changed row (which took minutes
+-- on 20,000 portfolios).
+WITH cleaned AS MATERIALIZED (
+    SELECT id, name, pg_temp.folio_clean_name(name) AS clean FROM portfolio
+), counted AS (
+    SELECT id, name, clean, count(*) OVER (PARTITION BY clean) AS same FROM cleaned
+)
 UPDATE portfolio AS p
 SET name = CASE
-        WHEN EXISTS (SELECT 1 FROM portfolio AS q
-                     WHERE q.id <> p.id
-                       AND (q.name = pg_temp.folio_clean_name(p.name)
-                            OR pg_temp.folio_clean_name(q.name) = pg_temp.folio_clean_name(p.name)))
-        THEN left(pg_temp.folio_clean_name(p.name), 85) || ' (' || right(p.id::text, 12) || ')'
-        ELSE pg_temp.folio_clean_name(p.name)
+        WHEN c.same > 1 THEN left(c.clean, 85) || ' (' || right(p.id::text, 12) || ')'
+        ELSE c.clean
     END,
-    version = version + 1,
+    version = p.version + 1,
     updated_at = now()
-WHERE name <> pg_temp.folio_clean_name(name);
+FROM counted AS c
+WHERE c.id = p.id AND c.name <> c.clean;
 
 UPDATE security
 SET name = pg_temp.folio_clean_name(name), updated_at = now()
