@@ -187,7 +187,7 @@ func (l *launcher) awaitNoServer(ctx context.Context, warned *bool) error {
 		case errors.Is(err, errPidFileIncomplete):
 		case err != nil:
 			return err
-		case !pidAlive(pf.pid) || pf.pid == os.Getpid() || pf.pid == os.Getppid():
+		case !pidAlive(pf.pid, l.dataDir) || pf.pid == os.Getpid() || pf.pid == os.Getppid():
 			return nil // stale, as reuse judges it
 		case pf.status == pmStatusReady && pf.socketDir != "" && checked != pf.pid:
 			// A live pid that is not a postmaster (reused after a
@@ -358,7 +358,7 @@ func (l *launcher) reuse(ctx context.Context) (*Server, error) {
 			lastErr = err
 		case err != nil:
 			return nil, err
-		case !pidAlive(pf.pid) || pf.pid == os.Getpid() || pf.pid == os.Getppid():
+		case !pidAlive(pf.pid, l.dataDir) || pf.pid == os.Getpid() || pf.pid == os.Getppid():
 			// Left by a server that did not shut down cleanly; postgres
 			// copes with a stale postmaster.pid. After a reboot or a
 			// container restart its pid may have been reused, often by
@@ -740,8 +740,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 			return fmt.Errorf("pglocal: stopping server (pid %d): %w", pid, err)
 		}
 		timer := time.NewTimer(st.wait)
-		// A smart shutdown waits for every session to end: say so
-		// when that takes a while, or the end of a command that is done
+		// A smart shutdown waits for every session to end: say why
+		// when it takes a while, or the end of a command that is done
 		// would hang in silence while, say, a psql stays connected.
 		var slow <-chan time.Time
 		if st.mode == "smart" && st.wait > slowShutdown {
@@ -757,7 +757,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 					"elapsed", time.Since(began).Round(time.Millisecond))
 				return nil
 			case <-slow:
-				s.logger.Warn(fmt.Sprintf("pglocal: stopping the server on %s waits for sessions of other programs to end; in %v they are ended",
+				// Sessions of other programs are the usual cause; the
+				// shutdown checkpoint may be another.
+				s.logger.Warn(fmt.Sprintf("pglocal: stopping the server on %s takes a while: it waits for sessions of other programs, if any, to end (in %v they are ended) and writes its checkpoint",
 					s.dataDir, (st.wait-slowShutdown).Round(time.Second)), "pid", pid)
 				slow = nil
 			case <-timer.C:

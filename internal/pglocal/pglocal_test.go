@@ -453,8 +453,8 @@ func TestDataDirUnderAFile(t *testing.T) {
 // forever) nor retries it for the start timeout, whatever status the file
 // records.
 func TestStalePidFileOfAReusedPid(t *testing.T) {
-	if _, err := os.Stat("/proc/self/comm"); err != nil {
-		t.Skip("no /proc to tell a process's name")
+	if _, err := os.Readlink("/proc/self/cwd"); err != nil {
+		t.Skip("no /proc to tell a process's working directory")
 	}
 	if os.Geteuid() != 0 {
 		// Then the process below has the server's user, and postgres
@@ -605,7 +605,7 @@ func TestStopSaysWhyItWaits(t *testing.T) {
 	require.NoError(t, s.Stop(t.Context()))
 	elapsed := time.Since(began)
 	assert.GreaterOrEqual(t, elapsed, 3*time.Second, "Stop waited for the session")
-	assert.Contains(t, logs.String(), "level=WARN msg=\"pglocal: stopping the server on "+opts.DataDir+" waits for sessions of other programs to end; in 2s they are ended\"")
+	assert.Contains(t, logs.String(), "level=WARN msg=\"pglocal: stopping the server on "+opts.DataDir+" takes a while: it waits for sessions of other programs, if any, to end (in 2s they are ended) and writes its checkpoint\"")
 	assert.Error(t, conn.Ping(t.Context()), "the session was ended")
 }
 
@@ -636,4 +636,35 @@ func TestDataDirBeingCleanedUp(t *testing.T) {
 		require.EqualError(t, err, "pglocal: data directory "+dir+" is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
 			"refusing to initialise it: choose another directory, or, if it is what a killed initdb left, remove it")
 	})
+}
+
+// TestPostmasterUnderAnotherName: a postgres that runs under another
+// program name (behind a wrapper that execs the real binary as
+// .postgres-wrapped, as some packagers do) is still the server of its data
+// directory: a second Start joins it, and RemoveStale keeps it.
+func TestPostmasterUnderAnotherName(t *testing.T) {
+	t.Parallel()
+	real, err := pglocal.FindBinDir()
+	require.NoError(t, err)
+	bin := reachableTempDir(t)
+	require.NoError(t, os.Symlink(filepath.Join(real, "initdb"), filepath.Join(bin, "initdb")))
+	require.NoError(t, os.Symlink(filepath.Join(real, "postgres"), filepath.Join(bin, ".postgres-wrapped")))
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "postgres"),
+		[]byte("#!/bin/sh\nexec "+filepath.Join(bin, ".postgres-wrapped")+" \"$@\"\n"), 0o755))
+
+	opts, _ := newOptions(t, newDataDir(t, "data"))
+	opts.BinDir = bin
+	start(t, opts)
+	s, err := pglocal.Start(t.Context(), opts)
+	require.NoError(t, err)
+	assert.False(t, s.Owned(), "joined")
+	require.NoError(t, s.Stop(t.Context()))
+
+	eph, _ := newOptions(t, newDataDir(t, "eph"))
+	eph.BinDir, eph.Ephemeral = bin, true
+	start(t, eph)
+	removed, err := pglocal.RemoveStale(eph.DataDir, 0)
+	require.NoError(t, err)
+	assert.False(t, removed, "the data directory of a live server")
+	assert.FileExists(t, filepath.Join(eph.DataDir, "PG_VERSION"))
 }

@@ -21,7 +21,9 @@ var (
 
 func isNoListener(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
-func pidAlive(int) bool { return false }
+func pidAlive(int, string) bool { return false }
+
+func processExists(int) bool { return false }
 
 type fileLock struct{}
 

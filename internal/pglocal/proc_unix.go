@@ -11,7 +11,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -37,25 +36,42 @@ func isNoListener(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
-// pidAlive reports whether a process with this pid exists and may be the
-// postmaster that wrote it. EPERM means it exists but belongs to another
-// user.
-func pidAlive(pid int) bool {
+// processExists reports whether a process with this pid exists. EPERM
+// means it exists but belongs to another user.
+func processExists(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// pidAlive reports whether a process with this pid exists and may be the
+// postmaster of dataDir.
+func pidAlive(pid int, dataDir string) bool {
+	if !processExists(pid) {
 		return false
 	}
-	// Where /proc names a process (Linux), one that is not a postgres is
-	// an unrelated process that got the pid of a server gone without
-	// removing postmaster.pid (killed, or the machine restarted): waiting
-	// for it to stop would take as long as it lives.
-	if comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil {
-		name := strings.TrimSpace(string(comm))
-		return name == "postgres" || name == "postmaster"
+	// A postmaster works in its data directory. Where /proc tells a
+	// process's working directory (Linux, for a process this one may
+	// inspect), one elsewhere is an unrelated process that got the pid of
+	// a server gone without removing postmaster.pid (killed, or the
+	// machine restarted): waiting for it to stop would take as long as it
+	// lives. (Not its name: a packaged postgres may run under another,
+	// behind a wrapper.)
+	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	if err != nil {
+		return true
 	}
-	return true
+	dir, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		dir = dataDir
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return true
+	}
+	return cwd == abs
 }
 
 // fileLock is an flock held on a lock file: exclusive for the start lock,

@@ -78,5 +78,7 @@ func running(dataDir string) bool {
 	case err != nil:
 		return true // incomplete or unreadable: assume a server
 	}
-	return pidAlive(pf.pid) && pf.pid != os.Getpid() && pf.pid != os.Getppid()
+	// Any live process, not only one that works in dataDir (pidAlive):
+	// what decides a deletion errs on the side of keeping.
+	return processExists(pf.pid) && pf.pid != os.Getpid() && pf.pid != os.Getppid()
 }
