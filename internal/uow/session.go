@@ -184,7 +184,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 
 	wasOpen := !s.conn.IsClosed()
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
-	err := readResults(br, head, calls, tail, !s.perTrip && s.wrote)
+	err := readResults(br, head, calls, tail, s.wrote)
 	// The server answered the round trip's COMMIT: the transaction is
 	// committed, whatever then happened to the connection (a FATAL the
 	// server sent on its way out, read by Close). Failing the unit here
@@ -193,7 +193,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err != nil && !s.perTrip && s.wrote && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) &&
+	if err != nil && s.wrote && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) &&
 		(!pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)) {
 		// The server never answered for COMMIT, and pgx cannot say that
 		// nothing was sent: it may have committed the writes. (A unit
@@ -218,6 +218,17 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		}
 	}
 	return err
+}
+
+// writeTrip is roundTrip for the calls of a flush, which write: once they
+// are sent, a COMMIT whose answer is lost may have saved something.
+// (Read-only units never write, so a per-trip session never gets here
+// with calls.)
+func (s *session) writeTrip(ctx context.Context, calls []call, tail ...control) error {
+	if len(calls) > 0 {
+		s.wrote = true
+	}
+	return s.roundTrip(ctx, calls, tail...)
 }
 
 // abortedErr is the error of anything the unit is asked to send once a
@@ -313,10 +324,7 @@ func (s *session) commit(ctx context.Context, calls []call) error {
 			tail = append(tail, control{sql: sql})
 		}
 	}
-	if len(calls) > 0 {
-		s.wrote = true
-	}
-	err := s.roundTrip(ctx, calls, tail...)
+	err := s.writeTrip(ctx, calls, tail...)
 	if err == nil {
 		s.begun = false
 	}

@@ -161,8 +161,7 @@ func (u *Unit) Flush(ctx context.Context) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	u.s.wrote = true
-	if err := u.s.roundTrip(ctx, calls); err != nil {
+	if err := u.s.writeTrip(ctx, calls); err != nil {
 		return err
 	}
 	done()
@@ -252,8 +251,7 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	// savepoint waits to ride with the first round trip fn makes.
 	if !u.readOnly {
 		if calls, done := u.plan(ctx); len(calls) > 0 {
-			u.s.wrote = true
-			if err := u.s.roundTrip(ctx, calls, setSQL); err != nil {
+			if err := u.s.writeTrip(ctx, calls, setSQL); err != nil {
 				// Not fn's failure: the enclosing unit's, whose
 				// transaction it aborted (see session.failed).
 				return fmt.Errorf("uow: flush before savepoint: %w", err)
@@ -296,8 +294,7 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	}
 	switch {
 	case len(calls) > 0:
-		u.s.wrote = true
-		if err := u.s.roundTrip(ctx, calls, release); err != nil {
+		if err := u.s.writeTrip(ctx, calls, release); err != nil {
 			if rerr := u.rollbackTo(ctx, sp, m); rerr != nil {
 				return errors.Join(err, rerr)
 			}
