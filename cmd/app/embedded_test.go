@@ -265,10 +265,7 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
 		time.Minute, 10*time.Millisecond, "the import starts the server")
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := freeAddr(t)
 	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
 	serveErr := &lockedBuffer{}
 	serve.Stderr = serveErr // read while serve writes
@@ -341,10 +338,7 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 	t.Parallel()
 	dir := reachableDir(t)
 	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := freeAddr(t)
 
 	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
 	serve.Args = append([]string{nohup}, serve.Args...)
@@ -353,23 +347,36 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 	serve.Stderr = serveErr
 	require.NoError(t, serve.Start())
 	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
-	healthy := func() bool {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}
-	require.Eventually(t, healthy, time.Minute, 20*time.Millisecond, "serve answers: %s", serveErr)
+	up := func() bool { return healthy(addr) }
+	require.Eventually(t, up, time.Minute, 20*time.Millisecond, "serve answers: %s", serveErr)
 
 	require.NoError(t, serve.Process.Signal(syscall.SIGHUP))
 	time.Sleep(200 * time.Millisecond) // what a stop would take to begin
-	assert.True(t, healthy(), "serve stopped on SIGHUP: %s", serveErr)
+	assert.True(t, up(), "serve stopped on SIGHUP: %s", serveErr)
 
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
 	requireNoServer(t, dir)
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// healthy reports whether a serve on addr answers its health check.
+func healthy(addr string) bool {
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK
 }
 
 // TestServeStopsWhenItsServerDies: the embedded server killed under serve
@@ -381,10 +388,7 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	t.Parallel()
 	dir := reachableDir(t)
 	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := freeAddr(t)
 	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
 	serveErr := &lockedBuffer{}
 	serve.Stderr = serveErr
@@ -392,14 +396,7 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- serve.Wait() }() // the one Wait: exec.Cmd takes no second
 	t.Cleanup(func() { _ = serve.Process.Kill(); <-done })
-	require.Eventually(t, func() bool {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, time.Minute, 20*time.Millisecond, "serve answers")
+	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers")
 
 	pidFile, err := os.ReadFile(filepath.Join(dir, "pgdata", "postmaster.pid"))
 	require.NoError(t, err)

@@ -271,7 +271,7 @@ func (a *api) beforeContent(r *http.Request, id uuid.UUID, err error) error {
 		return lerr
 	}
 	if cerr := c.check(r.Method, p.Version); cerr != nil {
-		return fmt.Errorf("portfolio %q: %w", p.Name, cerr)
+		return about(fmt.Sprintf("portfolio %q", p.Name), cerr)
 	}
 	return err
 }
