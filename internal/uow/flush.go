@@ -43,6 +43,9 @@ import (
 //     A new security that takes the symbol of a removed one is inserted
 //     after that delete, and the new lots after it.
 func (u *Unit) plan(ctx context.Context) ([]call, func()) {
+	if u.untouched() {
+		return nil, func() {}
+	}
 	var (
 		calls []call
 		after []func()
@@ -160,6 +163,28 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			f()
 		}
 	}
+}
+
+// untouched reports that nothing the unit tracks can have changed since it
+// was loaded or last flushed: no aggregate is new or removed, none has been
+// through a method that changes it, and no quotes are queued. It looks at
+// each object once, in no order, and spares a unit that only read (a Read
+// unit, say, with a thousand portfolios) the sorting and comparing of plan.
+func (u *Unit) untouched() bool {
+	if len(u.quotes) > 0 {
+		return false
+	}
+	for _, e := range u.portfolios {
+		if e.state != statePersistent || e.p.Changes() != e.changes {
+			return false
+		}
+	}
+	for _, e := range u.securities {
+		if e.state != statePersistent || e.s.Changes() != e.changes {
+			return false
+		}
+	}
+	return true
 }
 
 // portfolioWrites gathers the statements that write portfolio rows in one
