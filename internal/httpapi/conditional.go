@@ -259,19 +259,32 @@ func about(what string, err error) error {
 
 // beforeContent returns err, a value of the request's body that is
 // refused (422), unless the portfolio is missing (404) or the request's
-// conditions fail on it (412): those come first, as the content is only
-// processed once the preconditions hold. Without conditions it is err.
+// conditions fail on it (412): those come first, whether or not the
+// request has conditions, as the target is looked at before its content.
+// The lookup costs a read, on refused requests only.
 func (a *api) beforeContent(r *http.Request, id uuid.UUID, err error) error {
-	c := conditionsOf(r)
-	if c.none() || classify(err).status != http.StatusUnprocessableEntity {
+	if classify(err).status != http.StatusUnprocessableEntity {
 		return err
 	}
 	p, lerr := a.svc.Portfolio(r.Context(), tracker.ByID(id))
 	if lerr != nil {
 		return lerr
 	}
-	if cerr := c.check(r.Method, p.Version); cerr != nil {
+	if cerr := conditionsOf(r).check(r.Method, p.Version); cerr != nil {
 		return about(fmt.Sprintf("portfolio %q", p.Name), cerr)
+	}
+	return err
+}
+
+// securityBeforeContent is beforeContent for a security's price: a refused
+// value (422) of a security that does not exist is its 404. The request's
+// conditions were evaluated before the content (untagged).
+func (a *api) securityBeforeContent(r *http.Request, symbol string, err error) error {
+	if classify(err).status != http.StatusUnprocessableEntity {
+		return err
+	}
+	if _, lerr := a.svc.Security(r.Context(), symbol); lerr != nil {
+		return lerr
 	}
 	return err
 }

@@ -131,7 +131,10 @@ func TestErrors(t *testing.T) {
 		{"unknown id on trades", "POST", "/portfolios/" + missing + "/trades", buy("1"), nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown id on report", "GET", "/portfolios/" + missing + "/report", "", nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown symbol on price", "PUT", "/securities/NOPE/price", `{"price":"1"}`, nil, 404, notFound, notFoundT, "", "NOPE"},
-		{"unknown symbol in trade", "POST", trades, tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 404, notFound, notFoundT, "symbol", "security NOPE: not found"},
+		{"unknown symbol on a bad price", "PUT", "/securities/NOPE/price", `{"price":"-1"}`, nil, 404, notFound, notFoundT, "", "NOPE"},
+		{"unknown symbol on a price in the future", "PUT", "/securities/NOPE/price", `{"price":"1","date":"2999-01-01"}`, nil, 404, notFound, notFoundT, "", "NOPE"},
+		{"unknown id on a bad rename", "PATCH", "/portfolios/" + missing, `{"name":""}`, nil, 404, notFound, notFoundT, "", "not found"},
+		{"unknown id on a bad trade", "POST", "/portfolios/" + missing + "/trades", buy("-5"), nil, 404, notFound, notFoundT, "", "not found"},
 		{"unknown id and symbol in trade", "POST", "/portfolios/" + missing + "/trades", tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 404, notFound, notFoundT, "", "portfolio " + missing + ": not found"},
 		{"unknown route", "GET", "/nope", "", nil, 404, notFound, notFoundT, "", "no resource at /nope"},
 		{"unknown sub-route", "GET", "/portfolios/" + id + "/lots", "", nil, 404, notFound, notFoundT, "", "no resource"},
@@ -168,6 +171,8 @@ func TestErrors(t *testing.T) {
 		{"latin1 JSON", "PUT", "/securities/AAPL/price", `{"price":"1"}`, []string{contentType, "application/json; charset=latin1"}, 415, media, mediaT, "", "not accepted"},
 
 		// 422: well-formed, but against the rules.
+		// The portfolio is there; the security the body names is not.
+		{"unknown symbol in trade", "POST", trades, tradeBody("buy", "NOPE", "1", "1", "2024-03-01"), nil, 422, invalid, invalidT, "symbol", "security NOPE: not found"},
 		{"negative quantity", "POST", trades, buy("-5"), nil, 422, invalid, invalidT, "quantity", "must be greater than 0"},
 		{"zero quantity", "POST", trades, buy("0"), nil, 422, invalid, invalidT, "quantity", "must be greater than 0"},
 		{"quantity with 11 decimals", "POST", trades, buy("1.00000000001"), nil, 422, invalid, invalidT, "quantity", "10 after it"},

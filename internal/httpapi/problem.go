@@ -80,6 +80,9 @@ var kinds = []kind{
 	{is(errUnavailable), http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the database is unavailable; try again later"},
 	{is(tracker.ErrPreconditionFailed), http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", ""},
+	// A trade's symbol that names no security: the request's content is
+	// at fault, not its target (which is there), so 422, not 404.
+	{is(tracker.ErrUnknownSecurity), http.StatusUnprocessableEntity, "invalid-value", "Invalid value", ""},
 	{is(domain.ErrNotFound), http.StatusNotFound, "not-found", "Not found", ""},
 	{is(domain.ErrAlreadyExists), http.StatusConflict, "already-exists", "Already exists", ""},
 	{is(domain.ErrInUse), http.StatusConflict, "in-use", "Still in use", ""},

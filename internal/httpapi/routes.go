@@ -113,8 +113,6 @@ func (a *api) addSecurity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return blame(err, rule{domain.ErrAlreadyExists, "symbol"})
 	}
-	// Where the security's sub-resources live; there is no GET of it yet
-	// (the tracker has no use case that reads one security).
 	w.Header().Set("Location", "/securities/"+sec.Symbol)
 	return reply(w, http.StatusCreated, sec)
 }
@@ -158,11 +156,11 @@ func (a *api) setPrice(w http.ResponseWriter, r *http.Request) error {
 	}
 	price, err := parse("price", s, domain.ParsePrice)
 	if err != nil {
-		return err
+		return a.securityBeforeContent(r, symbol, err)
 	}
 	on, err := optionalDate(req.Date)
 	if err != nil {
-		return err
+		return a.securityBeforeContent(r, symbol, err)
 	}
 	sec, err := a.svc.SetPrice(r.Context(), symbol, price, on.Time)
 	switch {
@@ -305,15 +303,18 @@ func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.svc.Trade(r.Context(), tracker.ByID(id), t, precondition(r))
 	if err != nil {
 		return blame(err,
-			rule{tracker.ErrUnknownSecurity, "symbol"}, // the portfolio's 404 names no field
+			rule{tracker.ErrUnknownSecurity, "symbol"},
 			rule{domain.ErrInsufficientQuantity, "quantity"},
 			rule{domain.ErrCurrencyMismatch, "symbol"},
 			rule{domain.ErrInvalidDate, "date"},
 			rule{domain.ErrInvalidQuantity, "quantity"},
 			rule{domain.ErrInvalidPrice, "price"})
 	}
+	// 200, not 201: a trade makes no resource of its own that a
+	// Location could name. The ETag is the portfolio's new one, for the
+	// next If-Match.
 	w.Header().Set("ETag", etag(v.Version))
-	return reply(w, http.StatusCreated, v)
+	return reply(w, http.StatusOK, v)
 }
 
 // parse checks every member of a trade: the required ones are present

@@ -173,7 +173,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 
 	// POST trades: a buy makes a lot, a sell takes from it.
 	res = e.do(t, "POST", "/portfolios/"+id+"/trades", `{"side":"buy","symbol":"aapl","quantity":"10","price":"100.50","date":"2024-01-02"}`)
-	buy := requireJSON[tracker.TradeView](t, res, http.StatusCreated)
+	buy := requireJSON[tracker.TradeView](t, res, http.StatusOK)
 	assert.Equal(t, `"3"`, res.Header().Get("ETag"))
 	require.NotNil(t, buy.LotID)
 	assert.JSONEq(t, `{"portfolio":"Growth & Income","side":"buy","symbol":"AAPL","quantity":"10","price":"100.5",
@@ -184,7 +184,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 	assert.Equal(t, []string{"10.0000000000", "100.5000000000", "2024-01-02"}, []string{lotQty, lotCost, lotDay})
 
 	res = e.do(t, "POST", "/portfolios/"+id+"/trades", `{"side":"SELL","symbol":"AAPL","quantity":"4","price":"110","date":"2024-02-01"}`)
-	sell := requireJSON[tracker.TradeView](t, res, http.StatusCreated)
+	sell := requireJSON[tracker.TradeView](t, res, http.StatusOK)
 	assert.Equal(t, `"4"`, res.Header().Get("ETag"))
 	assert.JSONEq(t, `{"portfolio":"Growth & Income","side":"sell","symbol":"AAPL","quantity":"4","price":"110",
 		"date":"2024-02-01","cost_basis":"402","realized_gain":"38","version":4}`, res.Body.String())
@@ -196,7 +196,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 	// A buy without a date is dated today.
 	e.trade(t, id, "buy", "MSFT", "2", "400", "")
 	res = e.do(t, "POST", "/portfolios/"+id+"/trades", `{"side":"buy","symbol":"MSFT","quantity":"1","price":"400"}`)
-	today := requireJSON[tracker.TradeView](t, res, http.StatusCreated)
+	today := requireJSON[tracker.TradeView](t, res, http.StatusOK)
 	assert.Equal(t, tracker.NewDate(time.Now()), today.Date)
 
 	// GET shows the lots in FIFO order.
