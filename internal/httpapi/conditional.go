@@ -94,6 +94,14 @@ func parseTags(r *http.Request, header string) (*tagList, error) {
 				if end < 0 {
 					end = len(s) - i
 				}
+				bad := strings.TrimRight(s[i:i+end], " \t")
+				if bare(bad) {
+					w, opaque := "", bad
+					if len(bad) > 2 && strings.HasPrefix(bad, "W/") {
+						w, opaque = "W/", bad[2:]
+					}
+					return nil, malformed("", "malformed %s: %s without the double quotes of an entity tag; send the ETag as a response gave it, quotes included (%s\"%s\"), or *", header, bad, w, opaque)
+				}
 				return nil, malformed("", "malformed %s %s: use the ETag of a response, such as \"3\", or *", header, quote(s[i:i+end]))
 			}
 			i += len(tag)
@@ -129,6 +137,21 @@ func parseTags(r *http.Request, header string) (*tagList, error) {
 		return nil, malformed("", "%s * cannot be combined with entity tags", header)
 	}
 	return l, nil
+}
+
+// bare reports whether s could be an entity tag's opaque part sent
+// without its quotes (2, abc): short, and only characters a tag may hold
+// that need no escaping when echoed.
+func bare(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // entityTag returns the entity tag s begins with: an optional W/, then

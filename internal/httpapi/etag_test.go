@@ -327,7 +327,10 @@ func TestConditionalGET(t *testing.T) {
 	for _, h := range []string{"If-Match", "If-None-Match"} {
 		res := e.do(t, "GET", path, "", h, "2")
 		requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
-			"malformed "+h+` "2": use the ETag of a response, such as "3", or *`, "")
+			"malformed "+h+`: 2 without the double quotes of an entity tag; send the ETag as a response gave it, quotes included ("2"), or *`, "")
+		res = e.do(t, "GET", path, "", h, `"2", W/3 `)
+		requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
+			"malformed "+h+`: W/3 without the double quotes of an entity tag; send the ETag as a response gave it, quotes included (W/"3"), or *`, "")
 		res = e.do(t, "GET", "/portfolios", "", h, `*, "2"`)
 		requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
 			h+" * cannot be combined with entity tags", "")
