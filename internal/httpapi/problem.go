@@ -18,8 +18,10 @@ import (
 
 // ProblemTypeBase prefixes the type of every problem this API returns; the
 // rest is a slug from the table below, such as "not-found". The types are
-// stable identifiers for clients to branch on, not pages to fetch.
-const ProblemTypeBase = "https://folio.dev/problems/"
+// stable identifiers for clients to branch on, and, as RFC 9457 asks of
+// http(s) types, they lead to documentation: the section of
+// docs/problems.md in the project's repository that the slug names.
+const ProblemTypeBase = "https://github.com/folio-dev/folio/blob/main/docs/problems.md#"
 
 // Errors found by this package, before the tracker is called. They are
 // wrapped in *requestError with a message for the client.
