@@ -81,7 +81,11 @@
 //     over, and what was done through it would be lost. Its objects keep
 //     their last state, but the unit no longer saves them; load them again
 //     in a new unit. The same goes for objects of an attempt that was
-//     retried, and for those first loaded in a nested unit that failed.
+//     retried. A nested unit that fails puts what it changed back: the
+//     objects the unit had before it to what they were then, those it
+//     loaded to what they were when loaded (they stay tracked, and what is
+//     changed on them afterwards is saved, as SQLAlchemy keeps them in the
+//     session), and those it added are forgotten.
 //   - One object per row. Adding a second object for a row the unit has
 //     (a copy loaded in another unit, say) fails the flush with
 //     domain.ErrAlreadyExists rather than dropping its changes; so does a

@@ -376,3 +376,121 @@ func TestNestedUnitFailingBeforeItsSavepointSaysTheEnclosingUnitCannotGoOn(t *te
 		})
 	}
 }
+
+// TestAggregatesLoadedInAFailedNestedUnitStayTracked: a nested unit that
+// loads a portfolio and a security, changes and flushes them, then fails.
+// The objects go back to what was loaded, and the unit keeps tracking
+// them: the same pointers come back from later loads, with no query, and
+// what the enclosing unit changes on them afterwards is saved. (A "try"
+// of a sell that fails, then a rename, must not lose the rename.)
+func TestAggregatesLoadedInAFailedNestedUnitStayTracked(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+
+	var rep uow.Report
+	inner := errors.New("inner failed")
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		var p *domain.Portfolio
+		var sec *domain.Security
+		err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			var err error
+			if p, err = u.Portfolios().Get(ctx, ids["Main"], uow.ForUpdate()); err != nil {
+				return err
+			}
+			if sec, err = u.Securities().GetBySymbol(ctx, "AAPL"); err != nil {
+				return err
+			}
+			require.NoError(t, p.Rename("Inner"))
+			_, err = p.Sell(sec, dec("4"), day)
+			require.NoError(t, err)
+			require.NoError(t, sec.SetPrice(dec("1"), day))
+			require.NoError(t, u.Flush(ctx)) // written, then rolled back
+			return inner
+		})
+		require.Same(t, inner, err)
+		assert.Equal(t, "Main", p.Name(), "as loaded")
+		assert.Equal(t, int64(2), p.Version(), "as loaded")
+		if hs := p.Holdings(); assert.Len(t, hs, 1) {
+			assert.Equal(t, "10", hs[0].Quantity.String(), "as loaded")
+		}
+		price, _, _ := sec.LastPrice()
+		assert.True(t, price.Equal(dec("10")), "as loaded: %s", price)
+
+		before := u.Stats()
+		again, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		assert.Same(t, p, again, "one object per row")
+		againSec, err := u.Securities().Get(ctx, sec.ID())
+		require.NoError(t, err)
+		assert.Same(t, sec, againSec, "one object per row")
+		assert.Equal(t, before, u.Stats(), "both from the identity map")
+
+		require.NoError(t, p.Rename("After"))
+		_, err = p.Sell(sec, dec("1"), day)
+		require.NoError(t, err)
+		return sec.SetPrice(dec("7"), day)
+	}, uow.WithReport(&rep)))
+	t.Log("\n" + uowtest.Describe(rep))
+
+	v, lots := stored(t, pool, ids["Main"])
+	assert.Equal(t, int64(3), v, "one bump: the commit's")
+	require.Len(t, lots, 1)
+	for _, q := range lots {
+		assert.True(t, dec(q).Equal(dec("9")), "the sell after the nested unit, not the one in it: %s", q)
+	}
+	var name, price string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
+	assert.Equal(t, "After", name, "the rename after the nested unit is saved")
+	require.NoError(t, pool.QueryRow(ctx, "select last_price::text from security where symbol = 'AAPL'").Scan(&price))
+	assert.True(t, dec(price).Equal(dec("7")), price)
+}
+
+// TestAggregatesLoadedInAFailedNestedReadUnitStayTracked: the same in a
+// Read unit, which writes nothing: the objects are put back and tracked.
+func TestAggregatesLoadedInAFailedNestedReadUnitStayTracked(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		var p *domain.Portfolio
+		err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			var err error
+			p, err = u.Portfolios().Get(ctx, ids["Main"])
+			require.NoError(t, err)
+			require.NoError(t, p.Rename("What if"))
+			return errors.New("inner")
+		})
+		require.Error(t, err)
+		assert.Equal(t, "Main", p.Name())
+		again, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		assert.Same(t, p, again)
+		return nil
+	}))
+}
+
+// A nested unit given a context that has ended fails before fn runs, as
+// Runner.Do does: fn must not do work, outside the database too, for a
+// caller that has gone.
+func TestNestedUnitWithAnEndedContextDoesNotRunFn(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	for _, read := range []bool{false, true} {
+		run := r.Do
+		if read {
+			run = r.Read
+		}
+		require.NoError(t, run(ctx, func(ctx context.Context, u *uow.Unit) error {
+			ended, cancel := context.WithCancel(ctx)
+			cancel()
+			ran := false
+			err := u.Do(ended, func(context.Context, *uow.Unit) error { ran = true; return nil })
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.False(t, ran, "read-only %v", read)
+			return nil
+		}))
+	}
+}

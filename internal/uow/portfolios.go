@@ -550,7 +550,11 @@ func trackPortfolios[R lotRow](u *Unit, roots []*dbgen.Portfolio, lots []*R) ([]
 		// The rows arrive in FIFO order (acquired_on, id; PostgreSQL orders
 		// uuids bytewise), the order the domain keeps lots in and diffLots
 		// walks them in, so st serves as the snapshot as it is.
-		u.portfolios[row.ID] = &portfolioEntry{p: p, snap: st, state: statePersistent, changes: p.Changes()}
+		e := &portfolioEntry{p: p, snap: st, state: statePersistent, changes: p.Changes()}
+		u.portfolios[row.ID] = e
+		if u.nested > 0 {
+			u.bornP = append(u.bornP, *e)
+		}
 		out[i] = p
 	}
 	return out, nil

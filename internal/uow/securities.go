@@ -348,6 +348,9 @@ func (u *Unit) trackSecurities(rows []*dbgen.Security) error {
 		}
 		e := &securityEntry{s: s, snap: st, state: statePersistent, changes: s.Changes()}
 		u.securities[row.ID] = e
+		if u.nested > 0 {
+			u.bornS = append(u.bornS, *e)
+		}
 		if o, ok := u.symbols[row.Symbol]; !ok || o.state == stateRemoved {
 			// Else a new object has the symbol: it stays the one found
 			// by symbol, and its insert will fail.

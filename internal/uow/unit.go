@@ -31,6 +31,13 @@ type Unit struct {
 
 	savepoints int // savepoints made so far, to name the next one
 
+	// nested counts the nested units running. While one does, the
+	// aggregates loaded are also kept as loaded in bornP and bornS, so
+	// that a nested unit that fails can put them back (see restore).
+	nested int
+	bornP  []portfolioEntry
+	bornS  []securityEntry
+
 	// ended: fn has returned (or panicked); the unit refuses to be used.
 	ended bool
 	// refused is a change the unit cannot make (see Portfolios.Add),
@@ -198,7 +205,10 @@ func (u *Unit) dirty() bool {
 // When fn returns nil its changes are flushed and the savepoint released.
 // When fn fails, the database goes back to the savepoint and every aggregate
 // the unit tracked before goes back to what it was then; aggregates first
-// loaded or added inside fn are forgotten. The error is returned, and the
+// loaded inside fn go back to what they were when loaded, and stay tracked
+// (the same objects: changes made to them afterwards are saved); those
+// added inside fn are forgotten. A ctx that has ended fails Do before fn
+// runs. The error is returned, and the
 // enclosing unit can go on. Nested units are not retried on their own. A
 // statement that fails inside fn fails the nested unit even if fn returns
 // nil: Do then returns that statement's error.
@@ -221,6 +231,16 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	if err := u.open(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		// As Runner.Do: fn does no work for a context that has ended.
+		return err
+	}
+	u.nested++
+	defer func() {
+		if u.nested--; u.nested == 0 {
+			u.bornP, u.bornS = nil, nil
+		}
+	}()
 	if u.s.perTrip {
 		// Nothing is written and no transaction outlives a round trip:
 		// only the objects need putting back on failure.
@@ -381,6 +401,9 @@ type mark struct {
 	changedS   map[uuid.UUID]domain.SecurityState
 	quotes     []Quote
 	refused    error
+	// bornP and bornS: how many aggregates the unit had loaded in nested
+	// units when the mark was taken (Unit.bornP, bornS).
+	bornP, bornS int
 }
 
 func (u *Unit) mark() mark {
@@ -389,6 +412,8 @@ func (u *Unit) mark() mark {
 		securities: make(map[uuid.UUID]securityEntry, len(u.securities)),
 		quotes:     slices.Clone(u.quotes),
 		refused:    u.refused,
+		bornP:      len(u.bornP),
+		bornS:      len(u.bornS),
 	}
 	for id, e := range u.portfolios {
 		m.portfolios[id] = *e
@@ -454,6 +479,30 @@ func (u *Unit) restore(m mark) {
 		}
 		if o, ok := u.symbols[saved.s.Symbol()]; !ok || o.state == stateRemoved {
 			u.symbols[saved.s.Symbol()] = e // a live one wins over a removed one
+		}
+	}
+	// What the failed nested unit loaded stays, as it was loaded: rolling
+	// back to the savepoint left those rows as they were read (or, if the
+	// nested unit flushed them, put them back), and the caller may still
+	// hold the objects. Forgetting them would drop, without a word, the
+	// changes made to them later. Row locks taken since the savepoint
+	// went with it.
+	for _, b := range u.bornP[m.bornP:] {
+		if _, ok := m.portfolios[b.p.ID()]; ok {
+			continue
+		}
+		resetPortfolio(b.p, b.snap)
+		u.portfolios[b.p.ID()] = &portfolioEntry{p: b.p, snap: b.snap, state: statePersistent, changes: b.p.Changes()}
+	}
+	for _, b := range u.bornS[m.bornS:] {
+		if _, ok := m.securities[b.s.ID()]; ok {
+			continue
+		}
+		resetSecurity(b.s, b.snap)
+		e := &securityEntry{s: b.s, snap: b.snap, state: statePersistent, changes: b.s.Changes()}
+		u.securities[b.s.ID()] = e
+		if o, ok := u.symbols[b.snap.Symbol]; !ok || o.state == stateRemoved {
+			u.symbols[b.snap.Symbol] = e
 		}
 	}
 	u.quotes = m.quotes
