@@ -333,20 +333,24 @@ const updateSecurityName = `-- name: UpdateSecurityName :exec
 WITH updated AS (
     UPDATE security
     SET name = $1, updated_at = now()
-    WHERE id = $2
+    WHERE id = $2 AND name = $3
     RETURNING 1
 )
-SELECT folio_assert(count(*) = 1, 'security deleted concurrently')
+SELECT folio_assert(count(*) = 1, 'security changed or deleted concurrently')
 FROM updated
 `
 
 type UpdateSecurityNameParams struct {
-	Name string
-	ID   uuid.UUID
+	Name    string
+	ID      uuid.UUID
+	OldName string
 }
 
+// Renames a security if its name is still the one the caller read (a
+// security has no version: its columns are compared instead), so that a
+// concurrent change is a conflict, not overwritten, at READ COMMITTED too.
 func (q *Queries) UpdateSecurityName(ctx context.Context, arg UpdateSecurityNameParams) error {
-	_, err := q.db.Exec(ctx, updateSecurityName, arg.Name, arg.ID)
+	_, err := q.db.Exec(ctx, updateSecurityName, arg.Name, arg.ID, arg.OldName)
 	return err
 }
 
@@ -355,20 +359,32 @@ WITH updated AS (
     UPDATE security
     SET last_price = $1, price_date = $2, updated_at = now()
     WHERE id = $3
+      AND last_price IS NOT DISTINCT FROM $4::numeric
+      AND price_date IS NOT DISTINCT FROM $5::date
     RETURNING 1
 )
-SELECT folio_assert(count(*) = 1, 'security deleted concurrently')
+SELECT folio_assert(count(*) = 1, 'security changed or deleted concurrently')
 FROM updated
 `
 
 type UpdateSecurityPriceParams struct {
-	LastPrice decimal.NullDecimal
-	PriceDate *time.Time
-	ID        uuid.UUID
+	LastPrice    decimal.NullDecimal
+	PriceDate    *time.Time
+	ID           uuid.UUID
+	OldPrice     decimal.NullDecimal
+	OldPriceDate *time.Time
 }
 
+// Sets a security's price if its price and date are still the ones the
+// caller read (see UpdateSecurityName).
 func (q *Queries) UpdateSecurityPrice(ctx context.Context, arg UpdateSecurityPriceParams) error {
-	_, err := q.db.Exec(ctx, updateSecurityPrice, arg.LastPrice, arg.PriceDate, arg.ID)
+	_, err := q.db.Exec(ctx, updateSecurityPrice,
+		arg.LastPrice,
+		arg.PriceDate,
+		arg.ID,
+		arg.OldPrice,
+		arg.OldPriceDate,
+	)
 	return err
 }
 
@@ -396,5 +412,51 @@ type UpdateSecurityPricesParams struct {
 // symbol is unknown. Symbols must be distinct.
 func (q *Queries) UpdateSecurityPrices(ctx context.Context, arg UpdateSecurityPricesParams) error {
 	_, err := q.db.Exec(ctx, updateSecurityPrices, arg.Symbols, arg.Prices, arg.PriceDates)
+	return err
+}
+
+const updateSecurityPricesByID = `-- name: UpdateSecurityPricesByID :exec
+WITH updated AS (
+    UPDATE security AS s
+    SET last_price = u.price, price_date = u.price_date, updated_at = now()
+    FROM (SELECT unnest($1::uuid[]) AS id,
+                 unnest($2::numeric[]) AS price,
+                 unnest($3::date[]) AS price_date,
+                 unnest($4::boolean[]) AS had_price,
+                 unnest($5::numeric[]) AS old_price,
+                 unnest($6::date[]) AS old_price_date) AS u
+    WHERE s.id = u.id
+      AND CASE WHEN u.had_price
+               THEN s.last_price = u.old_price AND s.price_date = u.old_price_date
+               ELSE s.last_price IS NULL AND s.price_date IS NULL
+          END
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = cardinality($1::uuid[]), 'security changed or deleted concurrently')
+FROM updated
+`
+
+type UpdateSecurityPricesByIDParams struct {
+	Ids           []uuid.UUID
+	Prices        []decimal.Decimal
+	PriceDates    []time.Time
+	HadPrices     []bool
+	OldPrices     []decimal.Decimal
+	OldPriceDates []time.Time
+}
+
+// UpdateSecurityPrice for many securities in one statement. had_prices
+// says whether each had a price when read; where it had none, its
+// old_prices and old_price_dates are placeholders, not compared. IDs must
+// be distinct.
+func (q *Queries) UpdateSecurityPricesByID(ctx context.Context, arg UpdateSecurityPricesByIDParams) error {
+	_, err := q.db.Exec(ctx, updateSecurityPricesByID,
+		arg.Ids,
+		arg.Prices,
+		arg.PriceDates,
+		arg.HadPrices,
+		arg.OldPrices,
+		arg.OldPriceDates,
+	)
 	return err
 }

@@ -355,9 +355,10 @@ func (w *portfolioWrites) ordered(ctx context.Context, calls []call, bulk int) [
 // removed one, which must wait for its delete.
 func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func()) (late []call) {
 	var (
-		prices []Quote
-		ids    []uuid.UUID // of prices, one for one
-		freed  map[string]bool
+		// repriced are the tracked securities whose price changed, each
+		// as it is now and as it was read.
+		repriced [][2]domain.SecurityState
+		freed    map[string]bool
 	)
 	for _, e := range u.securities {
 		if e.state == stateRemoved {
@@ -391,64 +392,102 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 			}
 			st := e.s.State()
 			changed := false
-			if st.Name != e.snap.Name {
+			if old := e.snap.Name; st.Name != old {
 				changed = true
 				*calls = append(*calls, call{
 					run: func(q *dbgen.Queries) error {
-						return q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: st.ID, Name: st.Name})
+						return q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: st.ID, Name: st.Name, OldName: old})
 					},
 					fail: failure{op: "rename security " + st.Symbol}.fn(),
 				})
 			}
 			if !samePrice(st, e.snap) {
 				changed = true
-				prices = append(prices, Quote{Symbol: st.Symbol, Price: st.LastPrice.Decimal, Date: *st.PriceDate})
-				ids = append(ids, st.ID)
+				repriced = append(repriced, [2]domain.SecurityState{st, e.snap})
 			}
 			if changed {
 				*after = append(*after, func() { e.snap, e.changes = st, e.s.Changes() })
 			}
 		}
 	}
-	prices = append(prices, u.quotes...)
-	if len(prices) == 0 {
+	*calls = appendRepriced(ctx, *calls, repriced, u.cfg.bulk)
+	if len(u.quotes) == 0 {
 		return late
 	}
-	if len(u.quotes) == 0 && len(prices) <= u.cfg.bulk {
-		for i, p := range prices {
-			id := ids[i]
-			*calls = append(*calls, call{
+	// A Revalue sets prices whatever they were, as SQLAlchemy's bulk
+	// update does: one statement by symbol, which also finds the unknown
+	// ones. Its symbols and the tracked securities' are distinct (Revalue
+	// sets the price of a tracked one on the object).
+	arg := dbgen.UpdateSecurityPricesParams{
+		Symbols:    make([]string, len(u.quotes)),
+		Prices:     make([]decimal.Decimal, len(u.quotes)),
+		PriceDates: make([]time.Time, len(u.quotes)),
+	}
+	for i, p := range u.quotes {
+		arg.Symbols[i], arg.Prices[i], arg.PriceDates[i] = p.Symbol, p.Price, p.Date
+	}
+	*calls = append(*calls, call{
+		run: func(q *dbgen.Queries) error { return q.UpdateSecurityPrices(ctx, arg) },
+		fail: failure{
+			op:       fmt.Sprintf("set prices of %d securities", len(u.quotes)),
+			mismatch: domain.ErrNotFound,
+		}.fn(),
+	})
+	*after = append(*after, func() { u.quotes = nil })
+	return late
+}
+
+// appendRepriced appends the statements that write the new prices of
+// tracked securities, each pair the state now and as read: one statement
+// per security up to bulk of them, else one for all. Each write happens
+// only if the price and its date are still those read (securities have no
+// version), so that a concurrent change is a conflict, retried, rather
+// than overwritten, at READ COMMITTED too (at REPEATABLE READ the server
+// also refuses it).
+func appendRepriced(ctx context.Context, calls []call, repriced [][2]domain.SecurityState, bulk int) []call {
+	if len(repriced) == 0 {
+		return calls
+	}
+	if len(repriced) <= bulk {
+		for _, r := range repriced {
+			now, old := r[0], r[1]
+			calls = append(calls, call{
 				run: func(q *dbgen.Queries) error {
 					return q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{
-						ID:        id,
-						LastPrice: decimal.NullDecimal{Decimal: p.Price, Valid: true},
-						PriceDate: &p.Date,
+						ID:           now.ID,
+						LastPrice:    now.LastPrice,
+						PriceDate:    now.PriceDate,
+						OldPrice:     old.LastPrice,
+						OldPriceDate: old.PriceDate,
 					})
 				},
-				fail: failure{op: "set price of " + p.Symbol}.fn(),
+				fail: failure{op: "set price of " + now.Symbol}.fn(),
 			})
 		}
-	} else {
-		arg := dbgen.UpdateSecurityPricesParams{
-			Symbols:    make([]string, len(prices)),
-			Prices:     make([]decimal.Decimal, len(prices)),
-			PriceDates: make([]time.Time, len(prices)),
-		}
-		for i, p := range prices {
-			arg.Symbols[i], arg.Prices[i], arg.PriceDates[i] = p.Symbol, p.Price, p.Date
-		}
-		*calls = append(*calls, call{
-			run: func(q *dbgen.Queries) error { return q.UpdateSecurityPrices(ctx, arg) },
-			fail: failure{
-				op:       fmt.Sprintf("set prices of %d securities", len(prices)),
-				mismatch: domain.ErrNotFound,
-			}.fn(),
-		})
+		return calls
 	}
-	if len(u.quotes) > 0 {
-		*after = append(*after, func() { u.quotes = nil })
+	n := len(repriced)
+	arg := dbgen.UpdateSecurityPricesByIDParams{
+		Ids:           make([]uuid.UUID, n),
+		Prices:        make([]decimal.Decimal, n),
+		PriceDates:    make([]time.Time, n),
+		HadPrices:     make([]bool, n),
+		OldPrices:     make([]decimal.Decimal, n),
+		OldPriceDates: make([]time.Time, n),
 	}
-	return late
+	for i, r := range repriced {
+		now, old := r[0], r[1]
+		arg.Ids[i], arg.Prices[i], arg.PriceDates[i] = now.ID, now.LastPrice.Decimal, *now.PriceDate
+		if old.LastPrice.Valid {
+			arg.HadPrices[i], arg.OldPrices[i], arg.OldPriceDates[i] = true, old.LastPrice.Decimal, *old.PriceDate
+		} else {
+			arg.OldPriceDates[i] = *now.PriceDate // a placeholder, not compared
+		}
+	}
+	return append(calls, call{
+		run:  func(q *dbgen.Queries) error { return q.UpdateSecurityPricesByID(ctx, arg) },
+		fail: failure{op: fmt.Sprintf("set prices of %d securities", n)}.fn(),
+	})
 }
 
 func samePrice(a, b domain.SecurityState) bool {

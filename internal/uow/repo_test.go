@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -420,4 +421,75 @@ func TestCorruptRowIsNotInvalidInput(t *testing.T) {
 	require.ErrorIs(t, err, uow.ErrCorruptRow)
 	assert.NotErrorIs(t, err, domain.ErrInvalid)
 	assert.ErrorContains(t, err, "uow: load portfolio: a stored row breaks the domain's rules: restore portfolio "+ids["Main"].String())
+}
+
+// TestSecurityChangesAreCheckedAtReadCommitted: securities carry no
+// version, so the statements that write a tracked security's name or price
+// check that the columns are still as read. At READ COMMITTED, where the
+// server would let a unit overwrite a change committed after its read,
+// the unit conflicts instead and is rerun on the new state: nothing is
+// lost. Per security, and in the one statement for many (bulk 1).
+func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
+	t.Parallel()
+	for _, bulk := range []int{8, 1} {
+		t.Run(fmt.Sprintf("bulk %d", bulk), func(t *testing.T) {
+			t.Parallel()
+			pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithBulkThreshold(bulk))
+			seed(t, r, []string{"AAA", "BBB"})
+
+			read := make(chan struct{})
+			written := make(chan struct{})
+			attempts := 0
+			var rep uow.Report
+			done := make(chan error, 1)
+			go func() {
+				done <- r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					attempts++
+					a, err := u.Securities().GetBySymbol(ctx, "AAA")
+					if err != nil {
+						return err
+					}
+					b, err := u.Securities().GetBySymbol(ctx, "BBB")
+					if err != nil {
+						return err
+					}
+					if attempts == 1 {
+						close(read)
+						<-written // the other unit commits after this one read
+					}
+					if err := a.Rename(a.Name() + " (B)"); err != nil {
+						return err
+					}
+					pa, _, _ := a.LastPrice()
+					pb, _, _ := b.LastPrice()
+					if err := a.SetPrice(pa.Add(dec("1")), day.AddDate(0, 0, 2)); err != nil {
+						return err
+					}
+					return b.SetPrice(pb.Add(dec("1")), day.AddDate(0, 0, 2))
+				}, uow.WithReport(&rep))
+			}()
+			<-read
+			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				a, err := u.Securities().GetBySymbol(ctx, "AAA")
+				require.NoError(t, err)
+				require.NoError(t, a.Rename("Renamed by A"))
+				require.NoError(t, a.SetPrice(dec("20"), day.AddDate(0, 0, 1)))
+				b, err := u.Securities().GetBySymbol(ctx, "BBB")
+				require.NoError(t, err)
+				return b.SetPrice(dec("30"), day.AddDate(0, 0, 1))
+			}))
+			close(written)
+			require.NoError(t, <-done)
+			t.Log("\n" + uowtest.Describe(rep))
+			assert.Equal(t, 2, attempts, "the first attempt conflicted")
+			assert.Equal(t, 2, rep.Attempts)
+
+			var name, pa, pb string
+			require.NoError(t, pool.QueryRow(ctx, "select name, trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&name, &pa))
+			require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'BBB'").Scan(&pb))
+			assert.Equal(t, "Renamed by A (B)", name, "both renames, in order")
+			assert.Equal(t, "21", pa, "B's change on top of A's")
+			assert.Equal(t, "31", pb, "B's change on top of A's")
+		})
+	}
 }

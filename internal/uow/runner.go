@@ -55,8 +55,10 @@ func WithBackoff(base, limit time.Duration) Option {
 // statements is never a mix of two commits). Under pgx.ReadCommitted each
 // statement sees the latest commits, so the portfolio row and its lots may
 // come from different commits (the load test shows it happen); writes stay
-// safe, as the version check then fails and the unit is retried, but a
-// read-only unit can see such a mix. Ignored by a runner made with
+// safe, as the version check then fails and the unit is retried (a
+// security, which has no version, is checked on the columns it writes),
+// but a read-only unit can see such a mix. A Revalue is a blind write, at
+// any level: the last one wins. Ignored by a runner made with
 // NewConnRunner, whose units are savepoints.
 func WithIsolation(level pgx.TxIsoLevel) Option { return func(c *config) { c.isolation = level } }
 

@@ -47,23 +47,54 @@ INSERT INTO security (id, symbol, name, currency, last_price, price_date)
 VALUES (@id, @symbol, @name, @currency, @last_price, @price_date);
 
 -- name: UpdateSecurityName :exec
+-- Renames a security if its name is still the one the caller read (a
+-- security has no version: its columns are compared instead), so that a
+-- concurrent change is a conflict, not overwritten, at READ COMMITTED too.
 WITH updated AS (
     UPDATE security
     SET name = @name, updated_at = now()
-    WHERE id = @id
+    WHERE id = @id AND name = @old_name
     RETURNING 1
 )
-SELECT folio_assert(count(*) = 1, 'security deleted concurrently')
+SELECT folio_assert(count(*) = 1, 'security changed or deleted concurrently')
 FROM updated;
 
 -- name: UpdateSecurityPrice :exec
+-- Sets a security's price if its price and date are still the ones the
+-- caller read (see UpdateSecurityName).
 WITH updated AS (
     UPDATE security
     SET last_price = @last_price, price_date = @price_date, updated_at = now()
     WHERE id = @id
+      AND last_price IS NOT DISTINCT FROM sqlc.narg(old_price)::numeric
+      AND price_date IS NOT DISTINCT FROM sqlc.narg(old_price_date)::date
     RETURNING 1
 )
-SELECT folio_assert(count(*) = 1, 'security deleted concurrently')
+SELECT folio_assert(count(*) = 1, 'security changed or deleted concurrently')
+FROM updated;
+
+-- name: UpdateSecurityPricesByID :exec
+-- UpdateSecurityPrice for many securities in one statement. had_prices
+-- says whether each had a price when read; where it had none, its
+-- old_prices and old_price_dates are placeholders, not compared. IDs must
+-- be distinct.
+WITH updated AS (
+    UPDATE security AS s
+    SET last_price = u.price, price_date = u.price_date, updated_at = now()
+    FROM (SELECT unnest(@ids::uuid[]) AS id,
+                 unnest(@prices::numeric[]) AS price,
+                 unnest(@price_dates::date[]) AS price_date,
+                 unnest(@had_prices::boolean[]) AS had_price,
+                 unnest(@old_prices::numeric[]) AS old_price,
+                 unnest(@old_price_dates::date[]) AS old_price_date) AS u
+    WHERE s.id = u.id
+      AND CASE WHEN u.had_price
+               THEN s.last_price = u.old_price AND s.price_date = u.old_price_date
+               ELSE s.last_price IS NULL AND s.price_date IS NULL
+          END
+    RETURNING 1
+)
+SELECT folio_assert(count(*) = cardinality(@ids::uuid[]), 'security changed or deleted concurrently')
 FROM updated;
 
 -- name: UpdateSecurityPrices :exec
