@@ -119,7 +119,9 @@ func (r Portfolios) Get(ctx context.Context, id uuid.UUID, opts ...LoadOption) (
 // GetMany returns the portfolios with these ids, in the same order, loading
 // the ones the unit does not have yet in one round trip: one statement for
 // the portfolios, one for all their lots (and one for their securities with
-// WithSecurities). errors.Is(err, domain.ErrNotFound) if any is missing.
+// WithSecurities); up to four of them load with a pair of single-id
+// statements each instead, which PostgreSQL plans once (see the package
+// documentation). errors.Is(err, domain.ErrNotFound) if any is missing.
 func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOption) ([]*domain.Portfolio, error) {
 	if err := r.u.open(); err != nil {
 		return nil, err
@@ -354,7 +356,10 @@ func (u *Unit) checkRelocked(roots []*dbgen.Portfolio, relock []uuid.UUID) error
 // the Unicode normalization form names are stored in (domain.NormalizeText),
 // so "e" and a combining accent finds "é". Unlike Get it always queries, as
 // names change; if the unit already has the portfolio, that object is
-// returned. errors.Is(err, domain.ErrNotFound) when there is none.
+// returned. The name is looked up as stored: after p.Rename("New") and
+// before a Flush, GetByName("Old") finds p (now named "New") and
+// GetByName("New") finds nothing. errors.Is(err, domain.ErrNotFound) when
+// there is none.
 func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOption) (*domain.Portfolio, error) {
 	if err := r.u.open(); err != nil {
 		return nil, err
@@ -433,6 +438,8 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 
 // List returns a page of portfolios in name order, each with its lots, in
 // one round trip. Pass the last name of a page as After to get the next.
+// Portfolios removed in this unit are left out, and the page is filled up
+// past them, so a page shorter than the limit is still the last.
 // NameContains and After are normalized as GetByName's name is, so that a
 // cursor in another normalization form of a name (a client's decomposed
 // "é") still starts the page after that name.
@@ -448,6 +455,12 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	limit, err := opts.limit()
 	if err != nil {
 		return nil, err
+	}
+	want := int(limit)
+	for _, e := range r.u.portfolios {
+		if e.state == stateRemoved {
+			limit++ // it may be in the page, and is left out
+		}
 	}
 	var roots []*dbgen.Portfolio
 	var lots []*dbgen.ListInvestmentsForPortfolioListRow
@@ -474,7 +487,7 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	}
 	out := ps[:0]
 	for _, p := range ps {
-		if r.u.portfolios[p.ID()].state != stateRemoved {
+		if r.u.portfolios[p.ID()].state != stateRemoved && len(out) < want {
 			out = append(out, p)
 		}
 	}
@@ -487,6 +500,15 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 // taken fails the flush with domain.ErrAlreadyExists, and so does another
 // object with the id of one the unit has (such as a copy loaded in another
 // unit: its changes would otherwise be lost without a word).
+//
+// Add always inserts: it is not SQLAlchemy's add of a detached object,
+// which updates the row under its version. An object loaded in another
+// unit fails the flush with domain.ErrAlreadyExists while its row exists,
+// and is inserted anew, as version 1, if the row has been deleted since.
+// To change a stored portfolio, load it in the unit that changes it.
+// (Add does not refuse objects that have a version: one made outside fn
+// and added in it has one after a flush of an attempt that was then
+// retried, and must be inserted again.)
 func (r Portfolios) Add(p *domain.Portfolio) {
 	r.u.mustBeOpen("Add")
 	if e, ok := r.u.portfolios[p.ID()]; ok {

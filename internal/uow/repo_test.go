@@ -2,7 +2,9 @@ package uow_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -492,4 +494,75 @@ func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 			assert.Equal(t, "31", pb, "B's change on top of A's")
 		})
 	}
+}
+
+// A unit that removed portfolios or securities pages through the rest
+// without losing any: the pages are filled up past the removed ones, so
+// "a page shorter than the limit is the last" holds.
+func TestListPagesPastRemovedAggregates(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	seed(t, r, []string{"AAA", "BBB", "CCC", "DDD", "EEE"}, "a", "b", "c", "d", "e")
+	rollback := errors.New("roll back")
+	require.Same(t, rollback, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		b, err := u.Portfolios().GetByName(ctx, "b")
+		require.NoError(t, err)
+		require.NoError(t, u.Portfolios().Remove(b))
+		c, err := u.Portfolios().GetByName(ctx, "c")
+		require.NoError(t, err)
+		require.NoError(t, u.Portfolios().Remove(c))
+		var seen []string
+		after := ""
+		for {
+			page, err := u.Portfolios().List(ctx, uow.ListOptions{After: after, Limit: 2})
+			require.NoError(t, err)
+			seen = append(seen, names(page)...)
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1].Name()
+		}
+		assert.Equal(t, []string{"a", "d", "e"}, seen)
+
+		s, err := u.Securities().GetBySymbol(ctx, "BBB")
+		require.NoError(t, err)
+		require.NoError(t, u.Securities().Remove(s))
+		var syms []string
+		after = ""
+		for {
+			page, err := u.Securities().List(ctx, uow.ListOptions{After: after, Limit: 2})
+			require.NoError(t, err)
+			for _, s := range page {
+				syms = append(syms, s.Symbol())
+			}
+			if len(page) < 2 {
+				break
+			}
+			after = strings.ToLower(page[len(page)-1].Symbol()) // a cursor as a user may type it
+		}
+		assert.Equal(t, []string{"AAA", "CCC", "DDD", "EEE"}, syms)
+		return rollback
+	}))
+}
+
+// Revalue refuses a quote for a security removed in the same unit, before
+// it changes anything: the quote would price nothing.
+func TestRevalueOfARemovedSecurityIsNotFound(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA", "BBB"})
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		s, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		require.NoError(t, u.Securities().Remove(s))
+		err = u.Securities().Revalue([]uow.Quote{{Symbol: "BBB", Price: dec("5"), Date: day}, {Symbol: "aaa", Price: dec("5"), Date: day}})
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		assert.ErrorContains(t, err, "AAA: removed in this unit")
+		return err
+	})
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	assert.Equal(t, 2, count(t, pool, "security"))
+	var price string
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'BBB'").Scan(&price))
+	assert.Equal(t, "10", price)
 }

@@ -172,7 +172,10 @@ func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*doma
 }
 
 // List returns a page of securities in symbol order; pass the last symbol of
-// a page as After for the next. NameContains is ignored.
+// a page as After for the next (normalized as GetBySymbol's symbol is:
+// "aapl" is AAPL). NameContains is ignored. Securities removed in this
+// unit are left out, and the page is filled up past them, so a page
+// shorter than the limit is still the last.
 func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Security, error) {
 	if err := r.u.open(); err != nil {
 		return nil, err
@@ -183,6 +186,15 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 	limit, err := opts.limit()
 	if err != nil {
 		return nil, err
+	}
+	want := int(limit)
+	for _, e := range r.u.securities {
+		if e.state == stateRemoved {
+			limit++ // it may be in the page, and is left out
+		}
+	}
+	if opts.After != "" {
+		opts.After = normalizeSymbols([]string{opts.After})[0]
 	}
 	var rows []*dbgen.Security
 	if err := r.u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
@@ -196,7 +208,7 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 	}
 	out := make([]*domain.Security, 0, len(rows))
 	for _, row := range rows {
-		if e := r.u.securities[row.ID]; e.state != stateRemoved {
+		if e := r.u.securities[row.ID]; e.state != stateRemoved && len(out) < want {
 			out = append(out, e.s)
 		}
 	}
@@ -284,8 +296,8 @@ type Quote struct {
 // loading them: like SQLAlchemy's bulk update, it is one statement at the
 // next flush, whatever the number. Securities the unit has are updated in
 // memory too. Every quote is checked first (domain.ErrInvalid... errors,
-// nothing queued); a symbol that does not exist fails the flush with
-// domain.ErrNotFound.
+// nothing queued; domain.ErrNotFound for a security removed in this unit);
+// a symbol that does not exist fails the flush with domain.ErrNotFound.
 func (r Securities) Revalue(quotes []Quote) error {
 	if err := r.u.open(); err != nil {
 		return err
@@ -305,6 +317,11 @@ func (r Securities) Revalue(quotes []Quote) error {
 		}
 		if seen[sym] {
 			return fmt.Errorf("revalue: %w quotes: symbol %s given twice", domain.ErrInvalid, sym)
+		}
+		if e, ok := r.u.symbols[sym]; ok && e.state == stateRemoved {
+			// Its row goes at the next flush: the quote would price
+			// nothing, and be lost without a word.
+			return fmt.Errorf("revalue %s: removed in this unit: %w", sym, domain.ErrNotFound)
 		}
 		seen[sym] = true
 		clean[i] = Quote{Symbol: sym, Price: q.Price, Date: domain.Day(q.Date)}
