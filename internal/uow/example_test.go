@@ -4,7 +4,6 @@ import (
 	"context"
 	"log"
 	"os"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -35,6 +34,7 @@ func ExampleRunner_Do() {
 		log.Fatal(err)
 	}
 
+	var sale domain.Sale
 	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		p, err := u.Portfolios().GetByName(ctx, "Growth", uow.WithSecurities())
 		if err != nil {
@@ -44,16 +44,15 @@ func ExampleRunner_Do() {
 		if err != nil {
 			return err
 		}
-		sale, err := p.Sell(aapl, decimal.RequireFromString("5"), time.Now())
-		if err != nil {
-			return err // domain.ErrInsufficientQuantity: nothing changed
-		}
-		log.Printf("realized %s", sale.RealizedGain(decimal.RequireFromString("190")))
-		return nil // Do flushes and commits; an error or a panic rolls back
+		// u.Now: the unit's clock, one time for the whole unit.
+		sale, err = p.Sell(aapl, decimal.RequireFromString("5"), u.Now())
+		return err // nil: Do flushes and commits; an error or a panic rolls back
 	})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // domain.ErrInsufficientQuantity, say: nothing changed
 	}
+	// Side effects after Do: fn may run more than once.
+	log.Printf("realized %s", sale.RealizedGain(decimal.RequireFromString("190")))
 }
 
 // Transfers between portfolios that many units change at once: lock them
@@ -72,11 +71,12 @@ func ExampleForUpdate() {
 		if err != nil {
 			return err
 		}
-		sale, err := ps[0].Sell(sec, qty, time.Now())
+		sale, err := ps[0].Sell(sec, qty, u.Now())
 		if err != nil {
 			return err
 		}
-		_, err = ps[1].Buy(sec, qty, sale.Cost.Div(qty), time.Now())
+		// A unit cost has at most 10 decimal places.
+		_, err = ps[1].Buy(sec, qty, sale.Cost.DivRound(qty, 10), u.Now())
 		return err
 	}, uow.WithIsolation(pgx.ReadCommitted))
 	if err != nil {

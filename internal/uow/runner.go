@@ -39,8 +39,9 @@ type config struct {
 type Option func(*config)
 
 // WithAttempts bounds how many times a unit runs when it keeps hitting
-// serialization failures, deadlocks or version conflicts (default 5; 1
-// disables retries).
+// serialization failures, deadlocks, version conflicts or sessions the
+// server ended before the commit (see Runner.Do) (default 5; 1 disables
+// retries).
 func WithAttempts(n int) Option { return func(c *config) { c.attempts = max(n, 1) } }
 
 // WithBackoff sets the delay before the first retry and its cap; each retry
