@@ -298,7 +298,7 @@ func (c *command) child(name string) *command {
 func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 	name := strings.Join(path, " ")
 	if len(c.sub) > 0 {
-		fmt.Fprintf(w, "Usage: %s COMMAND [flags]\n\n", name)
+		fmt.Fprintf(w, "Usage: %s COMMAND [arguments] [flags]\n\n", name)
 		if c.help != "" {
 			fmt.Fprintf(w, "%s\n\n", c.help)
 		}

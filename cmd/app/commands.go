@@ -32,7 +32,7 @@ func commands() *command {
 					help:    "SYMBOL is 1 to 12 of A-Z, 0-9, '.' and '-', beginning with a letter or digit (upper-cased).",
 					flags: func(fs *flag.FlagSet) {
 						fs.String("name", "", "the security's name (required)")
-						fs.String("currency", "USD", "ISO 4217 currency code of its prices")
+						fs.String("currency", "USD", "currency of its prices: three letters, as ISO 4217 codes are (the shape is checked, not the list)")
 					},
 					run: securityAdd},
 				{name: "list", nargs: 0, needsDB: true, summary: "list securities with their last prices", run: securityList},
@@ -52,8 +52,10 @@ func commands() *command {
 			{name: "portfolio", summary: "portfolios", sub: []*command{
 				{name: "create", args: "NAME", nargs: 1, needsDB: true,
 					summary: "create an empty portfolio",
-					flags:   func(fs *flag.FlagSet) { fs.String("currency", "USD", "ISO 4217 currency code") },
-					run:     portfolioCreate},
+					flags: func(fs *flag.FlagSet) {
+						fs.String("currency", "USD", "base currency: three letters, as ISO 4217 codes are (the shape is checked, not the list)")
+					},
+					run: portfolioCreate},
 				{name: "list", nargs: 0, needsDB: true, summary: "list portfolios",
 					flags: func(fs *flag.FlagSet) { fs.String("search", "", "only names containing this, ignoring case") },
 					run:   portfolioList},

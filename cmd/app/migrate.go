@@ -108,7 +108,10 @@ func migrateCommand() *command {
 					return err
 				}
 				if e.g.json {
-					return printJSON(e.stdout, map[string]int64{"version": cur, "latest": latest})
+					return printJSON(e.stdout, struct {
+						Version int64 `json:"version"`
+						Latest  int64 `json:"latest"`
+					}{cur, latest}) // in the README's order, not a map's
 				}
 				fmt.Fprintf(e.stdout, "version %d (latest %d)\n", cur, latest)
 				return nil

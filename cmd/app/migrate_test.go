@@ -107,6 +107,8 @@ func TestMigrate(t *testing.T) {
 	var version map[string]int64
 	c.okJSON(t, &version, "migrate", "version")
 	assert.Equal(t, map[string]int64{"version": int64(n), "latest": int64(n)}, version)
+	assert.JSONEq(t, fmt.Sprintf(`{"version":%d,"latest":%d}`, n, n), c.ok(t, "migrate", "version", "--json"))
+	assert.Regexp(t, `^\{\s*"version"`, c.ok(t, "migrate", "version", "--json"), "the README's order")
 
 	// Some data, which survives what does not touch its tables.
 	c.ok(t, "portfolio", "create", "Kept")
