@@ -293,13 +293,20 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.logRequest(r, rw, ri, pattern, start, stack)
 }
 
-// unrouted turns the mux's plain-text 404 and 405 into problems; anything
-// else it answers without a route (the redirect to a cleaned path) passes
-// through.
+// unrouted turns the mux's plain-text 404 and 405 into problems, and
+// answers OPTIONS (RFC 9110, 9.3.7): 204 with the methods of the resource
+// in Allow, and the body types its POST or PATCH takes (Accept-Post,
+// Accept-Patch). Anything else the mux answers without a route (the
+// redirect to a cleaned path) passes through.
 func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	if r.RequestURI == "*" {
 		// "OPTIONS *" asks about the server, not a resource; the mux
 		// would redirect it to "/".
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		a.problem(w, r, &requestError{kind: errNoRoute, msg: "there is no resource at *"})
 		return
 	}
@@ -310,8 +317,20 @@ func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 		// The instance has the whole path; the detail only its beginning.
 		a.problem(w, r, &requestError{kind: errNoRoute, msg: "there is no resource at " + clip(r.URL.EscapedPath())})
 	case http.StatusMethodNotAllowed:
-		allow := c.header.Get("Allow")
+		allow := c.header.Get("Allow") + ", OPTIONS"
 		w.Header().Set("Allow", allow)
+		if r.Method == http.MethodOptions {
+			for _, m := range strings.Split(allow, ", ") {
+				switch m {
+				case http.MethodPost:
+					w.Header().Set("Accept-Post", "application/json")
+				case http.MethodPatch:
+					w.Header().Set("Accept-Patch", "application/json")
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		a.problem(w, r, &requestError{kind: errMethod, msg: fmt.Sprintf("%s is not allowed here; use %s", clip(r.Method), allow)})
 	default:
 		for k, v := range c.header {

@@ -237,18 +237,30 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// A method a route does not have is 405 with the ones it has in Allow;
+// OPTIONS is 204 with the same Allow, and the body type its POST or PATCH
+// takes.
 func TestMethodNotAllowedListsTheMethods(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, httpapi.Options{})
-	for path, allow := range map[string]string{
-		"/securities":                                 "GET, HEAD, POST",
-		"/securities/AAPL/price":                      "PUT",
-		"/portfolios/" + uuid.NewString():             "DELETE, GET, HEAD, PATCH",
-		"/portfolios/" + uuid.NewString() + "/report": "GET, HEAD",
+	for path, want := range map[string]struct{ allow, post, patch string }{
+		"/healthz":                                    {"GET, HEAD, OPTIONS", "", ""},
+		"/securities":                                 {"GET, HEAD, POST, OPTIONS", "application/json", ""},
+		"/securities/AAPL/price":                      {"PUT, OPTIONS", "", ""},
+		"/portfolios/" + uuid.NewString():             {"DELETE, GET, HEAD, PATCH, OPTIONS", "", "application/json"},
+		"/portfolios/" + uuid.NewString() + "/trades": {"POST, OPTIONS", "application/json", ""},
+		"/portfolios/" + uuid.NewString() + "/report": {"GET, HEAD, OPTIONS", "", ""},
 	} {
-		res := e.do(t, "OPTIONS", path, "")
+		res := e.do(t, "TRACE", path, "")
 		requireProblem(t, res, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed")
-		assert.Equal(t, allow, res.Header().Get("Allow"), path)
+		assert.Equal(t, want.allow, res.Header().Get("Allow"), path)
+
+		res = e.do(t, "OPTIONS", path, "")
+		assert.Equal(t, http.StatusNoContent, res.Code, path)
+		assert.Empty(t, res.Body.String(), path)
+		assert.Equal(t, want.allow, res.Header().Get("Allow"), path)
+		assert.Equal(t, want.post, res.Header().Get("Accept-Post"), path)
+		assert.Equal(t, want.patch, res.Header().Get("Accept-Patch"), path)
 	}
 }
 

@@ -149,7 +149,7 @@ func TestListenAndServe(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.status)
 
 	// "OPTIONS *", which net/http would answer itself, is a request like
-	// any other: a request id, and a problem.
+	// any other: a request id, and the methods the server has.
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer conn.Close()
@@ -159,9 +159,9 @@ func TestListenAndServe(t *testing.T) {
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
 	res.Body.Close()
-	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assert.Equal(t, http.StatusNoContent, res.StatusCode)
 	assert.NotEmpty(t, res.Header.Get("X-Request-Id"))
-	assert.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+	assert.Equal(t, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT", res.Header.Get("Allow"))
 
 	cancel()
 	assert.NoError(t, <-served)
