@@ -244,10 +244,10 @@ func TestMethodNotAllowedListsTheMethods(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, httpapi.Options{})
 	for path, want := range map[string]struct{ allow, post, patch string }{
-		"/healthz":                                    {"GET, HEAD, OPTIONS", "", ""},
-		"/securities":                                 {"GET, HEAD, POST, OPTIONS", "application/json", ""},
-		"/securities/AAPL/price":                      {"PUT, OPTIONS", "", ""},
-		"/portfolios/" + uuid.NewString():             {"DELETE, GET, HEAD, PATCH, OPTIONS", "", "application/json"},
+		"/healthz":                        {"GET, HEAD, OPTIONS", "", ""},
+		"/securities":                     {"GET, HEAD, POST, OPTIONS", "application/json", ""},
+		"/securities/AAPL/price":          {"PUT, OPTIONS", "", ""},
+		"/portfolios/" + uuid.NewString(): {"DELETE, GET, HEAD, PATCH, OPTIONS", "", "application/json"},
 		"/portfolios/" + uuid.NewString() + "/trades": {"POST, OPTIONS", "application/json", ""},
 		"/portfolios/" + uuid.NewString() + "/report": {"GET, HEAD, OPTIONS", "", ""},
 	} {

@@ -591,20 +591,20 @@ exit 1
 }
 
 // TestStopSaysWhyItWaits: the owner's Stop waits (smart shutdown) for the
-// sessions of other programs; when that takes over a second it says so,
+// sessions of other programs; when that takes over 3 seconds it says so,
 // rather than leaving a finished command hanging in silence, and ends
 // them once StopGrace is over.
 func TestStopSaysWhyItWaits(t *testing.T) {
 	t.Parallel()
 	opts, logs := newOptions(t, newDataDir(t, "data"))
-	opts.StopGrace = 3 * time.Second
+	opts.StopGrace = 5 * time.Second
 	s, err := pglocal.Start(t.Context(), opts)
 	require.NoError(t, err)
 	conn := connect(t, s.URL("postgres")) // another program's session
 	began := time.Now()
 	require.NoError(t, s.Stop(t.Context()))
 	elapsed := time.Since(began)
-	assert.GreaterOrEqual(t, elapsed, 3*time.Second, "Stop waited for the session")
+	assert.GreaterOrEqual(t, elapsed, 5*time.Second, "Stop waited for the session")
 	assert.Contains(t, logs.String(), "level=WARN msg=\"pglocal: stopping the server on "+opts.DataDir+" takes a while: it waits for sessions of other programs, if any, to end (in 2s they are ended) and writes its checkpoint\"")
 	assert.Error(t, conn.Ping(t.Context()), "the session was ended")
 }
