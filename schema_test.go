@@ -109,6 +109,19 @@ func validSecurity(symbol string) dbgen.InsertSecurityParams {
 	}
 }
 
+// byID is the UpdateSecurityPricesByID of new prices p and q for the
+// stored securities a and b, on a day, with their stored prices as read.
+func byID(a, b dbgen.InsertSecurityParams, p, q decimal.Decimal, on time.Time) dbgen.UpdateSecurityPricesByIDParams {
+	return dbgen.UpdateSecurityPricesByIDParams{
+		Ids:           []uuid.UUID{a.ID, b.ID},
+		Prices:        []decimal.Decimal{p, q},
+		PriceDates:    []time.Time{on, on},
+		HadPrices:     []bool{true, true},
+		OldPrices:     []decimal.Decimal{a.LastPrice.Decimal, b.LastPrice.Decimal},
+		OldPriceDates: []time.Time{*a.PriceDate, *b.PriceDate},
+	}
+}
+
 func TestSecurityInsertRoundTrip(t *testing.T) {
 	t.Parallel()
 	d := newDB(t)
@@ -292,25 +305,55 @@ func TestSecurityUpdateConstraints(t *testing.T) {
 		constraint string
 	}{
 		{"rename to empty", func() error {
-			return d.q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: a.ID, Name: ""})
+			return d.q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: a.ID, OldName: a.Name, Name: ""})
 		}, checkViolation, "security_name_length"},
 		{"rename to 201 characters", func() error {
-			return d.q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: a.ID, Name: strings.Repeat("é", 201)})
+			return d.q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: a.ID, OldName: a.Name, Name: strings.Repeat("é", 201)})
 		}, checkViolation, "security_name_length"},
 		{"rename unknown security", func() error {
 			return d.q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: newID(), Name: "x"})
 		}, folioAssert, ""},
 		{"price without date", func() error {
-			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, LastPrice: price("11")})
+			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, OldPrice: a.LastPrice, OldPriceDate: a.PriceDate, LastPrice: price("11")})
 		}, checkViolation, "security_price_dated"},
 		{"date without price", func() error {
-			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, PriceDate: date(later)})
+			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, OldPrice: a.LastPrice, OldPriceDate: a.PriceDate, PriceDate: date(later)})
 		}, checkViolation, "security_price_dated"},
 		{"negative price", func() error {
-			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, LastPrice: price("-1"), PriceDate: date(later)})
+			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, OldPrice: a.LastPrice, OldPriceDate: a.PriceDate, LastPrice: price("-1"), PriceDate: date(later)})
 		}, checkViolation, "security_last_price_nonnegative"},
 		{"price of unknown security", func() error {
 			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: newID(), LastPrice: price("1"), PriceDate: date(later)})
+		}, folioAssert, ""},
+		{"rename from a name it no longer has", func() error {
+			return d.q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: a.ID, OldName: "Not " + a.Name, Name: "x"})
+		}, folioAssert, ""},
+		{"price over one it no longer has", func() error {
+			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, OldPrice: price("10.6"), OldPriceDate: a.PriceDate, LastPrice: price("1"), PriceDate: date(later)})
+		}, folioAssert, ""},
+		{"price over a date it no longer has", func() error {
+			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, OldPrice: a.LastPrice, OldPriceDate: date(later), LastPrice: price("1"), PriceDate: date(later)})
+		}, folioAssert, ""},
+		{"price as if it had none", func() error {
+			return d.q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: a.ID, LastPrice: price("1"), PriceDate: date(later)})
+		}, folioAssert, ""},
+		{"prices by id with one negative", func() error {
+			return d.q.UpdateSecurityPricesByID(ctx, byID(a, b, dec("12"), dec("-12"), later))
+		}, checkViolation, "security_last_price_nonnegative"},
+		{"prices by id with one stale", func() error {
+			arg := byID(a, b, dec("12"), dec("13"), later)
+			arg.OldPrices[1] = dec("10.6")
+			return d.q.UpdateSecurityPricesByID(ctx, arg)
+		}, folioAssert, ""},
+		{"prices by id as if one had none", func() error {
+			arg := byID(a, b, dec("12"), dec("13"), later)
+			arg.HadPrices[0] = false
+			return d.q.UpdateSecurityPricesByID(ctx, arg)
+		}, folioAssert, ""},
+		{"prices by id of an unknown security", func() error {
+			arg := byID(a, b, dec("12"), dec("13"), later)
+			arg.Ids[1] = newID()
+			return d.q.UpdateSecurityPricesByID(ctx, arg)
 		}, folioAssert, ""},
 		{"batch with one negative price", func() error {
 			return d.q.UpdateSecurityPrices(ctx, dbgen.UpdateSecurityPricesParams{
@@ -346,7 +389,7 @@ func TestSecurityUpdateConstraints(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pgErr := requirePgError(t, tc.run(), tc.code, tc.constraint)
 			if tc.code == folioAssert {
-				assert.Contains(t, []string{"security deleted concurrently", "unknown security symbol"}, pgErr.Message)
+				assert.Contains(t, []string{"security changed or deleted concurrently", "security deleted concurrently", "unknown security symbol"}, pgErr.Message)
 			}
 			require.Equal(t, 2, d.count(t, "security"))
 			for id, want := range before {

@@ -479,7 +479,14 @@ func roundTrip(t *testing.T, db *fuzzDB, d decimal.Decimal, quantity bool) {
 		if !quantity {
 			// A price is also a security's last price.
 			on := lot.AcquiredOn
-			err := q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{ID: db.securityID, LastPrice: decimal.NullDecimal{Decimal: d, Valid: true}, PriceDate: &on})
+			old, err := q.GetSecurity(ctx, db.securityID)
+			if err != nil {
+				return err
+			}
+			err = q.UpdateSecurityPrice(ctx, dbgen.UpdateSecurityPriceParams{
+				ID: db.securityID, LastPrice: decimal.NullDecimal{Decimal: d, Valid: true}, PriceDate: &on,
+				OldPrice: old.LastPrice, OldPriceDate: old.PriceDate,
+			})
 			if err != nil {
 				return errors.New("the security table refuses price " + d.String() + ": " + err.Error())
 			}
