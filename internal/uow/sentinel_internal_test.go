@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
 )
 
 // withSentinel gives exactly the SQLSTATEs of a session the server ended
@@ -24,4 +25,29 @@ func TestWithSentinelBySQLSTATE(t *testing.T) {
 			}
 		}
 	}
+}
+
+// What ends a session in answer to COMMIT: the server's terminate and
+// crash, and PgBouncer's "server connection closed" (seen in CI in front of
+// a unit that wrote nothing, whose backend was terminated while it was
+// idle: PgBouncer answered its COMMIT with it). An idle-in-transaction
+// timeout rolled back before COMMIT came; an ERROR does not end the
+// session.
+func TestEndsSessionAtCommit(t *testing.T) {
+	for _, tc := range []struct {
+		err          *pgconn.PgError
+		fatal, ended bool
+	}{
+		{&pgconn.PgError{Severity: "FATAL", Code: "57P01"}, true, true},
+		{&pgconn.PgError{Severity: "PANIC", Code: "57P02"}, true, true},
+		{&pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "server connection closed"}, true, true},
+		{&pgconn.PgError{Severity: "FATAL", Code: "25P03"}, true, false},
+		{&pgconn.PgError{Severity: "ERROR", Code: "40001"}, false, false},
+		{&pgconn.PgError{Severity: "ERROR", Code: "08P01"}, false, false},
+	} {
+		err := fmt.Errorf("uow: commit: %w", tc.err)
+		assert.Equal(t, tc.fatal, fatal(err), "%s %s", tc.err.Severity, tc.err.Code)
+		assert.Equal(t, tc.ended, endsSessionAtCommit(err), "%s %s", tc.err.Severity, tc.err.Code)
+	}
+	assert.False(t, fatal(errors.New("broken pipe")))
 }

@@ -200,11 +200,12 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		// that wrote nothing has nothing to lose or to save twice.)
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
-	if err != nil && !s.wrote && !serverSaid(err) && s.conn.IsClosed() && !errors.Is(err, ErrSessionEnded) {
+	if err != nil && !s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) && !errors.Is(err, ErrSessionEnded) {
 		// The connection is gone, and the transaction with it, in a unit
 		// that wrote nothing (PgBouncer hangs up on its client when the
 		// server ends the session, say, and the COMMIT of a unit that
-		// only read meets a broken pipe): running it again is safe,
+		// only read meets a broken pipe, or PgBouncer's own FATAL
+		// "server connection closed", 08P01): running it again is safe,
 		// whatever pgx could tell of what it sent.
 		err = &sentinelError{kind: ErrSessionEnded, err: err}
 	}
@@ -283,8 +284,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 			if !serverSaid(err) {
 				return err
 			}
-			var pgErr *pgconn.PgError
-			if writes && isCommit(c.sql) && errors.As(err, &pgErr) && (pgErr.Code == "57P01" || pgErr.Code == "57P02") {
+			if writes && isCommit(c.sql) && endsSessionAtCommit(err) {
 				return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
@@ -303,6 +303,24 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 }
 
 func isCommit(sql string) bool { return sql == "commit" }
+
+// fatal reports whether err is a FATAL (or PANIC) error: the server, or
+// PgBouncer in front of it, ends the session with it.
+func fatal(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC")
+}
+
+// endsSessionAtCommit reports whether err, in answer to COMMIT, ended the
+// session with the outcome of the COMMIT unknown: the server terminated
+// (57P01) or crashed (57P02) while it committed, or PgBouncer lost its
+// server connection (08P01, "server connection closed"); any FATAL but
+// the idle-in-transaction timeout (25P03), which rolled the transaction
+// back before COMMIT arrived.
+func endsSessionAtCommit(err error) bool {
+	var pgErr *pgconn.PgError
+	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03"
+}
 
 // serverSaid reports whether err is the server's answer to a statement, as
 // opposed to a failure to talk to it.
