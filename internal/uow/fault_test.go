@@ -500,22 +500,20 @@ func TestSessionEndedAtCommitIsUnknownAndNotRetried(t *testing.T) {
 	assert.Zero(t, count(t, pool, "investment"), "this time, the server had not committed")
 }
 
-// A backend terminated while COMMIT runs with interrupts held (here, in
-// commit_delay's sleep in the WAL flush) answers COMMIT, then sends its
-// FATAL on its way out. The unit is committed: it must succeed, once, not
-// run again on top of its own commit.
-func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
-	t.Parallel()
-	dir, err := os.MkdirTemp("", "folio-commit-")
+// ownServer starts a server of the test's own with the given settings,
+// migrated, and returns it with a pool whose sessions carry an application
+// name of their own, and a runner on the pool.
+func ownServer(t *testing.T, settings map[string]string) (srv *pglocal.Server, pool *pgxpool.Pool, r *uow.Runner, app string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "folio-own-")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir); _ = os.Remove(dir + ".lock") })
-	srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Ephemeral: true,
-		Settings: map[string]string{"fsync": "on", "commit_delay": "100000", "commit_siblings": "0"}})
+	srv, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Ephemeral: true, Settings: settings})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 
-	app := "folio-commit-" + uuid.NewString()[:8]
-	pool := pgtest.OpenPool(t, srv.URL("postgres"), uow.ConfigurePool, func(c *pgxpool.Config) {
+	app = "folio-own-" + uuid.NewString()[:8]
+	pool = pgtest.OpenPool(t, srv.URL("postgres"), uow.ConfigurePool, func(c *pgxpool.Config) {
 		c.ConnConfig.RuntimeParams["application_name"] = app
 	})
 	m, err := migrate.New(pool)
@@ -523,8 +521,50 @@ func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
 	_, err = m.Up(ctx)
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
-	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	r, err = uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, 10*time.Millisecond))
 	require.NoError(t, err)
+	return srv, pool, r, app
+}
+
+// A server whose messages are translated sends its severity translated
+// too (ВАЖНО for FATAL); only the V field stays in English. The session
+// ended at COMMIT must be recognised all the same: the outcome is
+// unknown, and the unit is not run again.
+//
+// Not parallel: the server takes its language from the environment of
+// the process that starts it.
+func TestSessionEndedAtCommitIsUnknownOnATranslatedServer(t *testing.T) {
+	t.Setenv("LANGUAGE", "ru")
+	_, pool, r, _ := ownServer(t, nil)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	_, err := pool.Exec(ctx, `
+		create function die_at_commit() returns trigger language plpgsql as $$
+		begin perform pg_terminate_backend(pg_backend_pid()); perform pg_sleep(5); return null; end $$;
+		create constraint trigger die_at_commit after insert on investment
+			deferrable initially deferred for each row execute function die_at_commit()`)
+	require.NoError(t, err)
+
+	var rep uow.Report
+	err = r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	if pgErr.Severity == pgErr.SeverityUnlocalized {
+		t.Skipf("the server's messages are not translated here (no Russian catalog?): %v", err)
+	}
+	t.Logf("severity %q, unlocalized %q: %v", pgErr.Severity, pgErr.SeverityUnlocalized, err)
+	require.ErrorIs(t, err, uow.ErrCommitUnknown)
+	assert.Equal(t, "57P01", pgErr.Code)
+	assert.Equal(t, 1, rep.Attempts, "not run again: retried after %v", rep.Retries)
+	assert.Zero(t, count(t, pool, "investment"), "this time, the server had not committed")
+}
+
+// A backend terminated while COMMIT runs with interrupts held (here, in
+// commit_delay's sleep in the WAL flush) answers COMMIT, then sends its
+// FATAL on its way out. The unit is committed: it must succeed, once, not
+// run again on top of its own commit.
+func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
+	t.Parallel()
+	srv, pool, r, app := ownServer(t, map[string]string{"fsync": "on", "commit_delay": "100000", "commit_siblings": "0"})
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
 	buy(t, r, ids["Main"], secs["AAPL"], "10")
 	v0, lots0 := stored(t, pool, ids["Main"])

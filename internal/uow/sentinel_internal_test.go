@@ -44,6 +44,14 @@ func TestEndsSessionAtCommit(t *testing.T) {
 		{&pgconn.PgError{Severity: "FATAL", Code: "25P03"}, true, false},
 		{&pgconn.PgError{Severity: "ERROR", Code: "40001"}, false, false},
 		{&pgconn.PgError{Severity: "ERROR", Code: "08P01"}, false, false},
+		// A server with lc_messages in another language translates S but
+		// never V.
+		{&pgconn.PgError{Severity: "ВАЖНО", SeverityUnlocalized: "FATAL", Code: "57P01"}, true, true},
+		{&pgconn.PgError{Severity: "PANIK", SeverityUnlocalized: "PANIC", Code: "57P02"}, true, true},
+		{&pgconn.PgError{Severity: "ВАЖНО", SeverityUnlocalized: "FATAL", Code: "25P03"}, true, false},
+		{&pgconn.PgError{Severity: "ОШИБКА", SeverityUnlocalized: "ERROR", Code: "40001"}, false, false},
+		// V wins over S when both are present.
+		{&pgconn.PgError{Severity: "FATAL", SeverityUnlocalized: "ERROR", Code: "57P01"}, false, false},
 	} {
 		err := fmt.Errorf("uow: commit: %w", tc.err)
 		assert.Equal(t, tc.fatal, fatal(err), "%s %s", tc.err.Severity, tc.err.Code)

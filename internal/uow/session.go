@@ -305,10 +305,21 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 func isCommit(sql string) bool { return sql == "commit" }
 
 // fatal reports whether err is a FATAL (or PANIC) error: the server, or
-// PgBouncer in front of it, ends the session with it.
+// PgBouncer in front of it, ends the session with it. The severity is read
+// from the V field, which the server never translates; S follows
+// lc_messages (ВАЖНО, SCHWERWIEGEND, ...) and is used only when V is
+// absent, as it is from PgBouncer and servers before 9.6, which send S in
+// English.
 func fatal(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC")
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	sev := pgErr.SeverityUnlocalized
+	if sev == "" {
+		sev = pgErr.Severity
+	}
+	return sev == "FATAL" || sev == "PANIC"
 }
 
 // endsSessionAtCommit reports whether err, in answer to COMMIT, ended the
