@@ -545,6 +545,35 @@ func TestListPagesPastRemovedAggregates(t *testing.T) {
 	}))
 }
 
+// A stored security removed, a new one with its symbol added and then
+// removed too: the symbol is the removed stored security's again, so
+// Revalue and GetBySymbol say it was removed in this unit, instead of
+// queueing a quote for a row the flush deletes (which would be lost
+// without a word) or loading that row back.
+func TestRevalueRemovedAfterReplacementRemoved(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA"})
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		stored, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		require.NoError(t, u.Securities().Remove(stored))
+		repl, err := domain.NewSecurity("AAA", "Replacement", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(repl)
+		require.NoError(t, u.Securities().Remove(repl))
+
+		_, err = u.Securities().GetBySymbol(ctx, "AAA")
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		err = u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("5"), Date: day}})
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		assert.ErrorContains(t, err, "AAA: removed in this unit")
+		return err
+	})
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	assert.Equal(t, 1, count(t, pool, "security"), "the unit failed: nothing deleted")
+}
+
 // Revalue refuses a quote for a security removed in the same unit, before
 // it changes anything: the quote would price nothing.
 func TestRevalueOfARemovedSecurityIsNotFound(t *testing.T) {

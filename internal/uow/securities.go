@@ -269,13 +269,22 @@ func (r Securities) Remove(s *domain.Security) error {
 		delete(r.u.securities, s.ID())
 		if r.u.symbols[s.Symbol()] == e {
 			delete(r.u.symbols, s.Symbol())
-			// A stored security with the symbol that the unit loaded
-			// while the new one held it (trackSecurities) is the one
-			// found by symbol again.
+			// A stored security with the symbol is the one found by
+			// symbol again: one the unit loaded while the new one held
+			// the symbol (trackSecurities), or one it removed before
+			// adding the new one, which then answers "removed in this
+			// unit" (Revalue, GetBySymbol) instead of the unit going to
+			// the database for a row its flush deletes.
 			for _, o := range r.u.securities {
-				if o.state == statePersistent && o.s.Symbol() == s.Symbol() {
+				if o.s.Symbol() != s.Symbol() {
+					continue
+				}
+				if o.state == statePersistent {
 					r.u.symbols[s.Symbol()] = o
 					break
+				}
+				if o.state == stateRemoved {
+					r.u.symbols[s.Symbol()] = o
 				}
 			}
 		}
