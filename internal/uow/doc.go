@@ -138,8 +138,10 @@
 // count before COMMIT runs. Writes to existing rows therefore check their
 // own counts in SQL (folio_assert, SQLSTATE FOL01) and abort the transaction
 // when they are wrong; the unit reports a version conflict. If the
-// connection fails while COMMIT is in flight, or the server answers COMMIT
-// by ending the session, the outcome is unknown: the error wraps
+// connection fails while COMMIT is in flight, the server answers COMMIT
+// by ending the session, or PgBouncer reports the server connection lost
+// anywhere in the round trip that carries COMMIT (the server may have run
+// all of it before its answers went out), the outcome is unknown: the error wraps
 // ErrCommitUnknown and the unit is not retried. (Unless the unit wrote
 // nothing: then there is nothing to lose or to save twice, and it is
 // retried like any unit whose session ended.)

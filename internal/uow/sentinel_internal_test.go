@@ -59,3 +59,36 @@ func TestEndsSessionAtCommit(t *testing.T) {
 	}
 	assert.False(t, fatal(errors.New("broken pipe")))
 }
+
+// What, met anywhere in a round trip of writes that ends with COMMIT,
+// leaves the COMMIT's outcome unknown: a connection that failed after the
+// pipeline went out, and PgBouncer's FATAL for a lost server connection,
+// which may answer the first write of a pipeline the server ran to its
+// end. The server's own FATAL (terminated at a write) and an ERROR say
+// where the server stopped: before COMMIT.
+func TestLostInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		wasOpen bool
+		lost    bool
+	}{
+		{"PgBouncer lost the server", &pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "server conn crashed?"}, true, true},
+		{"PgBouncer lost the server, translated S", &pgconn.PgError{Severity: "ВАЖНО", SeverityUnlocalized: "FATAL", Code: "08P01"}, true, true},
+		{"terminated at the write", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}, true, false},
+		{"a constraint", &pgconn.PgError{Severity: "ERROR", Code: "23505"}, true, false},
+		{"an ERROR 08P01", &pgconn.PgError{Severity: "ERROR", Code: "08P01"}, true, false},
+		{"conn closed after send", fmt.Errorf("read: %w", pgconn.ErrConnClosed), true, true},
+		{"nothing sent", nothingSent{}, true, false},
+		{"broken pipe", errors.New("broken pipe"), true, true},
+	} {
+		assert.Equal(t, tc.lost, lostInFlight(fmt.Errorf("uow: insert: %w", tc.err), tc.wasOpen), tc.name)
+	}
+}
+
+// nothingSent is an error pgx marks safe to retry: nothing reached the
+// server.
+type nothingSent struct{}
+
+func (nothingSent) Error() string     { return "dial: connection refused" }
+func (nothingSent) SafeToRetry() bool { return true }

@@ -189,15 +189,13 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	// committed, whatever then happened to the connection (a FATAL the
 	// server sent on its way out, read by Close). Failing the unit here
 	// would have it run again on top of its own commit.
-	committed := err == nil && len(tail) > 0 && isCommit(tail[len(tail)-1].sql)
+	committing := len(tail) > 0 && isCommit(tail[len(tail)-1].sql)
+	committed := err == nil && committing
 	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err != nil && s.wrote && len(tail) > 0 && isCommit(tail[len(tail)-1].sql) && !serverSaid(err) &&
-		(!pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)) {
-		// The server never answered for COMMIT, and pgx cannot say that
-		// nothing was sent: it may have committed the writes. (A unit
-		// that wrote nothing has nothing to lose or to save twice.)
+	if err != nil && s.wrote && committing && lostInFlight(err, wasOpen) && !errors.Is(err, ErrCommitUnknown) {
+		// A unit that wrote nothing has nothing to lose or to save twice.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
 	if err != nil && !s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) && !errors.Is(err, ErrSessionEnded) {
@@ -246,6 +244,29 @@ func (s *session) abortedErr() error {
 // after the batch, COMMIT included, reached the server.
 func lostAfterSend(err error, wasOpen bool) bool {
 	return wasOpen && errors.Is(err, pgconn.ErrConnClosed)
+}
+
+// lostInFlight reports whether err, met in a round trip that ends with
+// COMMIT, leaves the COMMIT's outcome unknown, at whichever statement of
+// the round trip it surfaced:
+//
+//   - the server never answered, and pgx cannot say that nothing was sent
+//     (or says so wrongly, lostAfterSend): it may have committed;
+//   - PgBouncer's FATAL for a server connection it lost (08P01, "server
+//     connection closed", "server conn crashed?"). Unlike the server's own
+//     FATAL, which answers the statement it stopped at, it says nothing of
+//     how far the server got: the server sends a pipeline's results only
+//     when it reaches the pipeline's Sync (or fills its output buffer), so
+//     it may have run everything, COMMIT included, before the connection
+//     went, and the FATAL then answers the first statement.
+//
+// A FATAL answering COMMIT itself is readResults' (endsSessionAtCommit).
+func lostInFlight(err error, wasOpen bool) bool {
+	if !serverSaid(err) {
+		return !pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)
+	}
+	var pgErr *pgconn.PgError
+	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code == "08P01"
 }
 
 // readResults reads a round trip's results in order. With writes, a COMMIT
