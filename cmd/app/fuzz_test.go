@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -49,9 +52,23 @@ func FuzzReadTrades(f *testing.F) {
 			checkRefusal(t, err)
 			return
 		}
-		for _, tr := range trades {
-			if tr.Line < 1 {
-				t.Fatalf("trade %+v has no line", tr)
+		want := csvOracle(t, file, "date", "side", "symbol", "quantity", "price")
+		if len(trades) != len(want) {
+			t.Fatalf("%d trades read from %d rows of data", len(trades), len(want))
+		}
+		for i, tr := range trades {
+			rec := want[i]
+			day, _ := domain.ParseDate(rec.fields[0])
+			side, _ := tracker.ParseSide(rec.fields[1])
+			sym, _ := domain.ParseSymbol(rec.fields[2])
+			qty, _ := domain.ParseQuantity(rec.fields[3])
+			price, _ := domain.ParsePrice(rec.fields[4])
+			if tr.Line != rec.line || !tr.Date.Equal(day) || tr.Side != side || tr.Symbol != sym ||
+				!tr.Quantity.Equal(qty) || !tr.Price.Equal(price) {
+				t.Fatalf("trade %d is %+v, from line %d: %q", i, tr, rec.line, rec.fields)
+			}
+			if err := domain.CheckDate(tr.Date); err != nil {
+				t.Fatalf("date %s accepted: %v", tr.Date, err)
 			}
 			if tr.Side != tracker.Buy && tr.Side != tracker.Sell {
 				t.Fatalf("side %q accepted", tr.Side)
@@ -92,7 +109,21 @@ func FuzzReadPrices(f *testing.F) {
 			checkRefusal(t, err)
 			return
 		}
-		for _, r := range rows {
+		want := csvOracle(t, file, "symbol", "date", "price")
+		if len(rows) != len(want) {
+			t.Fatalf("%d prices read from %d rows of data", len(rows), len(want))
+		}
+		for i, r := range rows {
+			rec := want[i]
+			sym, _ := domain.ParseSymbol(rec.fields[0])
+			day, _ := domain.ParseDate(rec.fields[1])
+			price, _ := domain.ParsePrice(rec.fields[2])
+			if r.Line != rec.line || r.Symbol != sym || !r.Date.Equal(day) || !r.Price.Equal(price) {
+				t.Fatalf("price %d is %+v, from line %d: %q", i, r, rec.line, rec.fields)
+			}
+			if err := domain.CheckDate(r.Date); err != nil {
+				t.Fatalf("date %s accepted: %v", r.Date, err)
+			}
 			if sym, err := domain.ParseSymbol(r.Symbol); err != nil || sym != r.Symbol {
 				t.Fatalf("symbol %q accepted but not canonical", r.Symbol)
 			}
@@ -102,6 +133,44 @@ func FuzzReadPrices(f *testing.F) {
 			roundTrip(t, pool, r.Price, r.Price, r.Date.Format("2006-01-02"))
 		}
 	})
+}
+
+// oracleRow is a record of data as encoding/csv reads it, fields trimmed,
+// with the line it starts on.
+type oracleRow struct {
+	line   int
+	fields []string
+}
+
+// csvOracle reads an accepted file with encoding/csv on its own: every
+// record but a header line is a row of data, with as many fields as there
+// are columns. The reader under test must have returned one row for each,
+// in order, from the same line and fields.
+func csvOracle(t *testing.T, file []byte, columns ...string) []oracleRow {
+	t.Helper()
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(file, []byte("\ufeff"))))
+	cr.FieldsPerRecord = -1
+	var out []oracleRow
+	for i := 0; ; i++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("accepted, but encoding/csv refuses it: %v", err)
+		}
+		line, _ := cr.FieldPos(0)
+		for j := range rec {
+			rec[j] = strings.TrimSpace(rec[j])
+		}
+		if i == 0 && len(rec) == len(columns) && slices.EqualFunc(rec, columns, strings.EqualFold) {
+			continue
+		}
+		if len(rec) != len(columns) {
+			t.Fatalf("accepted line %d with %d fields: %q", line, len(rec), rec)
+		}
+		out = append(out, oracleRow{line: line, fields: rec})
+	}
 }
 
 // checkRefusal: a refusal names its line and says what is wrong, briefly,
