@@ -263,9 +263,11 @@ func FuzzCreatePortfolio(f *testing.F) {
 	e := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		e.reset(t)
+		before := e.dump(t)
 		res := e.send(t, "POST", "/portfolios", "", body, "Content-Type", "application/json")
 		checkResponse(t, res, 201, 400, 409, 413, 422)
 		if res.Code != http.StatusCreated {
+			e.wroteNothing(t, before, res)
 			return
 		}
 		sent, ok := sentString(t, body, "name")
@@ -280,7 +282,9 @@ func FuzzCreatePortfolio(f *testing.F) {
 		want = norm.NFC.String(want) // names are stored in NFC
 		wantCur := "USD"
 		if cur != nil {
-			wantCur, _ = domain.ParseCurrency(*cur)
+			if wantCur, err = domain.ParseCurrency(*cur); err != nil {
+				t.Fatalf("created with currency %q: %v", *cur, err)
+			}
 		}
 		p := decodeJSON[tracker.PortfolioView](t, res)
 		if p.Name != want || p.Currency != wantCur || p.Version != 1 || len(p.Lots) != 0 {
@@ -291,6 +295,15 @@ func FuzzCreatePortfolio(f *testing.F) {
 		}
 		e.checkPortfolio(t, p)
 	})
+}
+
+// wroteNothing fails the test unless every table is as it was before the
+// request: one refused, redirected or that only reads writes nothing.
+func (e *env) wroteNothing(t *testing.T, before string, res result) {
+	t.Helper()
+	if after := e.dump(t); after != before {
+		t.Fatalf("%d %s, but the database changed:\nbefore %s\nafter  %s", res.Code, res.Body, before, after)
+	}
 }
 
 // checkPortfolio reads a portfolio back through the API and the database.
@@ -353,12 +366,14 @@ func FuzzRenamePortfolio(f *testing.F) {
 			return
 		}
 		e.reset(t)
+		before := e.dump(t)
 		res := e.send(t, "PATCH", "/portfolios/"+fixtureID.String(), "", body, "Content-Type", "application/json", "If-Match", ifMatch)
 		checkResponse(t, res, 200, 400, 409, 412, 413, 422)
 		if res.Code == http.StatusPreconditionFailed && (ifMatch == "" || listsStrong1(ifMatch)) {
 			t.Fatalf("412 for If-Match %q at version 1", ifMatch)
 		}
 		if res.Code != http.StatusOK {
+			e.wroteNothing(t, before, res)
 			return
 		}
 		sent, ok := sentString(t, body, "name")
@@ -398,9 +413,11 @@ func FuzzAddSecurity(f *testing.F) {
 	e := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		e.reset(t)
+		before := e.dump(t)
 		res := e.send(t, "POST", "/securities", "", body, "Content-Type", "application/json")
 		checkResponse(t, res, 201, 400, 409, 413, 422)
 		if res.Code != http.StatusCreated {
+			e.wroteNothing(t, before, res)
 			return
 		}
 		sym, ok1 := sentString(t, body, "symbol")
@@ -467,11 +484,13 @@ func FuzzSetPrice(f *testing.F) {
 	e := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, symbol, body string) {
 		e.reset(t)
+		stored := e.dump(t)
 		before := time.Now().UTC()
 		res := e.send(t, "PUT", "/securities/"+url.PathEscape(symbol)+"/price", "", body, "Content-Type", "application/json")
 		// The mux redirects paths with empty, . or .. segments.
 		checkResponse(t, res, 200, 301, 307, 308, 400, 404, 413, 422)
 		if res.Code != http.StatusOK {
+			e.wroteNothing(t, stored, res)
 			return
 		}
 		price, ok1 := sentString(t, body, "price")
@@ -503,6 +522,9 @@ func FuzzSetPrice(f *testing.F) {
 // day in the future, after today where it is latest (UTC+14).
 func checkDay(t *testing.T, sent *string, got tracker.Date, before time.Time) {
 	t.Helper()
+	if err := domain.CheckDate(got.Time); err != nil {
+		t.Fatalf("a change dated %s accepted: %v", got, err)
+	}
 	if got.After(domain.Day(time.Now().In(time.FixedZone("UTC+14", 14*60*60)))) {
 		t.Fatalf("a change dated %s, in the future", got)
 	}
@@ -564,6 +586,7 @@ func FuzzTrade(f *testing.F) {
 			return
 		}
 		e.reset(t)
+		stored := e.dump(t)
 		before := time.Now().UTC()
 		res := e.send(t, "POST", "/portfolios/"+fixtureID.String()+"/trades", "", body, "Content-Type", "application/json", "If-Match", ifMatch)
 		checkResponse(t, res, 200, 400, 412, 413, 422)
@@ -571,6 +594,7 @@ func FuzzTrade(f *testing.F) {
 			t.Fatalf("412 for If-Match %q at version 1", ifMatch)
 		}
 		if res.Code != http.StatusOK {
+			e.wroteNothing(t, stored, res)
 			return
 		}
 		var sent [5]*string
@@ -663,8 +687,10 @@ func FuzzListQuery(f *testing.F) {
 		if _, err := url.Parse(path + "?" + rawQuery); err != nil || strings.ContainsAny(rawQuery, "# \t") || !validHeaderValue(rawQuery) {
 			return // not a request line a server would pass on
 		}
+		before := e.dump(t)
 		res := e.send(t, "GET", path, rawQuery, "")
 		checkResponse(t, res, 200, 400, 422)
+		e.wroteNothing(t, before, res) // a read, answered or refused
 		if res.Code != http.StatusOK || !portfolios {
 			return
 		}
@@ -734,9 +760,13 @@ func FuzzRequest(f *testing.F) {
 			return // not a request a server would pass on
 		}
 		e.reset(t)
+		before := e.dump(t)
 		m := methods[int(method)%len(methods)]
 		res := e.send(t, m, u.EscapedPath(), "", body, "Content-Type", contentType)
 		checkResponse(t, res, 200, 201, 204, 301, 307, 308, 400, 404, 405, 409, 412, 413, 415, 422)
+		if res.Code >= 300 || m == "GET" || m == "HEAD" || m == "OPTIONS" {
+			e.wroteNothing(t, before, res)
+		}
 		if res.Code == http.StatusMethodNotAllowed && res.Header().Get("Allow") == "" {
 			t.Fatalf("405 without Allow")
 		}
