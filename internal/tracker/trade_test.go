@@ -465,28 +465,48 @@ func TestImportTradesProgress(t *testing.T) {
 
 // ImportTrades applies trades "in date order (in file order within a day)":
 // by the day each date names, a zero date being today, whatever the time of
-// day or the zone.
+// day or the zone. In each case the file lists a sell of 4 that only the
+// order by day makes possible, and the lot left is dated the day its buy
+// names.
 func TestImportTradesOrdersByDay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.security(t, "AAPL", "USD")
 	hawaii := time.FixedZone("HST", -10*3600)
 	for _, tc := range []struct {
-		desc      string
-		buy, sell time.Time
+		desc       string
+		sellFirst  bool // in the file
+		buy, sell  time.Time
+		acquiredOn string
 	}{
-		{"sell today, no date", day("2024-01-01"), time.Time{}},
-		{"same day, sell earlier in the day", time.Date(2024, 3, 1, 15, 0, 0, 0, time.UTC), time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)},
-		{"buy on the 1st in Hawaii, sell on the 2nd in UTC", time.Date(2024, 3, 1, 20, 0, 0, 0, hawaii), time.Date(2024, 3, 2, 1, 0, 0, 0, time.UTC)},
+		// Without sorting, the sell would come first.
+		{"sell today with no date, listed first", true, day("2024-01-01"), time.Time{}, "2024-01-01"},
+		{"sell on a later day, listed first", true, day("2024-03-02"), day("2024-03-03"), "2024-03-02"},
+		// By time of day, the sell would come first.
+		{"same day, sell earlier in the day, listed second", false,
+			time.Date(2024, 3, 1, 15, 0, 0, 0, time.UTC), time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC), "2024-03-01"},
+		// By the day in UTC, both are on the 2nd, and the file puts the
+		// sell first; the buy names the 1st.
+		{"buy on the 1st in Hawaii (the 2nd in UTC), sell on the 2nd in UTC, listed first", true,
+			time.Date(2024, 3, 1, 20, 0, 0, 0, hawaii), time.Date(2024, 3, 2, 1, 0, 0, 0, time.UTC), "2024-03-01"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			p := e.portfolio(t, tc.desc)
-			res, err := e.svc.ImportTrades(ctx, tracker.ByID(p.ID), []tracker.Trade{
-				{Line: 2, Side: tracker.Buy, Symbol: "AAPL", Quantity: dec("5"), Price: dec("10"), Date: tc.buy},
-				{Line: 3, Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("5"), Price: dec("12"), Date: tc.sell},
-			}, nil)
+			buy := tracker.Trade{Side: tracker.Buy, Symbol: "AAPL", Quantity: dec("5"), Price: dec("10"), Date: tc.buy}
+			sell := tracker.Trade{Side: tracker.Sell, Symbol: "AAPL", Quantity: dec("4"), Price: dec("12"), Date: tc.sell}
+			trades := []tracker.Trade{buy, sell}
+			if tc.sellFirst {
+				trades = []tracker.Trade{sell, buy}
+			}
+			trades[0].Line, trades[1].Line = 2, 3
+			res, err := e.svc.ImportTrades(ctx, tracker.ByID(p.ID), trades, nil)
 			require.NoError(t, err)
-			requireDec(t, "10", res.Realized)
+			requireDec(t, "8", res.Realized)
+			lots := e.storedLots(t, p.ID)
+			require.Len(t, lots, 1)
+			assert.Equal(t, "1", lots[0].Quantity)
+			assert.Equal(t, "10", lots[0].UnitCost)
+			assert.Equal(t, tc.acquiredOn, lots[0].AcquiredOn)
 		})
 	}
 }
