@@ -1,5 +1,13 @@
 package uow_test
 
+// The examples show code as an application writes it, against its own
+// server and data (DATABASE_URL, a portfolio named Growth): they are
+// compiled with the tests but not run, and have no Output to check. What
+// they claim is tested: 2 round trips for a read-modify-write unit in
+// TestChangedQuantityUpdatesThatColumnAndVersionInTwoRoundTrips, the
+// locks taken in the load in TestForUpdateLocksInTheLoadRoundTrip and
+// TestForUpdateAtReadCommittedNeverRetries.
+
 import (
 	"context"
 	"log"
