@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -533,6 +534,61 @@ func TestClusterOfAnotherUser(t *testing.T) {
 	opts, _ = newOptions(t, file)
 	_, err = pglocal.Start(t.Context(), opts)
 	require.EqualError(t, err, "pglocal: data directory "+file+" is not a directory")
+}
+
+// TestClusterOfAnotherUserNotReadable: a user other than root cannot look
+// into a cluster another user made (mode 0700, as initdb makes it), say
+// the one a command run as root made for the postgres user. It is
+// refused all the same, saying whose it is, and nothing is created next
+// to it, even where this user may create files.
+func TestClusterOfAnotherUserNotReadable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make a cluster another user owns and to run a process as a third")
+	}
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		t.Skip("no postgres user")
+	}
+	t.Parallel()
+	parent := reachableTempDir(t)
+	require.NoError(t, os.Chmod(parent, 0o1777)) // like /tmp
+	dir := filepath.Join(parent, "pgdata")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte("15\n"), 0o600))
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	require.NoError(t, os.Chown(filepath.Join(dir, "PG_VERSION"), uid, gid))
+	require.NoError(t, os.Chown(dir, uid, gid))
+	before, err := os.ReadDir(parent)
+	require.NoError(t, err)
+
+	// The test binary, where nobody may run it (go test's own directory
+	// is root's, mode 0700).
+	bin := filepath.Join(reachableTempDir(t), "pglocal.test")
+	exe, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, exe, 0o755))
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run=^TestHelperStartAsNobody$", "-test.count=1")
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent", "PGLOCAL_HELPER_NOBODY_DATADIR=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Regexp(t, `(?m)^start: pglocal: the cluster in `+regexp.QuoteMeta(dir)+` belongs to postgres \(uid `+pg.Uid+`\), `+
+		`and the server would run as this user: run folio as the cluster's owner, or choose another data directory$`, string(out))
+	after, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "nothing created next to it")
+}
+
+func TestHelperStartAsNobody(t *testing.T) {
+	dir := os.Getenv("PGLOCAL_HELPER_NOBODY_DATADIR")
+	if dir == "" {
+		t.Skip("helper process for TestClusterOfAnotherUserNotReadable")
+	}
+	opts, _ := newOptions(t, dir)
+	_, err := pglocal.Start(t.Context(), opts)
+	fmt.Printf("start: %v\n", err)
 }
 
 // reachableTempDir is a temporary directory the server's user can enter

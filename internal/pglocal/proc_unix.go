@@ -191,8 +191,10 @@ func (l *fileLock) removeAndUnlock() error {
 // owns, before this process creates anything next to it: the server would
 // not start (postgres runs as the cluster's owner only), and the lock
 // files made on the way, owned by this process's user, would lock the
-// owner out afterwards. Anything it cannot stat is left to the later
-// steps, which say what is wrong.
+// owner out afterwards. A data directory this user may not look into (a
+// cluster's is mode 0700) is taken for a cluster too: its owner is who
+// may use it. A data directory it cannot stat at all is left to the
+// later steps, which say what is wrong.
 func (l *launcher) checkOwner() error {
 	fi, err := os.Stat(l.dataDir)
 	if err != nil {
@@ -201,7 +203,7 @@ func (l *launcher) checkOwner() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("pglocal: data directory %s is not a directory", l.dataDir)
 	}
-	if _, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION")); err != nil {
+	if _, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
 		return nil // no cluster yet: initdb makes one for the right user
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
