@@ -96,7 +96,8 @@
 //
 // # Responses
 //
-// Every response has X-Request-Id (the client's, if it sent a sane one:
+// Every response the handler writes (not net/http's server's own 431 and
+// 400, for requests that are not HTTP) has X-Request-Id (the client's, if it sent a sane one:
 // up to 64 of [A-Za-z0-9_-]), X-Content-Type-Options: nosniff and
 // Cache-Control: no-store (portfolios change, and a cached copy would hide
 // that). JSON bodies are compact, with a trailing newline.
