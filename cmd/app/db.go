@@ -122,11 +122,42 @@ func (e *env) checkSchema(pool *pgxpool.Pool) error {
 // pgx's own parse errors blank the password, and the log names only host,
 // port, database and user.
 func (e *env) openPool(url string) (*pgxpool.Pool, error) {
+	cfg, err := parseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	return e.openPoolConfig(cfg)
+}
+
+// parseConfig is pgxpool.ParseConfig with errors a user can act on, which
+// never show the string (it may hold a password).
+func parseConfig(url string) (*pgxpool.Config, error) {
+	if scheme, _, ok := strings.Cut(url, "://"); ok && isScheme(scheme) &&
+		!strings.EqualFold(scheme, "postgres") && !strings.EqualFold(scheme, "postgresql") {
+		// pgx would say only that it is not key=value pairs.
+		return nil, &configError{fmt.Sprintf("invalid database URL: the scheme is %s, and folio works with PostgreSQL only; %s",
+			scheme, urlForm)}
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, parseURLError(err)
 	}
-	return e.openPoolConfig(cfg)
+	return cfg, nil
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, +, - and .), of a sane length.
+func isScheme(s string) bool {
+	if s == "" || len(s) > 32 || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z') && !('0' <= c && c <= '9') && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // openPoolConfig is openPool for a parsed configuration.
@@ -242,8 +273,9 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool) error {
 // quoting it: pgx masks passwords in its own message only on a best-effort
 // basis, and net/url's errors quote the whole URL. pgx's reason ("invalid
 // port") and its cause (an unknown setting, a bad escape) name no password.
+const urlForm = "use postgres://user:password@host:port/database?setting=value or key=value pairs"
+
 func parseURLError(err error) error {
-	const form = "use postgres://user:password@host:port/database?setting=value or key=value pairs"
 	reason := ""
 	var perr *pgconn.ParseConfigError
 	if errors.As(err, &perr) {
@@ -263,7 +295,7 @@ func parseURLError(err error) error {
 		}
 		reason = msg + "; "
 	}
-	return &configError{fmt.Sprintf("invalid database URL: %s%s", reason, form)}
+	return &configError{fmt.Sprintf("invalid database URL: %s%s", reason, urlForm)}
 }
 
 // errInvalidConfig is the sentinel of a configuration the user must fix

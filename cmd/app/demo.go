@@ -144,9 +144,9 @@ func (e *env) throwawayServer() (*pgxpool.Config, func(), error) {
 // scratchDatabase creates a database on the server url names, dropped
 // afterwards, so that the demo touches nothing of the user's.
 func (e *env) scratchDatabase(url string) (*pgxpool.Config, func(), error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parseConfig(url)
 	if err != nil {
-		return nil, nil, parseURLError(err)
+		return nil, nil, err
 	}
 	admin, err := pgx.ConnectConfig(e.ctx, cfg.ConnConfig.Copy())
 	if err != nil {
