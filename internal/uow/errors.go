@@ -17,9 +17,11 @@ var ErrSerialization = errors.New("could not serialize with concurrent transacti
 // ErrSessionEnded is the sentinel for a session the server ended or
 // refused before COMMIT: admin_shutdown, crash_shutdown, cannot_connect_now
 // (57P01 to 57P03: a restart, a failover, pg_terminate_backend) or a lost
-// connection (08000, 08003, 08006). The transaction was rolled back, so
-// Runner.Do retries those, on another connection. One ended in answer to
-// COMMIT wraps ErrCommitUnknown instead.
+// connection (08000, 08003, 08006), or PgBouncer's FATAL for a client it
+// never gave a server (query_wait_timeout). The transaction was rolled
+// back, or never began, so Runner.Do retries those, on another
+// connection. One ended in answer to COMMIT wraps ErrCommitUnknown
+// instead.
 var ErrSessionEnded = errors.New("the database ended the session")
 
 // withSentinel gives a server's error the sentinel it maps to whatever the

@@ -73,9 +73,14 @@ func TestLostInFlight(t *testing.T) {
 		wasOpen bool
 		lost    bool
 	}{
+		// PgBouncer sends S, C and M only.
 		{"PgBouncer lost the server", &pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "server conn crashed?"}, true, true},
-		{"PgBouncer lost the server, translated S", &pgconn.PgError{Severity: "ВАЖНО", SeverityUnlocalized: "FATAL", Code: "08P01"}, true, true},
-		{"terminated at the write", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}, true, false},
+		{"PgBouncer's query timeout", &pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "query_timeout"}, true, true},
+		{"PgBouncer never gave a server", &pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "query_wait_timeout"}, true, false},
+		// The server sends V and R too: its FATAL answers where it stopped.
+		{"the server's protocol violation", &pgconn.PgError{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "08P01",
+			Message: "invalid frontend message type 0", Routine: "SocketBackend"}, true, false},
+		{"terminated at the write", &pgconn.PgError{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "57P01", Routine: "ProcessInterrupts"}, true, false},
 		{"a constraint", &pgconn.PgError{Severity: "ERROR", Code: "23505"}, true, false},
 		{"an ERROR 08P01", &pgconn.PgError{Severity: "ERROR", Code: "08P01"}, true, false},
 		{"conn closed after send", fmt.Errorf("read: %w", pgconn.ErrConnClosed), true, true},
@@ -92,3 +97,26 @@ type nothingSent struct{}
 
 func (nothingSent) Error() string     { return "dial: connection refused" }
 func (nothingSent) SafeToRetry() bool { return true }
+
+// PgBouncer's FATALs for a client still waiting for a server say nothing
+// was run; its others, and the server's, do not.
+func TestNotForwarded(t *testing.T) {
+	for _, tc := range []struct {
+		err  *pgconn.PgError
+		want bool
+	}{
+		{&pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "query_wait_timeout"}, true},
+		{&pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "client_login_timeout (server down)"}, true},
+		{&pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "server login has been failing, try again later (server_login_retry)"}, true},
+		{&pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "server conn crashed?"}, false},
+		{&pgconn.PgError{Severity: "FATAL", Code: "08P01", Message: "query_timeout"}, false},
+		{&pgconn.PgError{Severity: "ERROR", Code: "08P01", Message: "query_wait_timeout"}, false},
+		// The same words from the server (a RAISE, say) are not PgBouncer's.
+		{&pgconn.PgError{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "08P01", Message: "query_wait_timeout", Routine: "exec_stmt_raise"}, false},
+	} {
+		assert.Equal(t, tc.want, notForwarded(fmt.Errorf("uow: begin: %w", tc.err)), tc.err.Message)
+		if tc.want {
+			assert.False(t, endsSessionAtCommit(tc.err), "at COMMIT: %s", tc.err.Message)
+		}
+	}
+}

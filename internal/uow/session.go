@@ -198,13 +198,16 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		// A unit that wrote nothing has nothing to lose or to save twice.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
-	if err != nil && !s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) && !errors.Is(err, ErrSessionEnded) {
+	if err != nil && (!s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || notForwarded(err)) &&
+		!errors.Is(err, ErrSessionEnded) && !errors.Is(err, ErrCommitUnknown) {
 		// The connection is gone, and the transaction with it, in a unit
 		// that wrote nothing (PgBouncer hangs up on its client when the
 		// server ends the session, say, and the COMMIT of a unit that
 		// only read meets a broken pipe, or PgBouncer's own FATAL
-		// "server connection closed", 08P01): running it again is safe,
-		// whatever pgx could tell of what it sent.
+		// "server connection closed", 08P01), or in one whose statements
+		// never reached a server (PgBouncer's query_wait_timeout):
+		// running it again is safe, whatever pgx could tell of what it
+		// sent.
 		err = &sentinelError{kind: ErrSessionEnded, err: err}
 	}
 	if err != nil && s.aborted() {
@@ -252,21 +255,64 @@ func lostAfterSend(err error, wasOpen bool) bool {
 //
 //   - the server never answered, and pgx cannot say that nothing was sent
 //     (or says so wrongly, lostAfterSend): it may have committed;
-//   - PgBouncer's FATAL for a server connection it lost (08P01, "server
-//     connection closed", "server conn crashed?"). Unlike the server's own
-//     FATAL, which answers the statement it stopped at, it says nothing of
-//     how far the server got: the server sends a pipeline's results only
-//     when it reaches the pipeline's Sync (or fills its output buffer), so
-//     it may have run everything, COMMIT included, before the connection
-//     went, and the FATAL then answers the first statement.
+//   - PgBouncer's own FATAL (08P01) for a client it had given a server:
+//     "server conn crashed?", "query_timeout" and the like. Unlike the
+//     server's FATAL, which answers the statement it stopped at, it says
+//     nothing of how far the server got: the server sends a pipeline's
+//     results only when it reaches the pipeline's Sync (or fills its
+//     output buffer), so it may have run everything, COMMIT included,
+//     before the connection went, and the FATAL then answers the first
+//     statement. PgBouncer's FATALs for a client still waiting for a
+//     server (query_wait_timeout) say nothing was run: notForwarded.
 //
 // A FATAL answering COMMIT itself is readResults' (endsSessionAtCommit).
 func lostInFlight(err error, wasOpen bool) bool {
 	if !serverSaid(err) {
 		return !pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)
 	}
+	pgErr, ok := fromPooler(err)
+	return ok && fatal(err) && pgErr.Code == "08P01" && !notForwarded(err)
+}
+
+// fromPooler returns err's PgError if PgBouncer sent it, not the server:
+// PgBouncer sends only the S, C and M fields, and the server always sends
+// R (the routine that raised the error), and V since 9.6.
+func fromPooler(err error) (*pgconn.PgError, bool) {
 	var pgErr *pgconn.PgError
-	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code == "08P01"
+	if !errors.As(err, &pgErr) || pgErr.Routine != "" || pgErr.SeverityUnlocalized != "" {
+		return nil, false
+	}
+	return pgErr, true
+}
+
+// poolerBeforeServer are the beginnings of PgBouncer's messages for a
+// client it ends while the client waits for a server connection, or logs
+// in: nothing the client sent since it last had one reached a server. In
+// transaction pooling a client keeps its server from BEGIN to COMMIT, so
+// these can only answer a unit's first round trip.
+var poolerBeforeServer = []string{
+	"query_wait_timeout",
+	"client_login_timeout",
+	"client_idle_timeout",
+	"server login has been failing",
+	"pgbouncer cannot connect to server",
+	"no more connections allowed",
+}
+
+// notForwarded reports whether err is PgBouncer's FATAL for a client whose
+// statements never reached a server: the unit's transaction never began,
+// and running it again is safe whatever it wrote.
+func notForwarded(err error) bool {
+	pgErr, ok := fromPooler(err)
+	if !ok || !fatal(err) {
+		return false
+	}
+	for _, m := range poolerBeforeServer {
+		if strings.HasPrefix(pgErr.Message, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // readResults reads a round trip's results in order. With writes, a COMMIT
@@ -329,8 +375,8 @@ func isCommit(sql string) bool { return sql == "commit" }
 // PgBouncer in front of it, ends the session with it. The severity is read
 // from the V field, which the server never translates; S follows
 // lc_messages (ВАЖНО, SCHWERWIEGEND, ...) and is used only when V is
-// absent, as it is from PgBouncer and servers before 9.6, which send S in
-// English.
+// absent: from PgBouncer, whose S is always English, and from servers
+// before 9.6, whose translated S this cannot read.
 func fatal(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
@@ -351,7 +397,7 @@ func fatal(err error) bool {
 // back before COMMIT arrived.
 func endsSessionAtCommit(err error) bool {
 	var pgErr *pgconn.PgError
-	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03"
+	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03" && !notForwarded(err)
 }
 
 // serverSaid reports whether err is the server's answer to a statement, as
