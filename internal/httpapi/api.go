@@ -11,7 +11,7 @@
 //	GET    /portfolios/{id}            200 PortfolioView, ETag | 304
 //	PATCH  /portfolios/{id}            {"name"} → 200 PortfolioView, ETag
 //	DELETE /portfolios/{id}            204
-//	POST   /portfolios/{id}/trades     {"side","symbol","quantity","price","date"} → 201 TradeView, ETag
+//	POST   /portfolios/{id}/trades     {"side","symbol","quantity","price","date"} → 200 TradeView, ETag
 //	GET    /portfolios/{id}/report     200 ReportView
 //
 // # Requests
@@ -83,8 +83,10 @@
 // is at fault, its name exactly as sent (even "", which the detail then
 // says in words): a value the domain refuses, a name or symbol already taken
 // (409), a price older than the current one (date), a sale of more than
-// is held (quantity), a security in another currency or unknown (symbol;
-// an unknown portfolio is the path's, and has no field).
+// is held (quantity, also for a sale of a security in another currency,
+// which the portfolio cannot hold), a security unknown or, for a buy, in
+// another currency (symbol; an unknown portfolio is the path's, and has no
+// field).
 //
 // Clients branch on type (or status); detail is for people, and is the
 // error's message, which the domain writes for end users. For 5xx, and
@@ -96,8 +98,8 @@
 //
 // # Responses
 //
-// Every response the handler writes (not net/http's server's own 431 and
-// 400, for requests that are not HTTP) has X-Request-Id (the client's, if it sent a sane one:
+// Every response the handler writes (not net/http's server's own answers
+// to requests it refuses before the handler: 400, 417, 431, 501, 505) has X-Request-Id (the client's, if it sent a sane one:
 // up to 64 of [A-Za-z0-9_-]), X-Content-Type-Options: nosniff and
 // Cache-Control: no-store (portfolios change, and a cached copy would hide
 // that). JSON bodies are compact, with a trailing newline.

@@ -524,7 +524,7 @@ func TestClusterOfAnotherUser(t *testing.T) {
 	_, err = pglocal.Start(t.Context(), opts)
 	require.Error(t, err)
 	assert.Regexp(t, `^pglocal: the cluster in `+regexp.QuoteMeta(dir)+` belongs to (\S+ \()?uid 65534\)?, `+
-		`and the server would run as the postgres system user: run folio as the cluster's owner, or choose another data directory$`, err.Error())
+		`and the server would run as the postgres system user: run folio as its owner, or choose another data directory$`, err.Error())
 	after, err := os.ReadDir(parent)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "nothing created next to it")
@@ -574,8 +574,8 @@ func TestClusterOfAnotherUserNotReadable(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Regexp(t, `(?m)^start: pglocal: the cluster in `+regexp.QuoteMeta(dir)+` belongs to postgres \(uid `+pg.Uid+`\), `+
-		`and the server would run as this user: run folio as the cluster's owner, or choose another data directory$`, string(out))
+	assert.Regexp(t, `(?m)^start: pglocal: the data directory `+regexp.QuoteMeta(dir)+`, which this user may not look into, belongs to postgres \(uid `+pg.Uid+`\), `+
+		`and the server would run as this user: run folio as its owner, or choose another data directory$`, string(out))
 	after, err := os.ReadDir(parent)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "nothing created next to it")

@@ -203,8 +203,11 @@ func (l *launcher) checkOwner() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("pglocal: data directory %s is not a directory", l.dataDir)
 	}
+	what := "the cluster in " + l.dataDir
 	if _, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
 		return nil // no cluster yet: initdb makes one for the right user
+	} else if err != nil {
+		what = "the data directory " + l.dataDir + ", which this user may not look into,"
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -221,6 +224,6 @@ func (l *launcher) checkOwner() error {
 	if u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err == nil {
 		owner = u.Username + " (" + owner + ")"
 	}
-	return fmt.Errorf("pglocal: the cluster in %s belongs to %s, and the server would run as %s: "+
-		"run folio as the cluster's owner, or choose another data directory", l.dataDir, owner, runAs)
+	return fmt.Errorf("pglocal: %s belongs to %s, and the server would run as %s: "+
+		"run folio as its owner, or choose another data directory", what, owner, runAs)
 }
