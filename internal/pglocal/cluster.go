@@ -362,6 +362,7 @@ type pidFile struct {
 	pid       int
 	port      int
 	socketDir string
+	shmID     int    // the System V shared memory segment's id; -1 if unknown
 	status    string // "starting", "stopping", "ready" or "standby"
 	hasStatus bool
 }
@@ -383,7 +384,15 @@ func readPidFile(dataDir string) (*pidFile, error) {
 	if err1 != nil || err2 != nil {
 		return nil, errPidFileIncomplete
 	}
-	pf := &pidFile{pid: max(pid, -pid), port: port, socketDir: lines[4]}
+	pf := &pidFile{pid: max(pid, -pid), port: port, socketDir: lines[4], shmID: -1}
+	if len(lines) >= 7 {
+		// "<key> <id>", both right-aligned in their columns.
+		if f := strings.Fields(lines[6]); len(f) == 2 {
+			if id, err := strconv.Atoi(f[1]); err == nil {
+				pf.shmID = id
+			}
+		}
+	}
 	if len(lines) >= 8 {
 		pf.status = strings.TrimSpace(lines[7])
 		pf.hasStatus = pf.status != ""
@@ -418,4 +427,27 @@ func ping(ctx context.Context, connString string) (retry bool, err error) {
 		return false, err
 	}
 	return true, err
+}
+
+// shmAttached returns the number of processes attached to the System V
+// shared memory segment id, from Linux's /proc/sysvipc/shm; ok is false
+// where that cannot be read, or the segment is gone. postgres refuses to
+// start while a process of a dead server still holds the segment that
+// server's postmaster.pid names.
+func shmAttached(id int) (n int, ok bool) {
+	data, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		return 0, false
+	}
+	want := strconv.Itoa(id)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		// key shmid perms size cpid lpid nattch ...
+		f := strings.Fields(line)
+		if len(f) < 7 || f[1] != want {
+			continue
+		}
+		n, err := strconv.Atoi(f[6])
+		return n, err == nil
+	}
+	return 0, false
 }

@@ -364,7 +364,7 @@ func (l *launcher) reuse(ctx context.Context) (*Server, error) {
 			// container restart its pid may have been reused, often by
 			// this process or its parent, which postgres ignores too.
 			l.logger.Debug("pglocal: ignoring stale postmaster.pid", "pid", pf.pid)
-			return nil, nil
+			return nil, l.waitDetached(ctx, pf, deadline)
 		case pf.status == pmStatusReady && pf.socketDir == "":
 			return nil, fmt.Errorf("pglocal: server (pid %d) running on %s has no Unix socket; stop it or set DATABASE_URL", pf.pid, l.dataDir)
 		case pf.socketDir == "":
@@ -394,6 +394,30 @@ func (l *launcher) reuse(ctx context.Context) (*Server, error) {
 		}
 		if err := sleepCtx(ctx, pollInterval); err != nil {
 			return nil, fmt.Errorf("pglocal: waiting for the server running on %s: %w", l.dataDir, err)
+		}
+	}
+}
+
+// waitDetached waits until no process is attached to the shared memory of
+// the dead server pf describes: a postmaster killed outright (SIGKILL, the
+// OOM killer) leaves its children running until they notice, and postgres
+// will not start while one of them is attached. Past the deadline it
+// returns, and postgres says what is wrong.
+func (l *launcher) waitDetached(ctx context.Context, pf *pidFile, deadline time.Time) error {
+	if pf.shmID < 0 {
+		return nil
+	}
+	for said := false; ; said = true {
+		n, ok := shmAttached(pf.shmID)
+		if !ok || n == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		if !said {
+			l.logger.Info("pglocal: waiting for the processes of a server that died to exit",
+				"data_dir", l.dataDir, "attached", n)
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return fmt.Errorf("pglocal: waiting for the processes of a server that died on %s to exit: %w", l.dataDir, err)
 		}
 	}
 }

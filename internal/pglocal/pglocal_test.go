@@ -591,6 +591,68 @@ func TestHelperStartAsNobody(t *testing.T) {
 	fmt.Printf("start: %v\n", err)
 }
 
+// TestStartAfterPostmasterKilled: a postmaster killed outright leaves its
+// children running until they notice, and postgres refuses to start on
+// the data directory while any of them is still attached to the old
+// server's shared memory ("pre-existing shared memory block is still in
+// use"). Start waits for them instead of failing. Here one child is held
+// stopped for a second after the kill.
+func TestStartAfterPostmasterKilled(t *testing.T) {
+	if _, err := os.Stat("/proc/sysvipc/shm"); err != nil {
+		t.Skip("no /proc/sysvipc/shm")
+	}
+	t.Parallel()
+	dir := newDataDir(t, "data")
+	opts, logs := newOptions(t, dir)
+	s, err := pglocal.Start(t.Context(), opts)
+	require.NoError(t, err)
+	pid := postmasterPID(t, dir)
+	children := childrenOf(t, pid)
+	require.NotEmpty(t, children)
+	held := children[0]
+	require.NoError(t, syscall.Kill(held, syscall.SIGSTOP))
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	_ = s.Stop(context.Background()) // reaps the postmaster; the child stays
+	resumed := make(chan struct{})
+	go func() {
+		defer close(resumed)
+		time.Sleep(time.Second)
+		_ = syscall.Kill(held, syscall.SIGCONT) // it sees the postmaster gone, and exits
+	}()
+	t.Cleanup(func() { <-resumed })
+
+	began := time.Now()
+	s2 := start(t, opts)
+	assert.GreaterOrEqual(t, time.Since(began), time.Second, "started while the old child was attached?")
+	assert.NotEqual(t, pid, postmasterPID(t, dir))
+	assert.Contains(t, logs.String(), "waiting for the processes of a server that died")
+	_ = s2
+}
+
+// childrenOf returns the pids of pid's child processes.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		_, rest, _ := bytes.Cut(stat, []byte(") "))
+		f := strings.Fields(string(rest))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
 // reachableTempDir is a temporary directory the server's user can enter
 // (t.TempDir's parent is mode 0700).
 func reachableTempDir(t *testing.T) string {
