@@ -87,5 +87,10 @@
 //
 // If the owner dies without calling Stop (a crash, SIGKILL), the kernel's
 // parent-death signal shuts the server down fast (Linux only), so no server
-// outlives its owner.
+// outlives its owner. If the server itself is killed outright, its
+// postmaster.pid is left behind, and its children run on until they
+// notice; the next Start waits (within StartTimeout) until none of them is
+// attached to the dead server's shared memory, which postgres requires,
+// and starts a new server (Linux only: elsewhere postgres refuses, and
+// says why).
 package pglocal
