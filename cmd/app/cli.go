@@ -119,6 +119,12 @@ func isFlag(a string) bool {
 	return len(a) >= 2 && a[0] == '-' && a != "--" && !numberLike.MatchString(a)
 }
 
+// spelling is a flag as the user typed it, without its value: -x, --x.
+func spelling(a string) string {
+	spelled, _, _ := strings.Cut(a, "=")
+	return spelled
+}
+
 // flagName returns a flag's name and whether its value is in the same word.
 func flagName(a string) (string, bool) {
 	name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
@@ -131,6 +137,7 @@ func flagName(a string) (string, bool) {
 // The positional arguments are returned also when the flags do not parse.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, pos, valued []string
+	spelled := map[string]string{} // unknown flags, as the user typed them
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -145,7 +152,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		name, hasValue := flagName(a)
 		f := fs.Lookup(name)
 		if f == nil {
-			continue // fs.Parse reports unknown flags and -h in its words
+			// fs.Parse reports unknown flags and -h in its words, with
+			// one dash: the message shows the flag as typed instead.
+			if _, seen := spelled[name]; !seen {
+				spelled[name] = spelling(a)
+			}
+			continue
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue
@@ -157,6 +169,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	if err := fs.Parse(flags); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok && spelled[name] != "" {
+			return pos, usagef("flag provided but not defined: %s", spelled[name])
+		}
 		return pos, err
 	}
 	// The flag package keeps the last of a repeated flag, and "--price 1
@@ -226,7 +241,7 @@ func resolve(root *command, args []string, valued map[string]bool) (c *command, 
 }
 
 // dangler is a flag that needs a value, followed by the name of a command.
-type dangler struct{ name, next string }
+type dangler struct{ name, spelled, next string }
 
 // walk is resolve's walk along the words. With commandsFirst, a flag's
 // value is never a word that names a subcommand of the group reached: such
@@ -254,7 +269,7 @@ func walk(root *command, args []string, valued map[string]bool, commandsFirst bo
 				continue
 			}
 			if commandsFirst && c.child(args[i+1]) != nil {
-				dangling = append(dangling, dangler{name, args[i+1]})
+				dangling = append(dangling, dangler{name, spelling(a), args[i+1]})
 				continue
 			}
 			rest = append(rest, a, args[i+1])
@@ -280,9 +295,9 @@ func danglingError(fs *flag.FlagSet, dangling []dangler) error {
 	}
 	d := dangling[0]
 	if fs.Lookup(d.name) == nil {
-		return usagef("flag provided but not defined: --%s", d.name)
+		return usagef("flag provided but not defined: %s", d.spelled)
 	}
-	return usagef("flag needs an argument: --%s (%q after it is the command)", d.name, d.next)
+	return usagef("flag needs an argument: %s (%q after it is the command)", d.spelled, d.next)
 }
 
 // child returns the subcommand called name, or nil.
@@ -382,6 +397,10 @@ var flagMessages = []*regexp.Regexp{
 // flagError is the usage error for a flag the flag package refused, with
 // the flag spelled as --help and the README spell it.
 func flagError(err error) error {
+	var usage *usageError
+	if errors.As(err, &usage) {
+		return err // worded already
+	}
 	msg := err.Error()
 	for _, re := range flagMessages {
 		if re.MatchString(msg) {

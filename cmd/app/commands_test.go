@@ -687,6 +687,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"price", "set", "--name", "x", "AAPL", "5"}, "folio: flag provided but not defined: --name\n"},
 		{[]string{"portfolio", "--date", "2024-01-01", "list"}, "folio: flag provided but not defined: --date\n"},
 		{[]string{"--search", "x", "portfolio", "create", "P"}, "folio: flag provided but not defined: --search\n"},
+		// ... as they were typed.
+		{[]string{"-x"}, "folio: flag provided but not defined: -x\nRun with --help for usage.\n"},
+		{[]string{"buy", "Main", "AAPL", "1", "-q", "--price", "1"}, "folio: flag provided but not defined: -q\n"},
+		{[]string{"price", "set", "AAPL", "5", "-bogus=1"}, "folio: flag provided but not defined: -bogus\n"},
+		{[]string{"-name", "portfolio", "list"}, "folio: flag provided but not defined: -name\n"},
+		{[]string{"price", "-date", "set", "AAPL", "1"}, "folio: flag needs an argument: -date (\"set\" after it is the command)\n"},
 		{[]string{"price", "--json", "set", "AAPL", "5", "--date"}, "flag needs an argument: --date"},
 		{[]string{"portfolio", "--json", "bogus", "--date", "x"}, `folio: unknown command "bogus"; run 'folio portfolio --help'`},
 		// A flag that needs a value, followed by the command's name: the
