@@ -40,7 +40,7 @@ func commands() *command {
 			{name: "price", summary: "prices", sub: []*command{
 				{name: "set", args: "SYMBOL PRICE", nargs: 2, needsDB: true,
 					summary: "set a security's price",
-					flags:   func(fs *flag.FlagSet) { fs.String("date", "", "the day of the price, YYYY-MM-DD (default today)") },
+					flags:   func(fs *flag.FlagSet) { fs.String("date", "", "the day of the price, YYYY-MM-DD (default today in UTC)") },
 					run:     priceSet},
 				{name: "import", args: "FILE.csv", nargs: 1, needsDB: true,
 					summary: "import prices from CSV: symbol,date,price",
@@ -95,7 +95,7 @@ func tradeCommand(side, summary string) *command {
 		required: []string{"price"},
 		flags: func(fs *flag.FlagSet) {
 			fs.String("price", "", "price per share (required)")
-			fs.String("date", "", "trade date, YYYY-MM-DD (default today)")
+			fs.String("date", "", "trade date, YYYY-MM-DD (default today in UTC)")
 		},
 		run: func(e *env, args []string) error { return trade(e, tracker.Side(side), args) },
 	}
