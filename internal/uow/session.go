@@ -147,6 +147,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		return err
 	}
 	queued := s.queued
+	fresh := !s.begun // this round trip begins the transaction
 	var head []control // nil in the steady state: no allocation
 	if !s.begun {
 		head = append(head, control{sql: s.beginSQL, done: func() { s.begun = true }})
@@ -184,7 +185,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 
 	wasOpen := !s.conn.IsClosed()
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
-	err := readResults(br, head, calls, tail, s.wrote)
+	err := readResults(br, head, calls, tail, s.wrote, fresh)
 	// The server answered the round trip's COMMIT: the transaction is
 	// committed, whatever then happened to the connection (a FATAL the
 	// server sent on its way out, read by Close). Failing the unit here
@@ -194,11 +195,11 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err != nil && s.wrote && committing && lostInFlight(err, wasOpen) && !errors.Is(err, ErrCommitUnknown) {
+	if err != nil && s.wrote && committing && lostInFlight(err, wasOpen, fresh) && !errors.Is(err, ErrCommitUnknown) {
 		// A unit that wrote nothing has nothing to lose or to save twice.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
-	if err != nil && (!s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || notForwarded(err)) &&
+	if err != nil && (!s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || fresh && notForwarded(err)) &&
 		!errors.Is(err, ErrSessionEnded) && !errors.Is(err, ErrCommitUnknown) {
 		// The connection is gone, and the transaction with it, in a unit
 		// that wrote nothing (PgBouncer hangs up on its client when the
@@ -256,22 +257,24 @@ func lostAfterSend(err error, wasOpen bool) bool {
 //   - the server never answered, and pgx cannot say that nothing was sent
 //     (or says so wrongly, lostAfterSend): it may have committed;
 //   - PgBouncer's own FATAL (08P01) for a client it had given a server:
-//     "server conn crashed?", "query_timeout" and the like. Unlike the
+//     "server conn crashed?", "query timeout" and the like. Unlike the
 //     server's FATAL, which answers the statement it stopped at, it says
 //     nothing of how far the server got: the server sends a pipeline's
 //     results only when it reaches the pipeline's Sync (or fills its
 //     output buffer), so it may have run everything, COMMIT included,
 //     before the connection went, and the FATAL then answers the first
 //     statement. PgBouncer's FATALs for a client still waiting for a
-//     server (query_wait_timeout) say nothing was run: notForwarded.
+//     server (query_wait_timeout) say nothing was run (notForwarded), in
+//     a round trip that begins the transaction (fresh): in a later one,
+//     the client had a server, and such words are not to be trusted.
 //
 // A FATAL answering COMMIT itself is readResults' (endsSessionAtCommit).
-func lostInFlight(err error, wasOpen bool) bool {
+func lostInFlight(err error, wasOpen, fresh bool) bool {
 	if !serverSaid(err) {
 		return !pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)
 	}
 	pgErr, ok := fromPooler(err)
-	return ok && fatal(err) && pgErr.Code == "08P01" && !notForwarded(err)
+	return ok && fatal(err) && pgErr.Code == "08P01" && !(fresh && notForwarded(err))
 }
 
 // fromPooler returns err's PgError if PgBouncer sent it, not the server:
@@ -292,6 +295,9 @@ func fromPooler(err error) (*pgconn.PgError, bool) {
 // these can only answer a unit's first round trip.
 var poolerBeforeServer = []string{
 	"query_wait_timeout",
+	// query_timeout for a client still waiting; one whose query is
+	// running on a server gets "query timeout", with a space.
+	"query_timeout",
 	"client_login_timeout",
 	"client_idle_timeout",
 	"server login has been failing",
@@ -321,7 +327,7 @@ func notForwarded(err error) bool {
 // standby, after committing locally; or before COMMIT arrived, which the
 // client cannot tell apart) is of unknown outcome. Other errors, such as
 // an idle-in-transaction timeout, say the transaction was rolled back.
-func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes bool) error {
+func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes, fresh bool) error {
 	for _, c := range head {
 		if _, err := br.Exec(); err != nil {
 			var pre pgx.ErrPreprocessingBatch
@@ -351,7 +357,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 			if !serverSaid(err) {
 				return err
 			}
-			if writes && isCommit(c.sql) && endsSessionAtCommit(err) {
+			if writes && isCommit(c.sql) && endsSessionAtCommit(err, fresh) {
 				return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
@@ -394,10 +400,11 @@ func fatal(err error) bool {
 // (57P01) or crashed (57P02) while it committed, or PgBouncer lost its
 // server connection (08P01, "server connection closed"); any FATAL but
 // the idle-in-transaction timeout (25P03), which rolled the transaction
-// back before COMMIT arrived.
-func endsSessionAtCommit(err error) bool {
+// back before COMMIT arrived, and, in a round trip that begins the
+// transaction (fresh), PgBouncer's for a client it never gave a server.
+func endsSessionAtCommit(err error, fresh bool) bool {
 	var pgErr *pgconn.PgError
-	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03" && !notForwarded(err)
+	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03" && !(fresh && notForwarded(err))
 }
 
 // serverSaid reports whether err is the server's answer to a statement, as
