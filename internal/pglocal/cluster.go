@@ -362,7 +362,8 @@ type pidFile struct {
 	pid       int
 	port      int
 	socketDir string
-	shmID     int    // the System V shared memory segment's id; -1 if unknown
+	shmKey    int64  // the System V shared memory segment's key
+	shmID     int    // and id; -1 if unknown
 	status    string // "starting", "stopping", "ready" or "standby"
 	hasStatus bool
 }
@@ -388,8 +389,10 @@ func readPidFile(dataDir string) (*pidFile, error) {
 	if len(lines) >= 7 {
 		// "<key> <id>", both right-aligned in their columns.
 		if f := strings.Fields(lines[6]); len(f) == 2 {
-			if id, err := strconv.Atoi(f[1]); err == nil {
-				pf.shmID = id
+			key, err1 := strconv.ParseInt(f[0], 10, 64)
+			id, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil {
+				pf.shmKey, pf.shmID = key, id
 			}
 		}
 	}
@@ -430,20 +433,26 @@ func ping(ctx context.Context, connString string) (retry bool, err error) {
 }
 
 // shmAttached returns the number of processes attached to the System V
-// shared memory segment id, from Linux's /proc/sysvipc/shm; ok is false
-// where that cannot be read, or the segment is gone. postgres refuses to
-// start while a process of a dead server still holds the segment that
-// server's postmaster.pid names.
-func shmAttached(id int) (n int, ok bool) {
+// shared memory segment with this key and id that the process creator
+// made, from Linux's /proc/sysvipc/shm; ok is false where that cannot be
+// read, or there is no such segment (gone, or the id now another's).
+// postgres refuses to start while a process of a dead server still holds
+// the segment that server's postmaster made and postmaster.pid names.
+func shmAttached(key int64, id, creator int) (n int, ok bool) {
 	data, err := os.ReadFile("/proc/sysvipc/shm")
 	if err != nil {
 		return 0, false
 	}
-	want := strconv.Itoa(id)
 	for _, line := range strings.Split(string(data), "\n")[1:] {
 		// key shmid perms size cpid lpid nattch ...
 		f := strings.Fields(line)
-		if len(f) < 7 || f[1] != want {
+		if len(f) < 7 || f[1] != strconv.Itoa(id) || f[4] != strconv.Itoa(creator) {
+			continue
+		}
+		// key_t is an int: the kernel shows as negative a key that
+		// postmaster.pid shows as unsigned.
+		k, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || int32(k) != int32(key) {
 			continue
 		}
 		n, err := strconv.Atoi(f[6])

@@ -401,14 +401,16 @@ func (l *launcher) reuse(ctx context.Context) (*Server, error) {
 // waitDetached waits until no process is attached to the shared memory of
 // the dead server pf describes: a postmaster killed outright (SIGKILL, the
 // OOM killer) leaves its children running until they notice, and postgres
-// will not start while one of them is attached. Past the deadline it
-// returns, and postgres says what is wrong.
+// will not start while one of them is attached. Past the deadline (the
+// start timeout, after which the new server has one of its own) it
+// returns, and postgres says what is wrong. A segment with the id but
+// another key or creator is another program's now: no wait.
 func (l *launcher) waitDetached(ctx context.Context, pf *pidFile, deadline time.Time) error {
 	if pf.shmID < 0 {
 		return nil
 	}
 	for said := false; ; said = true {
-		n, ok := shmAttached(pf.shmID)
+		n, ok := shmAttached(pf.shmKey, pf.shmID, pf.pid)
 		if !ok || n == 0 || time.Now().After(deadline) {
 			return nil
 		}

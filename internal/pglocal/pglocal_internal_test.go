@@ -137,7 +137,7 @@ func TestReadPidFile(t *testing.T) {
 	write("4242\n/data\n1700000000\n5432\n/tmp/s\n\n  5432001    131073\nready   \n")
 	pf, err = readPidFile(dir)
 	require.NoError(t, err)
-	require.Equal(t, pidFile{pid: 4242, port: 5432, socketDir: "/tmp/s", shmID: 131073, status: pmStatusReady, hasStatus: true}, *pf)
+	require.Equal(t, pidFile{pid: 4242, port: 5432, socketDir: "/tmp/s", shmKey: 5432001, shmID: 131073, status: pmStatusReady, hasStatus: true}, *pf)
 }
 
 func TestPingWithoutServer(t *testing.T) {

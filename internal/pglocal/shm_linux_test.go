@@ -2,35 +2,49 @@ package pglocal
 
 import (
 	"os"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
-// shmAttached reads /proc/sysvipc/shm: a segment of this process's own
-// has one process attached, a gone one is not found.
+// shmAttached reads /proc/sysvipc/shm: a segment this process made and
+// attached has one process attached, then none; a segment of another
+// creator or key, or a removed one, is not the one looked for.
 func TestShmAttached(t *testing.T) {
 	if _, err := os.Stat("/proc/sysvipc/shm"); err != nil {
 		t.Skip("no /proc/sysvipc/shm")
 	}
-	id, _, errno := syscall.Syscall(syscall.SYS_SHMGET, 0 /* IPC_PRIVATE */, 4096, 0o1000|0o600 /* IPC_CREAT */)
-	require.Zero(t, errno)
-	addr, _, errno := syscall.Syscall(syscall.SYS_SHMAT, id, 0, 0)
-	require.Zero(t, errno)
-	n, ok := shmAttached(int(id))
+	const key = 0x7f01a5e1
+	id, err := unix.SysvShmGet(key, 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
+	require.NoError(t, err)
+	removed := false
+	t.Cleanup(func() {
+		if !removed {
+			_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		}
+	})
+	mem, err := unix.SysvShmAttach(id, 0, 0)
+	require.NoError(t, err)
+	me := os.Getpid()
+
+	n, ok := shmAttached(key, id, me)
 	assert.True(t, ok)
 	assert.Equal(t, 1, n)
+	_, ok = shmAttached(key, id, me+1)
+	assert.False(t, ok, "another creator: the id is now another server's, or no server's")
+	_, ok = shmAttached(key+1, id, me)
+	assert.False(t, ok, "another key")
 
-	_, _, errno = syscall.Syscall(syscall.SYS_SHMDT, addr, 0, 0)
-	require.Zero(t, errno)
-	n, ok = shmAttached(int(id))
+	require.NoError(t, unix.SysvShmDetach(mem))
+	n, ok = shmAttached(key, id, me)
 	assert.True(t, ok)
 	assert.Zero(t, n)
 
-	_, _, errno = syscall.Syscall(syscall.SYS_SHMCTL, id, 0 /* IPC_RMID */, 0)
-	require.Zero(t, errno)
-	_, ok = shmAttached(int(id))
+	_, err = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	require.NoError(t, err)
+	removed = true
+	_, ok = shmAttached(key, id, me)
 	assert.False(t, ok, "removed")
 }
