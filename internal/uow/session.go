@@ -147,7 +147,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		return err
 	}
 	queued := s.queued
-	fresh := !s.begun // this round trip begins the transaction
+	fresh := !s.begun  // this round trip begins the transaction
 	var head []control // nil in the steady state: no allocation
 	if !s.begun {
 		head = append(head, control{sql: s.beginSQL, done: func() { s.begun = true }})
