@@ -4,7 +4,7 @@ GO      ?= go
 TOOL    := $(GO) tool -modfile=tools/go.mod
 PKGS    := ./...
 
-.PHONY: help run build test test-pgbouncer check check-generated check-bench generate vet staticcheck migrate goose stress fuzz bench clean
+.PHONY: help run build test test-pgbouncer check check-fmt check-generated check-bench generate vet staticcheck migrate goose stress fuzz bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,7 +21,11 @@ test: ## run every test against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 test-pgbouncer: ## the unit of work's tests through PgBouncer in transaction pooling (apt-get install pgbouncer)
 	TEST_PGBOUNCER=1 $(GO) test -race -count=1 ./internal/uow/...
 
-check: check-generated vet staticcheck check-bench ## what CI checks besides the tests
+check: check-fmt check-generated vet staticcheck check-bench ## what CI checks besides the tests
+
+check-fmt: ## fail if any Go file is not as gofmt writes it
+	@files=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$(git ls-files '*.go')) && if [ -n "$$files" ]; then \
+		echo "not gofmt'd (run gofmt -w on them):" >&2; echo "$$files" >&2; exit 1; fi
 
 check-generated: ## fail if internal/dbgen is not what sqlc makes of sql/
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

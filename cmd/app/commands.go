@@ -40,8 +40,10 @@ func commands() *command {
 			{name: "price", summary: "prices", sub: []*command{
 				{name: "set", args: "SYMBOL PRICE", nargs: 2, needsDB: true,
 					summary: "set a security's price",
-					flags:   func(fs *flag.FlagSet) { fs.String("date", "", "the day of the price, YYYY-MM-DD (default today in UTC)") },
-					run:     priceSet},
+					flags: func(fs *flag.FlagSet) {
+						fs.String("date", "", "the day of the price, YYYY-MM-DD (default today in UTC)")
+					},
+					run: priceSet},
 				{name: "import", args: "FILE.csv", nargs: 1, needsDB: true,
 					summary: "import prices from CSV: symbol,date,price",
 					help: "All rows or none: a bad row is reported by line and nothing is written.\n" +
