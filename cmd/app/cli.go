@@ -125,6 +125,18 @@ func spelling(a string) string {
 	return spelled
 }
 
+// followsUnknownFlag reports whether word comes right after a flag fs does
+// not know, given without "=value": then it is that flag's value.
+func followsUnknownFlag(fs *flag.FlagSet, args []string, word string) bool {
+	for i := 1; i < len(args); i++ {
+		if args[i] == word {
+			name, hasValue := flagName(args[i-1])
+			return isFlag(args[i-1]) && !hasValue && fs.Lookup(name) == nil
+		}
+	}
+	return false
+}
+
 // flagName returns a flag's name and whether its value is in the same word.
 func flagName(a string) (string, bool) {
 	name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
@@ -394,6 +406,10 @@ var flagMessages = []*regexp.Regexp{
 	regexp.MustCompile(`^(invalid (?:boolean )?value ".*" for (?:flag )?)-([^\s:]+)(: .*)?$`),
 }
 
+// badSyntax is the flag package's message for a word such as ---x=value
+// or --=value, which it quotes whole, value and all.
+var badSyntax = regexp.MustCompile(`^bad flag syntax: (.*)$`)
+
 // flagError is the usage error for a flag the flag package refused, with
 // the flag spelled as --help and the README spell it.
 func flagError(err error) error {
@@ -402,6 +418,9 @@ func flagError(err error) error {
 		return err // worded already
 	}
 	msg := err.Error()
+	if m := badSyntax.FindStringSubmatch(msg); m != nil {
+		return usagef("bad flag syntax: %s", spelling(m[1]))
+	}
 	for _, re := range flagMessages {
 		if re.MatchString(msg) {
 			msg = re.ReplaceAllString(msg, "$1--$2$3")

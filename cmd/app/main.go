@@ -112,6 +112,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitOK
 		case len(dangling) > 0:
 			return fail(e, danglingError(fs, dangling), c)
+		case len(pos) > 0 && err != nil && followsUnknownFlag(fs, rest, pos[0]):
+			// The word is the value of a flag this command does not know
+			// (a misspelled --database-url, say): the flag is what is
+			// wrong, and its value is not to be shown.
+			return fail(e, flagError(err), c)
 		case len(pos) > 0:
 			return fail(e, usagef("unknown command %q; run '%s --help'", pos[0], strings.Join(path, " ")), nil)
 		case err != nil:

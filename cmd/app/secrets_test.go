@@ -232,4 +232,28 @@ func TestSecretsStaySecret(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("misspelled flag", func(t *testing.T) {
+		t.Parallel()
+		// The flag is named, never its value: the URL after a flag the
+		// command does not know is not taken for a command to name.
+		bad := "postgres://u:" + secret + "@host/db"
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--databse-url", bad, "portfolio", "list"}, "folio: flag provided but not defined: --databse-url\n"},
+			{[]string{"portfolio", "--databse-url", bad, "list"}, "folio: flag provided but not defined: --databse-url\n"},
+			{[]string{"portfolio", "list", "--databse-url", bad}, "folio: flag provided but not defined: --databse-url\n"},
+			{[]string{"--databse-url=" + bad, "portfolio", "list"}, "folio: flag provided but not defined: --databse-url\n"},
+			{[]string{"---database-url=" + bad, "portfolio", "list"}, "folio: bad flag syntax: ---database-url\n"},
+			{[]string{"portfolio", "list", "---database-url=" + bad}, "folio: bad flag syntax: ---database-url\n"},
+			{[]string{"--=" + bad, "portfolio", "list"}, "folio: bad flag syntax: --\n"},
+		} {
+			r := (&cli{}).run(t, tc.args...)
+			assert.Equal(t, 2, r.code, "%v", r)
+			assert.True(t, strings.HasPrefix(r.stderr, tc.want), "%q: %v", tc.args, r)
+			requireNoSecret(t, r, secret)
+		}
+	})
 }
