@@ -149,7 +149,11 @@ func flagName(a string) (string, bool) {
 // The positional arguments are returned also when the flags do not parse.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, pos, valued []string
-	spelled := map[string]string{} // unknown flags, as the user typed them
+	// Flags as the user typed them, for the flag package's messages,
+	// which spell them with one dash: the first of an unknown flag (the
+	// one it reports), the last of a known one (only the last can lack
+	// its value).
+	spelled := map[string]string{}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -164,13 +168,13 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		name, hasValue := flagName(a)
 		f := fs.Lookup(name)
 		if f == nil {
-			// fs.Parse reports unknown flags and -h in its words, with
-			// one dash: the message shows the flag as typed instead.
+			// fs.Parse reports unknown flags and -h in its words.
 			if _, seen := spelled[name]; !seen {
 				spelled[name] = spelling(a)
 			}
 			continue
 		}
+		spelled[name] = spelling(a)
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue
 		}
@@ -181,8 +185,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	if err := fs.Parse(flags); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok && spelled[name] != "" {
-			return pos, usagef("flag provided but not defined: %s", spelled[name])
+		for _, prefix := range []string{"flag provided but not defined: ", "flag needs an argument: "} {
+			if name, ok := strings.CutPrefix(err.Error(), prefix+"-"); ok && spelled[name] != "" {
+				return pos, usagef("%s%s", prefix, spelled[name])
+			}
 		}
 		return pos, err
 	}

@@ -693,6 +693,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"price", "set", "AAPL", "5", "-bogus=1"}, "folio: flag provided but not defined: -bogus\n"},
 		{[]string{"-name", "portfolio", "list"}, "folio: flag provided but not defined: -name\n"},
 		{[]string{"price", "-date", "set", "AAPL", "1"}, "folio: flag needs an argument: -date (\"set\" after it is the command)\n"},
+		{[]string{"price", "set", "AAPL", "1", "-date"}, "folio: flag needs an argument: -date\n"},
 		{[]string{"price", "--json", "set", "AAPL", "5", "--date"}, "flag needs an argument: --date"},
 		{[]string{"portfolio", "--json", "bogus", "--date", "x"}, `folio: unknown command "bogus"; run 'folio portfolio --help'`},
 		// A flag that needs a value, followed by the command's name: the
