@@ -185,7 +185,7 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 
 	wasOpen := !s.conn.IsClosed()
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
-	err := readResults(br, head, calls, tail, s.wrote, fresh)
+	err := readResults(br, head, calls, tail, s.wrote)
 	// The server answered the round trip's COMMIT: the transaction is
 	// committed, whatever then happened to the connection (a FATAL the
 	// server sent on its way out, read by Close). Failing the unit here
@@ -195,12 +195,16 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err != nil && s.wrote && committing && lostInFlight(err, wasOpen, fresh) && !errors.Is(err, ErrCommitUnknown) {
+	// PgBouncer's words for a client it never gave a server are believed
+	// only in the round trip that begins the transaction: in a later one,
+	// the client had a server (it keeps it from BEGIN to COMMIT).
+	neverRan := err != nil && fresh && notForwarded(err)
+	if err != nil && s.wrote && committing && !neverRan && lostInFlight(err, wasOpen) && !errors.Is(err, ErrCommitUnknown) {
 		// A unit that wrote nothing has nothing to lose or to save twice.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
-	if err != nil && (!s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || fresh && notForwarded(err)) &&
-		!errors.Is(err, ErrSessionEnded) && !errors.Is(err, ErrCommitUnknown) {
+	if err != nil && (!s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || neverRan) &&
+		!errors.Is(err, ErrSessionEnded) {
 		// The connection is gone, and the transaction with it, in a unit
 		// that wrote nothing (PgBouncer hangs up on its client when the
 		// server ends the session, say, and the COMMIT of a unit that
@@ -263,18 +267,16 @@ func lostAfterSend(err error, wasOpen bool) bool {
 //     results only when it reaches the pipeline's Sync (or fills its
 //     output buffer), so it may have run everything, COMMIT included,
 //     before the connection went, and the FATAL then answers the first
-//     statement. PgBouncer's FATALs for a client still waiting for a
-//     server (query_wait_timeout) say nothing was run (notForwarded), in
-//     a round trip that begins the transaction (fresh): in a later one,
-//     the client had a server, and such words are not to be trusted.
+//     statement. (Its FATALs for a client still waiting for a server,
+//     notForwarded, say nothing was run: roundTrip sets those apart.)
 //
 // A FATAL answering COMMIT itself is readResults' (endsSessionAtCommit).
-func lostInFlight(err error, wasOpen, fresh bool) bool {
+func lostInFlight(err error, wasOpen bool) bool {
 	if !serverSaid(err) {
 		return !pgconn.SafeToRetry(err) || lostAfterSend(err, wasOpen)
 	}
 	pgErr, ok := fromPooler(err)
-	return ok && fatal(err) && pgErr.Code == "08P01" && !(fresh && notForwarded(err))
+	return ok && fatal(err) && pgErr.Code == "08P01"
 }
 
 // fromPooler returns err's PgError if PgBouncer sent it, not the server:
@@ -327,7 +329,7 @@ func notForwarded(err error) bool {
 // standby, after committing locally; or before COMMIT arrived, which the
 // client cannot tell apart) is of unknown outcome. Other errors, such as
 // an idle-in-transaction timeout, say the transaction was rolled back.
-func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes, fresh bool) error {
+func readResults(br pgx.BatchResults, head []control, calls []call, tail []control, writes bool) error {
 	for _, c := range head {
 		if _, err := br.Exec(); err != nil {
 			var pre pgx.ErrPreprocessingBatch
@@ -357,7 +359,7 @@ func readResults(br pgx.BatchResults, head []control, calls []call, tail []contr
 			if !serverSaid(err) {
 				return err
 			}
-			if writes && isCommit(c.sql) && endsSessionAtCommit(err, fresh) {
+			if writes && isCommit(c.sql) && endsSessionAtCommit(err) {
 				return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 			}
 			return withSentinel(fmt.Errorf("uow: %s: %w", c.sql, err))
@@ -400,11 +402,12 @@ func fatal(err error) bool {
 // (57P01) or crashed (57P02) while it committed, or PgBouncer lost its
 // server connection (08P01, "server connection closed"); any FATAL but
 // the idle-in-transaction timeout (25P03), which rolled the transaction
-// back before COMMIT arrived, and, in a round trip that begins the
-// transaction (fresh), PgBouncer's for a client it never gave a server.
-func endsSessionAtCommit(err error, fresh bool) bool {
+// back before COMMIT arrived. (A round trip that begins the transaction
+// has BEGIN first: PgBouncer's FATAL for a client it never gave a server
+// answers that, never COMMIT.)
+func endsSessionAtCommit(err error) bool {
 	var pgErr *pgconn.PgError
-	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03" && !(fresh && notForwarded(err))
+	return fatal(err) && errors.As(err, &pgErr) && pgErr.Code != "25P03"
 }
 
 // serverSaid reports whether err is the server's answer to a statement, as
