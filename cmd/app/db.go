@@ -132,32 +132,17 @@ func (e *env) openPool(url string) (*pgxpool.Pool, error) {
 // parseConfig is pgxpool.ParseConfig with errors a user can act on, which
 // never show the string (it may hold a password).
 func parseConfig(url string) (*pgxpool.Config, error) {
-	if scheme, _, ok := strings.Cut(url, "://"); ok && isScheme(scheme) &&
-		!strings.EqualFold(scheme, "postgres") && !strings.EqualFold(scheme, "postgresql") {
-		// pgx would say only that it is not key=value pairs.
+	if u, err := neturl.Parse(url); err == nil && u.Scheme != "" && u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		// pgx would say only that it is not key=value pairs. (A
+		// key=value string has no scheme: "=" comes before any ":".)
 		return nil, &configError{fmt.Sprintf("invalid database URL: the scheme is %s, and folio works with PostgreSQL only; %s",
-			scheme, urlForm)}
+			u.Scheme, urlForm)}
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, parseURLError(err)
 	}
 	return cfg, nil
-}
-
-// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
-// letters, digits, +, - and .), of a sane length.
-func isScheme(s string) bool {
-	if s == "" || len(s) > 32 || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c|0x20 && c|0x20 <= 'z') && !('0' <= c && c <= '9') && c != '+' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
 }
 
 // openPoolConfig is openPool for a parsed configuration.

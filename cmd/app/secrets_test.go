@@ -164,7 +164,7 @@ func TestSecretsStaySecret(t *testing.T) {
 			{"host=x password='" + secret, "failed to parse as keyword/value (unterminated quoted string in connection info string)"},
 			{"host=x password=" + secret + " sslmode=bogus", "failed to configure TLS (sslmode is invalid)"},
 			{"mysql://u:" + secret + "@host/db", "the scheme is mysql, and folio works with PostgreSQL only"},
-			{"HTTP://u:" + secret + "@host/db", "the scheme is HTTP, and folio works with PostgreSQL only"},
+			{"HTTP://u:" + secret + "@host/db", "the scheme is http, and folio works with PostgreSQL only"},
 		} {
 			for _, args := range [][]string{{"portfolio", "list"}, {"--verbose", "migrate", "up"}, {"demo"}} {
 				r := (&cli{url: tc.url}).run(t, args...)

@@ -99,8 +99,9 @@
 // # Responses
 //
 // Every response the handler writes (not net/http's server's own answers
-// to requests it refuses before the handler: 400, 417, 431, 501, 505) has X-Request-Id (the client's, if it sent a sane one:
-// up to 64 of [A-Za-z0-9_-]), X-Content-Type-Options: nosniff and
+// to requests it refuses before the handler: 400, 417, 431, 501, 505) has
+// X-Request-Id (the client's, if it sent a sane one: up to 64 of
+// [A-Za-z0-9_-]), X-Content-Type-Options: nosniff and
 // Cache-Control: no-store (portfolios change, and a cached copy would hide
 // that). JSON bodies are compact, with a trailing newline.
 package httpapi

@@ -481,16 +481,10 @@ func TestSessionEndedAtCommitIsUnknownAndNotRetried(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
-	// pg_sleep: the termination lands at its first check for interrupts.
-	_, err := pool.Exec(ctx, `
-		create function die_at_commit() returns trigger language plpgsql as $$
-		begin perform pg_terminate_backend(pg_backend_pid()); perform pg_sleep(5); return null; end $$;
-		create constraint trigger die_at_commit after insert on investment
-			deferrable initially deferred for each row execute function die_at_commit()`)
-	require.NoError(t, err)
+	dieAtCommit(t, pool)
 
 	var rep uow.Report
-	err = r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
+	err := r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
 	require.ErrorIs(t, err, uow.ErrCommitUnknown)
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
@@ -537,15 +531,10 @@ func TestSessionEndedAtCommitIsUnknownOnATranslatedServer(t *testing.T) {
 	t.Setenv("LANGUAGE", "ru")
 	_, pool, r, _ := ownServer(t, nil)
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
-	_, err := pool.Exec(ctx, `
-		create function die_at_commit() returns trigger language plpgsql as $$
-		begin perform pg_terminate_backend(pg_backend_pid()); perform pg_sleep(5); return null; end $$;
-		create constraint trigger die_at_commit after insert on investment
-			deferrable initially deferred for each row execute function die_at_commit()`)
-	require.NoError(t, err)
+	dieAtCommit(t, pool)
 
 	var rep uow.Report
-	err = r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
+	err := r.Do(ctx, buyIn(ids["Main"], secs["AAPL"]), uow.WithReport(&rep))
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	if pgErr.Severity == pgErr.SeverityUnlocalized {
@@ -605,6 +594,20 @@ func TestTerminatedAfterCommittingIsCommittedOnce(t *testing.T) {
 		assert.Len(t, lots1, len(lots0)+1)
 	}
 	assert.Equal(t, 1, rep.Attempts, "not run again: retried after %v", rep.Retries)
+}
+
+// dieAtCommit makes the backend of any session that inserts a lot
+// terminate itself at COMMIT, in a deferred trigger: the server answers
+// COMMIT with FATAL 57P01 (or its translation), before the commit record.
+// pg_sleep: the termination lands at its first check for interrupts.
+func dieAtCommit(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	_, err := pool.Exec(ctx, `
+		create function die_at_commit() returns trigger language plpgsql as $$
+		begin perform pg_terminate_backend(pg_backend_pid()); perform pg_sleep(5); return null; end $$;
+		create constraint trigger die_at_commit after insert on investment
+			deferrable initially deferred for each row execute function die_at_commit()`)
+	require.NoError(t, err)
 }
 
 // buyIn is the fn of a unit that buys 5 shares of sec in portfolio id.
