@@ -85,7 +85,9 @@
 //     objects the unit had before it to what they were then, those it
 //     loaded to what they were when loaded (they stay tracked, and what is
 //     changed on them afterwards is saved, as SQLAlchemy keeps them in the
-//     session), and those it added are forgotten.
+//     session), and those it added are forgotten. So are the securities it
+//     loaded after its flush wrote their prices by Revalue: the rollback
+//     put back a price the unit never read, so they are read again.
 //   - One object per row. Adding a second object for a row the unit has
 //     (a copy loaded in another unit, say) fails the flush with
 //     domain.ErrAlreadyExists rather than dropping its changes; so does a

@@ -433,7 +433,12 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 			mismatch: domain.ErrNotFound,
 		}.fn(),
 	})
-	*after = append(*after, func() { u.quotes = nil })
+	*after = append(*after, func() {
+		if u.nested > 0 {
+			u.repriced = append(u.repriced, arg.Symbols...)
+		}
+		u.quotes = nil
+	})
 	return late
 }
 

@@ -447,6 +447,60 @@ func TestAggregatesLoadedInAFailedNestedUnitStayTracked(t *testing.T) {
 	assert.True(t, dec(price).Equal(dec("7")), price)
 }
 
+// TestSecurityReadAfterANestedRevalueIsForgottenOnFailure: a nested unit
+// flushes a Revalue of securities it does not track, then loads them; it
+// fails. The rollback puts back prices the unit never read, so those
+// securities are not kept as loaded: the next load reads the row again,
+// and a price set on it commits rather than conflicting with the rolled
+// back one forever. A quote queued before the nested unit is queued again.
+func TestSecurityReadAfterANestedRevalueIsForgottenOnFailure(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA", "BBB"})
+
+	inner := errors.New("inner failed")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		// Queued by the enclosing unit, written by the nested one's flush.
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "BBB", Price: dec("20"), Date: day}}))
+		var held *domain.Security
+		err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("12"), Date: day}}))
+			require.NoError(t, u.Flush(ctx))
+			var err error
+			if held, err = u.Securities().GetBySymbol(ctx, "AAA"); err != nil {
+				return err
+			}
+			p, _, _ := held.LastPrice()
+			assert.Equal(t, "12", p.String(), "read after the nested flush")
+			b, err := u.Securities().GetBySymbol(ctx, "BBB")
+			require.NoError(t, err)
+			p, _, _ = b.LastPrice()
+			assert.Equal(t, "20", p.String(), "read after the nested flush")
+			return inner
+		})
+		require.Same(t, inner, err)
+
+		a, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		assert.NotSame(t, held, a, "read again, not the object read with the rolled-back price")
+		p, _, _ := a.LastPrice()
+		assert.Equal(t, "10", p.String(), "the stored price after the rollback")
+		b, err := u.Securities().GetBySymbol(ctx, "BBB")
+		require.NoError(t, err)
+		p, _, _ = b.LastPrice()
+		assert.Equal(t, "20", p.String(), "the enclosing unit's quote is still queued, and moves onto the object")
+		return a.SetPrice(dec("15"), day)
+	}, uow.WithAttempts(1), uow.WithReport(&rep)))
+	t.Log("\n" + uowtest.Describe(rep))
+
+	for sym, want := range map[string]string{"AAA": "15", "BBB": "20"} {
+		var price string
+		require.NoError(t, pool.QueryRow(ctx, "select last_price::text from security where symbol = $1", sym).Scan(&price))
+		assert.True(t, dec(price).Equal(dec(want)), "%s: %s", sym, price)
+	}
+}
+
 // TestAggregatesLoadedInAFailedNestedReadUnitStayTracked: the same in a
 // Read unit, which writes nothing: the objects are put back and tracked.
 func TestAggregatesLoadedInAFailedNestedReadUnitStayTracked(t *testing.T) {

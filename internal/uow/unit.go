@@ -37,6 +37,11 @@ type Unit struct {
 	nested int
 	bornP  []portfolioEntry
 	bornS  []securityEntry
+	// repriced: the symbols whose prices a flush in a nested unit wrote
+	// by Revalue, on rows the unit did not track. A security loaded
+	// after that flush was read with a price that a failed nested unit
+	// rolls back (see restore).
+	repriced []string
 
 	// ended: fn has returned (or panicked); the unit refuses to be used.
 	ended bool
@@ -238,7 +243,7 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	u.nested++
 	defer func() {
 		if u.nested--; u.nested == 0 {
-			u.bornP, u.bornS = nil, nil
+			u.bornP, u.bornS, u.repriced = nil, nil, nil
 		}
 	}()
 	if u.s.perTrip {
@@ -401,9 +406,10 @@ type mark struct {
 	changedS   map[uuid.UUID]domain.SecurityState
 	quotes     []Quote
 	refused    error
-	// bornP and bornS: how many aggregates the unit had loaded in nested
-	// units when the mark was taken (Unit.bornP, bornS).
-	bornP, bornS int
+	// bornP, bornS and repriced: how many aggregates the unit had loaded
+	// and symbols it had repriced in nested units when the mark was taken
+	// (Unit.bornP, bornS, repriced).
+	bornP, bornS, repriced int
 }
 
 func (u *Unit) mark() mark {
@@ -414,6 +420,7 @@ func (u *Unit) mark() mark {
 		refused:    u.refused,
 		bornP:      len(u.bornP),
 		bornS:      len(u.bornS),
+		repriced:   len(u.repriced),
 	}
 	for id, e := range u.portfolios {
 		m.portfolios[id] = *e
@@ -487,6 +494,16 @@ func (u *Unit) restore(m mark) {
 	// hold the objects. Forgetting them would drop, without a word, the
 	// changes made to them later. Row locks taken since the savepoint
 	// went with it.
+	//
+	// Not so a security read after the nested unit's flush wrote its
+	// price by Revalue: the rollback put back a price the unit never
+	// read. It is forgotten, so that the next load reads the row as it
+	// is; its quote, if queued before the mark, is queued again.
+	stale := make(map[string]bool, len(u.repriced)-m.repriced)
+	for _, sym := range u.repriced[m.repriced:] {
+		stale[sym] = true
+	}
+	u.repriced = u.repriced[:m.repriced]
 	for _, b := range u.bornP[m.bornP:] {
 		if _, ok := m.portfolios[b.p.ID()]; ok {
 			continue
@@ -495,7 +512,7 @@ func (u *Unit) restore(m mark) {
 		u.portfolios[b.p.ID()] = &portfolioEntry{p: b.p, snap: b.snap, state: statePersistent, changes: b.p.Changes()}
 	}
 	for _, b := range u.bornS[m.bornS:] {
-		if _, ok := m.securities[b.s.ID()]; ok {
+		if _, ok := m.securities[b.s.ID()]; ok || stale[b.snap.Symbol] {
 			continue
 		}
 		resetSecurity(b.s, b.snap)
