@@ -17,7 +17,7 @@
 // # Requests
 //
 // Bodies are JSON objects sent as application/json (415 otherwise, with
-// Accept-Post or Accept-Patch), at most Options.MaxBodyBytes long (413),
+// Accept-Post on POST or Accept-Patch on PATCH; HTTP has none for PUT), at most Options.MaxBodyBytes long (413),
 // decoded strictly: an empty body, null, a member whose name is not exactly
 // a documented one (names are case-sensitive, unlike encoding/json's
 // matching), a member given twice, trailing data after the object, a JSON
