@@ -261,3 +261,36 @@ func TestFlushAfterAbortInASnapshotRead(t *testing.T) {
 	assert.ErrorContains(t, flushErr, "aborted by an earlier error")
 	assert.ErrorContains(t, err, "aborted by an earlier error")
 }
+
+// TestAReadRoundTripAfterAClientSideFailureBeginsAgain: in a Read unit every
+// round trip is a transaction of its own, BEGIN and COMMIT around its
+// statements. A value the client cannot scan (a column whose type another
+// tool changed) fails the round trip after the server ran its COMMIT; the
+// next round trip must still begin with BEGIN, or its statements (a
+// portfolio, then its lots) would each read their own snapshot.
+func TestAReadRoundTripAfterAClientSideFailureBeginsAgain(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, []string{"AAPL"}, "Main")
+	_, err := pool.Exec(ctx, `alter table security alter column created_at type text using created_at::text`)
+	require.NoError(t, err)
+
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Securities().GetBySymbol(ctx, "AAPL")
+		require.ErrorContains(t, err, "cannot scan text")
+		var pgErr *pgconn.PgError
+		require.NotErrorAs(t, err, &pgErr, "the client's failure, not the server's")
+		_, err = u.Portfolios().Get(ctx, ids["Main"])
+		return err
+	}, uow.WithReport(&rep)))
+	t.Log("\n" + uowtest.Describe(rep))
+
+	var second []string
+	for _, s := range rep.Statements {
+		if s.RoundTrip == 2 {
+			second = append(second, s.Name())
+		}
+	}
+	assert.Equal(t, []string{"begin isolation level repeatable read read only", "GetPortfolio", "ListInvestmentsByPortfolio", "commit"}, second)
+}

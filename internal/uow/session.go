@@ -215,6 +215,15 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		// sent.
 		err = &sentinelError{kind: ErrSessionEnded, err: err}
 	}
+	if err != nil && s.perTrip && !s.aborted() {
+		// An error the client met (a value it could not scan) stops
+		// readResults before the COMMIT's done; the server ran that
+		// COMMIT all the same (Close read its answer), or the connection
+		// is gone. Either way the next round trip begins afresh, with its
+		// BEGIN: without it, its statements would each read their own
+		// snapshot.
+		s.begun = false
+	}
 	if err != nil && s.aborted() {
 		if s.perTrip {
 			// The failed round trip's transaction is over for the unit;
