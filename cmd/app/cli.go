@@ -180,6 +180,14 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		valued = append(valued, f.Name)
 		if !hasValue && i+1 < len(args) {
+			if next := args[i+1]; isFlag(next) && next != "--" {
+				// "--name --json": the value was forgotten, and taking
+				// the next flag for it would store a security called
+				// "--json", or blame the wrong word. A value that starts
+				// with a dash goes in the same word, --name=-x.
+				return pos, usagef("flag needs an argument: %s (%s after it is a flag; write %s=VALUE for a value that starts with -)",
+					spelling(a), spelling(next), spelling(a))
+			}
 			i++
 			flags = append(flags, args[i])
 		}
@@ -241,8 +249,9 @@ func valueFlags(root *command) map[string]bool {
 // the words of the path, for the command to parse. It stops at the first
 // word that names no command of a group, which stays in what it returns.
 //
-// A flag that takes a value takes the word after it, whatever it is,
-// unless it would leave the command line short of a command: then the
+// A flag that takes a value takes the word after it (parse refuses one
+// that is a flag), unless it would leave the command line short of a
+// command: then the
 // word is taken for the command it names ("folio --date price set AAPL 1",
 // "folio portfolio --name list"), and the flag is returned among dangling,
 // left out of the rest, for run to say what is wrong with it rather than

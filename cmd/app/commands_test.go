@@ -704,6 +704,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"price", "--date", "set", "AAPL", "1"}, "folio: flag needs an argument: --date (\"set\" after it is the command)\nRun with --help for usage.\n"},
 		{[]string{"--database-url", "portfolio", "list"}, "folio: flag needs an argument: --database-url (\"portfolio\" after it is the command)\nRun with --help for usage.\n"},
 		{[]string{"--date", "price"}, "folio: flag provided but not defined: --date\nRun with --help for usage.\n"},
+		// A flag whose value was forgotten, followed by another flag:
+		// the next flag is not its value (a security called "--json").
+		{[]string{"security", "add", "ZZ", "--name", "--json"}, "folio: flag needs an argument: --name (--json after it is a flag; write --name=VALUE for a value that starts with -)\n"},
+		{[]string{"buy", "Main", "AAPL", "1", "--price", "--date", "2024-01-01"}, "folio: flag needs an argument: --price (--date after it is a flag"},
+		{[]string{"sell", "Main", "AAPL", "1", "-price", "--json"}, "folio: flag needs an argument: -price (--json after it is a flag"},
+		{[]string{"--database-url", "--json=postgres://u:S3cretPw@h/d", "portfolio", "list"}, "folio: flag needs an argument: --database-url (--json after it is a flag"},
+		{[]string{"security", "add", "ZZ", "--name", "--bogus"}, "folio: flag needs an argument: --name (--bogus after it is a flag"},
 		// A flag with a value given twice: the flag package would keep
 		// the last, and a trade would be recorded at a price the user may
 		// not have meant.
@@ -723,6 +730,18 @@ func TestUsageErrors(t *testing.T) {
 		assert.Contains(t, stderr, tc.want, "%q", tc.args)
 		assert.NotContains(t, stderr, "S3cretPw")
 	}
+}
+
+// TestAValueThatStartsWithADash: a flag's value that looks like a flag
+// goes in the flag's word (--name=--json), and a negative number after a
+// flag is its value, refused as input, not as usage.
+func TestAValueThatStartsWithADash(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	assert.Equal(t, "Added DASH (--json, USD).\n", c.ok(t, "security", "add", "DASH", "--name=--json"))
+	c.ok(t, "portfolio", "create", "Main")
+	stderr := c.fails(t, 3, "buy", "Main", "DASH", "1", "--price", "-5")
+	assert.Contains(t, stderr, `invalid price "-5"`)
 }
 
 // TestExitCodesMatchTheTable keeps the constants in line with the README's
