@@ -562,6 +562,41 @@ func TestClusterOfAnotherUserNotReadable(t *testing.T) {
 	before, err := os.ReadDir(parent)
 	require.NoError(t, err)
 
+	out := startAsNobody(t, dir)
+	assert.Regexp(t, `(?m)^start: pglocal: the data directory `+regexp.QuoteMeta(dir)+`, which this user may not look into, belongs to postgres \(uid `+pg.Uid+`\), `+
+		`and the server would run as this user: run folio as its owner, or choose another data directory$`, out)
+	after, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "nothing created next to it")
+}
+
+// TestClusterMadeByRootRunAsItsServerUser: a cluster made as root belongs
+// to the server user, but its lock files beside it are root's, in a
+// directory root made. Run as the server user, Start refuses it saying
+// who made it, rather than "permission denied" on a lock file. (nobody
+// stands in for postgres.)
+func TestClusterMadeByRootRunAsItsServerUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make a cluster as root would and to run a process as another user")
+	}
+	t.Parallel()
+	parent := reachableTempDir(t) // root's, mode 0755, like ./.folio
+	dir := filepath.Join(parent, "pgdata")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte("15\n"), 0o600))
+	require.NoError(t, os.Chown(filepath.Join(dir, "PG_VERSION"), 65534, 65534))
+	require.NoError(t, os.Chown(dir, 65534, 65534))
+	require.NoError(t, os.WriteFile(dir+".lock", nil, 0o600))
+
+	out := startAsNobody(t, dir)
+	assert.Regexp(t, `(?m)^start: pglocal: the cluster in `+regexp.QuoteMeta(dir)+` was made by root \(uid 0\), `+
+		`which owns its lock file `+regexp.QuoteMeta(dir+".lock")+`: run folio as that user, or choose another data directory$`, out)
+}
+
+// startAsNobody runs Start on dir in a process of the nobody user (uid
+// 65534) and returns what it printed: "start: " and Start's error.
+func startAsNobody(t *testing.T, dir string) string {
+	t.Helper()
 	// The test binary, where nobody may run it (go test's own directory
 	// is root's, mode 0700).
 	bin := filepath.Join(reachableTempDir(t), "pglocal.test")
@@ -574,11 +609,7 @@ func TestClusterOfAnotherUserNotReadable(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Regexp(t, `(?m)^start: pglocal: the data directory `+regexp.QuoteMeta(dir)+`, which this user may not look into, belongs to postgres \(uid `+pg.Uid+`\), `+
-		`and the server would run as this user: run folio as its owner, or choose another data directory$`, string(out))
-	after, err := os.ReadDir(parent)
-	require.NoError(t, err)
-	assert.Equal(t, before, after, "nothing created next to it")
+	return string(out)
 }
 
 func TestHelperStartAsNobody(t *testing.T) {

@@ -218,12 +218,39 @@ func (l *launcher) checkOwner() error {
 		want, runAs = l.acct.UID, "the "+l.acct.Name+" system user"
 	}
 	if st.Uid == want {
-		return nil
-	}
-	owner := "uid " + strconv.FormatUint(uint64(st.Uid), 10)
-	if u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err == nil {
-		owner = u.Username + " (" + owner + ")"
+		return l.checkLocks()
 	}
 	return fmt.Errorf("pglocal: %s belongs to %s, and the server would run as %s: "+
-		"run folio as its owner, or choose another data directory", what, owner, runAs)
+		"run folio as its owner, or choose another data directory", what, userName(st.Uid), runAs)
+}
+
+// checkLocks refuses, for a process that is not root, a cluster whose lock
+// files beside it it may not write: one made as root belongs to the server
+// user, but its lock files are root's, and root runs its server. Running
+// folio as the server user would otherwise stop at "permission denied" on
+// a lock file, whoever made the cluster left unsaid.
+func (l *launcher) checkLocks() error {
+	if l.acct != nil {
+		return nil // root writes any file
+	}
+	for _, path := range []string{l.lockPath(), l.usersPath()} {
+		fi, err := os.Stat(path)
+		if err != nil || syscall.Access(path, 2 /* W_OK */) == nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return fmt.Errorf("pglocal: the cluster in %s was made by %s, which owns its lock file %s: "+
+				"run folio as that user, or choose another data directory", l.dataDir, userName(st.Uid), path)
+		}
+	}
+	return nil
+}
+
+// userName is "name (uid N)", or "uid N" for a uid with no name.
+func userName(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username + " (uid " + id + ")"
+	}
+	return "uid " + id
 }
