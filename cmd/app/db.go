@@ -208,10 +208,15 @@ func (e *env) startEmbedded() (*pglocal.Server, string, error) {
 		_ = srv.Stop(stopCtx)
 		return nil, "", err
 	}
-	if srv.Created() && e.tty {
-		// The first use of a data directory, or a mistyped --data-dir:
-		// either way, the person at the terminal should know.
-		fmt.Fprintf(e.stderr, "folio: created a new database cluster in %s\n", srv.DataDir())
+	if srv.Created() {
+		// The first use of a data directory, or a mistyped --data-dir
+		// (or the right one, relative, from another directory): either
+		// way, the person at the terminal should know. Elsewhere it is
+		// said only should the command then find nothing (see fail).
+		e.created = srv.DataDir()
+		if e.tty {
+			fmt.Fprintf(e.stderr, "folio: created a new database cluster in %s\n", srv.DataDir())
+		}
 	}
 	e.logger.Debug("embedded PostgreSQL", "data_dir", srv.DataDir(), "socket_dir", srv.SocketDir(), "started_here", srv.Owned())
 	return srv, srv.URL(embeddedDB), nil

@@ -65,6 +65,22 @@ func requireNoServer(t *testing.T, dir string) {
 	}
 }
 
+// TestNotFoundInANewClusterSaysItIsNew: the default data directory is
+// relative, so folio run from another directory makes a new, empty
+// cluster; off a terminal nothing announces it. A command that then finds
+// nothing says the cluster is new; once it is not, it says nothing more.
+func TestNotFoundInANewClusterSaysItIsNew(t *testing.T) {
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	stderr := c.fails(t, 4, "report", "Growth")
+	assert.Equal(t, "folio: portfolio \"Growth\": not found\n"+
+		"folio: note: this command created a new, empty database cluster in "+filepath.Join(dir, "pgdata")+
+		"; run folio from the directory you used before, or give --data-dir\n", stderr)
+	assert.Equal(t, "folio: portfolio \"Growth\": not found\n", c.fails(t, 4, "report", "Growth"))
+	requireNoServer(t, dir)
+}
+
 // TestEmbeddedDefault runs without DATABASE_URL: every invocation starts
 // the PostgreSQL in FOLIO_DATA_DIR (creating the cluster the first time),
 // and stops it before it exits, and the data stays between invocations.

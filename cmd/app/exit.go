@@ -97,7 +97,15 @@ func fail(e *env, err error, c *command) int {
 	if errors.Is(err, errUsage) && c != nil {
 		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
 	}
-	return exitCode(err)
+	code := exitCode(err)
+	if code == exitNotFound && e.created != "" && !e.tty {
+		// Not found in a database this command made: most likely folio
+		// ran in another directory than before (the default data
+		// directory is relative) and nothing on the terminal said so.
+		fmt.Fprintf(e.stderr, "folio: note: this command created a new, empty database cluster in %s; "+
+			"run folio from the directory you used before, or give --data-dir\n", e.created)
+	}
+	return code
 }
 
 // cancellation reports whether err is what a cancelled context makes of a

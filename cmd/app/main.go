@@ -73,6 +73,9 @@ type env struct {
 	svc    *tracker.Service
 	// embedded is the embedded default's server, when the command uses it.
 	embedded *pglocal.Server
+	// created is the data directory of the cluster this command made, if
+	// it made one.
+	created string
 }
 
 // run is the whole program, testable: it returns the exit code.
