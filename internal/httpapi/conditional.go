@@ -212,6 +212,11 @@ func (c conditions) check(method string, version int64) error {
 		switch {
 		case version == 0:
 			return failed("it has no ETag, so no entity tag in If-Match can match; send If-Match: * or none")
+		case !slices.Contains(m.strong, version) && slices.Contains(m.weak, version):
+			// RFC 9110, 13.1.1: If-Match compares strongly, and a weak
+			// tag never matches. Saying only "not listed" would puzzle a
+			// client that sent W/"3" for ETag "3".
+			return failed("its ETag is %s, which If-Match lists only as the weak W/%s, and If-Match matches strong entity tags only; send %s", etag(version), etag(version), etag(version))
 		case !slices.Contains(m.strong, version):
 			return failed("its ETag is %s, which If-Match does not list", etag(version))
 		}

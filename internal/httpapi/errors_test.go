@@ -152,7 +152,7 @@ func TestErrors(t *testing.T) {
 
 		// 412: If-Match names an old version.
 		{"stale If-Match on PATCH", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `"1"`}, 412, precond, precondT, "", `portfolio "Main": precondition failed: its ETag is "2", which If-Match does not list`},
-		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
+		{"weak If-Match", "PATCH", "/portfolios/" + id, `{"name":"X"}`, []string{"If-Match", `W/"2"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match lists only as the weak W/"2", and If-Match matches strong entity tags only; send "2"`},
 		{"foreign If-Match", "POST", trades, buy("1"), []string{"If-Match", `"abc"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
 		{"leading zero If-Match", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `"02"`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},
 		{"empty entity tag", "DELETE", "/portfolios/" + id, "", []string{"If-Match", `""`}, 412, precond, precondT, "", `its ETag is "2", which If-Match does not list`},

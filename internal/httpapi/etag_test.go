@@ -114,17 +114,20 @@ func TestIfMatchTagsThatCannotMatch(t *testing.T) {
 	path := "/portfolios/" + p.ID.String()
 	trade := `{"side":"buy","symbol":"AAPL","quantity":"1","price":"10","date":"2024-03-01"}`
 	const detail = `portfolio "Main": precondition failed: its ETag is "1", which If-Match does not list`
+	const weak = `portfolio "Main": precondition failed: its ETag is "1", which If-Match lists only as the weak W/"1", ` +
+		`and If-Match matches strong entity tags only; send "1"`
 
-	for _, c := range []struct{ method, target, body, tag string }{
-		{"PATCH", path, `{"name":"Weak"}`, `W/"1"`},
-		{"POST", path + "/trades", trade, `"abc"`},
-		{"DELETE", path, "", `"01"`},
-		{"DELETE", path, "", `W/"1", "", "a,b", "+1"`},
+	for _, c := range []struct{ method, target, body, tag, detail string }{
+		{"PATCH", path, `{"name":"Weak"}`, `W/"1"`, weak},
+		{"PATCH", path, `{"name":"Weak"}`, `W/"2"`, detail},
+		{"POST", path + "/trades", trade, `"abc"`, detail},
+		{"DELETE", path, "", `"01"`, detail},
+		{"DELETE", path, "", `W/"1", "", "a,b", "+1"`, weak},
 	} {
 		t.Run(c.method+" "+c.tag, func(t *testing.T) {
 			before := e.dump(t)
 			res := e.do(t, c.method, c.target, c.body, "If-Match", c.tag)
-			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", detail, "")
+			requireExactProblem(t, res, http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", c.detail, "")
 			assert.Empty(t, res.Header().Get("ETag"))
 			assert.Equal(t, before, e.dump(t), "nothing written")
 		})
