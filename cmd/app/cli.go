@@ -59,7 +59,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 		"PostgreSQL connection string (default: $DATABASE_URL, else the embedded default)")
 	fs.StringVar(&g.dataDir, "data-dir", "",
 		"data directory of the embedded default (default: $FOLIO_DATA_DIR, else ./.folio)")
-	fs.BoolVar(&g.json, "json", false, "print data as JSON")
+	fs.BoolVar(&g.json, "json", false, "print data as JSON, and log in JSON lines (serve's request log)")
 	fs.BoolVar(&g.verbose, "verbose", false, "log every statement with its duration, and each unit's round trips")
 }
 

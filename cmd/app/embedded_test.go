@@ -356,7 +356,7 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
 	addr := freeAddr(t)
 
-	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
+	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr, "--json")
 	serve.Args = append([]string{nohup}, serve.Args...)
 	serve.Path = nohup
 	serveErr := &lockedBuffer{}
@@ -373,6 +373,28 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
 	requireNoServer(t, dir)
+
+	// --json: the log is JSON lines, request lines included.
+	requests := 0
+	for _, l := range lines(serveErr.String()) {
+		if strings.HasPrefix(l, "nohup: ") {
+			continue // nohup's own words
+		}
+		var rec struct {
+			Msg    string `json:"msg"`
+			Level  string `json:"level"`
+			Path   string `json:"path"`
+			Status int    `json:"status"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &rec), "a log line that is not JSON: %q", l)
+		assert.NotEmpty(t, rec.Level, "%q", l)
+		if rec.Msg == "request" {
+			assert.Equal(t, "/healthz", rec.Path, "%q", l)
+			assert.Equal(t, http.StatusOK, rec.Status, "%q", l)
+			requests++
+		}
+	}
+	assert.Positive(t, requests, "no request line in %s", serveErr)
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.

@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if g.verbose {
 		level = slog.LevelDebug
 	}
-	e.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	e.logger = newLogger(stderr, level, g.json)
 
 	if c.needsDB {
 		e.long = c.long

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -16,7 +17,7 @@ func serve(e *env, _ []string) error {
 	// Request logs are the point of a server's log: info level at least.
 	logger := e.logger
 	if !e.g.verbose {
-		logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		logger = newLogger(e.stderr, slog.LevelInfo, e.g.json)
 	}
 	h := httpapi.New(e.svc, httpapi.Options{Logger: logger})
 	ctx, cancel := context.WithCancelCause(e.ctx)
@@ -74,4 +75,14 @@ func (a *addrValue) Set(s string) error {
 	}
 	*a = addrValue(s)
 	return nil
+}
+
+// newLogger logs to w from level up: text lines, or with asJSON (--json)
+// one JSON object per line, for a log collector to read.
+func newLogger(w io.Writer, level slog.Level, asJSON bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
