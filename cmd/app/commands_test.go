@@ -843,6 +843,11 @@ func TestOneLine(t *testing.T) {
 		"plain":                          "plain",
 		"failed to connect:\n\tdial a\n": "failed to connect: dial a",
 		"first\n  second\n\nthird":       "first; second; third",
+		// pgx's two tries of one server (TLS, then not), and a lookup
+		// failure that repeats its own end.
+		"failed to connect:\n\th: dial error: refused\n\th: dial error: refused":                "failed to connect: h: dial error: refused",
+		"failed:\n\thostname resolving error: lookup x: no such host\n\tlookup x: no such host": "failed: hostname resolving error: lookup x: no such host",
+		"failed:\n\ta: refused\n\tb: refused":                                                   "failed: a: refused; b: refused",
 	} {
 		assert.Equal(t, want, oneLine(in), "%q", in)
 	}

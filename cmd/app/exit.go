@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -159,17 +160,21 @@ func message(err error, changing string) string {
 
 // oneLine joins the lines of a message some errors span, such as pgx's
 // for a connection that failed on every address it tried, so that each
-// error is one line of stderr.
+// error is one line of stderr. A line that repeats an earlier one, or its
+// end, is left out: pgx tries a server twice (with TLS, then without, as
+// sslmode=prefer asks) and reports the same refusal for each try.
 func oneLine(msg string) string {
 	if !strings.Contains(msg, "\n") {
 		return msg
 	}
 	var b strings.Builder
+	var kept []string
 	for line := range strings.Lines(msg) {
 		line = strings.TrimSpace(line)
-		if line == "" {
+		if line == "" || slices.ContainsFunc(kept, func(k string) bool { return strings.HasSuffix(k, line) }) {
 			continue
 		}
+		kept = append(kept, line)
 		if b.Len() > 0 {
 			if strings.HasSuffix(b.String(), ":") {
 				b.WriteString(" ")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -92,6 +93,19 @@ func TestConnectFailureNamesTheDatabaseUsed(t *testing.T) {
 	stderr := c.fails(t, 1, "portfolio", "list")
 	assert.Contains(t, stderr, `folio: cannot connect to PostgreSQL (host `)
 	assert.Contains(t, stderr, `, database "bob", user "bob"): `)
+}
+
+// pgx tries a TCP server twice (TLS, then not): the refusal is said once.
+func TestConnectRefusedIsSaidOnce(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	c := &cli{url: "postgres://u:S3cretPw@" + addr + "/db?connect_timeout=5"}
+	stderr := c.fails(t, 1, "portfolio", "list")
+	assert.Equal(t, 1, strings.Count(stderr, "connection refused"), "%s", stderr)
+	assert.NotContains(t, stderr, "S3cretPw")
 }
 
 // The first use of a data directory (or a mistyped --data-dir) says that
