@@ -40,6 +40,7 @@ func commands() *command {
 			{name: "price", summary: "prices", sub: []*command{
 				{name: "set", args: "SYMBOL PRICE", nargs: 2, needsDB: true,
 					summary: "set a security's price",
+					help:    "PRICE is a plain decimal (190.5), not negative. A security keeps its latest-dated price, so a price dated before the one it has is refused.",
 					flags: func(fs *flag.FlagSet) {
 						fs.String("date", "", "the day of the price, YYYY-MM-DD (default today in UTC)")
 					},
@@ -54,6 +55,7 @@ func commands() *command {
 			{name: "portfolio", summary: "portfolios", sub: []*command{
 				{name: "create", args: "NAME", nargs: 1, needsDB: true,
 					summary: "create an empty portfolio",
+					help:    "NAME is 1 to 100 characters, trimmed, and unique among portfolios (Growth and growth are two names).",
 					flags: func(fs *flag.FlagSet) {
 						fs.String("currency", "USD", "base currency: three letters, as ISO 4217 codes are (the shape is checked, not the list)")
 					},
