@@ -459,3 +459,47 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	assert.Less(t, time.Since(began), 8*time.Second, "the next command waited for the dead serve")
 	requireNoServer(t, dir)
 }
+
+// TestServeStopsAtASecondSignal: the first SIGTERM (or Ctrl-C) lets the
+// requests in flight finish, for up to 15 seconds; a second one cuts them
+// off and serve exits at once, saying so.
+func TestServeStopsAtASecondSignal(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	addr := freeAddr(t)
+	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
+	serveErr := &lockedBuffer{}
+	serve.Stderr = serveErr
+	require.NoError(t, serve.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() { _ = serve.Process.Kill() })
+	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serveErr)
+
+	// A request whose body never comes: in flight until the read timeout.
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /portfolios HTTP/1.1\r\nHost: folio\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // for the server to read the headers
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool { return strings.Contains(serveErr.String(), "shutting down") },
+		10*time.Second, 10*time.Millisecond, "%s", serveErr)
+	select {
+	case err := <-exited:
+		t.Fatalf("serve exited with a request in flight: %v\n%s", err, serveErr)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 1, exit.ExitCode())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not exit at the second signal:\n%s", serveErr)
+	}
+	assert.Contains(t, serveErr.String(), "requests still running were cut off: told not to wait for them")
+}

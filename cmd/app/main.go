@@ -44,9 +44,34 @@ func main() {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	// The first signal ends ctx; a second one tells serve to stop waiting
+	// for the requests in flight.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, sigs...)
+	hurry := make(chan struct{})
+	go func() {
+		<-signals
+		<-signals
+		close(hurry)
+	}()
+	code := run(withHurry(ctx, hurry), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
+}
+
+type hurryKey struct{}
+
+// withHurry gives ctx a channel that closes when the user insists that
+// the command stop (a second Ctrl-C): serve then cuts off the requests it
+// was letting finish.
+func withHurry(ctx context.Context, hurry <-chan struct{}) context.Context {
+	return context.WithValue(ctx, hurryKey{}, hurry)
+}
+
+// hurryOf returns ctx's hurry channel, or nil (never).
+func hurryOf(ctx context.Context) <-chan struct{} {
+	h, _ := ctx.Value(hurryKey{}).(<-chan struct{})
+	return h
 }
 
 // env is what a command runs with.

@@ -36,7 +36,8 @@ func serve(e *env, _ []string) error {
 			}
 		}()
 	}
-	err := httpapi.ListenAndServe(ctx, flagOf(e, "addr"), h, logger)
+	srv := httpapi.Server{Handler: h, Logger: logger, Hurry: hurryOf(e.ctx)}
+	err := srv.ListenAndServe(ctx, flagOf(e, "addr"))
 	if errors.Is(context.Cause(ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
 	}

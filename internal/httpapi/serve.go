@@ -33,6 +33,9 @@ const (
 	DefaultShutdownGrace = 15 * time.Second
 )
 
+// errHurried is the cause of a shutdown cut short by Server.Hurry.
+var errHurried = errors.New("told not to wait for them")
+
 // Server runs a handler until its context is done, then shuts down
 // gracefully.
 type Server struct {
@@ -42,6 +45,9 @@ type Server struct {
 	// ShutdownGrace is how long in-flight requests may take to finish
 	// after the context is done (default DefaultShutdownGrace).
 	ShutdownGrace time.Duration
+	// Hurry, once closed, ends the grace period at once: requests still
+	// running are cut off (a second Ctrl-C, say). nil: never.
+	Hurry <-chan struct{}
 }
 
 // Serve is Server{Handler: h, Logger: logger}.Serve(ctx, ln).
@@ -112,11 +118,26 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 	logger.LogAttrs(context.Background(), slog.LevelInfo, "shutting down", slog.String("addr", addr), slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	hctx, hurried := context.WithCancelCause(sctx)
+	defer hurried(nil)
+	if s.Hurry != nil {
+		go func() {
+			select {
+			case <-s.Hurry:
+				hurried(errHurried)
+			case <-hctx.Done():
+			}
+		}()
+	}
+	err := srv.Shutdown(hctx)
 	if err != nil {
-		// Out of grace: cut off what is left.
-		err = errors.Join(err, srv.Close())
-		err = fmt.Errorf("httpapi: shutdown on %s: requests still running after %v: %w", addr, grace, err)
+		// Out of grace, or told to hurry: cut off what is left.
+		cerr := srv.Close()
+		if errors.Is(context.Cause(hctx), errHurried) {
+			err = fmt.Errorf("httpapi: shutdown on %s: requests still running were cut off: %w", addr, errors.Join(errHurried, cerr))
+		} else {
+			err = fmt.Errorf("httpapi: shutdown on %s: requests still running after %v: %w", addr, grace, errors.Join(err, cerr))
+		}
 	}
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)

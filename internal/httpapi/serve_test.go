@@ -225,3 +225,38 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 	assert.Contains(t, string(body), `"detail":"the request body did not arrive in the time the server allows"`)
 	assert.Zero(t, e.count(t, "portfolio"))
 }
+
+// TestServeHurried: closing Hurry during the grace period cuts off the
+// requests still running at once, and Serve says so.
+func TestServeHurried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	h, arrived, release := stalled(e.h)
+	defer close(release)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hurry := make(chan struct{})
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Server{Handler: h, Hurry: hurry}.Serve(sctx, ln) }()
+
+	inflight := get("http://" + ln.Addr().String() + "/healthz")
+	<-arrived
+	cancel()
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned with a request in flight, before Hurry: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(hurry)
+	select {
+	case err := <-served:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "requests still running were cut off: told not to wait for them")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return once told to hurry (the grace period is 15 s)")
+	}
+	assert.Error(t, (<-inflight).err, "the connection was cut")
+}
