@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -165,16 +164,16 @@ func TestIfMatchManyTags(t *testing.T) {
 	trade := `{"side":"buy","symbol":"AAPL","quantity":"1","price":"10","date":"2024-03-01"}`
 	before := e.dump(t)
 
+	// The tags past the ninth are never read: had they been, the
+	// malformed last one would be what the 400 says.
 	tags := make([]string, 20000)
 	for i := range tags {
 		tags[i] = `"` + strconv.Itoa(i+2) + `"`
 	}
-	began := time.Now()
+	tags[len(tags)-1] = "unquoted"
 	res := e.do(t, "POST", path+"/trades", trade, "If-Match", strings.Join(tags, ", "))
-	elapsed := time.Since(began)
 	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
 		"If-Match lists more than 8 distinct entity tags; at most 8 are accepted", "")
-	assert.Less(t, elapsed, 200*time.Millisecond, "it read every tag")
 	assert.Equal(t, before, e.dump(t), "nothing written")
 
 	same := strings.Repeat(`"2", `, 50000) + `"1"`
