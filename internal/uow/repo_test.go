@@ -258,6 +258,17 @@ func TestTrackedPriceChangeIsAnUpdate(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "select last_price::text, price_date from security").Scan(&price, &on))
 	assert.Equal(t, "123.4560000000", price)
 	assert.True(t, on.Equal(day.AddDate(0, 0, 3)))
+
+	// The same price on a later day is a change too: of the date.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		s, err := u.Securities().GetBySymbol(ctx, "AAPL")
+		require.NoError(t, err)
+		return s.SetPrice(dec("123.4560"), day.AddDate(0, 0, 4))
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{begin, "GetSecuritiesBySymbols", "UpdateSecurityPrice", "commit"}, uowtest.Names(rep))
+	require.NoError(t, pool.QueryRow(ctx, "select last_price::text, price_date from security").Scan(&price, &on))
+	assert.Equal(t, "123.4560000000", price)
+	assert.True(t, on.Equal(day.AddDate(0, 0, 4)), "%v", on)
 }
 
 func TestClockIsInjectable(t *testing.T) {
@@ -430,13 +441,23 @@ func TestCorruptRowIsNotInvalidInput(t *testing.T) {
 // check that the columns are still as read. At READ COMMITTED, where the
 // server would let a unit overwrite a change committed after its read,
 // the unit conflicts instead and is rerun on the new state: nothing is
-// lost. Per security, and in the one statement for many (bulk 1).
+// lost. Each statement on its own: the rename, the price per security,
+// the prices of many in one statement (bulk 1).
 func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 	t.Parallel()
-	for _, bulk := range []int{8, 1} {
-		t.Run(fmt.Sprintf("bulk %d", bulk), func(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		bulk            int
+		rename, reprice bool
+		statement       string
+	}{
+		{"rename", 8, true, false, "UpdateSecurityName"},
+		{"price per security", 8, false, true, "UpdateSecurityPrice"},
+		{"prices of many", 1, false, true, "UpdateSecurityPricesByID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithBulkThreshold(bulk))
+			pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithBulkThreshold(tc.bulk))
 			seed(t, r, []string{"AAA", "BBB"})
 
 			read := make(chan struct{})
@@ -459,8 +480,13 @@ func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 						close(read)
 						<-written // the other unit commits after this one read
 					}
-					if err := a.Rename(a.Name() + " (B)"); err != nil {
-						return err
+					if tc.rename {
+						if err := a.Rename(a.Name() + " (B)"); err != nil {
+							return err
+						}
+					}
+					if !tc.reprice {
+						return nil
 					}
 					pa, _, _ := a.LastPrice()
 					pb, _, _ := b.LastPrice()
@@ -474,7 +500,12 @@ func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 				a, err := u.Securities().GetBySymbol(ctx, "AAA")
 				require.NoError(t, err)
-				require.NoError(t, a.Rename("Renamed by A"))
+				if tc.rename {
+					require.NoError(t, a.Rename("Renamed by A"))
+				}
+				if !tc.reprice {
+					return nil
+				}
 				require.NoError(t, a.SetPrice(dec("20"), day.AddDate(0, 0, 1)))
 				b, err := u.Securities().GetBySymbol(ctx, "BBB")
 				require.NoError(t, err)
@@ -485,13 +516,22 @@ func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 			t.Log("\n" + uowtest.Describe(rep))
 			assert.Equal(t, 2, attempts, "the first attempt conflicted")
 			assert.Equal(t, 2, rep.Attempts)
+			var names []string
+			for _, st := range rep.Statements {
+				names = append(names, st.Name())
+			}
+			assert.Contains(t, names, tc.statement)
 
 			var name, pa, pb string
 			require.NoError(t, pool.QueryRow(ctx, "select name, trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&name, &pa))
 			require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'BBB'").Scan(&pb))
-			assert.Equal(t, "Renamed by A (B)", name, "both renames, in order")
-			assert.Equal(t, "21", pa, "B's change on top of A's")
-			assert.Equal(t, "31", pb, "B's change on top of A's")
+			if tc.rename {
+				assert.Equal(t, "Renamed by A (B)", name, "both renames, in order")
+			}
+			if tc.reprice {
+				assert.Equal(t, "21", pa, "B's change on top of A's")
+				assert.Equal(t, "31", pb, "B's change on top of A's")
+			}
 		})
 	}
 }

@@ -340,23 +340,41 @@ func TestAnEndedQueryContextIsNotRetried(t *testing.T) {
 	t.Parallel()
 	_, r := newDB(t)
 	_, ids := seed(t, r, nil, "Main")
-	runs := 0
-	var rep uow.Report
-	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		runs++
-		if _, err := u.Securities().List(ctx, uow.ListOptions{}); err != nil {
-			return err // the unit holds a connection from here on
-		}
-		qctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
-		defer cancel()
-		<-qctx.Done()
-		_, err := u.Portfolios().Get(qctx, ids["Main"])
-		return err
-	}, uow.WithReport(&rep))
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, 1, runs, "fn ran again; retries: %v", rep.Retries)
-	assert.False(t, uow.Retryable(err))
-	assert.NotContains(t, err.Error(), "gave up")
+	for _, tc := range []struct {
+		name  string
+		ended func(context.Context) (context.Context, context.CancelFunc)
+		want  error
+	}{
+		{"deadline", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, time.Nanosecond)
+		}, context.DeadlineExceeded},
+		{"cancelled", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			qctx, cancel := context.WithCancel(ctx)
+			cancel()
+			return qctx, cancel
+		}, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := 0
+			var rep uow.Report
+			err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				runs++
+				if _, err := u.Securities().List(ctx, uow.ListOptions{}); err != nil {
+					return err // the unit holds a connection from here on
+				}
+				qctx, cancel := tc.ended(ctx)
+				defer cancel()
+				<-qctx.Done()
+				_, err := u.Portfolios().Get(qctx, ids["Main"])
+				return err
+			}, uow.WithReport(&rep))
+			require.ErrorIs(t, err, tc.want)
+			assert.Equal(t, 1, runs, "fn ran again; retries: %v", rep.Retries)
+			assert.False(t, uow.Retryable(err))
+			assert.False(t, uow.Retryable(fmt.Errorf("x: %w", tc.want)))
+			assert.NotContains(t, err.Error(), "gave up")
+		})
+	}
 }
 
 // Retries end at the first error that is not worth another attempt, and
