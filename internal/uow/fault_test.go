@@ -25,6 +25,7 @@ import (
 	"github.com/folio-dev/folio/internal/pglocal"
 	"github.com/folio-dev/folio/internal/pgtest"
 	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
 
 // faultDB is a database of the test's own whose pool marks its sessions
@@ -373,6 +374,7 @@ type proxy struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
+	trap  atomic.Bool
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -398,11 +400,40 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
+			go p.forward(s, c)
 			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
 		}
 	}()
 	return p
+}
+
+// dropNext makes the proxy drop the connection whose client sends next,
+// once the proxy has read what it sent and before the server sees it: the
+// client's write succeeded, and no answer comes. (Matching the statement's
+// text would not do: a prepared COMMIT goes out by name.) New connections
+// are forwarded as before.
+func (p *proxy) dropNext() { p.trap.Store(true) }
+
+// forward copies what the client c sends to the server s, but for the
+// write the trap is set for (see dropNext).
+func (p *proxy) forward(s, c net.Conn) {
+	defer s.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if p.trap.CompareAndSwap(true, false) {
+				_ = c.Close()
+				return
+			}
+			if _, err := s.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (p *proxy) cut() {
@@ -619,6 +650,62 @@ func buyIn(id uuid.UUID, sec *domain.Security) func(context.Context, *uow.Unit) 
 		}
 		_, err = p.Buy(sec, dec("5"), dec("1"), day)
 		return err
+	}
+}
+
+// The connection of a unit that only read is lost with no word from the
+// server while its COMMIT is in flight: nothing was written, so the outcome is
+// not "unknown", and the unit runs again on a new connection. In a Do that
+// wrote nothing and in a Read that holds one snapshot (one transaction,
+// committed at the end).
+func TestConnectionLostAtTheCommitOfAUnitThatWroteNothingIsRetried(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	cc, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	p := newProxy(t, filepath.Join(cc.Host, fmt.Sprintf(".s.PGSQL.%d", cc.Port)))
+	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
+		c.ConnConfig.Host = p.dir
+		c.MaxConns = 1
+	})
+	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	_, ids := seed(t, r, nil, "Main")
+
+	for _, tc := range []struct {
+		name string
+		run  func(context.Context, func(context.Context, *uow.Unit) error, ...uow.Option) error
+		opts []uow.Option
+	}{
+		{"do", r.Do, nil},
+		{"read with a snapshot", r.Read, []uow.Option{uow.WithSnapshot()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			attempts := 0
+			var rep uow.Report
+			err := tc.run(ctx, func(ctx context.Context, u *uow.Unit) error {
+				attempts++
+				p1, err := u.Portfolios().Get(ctx, ids["Main"])
+				if err != nil {
+					return err
+				}
+				if _, err := u.Securities().List(ctx, uow.ListOptions{}); err != nil {
+					return err
+				}
+				assert.Equal(t, "Main", p1.Name())
+				if attempts == 1 {
+					p.dropNext() // the COMMIT: sent, never answered
+				}
+				return nil
+			}, append(tc.opts, uow.WithReport(&rep))...)
+			t.Log("\n" + uowtest.Describe(rep))
+			require.NoError(t, err)
+			assert.Equal(t, 2, attempts)
+			require.Len(t, rep.Retries, 1)
+			t.Logf("retried after: %v", rep.Retries[0])
+			assert.ErrorIs(t, rep.Retries[0], uow.ErrSessionEnded)
+			assert.NotErrorIs(t, rep.Retries[0], uow.ErrCommitUnknown)
+		})
 	}
 }
 
