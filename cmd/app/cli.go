@@ -180,11 +180,15 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		valued = append(valued, f.Name)
 		if !hasValue && i+1 < len(args) {
-			if next := args[i+1]; isFlag(next) && next != "--" {
+			if next := args[i+1]; isFlag(next) {
 				// "--name --json": the value was forgotten, and taking
 				// the next flag for it would store a security called
 				// "--json", or blame the wrong word. A value that starts
-				// with a dash goes in the same word, --name=-x.
+				// with a dash goes in the same word, --name=-x. "--name
+				// --help" asks for help, and gets it.
+				if name, _ := flagName(next); name == "help" || name == "h" {
+					return pos, flag.ErrHelp
+				}
 				return pos, usagef("flag needs an argument: %s (%s after it is a flag; write %s=VALUE for a value that starts with -)",
 					spelling(a), spelling(next), spelling(a))
 			}

@@ -738,6 +738,7 @@ func TestUsageErrors(t *testing.T) {
 func TestAValueThatStartsWithADash(t *testing.T) {
 	t.Parallel()
 	c, _ := newCLI(t)
+	assert.Contains(t, c.ok(t, "security", "add", "X", "--name", "--help"), "Usage: folio security add SYMBOL [flags]", "--help after a flag is still --help")
 	assert.Equal(t, "Added DASH (--json, USD).\n", c.ok(t, "security", "add", "DASH", "--name=--json"))
 	c.ok(t, "portfolio", "create", "Main")
 	stderr := c.fails(t, 3, "buy", "Main", "DASH", "1", "--price", "-5")

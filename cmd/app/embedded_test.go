@@ -78,6 +78,10 @@ func TestNotFoundInANewClusterSaysItIsNew(t *testing.T) {
 		"folio: note: this command created a new, empty database cluster in "+filepath.Join(dir, "pgdata")+
 		"; run folio from the directory you used before, or give --data-dir\n", stderr)
 	assert.Equal(t, "folio: portfolio \"Growth\": not found\n", c.fails(t, 4, "report", "Growth"))
+
+	// A file that is not there is no sign of the wrong cluster.
+	other := &cli{env: []string{"FOLIO_DATA_DIR=" + filepath.Join(dir, "other")}, dir: dir}
+	assert.Equal(t, "folio: no such file: nosuch.csv\n", other.fails(t, 4, "price", "import", "nosuch.csv"))
 	requireNoServer(t, dir)
 }
 

@@ -99,7 +99,7 @@ func fail(e *env, err error, c *command) int {
 		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
 	}
 	code := exitCode(err)
-	if code == exitNotFound && e.created != "" && !e.tty {
+	if errors.Is(err, domain.ErrNotFound) && e.created != "" && !e.tty {
 		// Not found in a database this command made: most likely folio
 		// ran in another directory than before (the default data
 		// directory is relative) and nothing on the terminal said so.

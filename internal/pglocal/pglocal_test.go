@@ -573,8 +573,8 @@ func TestClusterOfAnotherUserNotReadable(t *testing.T) {
 // TestClusterMadeByRootRunAsItsServerUser: a cluster made as root belongs
 // to the server user, but its lock files beside it are root's, in a
 // directory root made. Run as the server user, Start refuses it saying
-// who made it, rather than "permission denied" on a lock file. (nobody
-// stands in for postgres.)
+// whose the lock file or the directory is, rather than "permission
+// denied". (nobody stands in for postgres.)
 func TestClusterMadeByRootRunAsItsServerUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to make a cluster as root would and to run a process as another user")
@@ -589,8 +589,16 @@ func TestClusterMadeByRootRunAsItsServerUser(t *testing.T) {
 	require.NoError(t, os.WriteFile(dir+".lock", nil, 0o600))
 
 	out := startAsNobody(t, dir)
-	assert.Regexp(t, `(?m)^start: pglocal: the cluster in `+regexp.QuoteMeta(dir)+` was made by root \(uid 0\), `+
-		`which owns its lock file `+regexp.QuoteMeta(dir+".lock")+`: run folio as that user, or choose another data directory$`, out)
+	assert.Regexp(t, `(?m)^start: pglocal: this user may not write the lock file `+regexp.QuoteMeta(dir+".lock")+` of the cluster in `+regexp.QuoteMeta(dir)+
+		`: it belongs to root \(uid 0\); run folio as that user, or choose another data directory$`, out)
+
+	// No lock file yet (a clean stop removes the users lock), in a
+	// directory this user may not create one in.
+	require.NoError(t, os.Remove(dir+".lock"))
+	out = startAsNobody(t, dir)
+	assert.Regexp(t, `(?m)^start: pglocal: this user may not create the lock file `+regexp.QuoteMeta(dir+".lock")+` of the cluster in `+regexp.QuoteMeta(dir)+
+		`: the directory belongs to root \(uid 0\); run folio as that user, or choose another data directory$`, out)
+	assert.NoFileExists(t, dir+".lock")
 }
 
 // startAsNobody runs Start on dir in a process of the nobody user (uid

@@ -225,22 +225,36 @@ func (l *launcher) checkOwner() error {
 }
 
 // checkLocks refuses, for a process that is not root, a cluster whose lock
-// files beside it it may not write: one made as root belongs to the server
-// user, but its lock files are root's, and root runs its server. Running
-// folio as the server user would otherwise stop at "permission denied" on
-// a lock file, whoever made the cluster left unsaid.
+// files beside it it may not write, or create: one made as root belongs to
+// the server user, but its lock files, and the directory that holds them,
+// are root's, and root runs its server. Running folio as the server user
+// would otherwise stop at "permission denied" on a lock file, with no word
+// of whose the cluster is to use.
 func (l *launcher) checkLocks() error {
 	if l.acct != nil {
 		return nil // root writes any file
 	}
+	const wOK = 2 // W_OK
 	for _, path := range []string{l.lockPath(), l.usersPath()} {
 		fi, err := os.Stat(path)
-		if err != nil || syscall.Access(path, 2 /* W_OK */) == nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			dir := filepath.Dir(path)
+			dfi, err := os.Stat(dir)
+			if err != nil || syscall.Access(dir, wOK) == nil {
+				continue
+			}
+			if st, ok := dfi.Sys().(*syscall.Stat_t); ok {
+				return fmt.Errorf("pglocal: this user may not create the lock file %s of the cluster in %s: the directory belongs to %s; "+
+					"run folio as that user, or choose another data directory", path, l.dataDir, userName(st.Uid))
+			}
+		case err != nil || syscall.Access(path, wOK) == nil:
 			continue
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return fmt.Errorf("pglocal: the cluster in %s was made by %s, which owns its lock file %s: "+
-				"run folio as that user, or choose another data directory", l.dataDir, userName(st.Uid), path)
+		default:
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				return fmt.Errorf("pglocal: this user may not write the lock file %s of the cluster in %s: it belongs to %s; "+
+					"run folio as that user, or choose another data directory", path, l.dataDir, userName(st.Uid))
+			}
 		}
 	}
 	return nil
