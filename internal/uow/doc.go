@@ -87,7 +87,8 @@
 //     changed on them afterwards is saved, as SQLAlchemy keeps them in the
 //     session), and those it added are forgotten. So are the securities it
 //     loaded after its flush wrote their prices by Revalue: the rollback
-//     put back a price the unit never read, so they are read again.
+//     put back a price the unit never read, so the next load reads them
+//     again, as new objects; the unit no longer saves the old ones.
 //   - One object per row. Adding a second object for a row the unit has
 //     (a copy loaded in another unit, say) fails the flush with
 //     domain.ErrAlreadyExists rather than dropping its changes; so does a

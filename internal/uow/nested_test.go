@@ -452,7 +452,8 @@ func TestAggregatesLoadedInAFailedNestedUnitStayTracked(t *testing.T) {
 // fails. The rollback puts back prices the unit never read, so those
 // securities are not kept as loaded: the next load reads the row again,
 // and a price set on it commits rather than conflicting with the rolled
-// back one forever. A quote queued before the nested unit is queued again.
+// back one forever. A quote queued before the nested unit is written
+// before its SAVEPOINT, and stays.
 func TestSecurityReadAfterANestedRevalueIsForgottenOnFailure(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
@@ -461,7 +462,7 @@ func TestSecurityReadAfterANestedRevalueIsForgottenOnFailure(t *testing.T) {
 	inner := errors.New("inner failed")
 	var rep uow.Report
 	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		// Queued by the enclosing unit, written by the nested one's flush.
+		// Queued by the enclosing unit: Do flushes it before the SAVEPOINT.
 		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "BBB", Price: dec("20"), Date: day}}))
 		var held *domain.Security
 		err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
@@ -489,7 +490,7 @@ func TestSecurityReadAfterANestedRevalueIsForgottenOnFailure(t *testing.T) {
 		b, err := u.Securities().GetBySymbol(ctx, "BBB")
 		require.NoError(t, err)
 		p, _, _ = b.LastPrice()
-		assert.Equal(t, "20", p.String(), "the enclosing unit's quote is still queued, and moves onto the object")
+		assert.Equal(t, "20", p.String(), "the enclosing unit's quote, written before the savepoint, stays")
 		return a.SetPrice(dec("15"), day)
 	}, uow.WithAttempts(1), uow.WithReport(&rep)))
 	t.Log("\n" + uowtest.Describe(rep))

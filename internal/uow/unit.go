@@ -498,7 +498,8 @@ func (u *Unit) restore(m mark) {
 	// Not so a security read after the nested unit's flush wrote its
 	// price by Revalue: the rollback put back a price the unit never
 	// read. It is forgotten, so that the next load reads the row as it
-	// is; its quote, if queued before the mark, is queued again.
+	// is. (Quotes queued before the mark were flushed before the
+	// SAVEPOINT, and the rollback keeps them.)
 	stale := make(map[string]bool, len(u.repriced)-m.repriced)
 	for _, sym := range u.repriced[m.repriced:] {
 		stale[sym] = true
