@@ -458,8 +458,10 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	assert.Contains(t, serveErr.String(), "folio: the embedded PostgreSQL exited while serve was running (see "+filepath.Join(dir, "pgdata", "log", "server.log")+"); serve stopped with it\n")
 
 	// The next command starts a server of its own: it does not wait for
-	// the dead serve's (pglocal logs when it waits for another process;
-	// waiting for the dead server's children to go is fine).
+	// the dead serve (pglocal logs its waits for the process that owns a
+	// server; waiting for the dead server's children to go is fine). A
+	// wait that ends in failure fails the exit code, one that never ends
+	// the run's timeout.
 	r := c.run(t, "--verbose", "portfolio", "list")
 	require.Equal(t, 0, r.code, "%v", r)
 	assert.Contains(t, r.stdout, "No portfolios")
