@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -329,4 +330,76 @@ func TestDemoInterruptedLeavesNoScratchDatabase(t *testing.T) {
 	t.Logf("%d of 12 demos interrupted", interrupted)
 	assert.Positive(t, interrupted)
 	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from pg_database where datname like 'folio_demo_%'"))
+}
+
+// TestSecondSignalEndsTheWaitForOtherUsers: the command that started the
+// embedded server waits, when it is done, for the other commands using the
+// server to finish (up to 30 s). A first Ctrl-C leaves them be; a second
+// one stops the server at once, cutting them off, and the command exits.
+func TestSecondSignalEndsTheWaitForOtherUsers(t *testing.T) {
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	c.ok(t, "security", "add", "AAPL", "--name", "Apple") // the cluster, migrated
+	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
+
+	// An import reading standard input holds the server until its input
+	// ends: the first starts (owns) the server, the second joins it.
+	start := func() (*exec.Cmd, io.WriteCloser, *lockedBuffer, chan error) {
+		cmd, _, _ := c.command(t, t.Context(), "--verbose", "price", "import", "-")
+		cmd.Stdin = nil
+		in, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		stderr := &lockedBuffer{}
+		cmd.Stderr = stderr
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		return cmd, in, stderr, exited
+	}
+	owner, ownerIn, ownerErr, ownerExited := start()
+	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
+		time.Minute, 10*time.Millisecond, "the first import starts the server")
+	_, userIn, userErr, userExited := start()
+	defer userIn.Close()
+	require.Eventually(t, func() bool { return strings.Contains(userErr.String(), "pglocal: using running server") },
+		time.Minute, 10*time.Millisecond, "the second import joins the server: %s", userErr)
+
+	require.NoError(t, ownerIn.Close())
+	require.Eventually(t, func() bool {
+		return strings.Contains(ownerErr.String(), "waiting for other processes using the server")
+	},
+		time.Minute, 10*time.Millisecond, "the owner waits for the other import: %s", ownerErr)
+
+	require.NoError(t, owner.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-ownerExited:
+		t.Fatalf("the owner stopped waiting at the first signal: %v\n%s", err, ownerErr)
+	case <-time.After(500 * time.Millisecond):
+	}
+	require.NoError(t, owner.Process.Signal(syscall.SIGINT))
+	select {
+	case <-ownerExited:
+	case <-time.After(time.Minute):
+		t.Fatalf("the owner still waits after the second signal:\n%s", ownerErr)
+	}
+	// It stopped waiting because of the signal, not because pglocal's
+	// grace for other users (10 s) ran out.
+	assert.Contains(t, ownerErr.String(), "pglocal: no longer waiting for other processes using the server")
+	assert.NotContains(t, ownerErr.String(), "while other processes still use it")
+	assert.NoFileExists(t, pidFile, "the server stopped")
+
+	// The other import has lost its server.
+	_, _ = io.WriteString(userIn, "AAPL,2024-06-28,190\n")
+	require.NoError(t, userIn.Close())
+	select {
+	case err := <-userExited:
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 1, exit.ExitCode())
+	case <-time.After(time.Minute):
+		t.Fatal("the other import did not end")
+	}
+	requireNoServer(t, dir)
 }

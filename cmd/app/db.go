@@ -48,8 +48,20 @@ func (e *env) connect(needsSchema bool) (func(), error) {
 	}
 	stop := func() {
 		if srv != nil {
+			// A server others still use is stopped once they are done,
+			// or when pglocal's grace for them (10 s) runs out, or at a
+			// second Ctrl-C: the last two cut them off.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
 			defer cancel()
+			if hurry := hurryOf(e.ctx); hurry != nil {
+				go func() {
+					select {
+					case <-hurry:
+						cancel()
+					case <-ctx.Done():
+					}
+				}()
+			}
 			if err := srv.Stop(ctx); err != nil {
 				e.logger.Warn("stop embedded PostgreSQL", "error", err)
 			}
