@@ -205,9 +205,9 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		}
 		day := on // fn may run again: the caller's on stays as given
 		if day.IsZero() {
-			day = u.Now()
+			day = u.Now().UTC()
 		}
-		if err := checkQuote(sec, price, day, u.Now()); err != nil {
+		if err := checkQuote(sec, price, day, u.Now().UTC()); err != nil {
 			return err
 		}
 		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(day)) {
@@ -303,7 +303,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 			if err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
-			if err := checkQuote(sec, r.Price, r.Date, u.Now()); err != nil {
+			if err := checkQuote(sec, r.Price, r.Date, u.Now().UTC()); err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
 			if _, on, ok := sec.LastPrice(); ok && on.After(domain.Day(r.Date)) {
@@ -487,9 +487,9 @@ func apply(ctx context.Context, u *uow.Unit, p *domain.Portfolio, t Trade) (Trad
 		return TradeView{}, err
 	}
 	if t.Date.IsZero() {
-		t.Date = u.Now()
+		t.Date = u.Now().UTC()
 	}
-	if err := checkNotFuture(t.Date, u.Now()); err != nil {
+	if err := checkNotFuture(t.Date, u.Now().UTC()); err != nil {
 		return TradeView{}, fmt.Errorf("%s %s: %w", t.Side, sec.Symbol(), err)
 	}
 	v := TradeView{
@@ -543,7 +543,7 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 	var out ImportResult
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		ordered := sortByDate(trades, u.Now())
+		ordered := sortByDate(trades, u.Now().UTC())
 		out = ImportResult{Realized: decimal.Zero}
 		symbols := make([]string, 0, len(ordered))
 		seen := make(map[string]bool)
@@ -604,7 +604,7 @@ func (s *Service) Report(ctx context.Context, ref Ref) (ReportView, error) {
 		if err != nil {
 			return err
 		}
-		out = reportView(p, val, secs, u.Now())
+		out = reportView(p, val, secs, u.Now().UTC())
 		return nil
 	})
 	return out, err

@@ -510,3 +510,29 @@ func TestImportTradesOrdersByDay(t *testing.T) {
 		})
 	}
 }
+
+// TestNoDateIsTodayInUTC: a price or trade given no date, and a report's
+// day, are today in UTC whatever the clock's time zone: at 20:00 in
+// Hawaii it is already the 16th in UTC.
+func TestNoDateIsTodayInUTC(t *testing.T) {
+	t.Parallel()
+	hawaii := time.FixedZone("HST", -10*3600)
+	e := newEnv(t, uow.WithClock(func() time.Time { return time.Date(2024, 6, 15, 20, 0, 0, 0, hawaii) }))
+	e.security(t, "AAA", "USD")
+	p := e.portfolio(t, "P")
+	e.price(t, "AAA", "10", "2024-06-16")
+
+	_, err := e.svc.SetPrice(ctx, "AAA", dec("11"), time.Time{})
+	require.NoError(t, err, "today in UTC is the day of the current price, not before it")
+	price, on := e.storedPrice(t, "AAA")
+	assert.True(t, dec(price).Equal(dec("11")), price)
+	assert.Equal(t, "2024-06-16", on)
+
+	v, err := e.svc.Trade(ctx, tracker.ByID(p.ID), tracker.Trade{Side: tracker.Buy, Symbol: "AAA", Quantity: dec("1"), Price: dec("1")}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "2024-06-16", v.Date.String(), "a trade without a date")
+
+	r, err := e.svc.Report(ctx, tracker.ByID(p.ID))
+	require.NoError(t, err)
+	assert.Equal(t, "2024-06-16", r.AsOf.String(), "the report's day")
+}
