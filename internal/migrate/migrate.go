@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,6 +52,7 @@ type Migrator struct {
 	pool     *pgxpool.Pool
 	db       *sql.DB
 	provider *goose.Provider
+	fsys     fs.FS
 }
 
 // Option configures a Migrator.
@@ -97,7 +99,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Migrator, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return &Migrator{pool: pool, db: db, provider: p}, nil
+	return &Migrator{pool: pool, db: db, provider: p, fsys: cfg.fsys}, nil
 }
 
 // Close releases the Migrator's handle on the pool.
@@ -106,10 +108,12 @@ func (m *Migrator) Close() error { return m.db.Close() }
 // Up applies every pending migration, each in its own transaction. It
 // returns what it applied (nothing when the schema is current). A failing
 // migration leaves the schema at the last one that succeeded; the error
-// names the file, and the results are those applied before it.
+// names the file, and the results are those applied before it. (A
+// migration marked -- +goose NO TRANSACTION runs outside one: what it did
+// before the failing statement stays, and the error says so.)
 func (m *Migrator) Up(ctx context.Context) ([]*Result, error) {
 	res, err := m.provider.Up(ctx)
-	return applied(res, err), wrap("up", err)
+	return applied(res, err), m.wrap("up", err)
 }
 
 // UpTo applies the pending migrations up to and including version, which
@@ -121,14 +125,14 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*Result, error) {
 		return nil, m.unknown("up", version)
 	}
 	res, err := m.provider.UpTo(ctx, version)
-	return applied(res, err), wrap("up", err)
+	return applied(res, err), m.wrap("up", err)
 }
 
 // Down rolls back the most recent migration. ErrNoChange: none is applied.
 func (m *Migrator) Down(ctx context.Context) (*Result, error) {
 	if fresh, err := m.untouched(ctx); err != nil || fresh {
 		// Nothing to roll back, and goose would create its table first.
-		return nil, cmp.Or(wrap("down", err), ErrNoChange)
+		return nil, cmp.Or(m.wrap("down", err), ErrNoChange)
 	}
 	if err := m.notNewer(ctx); err != nil {
 		return nil, err
@@ -137,7 +141,7 @@ func (m *Migrator) Down(ctx context.Context) (*Result, error) {
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return nil, ErrNoChange
 	}
-	return res, wrap("down", err)
+	return res, m.wrap("down", err)
 }
 
 // DownTo rolls back every migration above version: 0 (all of them) or the
@@ -148,13 +152,13 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error)
 		return nil, m.unknown("down", version)
 	}
 	if fresh, err := m.untouched(ctx); err != nil || fresh {
-		return nil, wrap("down", err)
+		return nil, m.wrap("down", err)
 	}
 	if err := m.notNewer(ctx); err != nil {
 		return nil, err
 	}
 	res, err := m.provider.DownTo(ctx, version)
-	return applied(res, err), wrap("down", err)
+	return applied(res, err), m.wrap("down", err)
 }
 
 // Redo rolls back the most recent migration and applies it again.
@@ -166,7 +170,7 @@ func (m *Migrator) Redo(ctx context.Context) ([]*Result, error) {
 	}
 	up, err := m.provider.UpByOne(ctx)
 	if err != nil {
-		return []*Result{down}, wrap("redo", err)
+		return []*Result{down}, m.wrap("redo", err)
 	}
 	return []*Result{down, up}, nil
 }
@@ -181,7 +185,7 @@ func (m *Migrator) Reset(ctx context.Context) ([]*Result, error) {
 func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
 	fresh, err := m.untouched(ctx)
 	if err != nil {
-		return nil, wrap("status", err)
+		return nil, m.wrap("status", err)
 	}
 	if fresh {
 		srcs := m.provider.ListSources()
@@ -192,7 +196,7 @@ func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
 		return st, nil
 	}
 	st, err := m.provider.Status(ctx)
-	return st, wrap("status", err)
+	return st, m.wrap("status", err)
 }
 
 // Version returns the version the database is at (0: nothing applied) and
@@ -201,7 +205,7 @@ func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
 func (m *Migrator) Version(ctx context.Context) (current, latest int64, err error) {
 	current, err = SchemaVersion(ctx, m.pool)
 	if err != nil {
-		return 0, 0, wrap("version", err)
+		return 0, 0, m.wrap("version", err)
 	}
 	if srcs := m.provider.ListSources(); len(srcs) > 0 {
 		latest = srcs[len(srcs)-1].Version
@@ -242,7 +246,7 @@ func (m *Migrator) untouched(ctx context.Context) (bool, error) {
 func (m *Migrator) notNewer(ctx context.Context) error {
 	cur, latest, err := m.Version(ctx)
 	if err != nil {
-		return wrap("down", err)
+		return m.wrap("down", err)
 	}
 	if cur > latest {
 		// No "migrate down:" in front: redo, reset and down-to refuse
@@ -288,21 +292,43 @@ func applied(res []*Result, err error) []*Result {
 	return res
 }
 
-func wrap(op string, err error) error {
+func (m *Migrator) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var partial *goose.PartialError
 	if errors.As(err, &partial) && partial.Failed != nil && partial.Failed.Source != nil {
 		// Each migration runs in a transaction of its own: the failed one is
-		// rolled back, those before it stay done.
+		// rolled back, those before it stay done. Not so one that opts out
+		// of the transaction (CREATE INDEX CONCURRENTLY needs to): what it
+		// ran before the failing statement stays.
+		path := partial.Failed.Source.Path
 		left := "schema left at the migration before it"
 		if partial.Failed.Direction == "down" {
 			left = "it is still applied"
 		}
-		return fmt.Errorf("migrate %s: %s failed, %s: %w", op, partial.Failed.Source.Path, left, partial.Err)
+		if m.outsideTx(path) {
+			left += ", but it runs outside a transaction (-- +goose NO TRANSACTION), " +
+				"so its statements before the failing one stay done: undo them by hand before running it again"
+		}
+		return fmt.Errorf("migrate %s: %s failed, %s: %w", op, path, left, partial.Err)
 	}
 	return fmt.Errorf("migrate %s: %w", op, err)
+}
+
+// outsideTx reports whether the SQL migration at path carries goose's
+// "-- +goose NO TRANSACTION" annotation. (goose's Source does not say.)
+func (m *Migrator) outsideTx(path string) bool {
+	b, err := fs.ReadFile(m.fsys, path)
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if strings.TrimSpace(line) == "-- +goose NO TRANSACTION" {
+			return true
+		}
+	}
+	return false
 }
 
 // sessionLocker is goose's PostgreSQL session locker, made anew for every

@@ -569,6 +569,30 @@ DROP TABLE half_done;
 	require.True(t, exists(t, pool, "to_regclass('public.half_done')"))
 }
 
+// TestFailingMigrationOutsideATransaction: a migration that opts out of
+// the transaction (as CREATE INDEX CONCURRENTLY must) keeps what it ran
+// before the failing statement, and the error says so rather than that
+// the schema was left as it was.
+func TestFailingMigrationOutsideATransaction(t *testing.T) {
+	t.Parallel()
+	const broken = "00003_broken.sql"
+	_, pool := emptyDB(t)
+	m := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 2, map[string]string{broken: `-- +goose NO TRANSACTION
+-- +goose Up
+CREATE TABLE half_done (id int);
+SELEC 1;
+
+-- +goose Down
+DROP TABLE half_done;
+`})))
+	_, err := m.Up(ctx)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "migrate up: "+broken+" failed, schema left at the migration before it, but it runs outside a transaction "+
+		"(-- +goose NO TRANSACTION), so its statements before the failing one stay done: undo them by hand before running it again: ")
+	requireVersion(t, m, 2, 3)
+	assert.True(t, exists(t, pool, "to_regclass('public.half_done')"), "the statement before the failure stayed")
+}
+
 func TestFailingMigrationResults(t *testing.T) {
 	t.Parallel()
 	_, pool := emptyDB(t)
