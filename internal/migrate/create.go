@@ -20,7 +20,9 @@ var (
 	// ErrInvalidName: a name that is not allowed.
 	ErrInvalidName = errors.New("migration name")
 	// ErrNameTaken: a migration in the directory has the name already
-	// (also when another Create made it at the same moment).
+	// (also when another Create made it at the same moment: Creates in
+	// one directory take turns, on Unix, so two at once with different
+	// names get consecutive versions).
 	ErrNameTaken = errors.New("migration name taken")
 )
 
@@ -35,6 +37,11 @@ func Create(dir, name string) (string, error) {
 	if !nameShape.MatchString(clean) {
 		return "", fmt.Errorf("%w %q: use 1 to 60 letters, digits, spaces, '-' or '_'", ErrInvalidName, name)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("read migrations directory: %w", err)
+	}
+	defer unlock()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", fmt.Errorf("read migrations directory: %w", err)

@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -146,6 +147,39 @@ func TestCreateConcurrently(t *testing.T) {
 	}
 	require.Equal(t, 1, created)
 	require.Equal(t, []string{"00001_a.sql", "00002_same.sql"}, listDir(t, dir))
+}
+
+// Creates at the same moment with different names take turns: each gets a
+// version of its own, one after the other (goose refuses a directory where
+// two files share one).
+func TestCreateConcurrentlyWithDifferentNames(t *testing.T) {
+	t.Parallel()
+	dir := dirWith(t, "00001_a.sql")
+	const racers = 8
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, racers)
+	for i := range racers {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			_, errs[i] = migrate.Create(dir, fmt.Sprintf("name_%d", i))
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	files := listDir(t, dir)
+	require.Len(t, files, racers+1)
+	for i, f := range files {
+		assert.True(t, strings.HasPrefix(f, fmt.Sprintf("%05d_", i+1)), "%s: versions 1 to %d, one file each: %v", f, racers+1, files)
+	}
 }
 
 // A created migration, unedited, is one goose runs: up and down.
