@@ -237,7 +237,7 @@ func TestImportPrices(t *testing.T) {
 		res, err = e.svc.ImportPrices(ctx, []tracker.PriceRow{
 			{Line: 2, Symbol: "AAPL", Price: dec("180"), Date: day("2024-06-03")},
 			{Line: 3, Symbol: "MSFT", Price: dec("410.25"), Date: day("2024-06-03")},
-			{Line: 4, Symbol: "AAPL", Price: dec("181"), Date: day("2024-06-04")},
+			{Line: 4, Symbol: "aapl", Price: dec("181"), Date: day("2024-06-04")},    // the same security
 			{Line: 5, Symbol: "AAPL", Price: dec("179"), Date: day("2024-06-02")},    // older than line 4: skipped
 			{Line: 6, Symbol: "MSFT", Price: dec("411"), Date: day("2024-06-03")},    // same day as line 3: wins
 			{Line: 7, Symbol: "OLD", Price: dec("49"), Date: day("2024-05-31")},      // older than stored: skipped

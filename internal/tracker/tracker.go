@@ -314,7 +314,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 				return &RowError{Line: r.Line, Err: err}
 			}
 			out.Imported++
-			priced[r.Symbol] = true
+			priced[sec.Symbol()] = true // as stored: "aapl" and "AAPL" are one
 		}
 		out.Securities = len(priced)
 		return nil
