@@ -286,13 +286,9 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 		time.Minute, 10*time.Millisecond, "the import starts the server")
 
 	addr := freeAddr(t)
-	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
-	serveErr := &lockedBuffer{}
-	serve.Stderr = serveErr // read while serve writes
-	require.NoError(t, serve.Start())
-	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	serve := startServe(t, c, "--addr", addr)
 	require.Eventually(t, func() bool {
-		return strings.Contains(serveErr.String(), "waiting for the process that started the server")
+		return strings.Contains(serve.stderr.String(), "waiting for the process that started the server")
 	}, time.Minute, 10*time.Millisecond, "serve waits for the import's server")
 
 	_, err = io.WriteString(in, "AAPL,2024-06-28,190\n")
@@ -322,8 +318,9 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode, "serve kept its server after the command ended")
 
-	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
+	require.NoError(t, serve.cmd.Process.Signal(syscall.SIGTERM))
+	<-serve.done
+	require.NoError(t, serve.err, "serve: %s", serve.stderr)
 	requireNoServer(t, dir)
 }
 
@@ -343,6 +340,27 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// serveProc is a folio serve running for a test.
+type serveProc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer // read while serve writes
+	done   chan struct{} // closed when serve has exited
+	err    error         // Wait's result, once done is closed
+}
+
+// startServe starts folio serve with args; the test's cleanup kills it
+// and waits for it.
+func startServe(t *testing.T, c *cli, args ...string) *serveProc {
+	t.Helper()
+	cmd, _, _ := c.command(t, t.Context(), append([]string{"serve"}, args...)...)
+	s := &serveProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = s.stderr
+	require.NoError(t, cmd.Start())
+	go func() { s.err = cmd.Wait(); close(s.done) }() // the one Wait: exec.Cmd takes no second
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-s.done })
+	return s
 }
 
 // nohup folio serve & keeps serving when the terminal closes: a SIGHUP
@@ -431,13 +449,7 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	dir := reachableDir(t)
 	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
 	addr := freeAddr(t)
-	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
-	serveErr := &lockedBuffer{}
-	serve.Stderr = serveErr
-	require.NoError(t, serve.Start())
-	done := make(chan error, 1)
-	go func() { done <- serve.Wait() }() // the one Wait: exec.Cmd takes no second
-	t.Cleanup(func() { _ = serve.Process.Kill(); <-done })
+	serve := startServe(t, c, "--addr", addr)
 	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers")
 
 	pidFile, err := os.ReadFile(filepath.Join(dir, "pgdata", "postmaster.pid"))
@@ -447,15 +459,14 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 
 	select {
-	case err = <-done:
-		done <- err // for the cleanup
+	case <-serve.done:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("serve outlived its server: %s", serveErr)
+		t.Fatalf("serve outlived its server: %s", serve.stderr)
 	}
 	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "stderr: %s", serveErr)
+	require.ErrorAs(t, serve.err, &exit, "stderr: %s", serve.stderr)
 	assert.Equal(t, 1, exit.ExitCode())
-	assert.Contains(t, serveErr.String(), "folio: the embedded PostgreSQL exited while serve was running (see "+filepath.Join(dir, "pgdata", "log", "server.log")+"); serve stopped with it\n")
+	assert.Contains(t, serve.stderr.String(), "folio: the embedded PostgreSQL exited while serve was running (see "+filepath.Join(dir, "pgdata", "log", "server.log")+"); serve stopped with it\n")
 
 	// The next command starts a server of its own: it does not wait for
 	// the dead serve (pglocal logs its waits for the process that owns a
@@ -478,14 +489,8 @@ func TestServeStopsAtASecondSignal(t *testing.T) {
 	t.Parallel()
 	c, _ := newCLI(t)
 	addr := freeAddr(t)
-	serve, _, _ := c.command(t, t.Context(), "serve", "--addr", addr)
-	serveErr := &lockedBuffer{}
-	serve.Stderr = serveErr
-	require.NoError(t, serve.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() { _ = serve.Process.Kill() })
-	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serveErr)
+	serve := startServe(t, c, "--addr", addr)
+	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serve.stderr)
 
 	// A request whose body never comes: in flight until the read timeout.
 	conn, err := net.Dial("tcp", addr)
@@ -495,22 +500,22 @@ func TestServeStopsAtASecondSignal(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(200 * time.Millisecond) // for the server to read the headers
 
-	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
-	require.Eventually(t, func() bool { return strings.Contains(serveErr.String(), "shutting down") },
-		10*time.Second, 10*time.Millisecond, "%s", serveErr)
+	require.NoError(t, serve.cmd.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool { return strings.Contains(serve.stderr.String(), "shutting down") },
+		10*time.Second, 10*time.Millisecond, "%s", serve.stderr)
 	select {
-	case err := <-exited:
-		t.Fatalf("serve exited with a request in flight: %v\n%s", err, serveErr)
+	case <-serve.done:
+		t.Fatalf("serve exited with a request in flight: %v\n%s", serve.err, serve.stderr)
 	case <-time.After(300 * time.Millisecond):
 	}
-	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, serve.cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case err := <-exited:
+	case <-serve.done:
 		var exit *exec.ExitError
-		require.ErrorAs(t, err, &exit)
+		require.ErrorAs(t, serve.err, &exit)
 		assert.Equal(t, 1, exit.ExitCode())
 	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not exit at the second signal:\n%s", serveErr)
+		t.Fatalf("serve did not exit at the second signal:\n%s", serve.stderr)
 	}
-	assert.Contains(t, serveErr.String(), "requests still running were cut off: told not to wait for them")
+	assert.Contains(t, serve.stderr.String(), "requests still running were cut off: told not to wait for them")
 }

@@ -99,24 +99,32 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	assert.True(t, refused(addr), "no new connections after Serve returned")
 }
 
+// serveStalled runs srv (its Handler replaced by e's, stalled) on a fresh
+// listener, sends one request and waits until it is in the handler; then
+// it ends Serve's context. It returns Serve's result and the request's.
+func serveStalled(t *testing.T, srv httpapi.Server) (served <-chan error, inflight <-chan reply) {
+	t.Helper()
+	e := newEnv(t, httpapi.Options{})
+	h, arrived, release := stalled(e.h)
+	t.Cleanup(func() { close(release) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	sctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	out := make(chan error, 1)
+	srv.Handler = h
+	go func() { out <- srv.Serve(sctx, ln) }()
+	inflight = get("http://" + ln.Addr().String() + "/healthz")
+	<-arrived
+	cancel()
+	return out, inflight
+}
+
 // TestServeGraceRunsOut: a request that outlasts the grace period is cut
 // off and Serve says so.
 func TestServeGraceRunsOut(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, httpapi.Options{})
-	h, arrived, release := stalled(e.h)
-	defer close(release)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- httpapi.Server{Handler: h, ShutdownGrace: 50 * time.Millisecond}.Serve(sctx, ln) }()
-
-	inflight := get("http://" + ln.Addr().String() + "/healthz")
-	<-arrived
-	cancel()
+	served, inflight := serveStalled(t, httpapi.Server{ShutdownGrace: 50 * time.Millisecond})
 	select {
 	case err := <-served:
 		require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -230,21 +238,8 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 // requests still running at once, and Serve says so.
 func TestServeHurried(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, httpapi.Options{})
-	h, arrived, release := stalled(e.h)
-	defer close(release)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	hurry := make(chan struct{})
-	served := make(chan error, 1)
-	go func() { served <- httpapi.Server{Handler: h, Hurry: hurry}.Serve(sctx, ln) }()
-
-	inflight := get("http://" + ln.Addr().String() + "/healthz")
-	<-arrived
-	cancel()
+	served, inflight := serveStalled(t, httpapi.Server{Hurry: hurry})
 	select {
 	case err := <-served:
 		t.Fatalf("Serve returned with a request in flight, before Hurry: %v", err)

@@ -119,21 +119,7 @@ func TestCreateConcurrently(t *testing.T) {
 	const racers = 8
 	paths := make([]string, racers)
 	errs := make([]error, racers)
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i := range racers {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			paths[i], errs[i] = migrate.Create(dir, "same")
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	together(racers, func(i int) { paths[i], errs[i] = migrate.Create(dir, "same") })
 
 	created := 0
 	for i, err := range errs {
@@ -156,22 +142,8 @@ func TestCreateConcurrentlyWithDifferentNames(t *testing.T) {
 	t.Parallel()
 	dir := dirWith(t, "00001_a.sql")
 	const racers = 8
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
 	errs := make([]error, racers)
-	for i := range racers {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			_, errs[i] = migrate.Create(dir, fmt.Sprintf("name_%d", i))
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	together(racers, func(i int) { _, errs[i] = migrate.Create(dir, fmt.Sprintf("name_%d", i)) })
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
@@ -218,4 +190,24 @@ func TestCreatedMigrationRuns(t *testing.T) {
 	embedded, err := fs.Glob(folio.Migrations, "*.sql")
 	require.NoError(t, err)
 	require.False(t, slices.Contains(embedded, filepath.Base(created)))
+}
+
+// together runs fn(0) to fn(n-1) in goroutines released at the same moment
+// once all have started, and returns when all have returned.
+func together(n int, fn func(i int)) {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
 }

@@ -137,6 +137,10 @@ func checkNotFuture(on, now time.Time) error {
 	return nil
 }
 
+// utcNow is the unit's clock reading in UTC: "today", for a price or trade
+// given no date and for a report, is UTC's, whatever zone the clock is in.
+func utcNow(u *uow.Unit) time.Time { return u.Now().UTC() }
+
 // furthestAhead is the time zone of the Line Islands, where every day
 // begins first.
 var furthestAhead = time.FixedZone("UTC+14", 14*60*60)
@@ -205,9 +209,9 @@ func (s *Service) SetPrice(ctx context.Context, symbol string, price decimal.Dec
 		}
 		day := on // fn may run again: the caller's on stays as given
 		if day.IsZero() {
-			day = u.Now().UTC()
+			day = utcNow(u)
 		}
-		if err := checkQuote(sec, price, day, u.Now().UTC()); err != nil {
+		if err := checkQuote(sec, price, day, utcNow(u)); err != nil {
 			return err
 		}
 		if _, last, ok := sec.LastPrice(); ok && last.After(domain.Day(day)) {
@@ -303,7 +307,7 @@ func (s *Service) ImportPrices(ctx context.Context, rows []PriceRow) (PriceImpor
 			if err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
-			if err := checkQuote(sec, r.Price, r.Date, u.Now().UTC()); err != nil {
+			if err := checkQuote(sec, r.Price, r.Date, utcNow(u)); err != nil {
 				return &RowError{Line: r.Line, Err: err}
 			}
 			if _, on, ok := sec.LastPrice(); ok && on.After(domain.Day(r.Date)) {
@@ -487,9 +491,9 @@ func apply(ctx context.Context, u *uow.Unit, p *domain.Portfolio, t Trade) (Trad
 		return TradeView{}, err
 	}
 	if t.Date.IsZero() {
-		t.Date = u.Now().UTC()
+		t.Date = utcNow(u)
 	}
-	if err := checkNotFuture(t.Date, u.Now().UTC()); err != nil {
+	if err := checkNotFuture(t.Date, utcNow(u)); err != nil {
 		return TradeView{}, fmt.Errorf("%s %s: %w", t.Side, sec.Symbol(), err)
 	}
 	v := TradeView{
@@ -543,7 +547,7 @@ func (s *Service) ImportTrades(ctx context.Context, ref Ref, trades []Trade, pro
 	var out ImportResult
 	var p *domain.Portfolio
 	err := s.r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		ordered := sortByDate(trades, u.Now().UTC())
+		ordered := sortByDate(trades, utcNow(u))
 		out = ImportResult{Realized: decimal.Zero}
 		symbols := make([]string, 0, len(ordered))
 		seen := make(map[string]bool)
@@ -604,7 +608,7 @@ func (s *Service) Report(ctx context.Context, ref Ref) (ReportView, error) {
 		if err != nil {
 			return err
 		}
-		out = reportView(p, val, secs, u.Now().UTC())
+		out = reportView(p, val, secs, utcNow(u))
 		return nil
 	})
 	return out, err

@@ -377,8 +377,12 @@ type proxy struct {
 	trap  atomic.Bool
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+// newProxy proxies the Unix socket of the server at the database URL url.
+func newProxy(t *testing.T, url string) *proxy {
 	t.Helper()
+	cc, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	target := filepath.Join(cc.Host, fmt.Sprintf(".s.PGSQL.%d", cc.Port))
 	dir, err := os.MkdirTemp("", "folio-proxy-")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
@@ -452,9 +456,7 @@ func (p *proxy) cut() {
 func TestConnectionLostDuringCommitIsUnknownAndNotRetried(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
-	cc, err := pgx.ParseConfig(url)
-	require.NoError(t, err)
-	p := newProxy(t, filepath.Join(cc.Host, fmt.Sprintf(".s.PGSQL.%d", cc.Port)))
+	p := newProxy(t, url)
 	app := "folio-lost-" + uuid.NewString()[:8]
 	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
 		c.ConnConfig.Host = p.dir
@@ -661,9 +663,7 @@ func buyIn(id uuid.UUID, sec *domain.Security) func(context.Context, *uow.Unit) 
 func TestConnectionLostAtTheCommitOfAUnitThatWroteNothingIsRetried(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
-	cc, err := pgx.ParseConfig(url)
-	require.NoError(t, err)
-	p := newProxy(t, filepath.Join(cc.Host, fmt.Sprintf(".s.PGSQL.%d", cc.Port)))
+	p := newProxy(t, url)
 	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
 		c.ConnConfig.Host = p.dir
 		c.MaxConns = 1
