@@ -146,8 +146,9 @@
 // anywhere in the round trip that carries COMMIT (the server may have run
 // all of it before its answers went out), the outcome is unknown: the error wraps
 // ErrCommitUnknown and the unit is not retried. (Unless the unit wrote
-// nothing: then there is nothing to lose or to save twice, and it is
-// retried like any unit whose session ended.)
+// nothing, or nothing that a failed nested unit's rollback did not undo:
+// then there is nothing to lose or to save twice, and it is retried like
+// any unit whose session ended.)
 //
 // Every unit's statements and round trips are counted by a pgx tracer that
 // ConfigurePool installs; WithReport hands them to the caller, and package

@@ -744,3 +744,66 @@ func TestKilledBackendOfAUnitThatWroteNothingIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// What a failed nested unit wrote, its rollback to the savepoint undid: an
+// enclosing unit that wrote nothing else has nothing to lose when the
+// answer to its COMMIT is lost, and runs again. One whose nested unit's
+// writes stood does not (ErrCommitUnknown).
+func TestConnectionLostAtTheCommitAfterANestedUnitsWritesWereUndone(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	p := newProxy(t, url)
+	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
+		c.ConnConfig.Host = p.dir
+		c.MaxConns = 1
+	})
+	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	_, ids := seed(t, r, nil, "Main")
+	errInner := errors.New("the nested unit gives up")
+
+	for _, nestedFails := range []bool{true, false} {
+		t.Run(fmt.Sprintf("nested unit fails: %v", nestedFails), func(t *testing.T) {
+			attempts := 0
+			var rep uow.Report
+			newName := fmt.Sprintf("Renamed %v", nestedFails)
+			err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				attempts++
+				err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					p1, err := u.Portfolios().Get(ctx, ids["Main"])
+					if err != nil {
+						return err
+					}
+					if err := p1.Rename(newName); err != nil {
+						return err
+					}
+					if err := u.Flush(ctx); err != nil {
+						return err
+					}
+					if nestedFails {
+						return errInner
+					}
+					return nil
+				})
+				if !errors.Is(err, errInner) && err != nil {
+					return err
+				}
+				if attempts == 1 {
+					p.dropNext() // the COMMIT: sent, never answered
+				}
+				return nil
+			}, uow.WithReport(&rep))
+			t.Log("\n" + uowtest.Describe(rep))
+			if nestedFails {
+				require.NoError(t, err)
+				assert.Equal(t, 2, attempts)
+				require.Len(t, rep.Retries, 1)
+				assert.ErrorIs(t, rep.Retries[0], uow.ErrSessionEnded)
+				assert.Equal(t, "Main", storedName(t, pool, ids["Main"]))
+				return
+			}
+			require.ErrorIs(t, err, uow.ErrCommitUnknown)
+			assert.Equal(t, 1, attempts)
+		})
+	}
+}

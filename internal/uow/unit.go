@@ -288,6 +288,7 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (e
 	} else {
 		u.s.queued = append(u.s.queued, setSQL)
 	}
+	sp.wrote = u.s.wrote
 	m := u.mark()
 
 	defer func() {
@@ -342,6 +343,9 @@ var errNoSavepoint = errors.New("uow: the nested unit failed before its savepoin
 type savepoint struct {
 	name string
 	set  bool // executed by the server
+	// wrote: whether the transaction had been sent writes when the
+	// savepoint was set. Rolling back to it undoes every later one.
+	wrote bool
 }
 
 // rollbackTo undoes a failed nested unit: in memory by restoring the mark,
@@ -370,6 +374,11 @@ func (u *Unit) rollbackTo(ctx context.Context, sp *savepoint, m mark) error {
 	rollback := "rollback to savepoint " + sp.name
 	release := control{sql: "release savepoint " + sp.name}
 	u.s.queued = nil
+	// Whether it runs now or rides ahead of the next round trip's
+	// statements (a COMMIT included), the rollback undoes what the nested
+	// unit wrote: a COMMIT whose answer is then lost saves no more than
+	// the enclosing unit had written before it (session.wrote).
+	u.s.wrote = sp.wrote
 	if u.s.aborted() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
