@@ -655,13 +655,10 @@ func buyIn(id uuid.UUID, sec *domain.Security) func(context.Context, *uow.Unit) 
 	}
 }
 
-// The connection of a unit that only read is lost with no word from the
-// server while its COMMIT is in flight: nothing was written, so the outcome is
-// not "unknown", and the unit runs again on a new connection. In a Do that
-// wrote nothing and in a Read that holds one snapshot (one transaction,
-// committed at the end).
-func TestConnectionLostAtTheCommitOfAUnitThatWroteNothingIsRetried(t *testing.T) {
-	t.Parallel()
+// proxiedRunner is a runner on a pool of one connection through a proxy
+// (the unit under test gets it every time), retrying after a millisecond.
+func proxiedRunner(t *testing.T) (*proxy, *pgxpool.Pool, *uow.Runner) {
+	t.Helper()
 	url := pgtest.URL(t)
 	p := newProxy(t, url)
 	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
@@ -670,6 +667,17 @@ func TestConnectionLostAtTheCommitOfAUnitThatWroteNothingIsRetried(t *testing.T)
 	})
 	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
+	return p, pool, r
+}
+
+// The connection of a unit that only read is lost with no word from the
+// server while its COMMIT is in flight: nothing was written, so the outcome is
+// not "unknown", and the unit runs again on a new connection. In a Do that
+// wrote nothing and in a Read that holds one snapshot (one transaction,
+// committed at the end).
+func TestConnectionLostAtTheCommitOfAUnitThatWroteNothingIsRetried(t *testing.T) {
+	t.Parallel()
+	p, _, r := proxiedRunner(t)
 	_, ids := seed(t, r, nil, "Main")
 
 	for _, tc := range []struct {
@@ -751,14 +759,7 @@ func TestKilledBackendOfAUnitThatWroteNothingIsRetried(t *testing.T) {
 // writes stood does not (ErrCommitUnknown).
 func TestConnectionLostAtTheCommitAfterANestedUnitsWritesWereUndone(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	p := newProxy(t, url)
-	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) {
-		c.ConnConfig.Host = p.dir
-		c.MaxConns = 1
-	})
-	r, err := uow.NewRunner(pool, uow.WithBackoff(time.Millisecond, time.Millisecond))
-	require.NoError(t, err)
+	p, pool, r := proxiedRunner(t)
 	_, ids := seed(t, r, nil, "Main")
 	errInner := errors.New("the nested unit gives up")
 
