@@ -115,6 +115,16 @@ func (p *Portfolio) SetVersion(v int64) { p.version = v }
 // with their snapshots.
 func (p *Portfolio) Changes() uint64 { return p.changes }
 
+// Clone returns a copy of p that shares no memory with it: changing one
+// does not change the other. The copy has p's id, version and change
+// count; it is the same portfolio, to be held instead of p, not a new one
+// to save beside it.
+func (p *Portfolio) Clone() *Portfolio {
+	c := *p
+	c.lots = slices.Clone(p.lots)
+	return &c
+}
+
 // Investments returns a copy of the portfolio's lots in FIFO order: by day
 // bought, then by creation.
 func (p *Portfolio) Investments() []Investment { return slices.Clone(p.lots) }

@@ -358,3 +358,34 @@ func TestLotsWalksInFIFOOrder(t *testing.T) {
 	}
 	assert.Zero(t, empty.NumInvestments())
 }
+
+func TestCloneSharesNothing(t *testing.T) {
+	p, sec, _, jan, _, _, _ := threeLots(t)
+	before := p.State()
+	c := p.Clone()
+	assert.Equal(t, before, c.State())
+	assert.Equal(t, p.Changes(), c.Changes())
+
+	// Removing a lot shifts the lots after it within their array: the
+	// original must not see it.
+	require.NoError(t, c.RemoveInvestment(jan.ID()))
+	_, err := c.Sell(sec, dec("5"), date(t, "2024-04-01"))
+	require.NoError(t, err)
+	require.NoError(t, c.Rename("Clone"))
+	assert.Equal(t, before, p.State(), "the original is unchanged")
+
+	after := c.State()
+	require.NoError(t, p.RemoveInvestment(jan.ID()))
+	_, err = p.Buy(sec, dec("1"), dec("1"), date(t, "2024-05-01"))
+	require.NoError(t, err)
+	assert.Equal(t, after, c.State(), "the clone is unchanged")
+
+	s := newSecurity(t, "AAPL", "USD")
+	require.NoError(t, s.SetPrice(dec("5"), date(t, "2024-01-02")))
+	sc := s.Clone()
+	require.NoError(t, sc.Rename("Other"))
+	require.NoError(t, sc.SetPrice(dec("6"), date(t, "2024-01-03")))
+	assert.Equal(t, "AAPL Inc.", s.Name())
+	price, _, _ := s.LastPrice()
+	requireDec(t, "5", price)
+}

@@ -58,6 +58,13 @@ func (s *Security) ID() uuid.UUID { return s.id }
 // since it was created or restored (see Portfolio.Changes).
 func (s *Security) Changes() uint64 { return s.changes }
 
+// Clone returns a copy of s that shares no memory with it, as
+// Portfolio.Clone does.
+func (s *Security) Clone() *Security {
+	c := *s
+	return &c
+}
+
 // Symbol returns the security's ticker symbol, upper-case.
 func (s *Security) Symbol() string { return s.symbol }
 

@@ -174,6 +174,62 @@ func TestFailingNestedUnitInReadKeepsEarlierChanges(t *testing.T) {
 	}
 }
 
+// A Read unit never flushes, so what it was given with Add is still a
+// draft when a nested unit starts: a failed nested unit puts drafts back
+// too (a portfolio's name and lots, a security's name and price).
+func TestFailingNestedUnitInReadPutsBackAddedAggregates(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	seed(t, r, []string{"AAPL"})
+	for _, tc := range []struct {
+		name string
+		opts []uow.Option
+	}{{"per round trip", nil}, {"snapshot", []uow.Option{uow.WithSnapshot()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+				sec, err := u.Securities().GetBySymbol(ctx, "AAPL")
+				require.NoError(t, err)
+				p, err := domain.NewPortfolio("Draft", "USD")
+				require.NoError(t, err)
+				_, err = p.Buy(sec, dec("10"), dec("2"), day)
+				require.NoError(t, err)
+				u.Portfolios().Add(p)
+				draftSec, err := domain.NewSecurity("NEW", "New Co", "USD")
+				require.NoError(t, err)
+				require.NoError(t, draftSec.SetPrice(dec("5"), day))
+				u.Securities().Add(draftSec)
+
+				inner := errors.New("inner")
+				err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+					require.NoError(t, p.Rename("Inner"))
+					_, err := p.Sell(sec, dec("4"), day)
+					require.NoError(t, err)
+					_, err = p.Buy(sec, dec("1"), dec("3"), day)
+					require.NoError(t, err)
+					require.NoError(t, draftSec.Rename("Renamed Co"))
+					require.NoError(t, draftSec.SetPrice(dec("6"), day.AddDate(0, 0, 1)))
+					return inner
+				})
+				require.Same(t, inner, err)
+				assert.Equal(t, "Draft", p.Name())
+				if lots := p.Investments(); assert.Len(t, lots, 1) {
+					assert.Equal(t, "10", lots[0].Quantity().String())
+				}
+				assert.Equal(t, "New Co", draftSec.Name())
+				price, on, _ := draftSec.LastPrice()
+				assert.Equal(t, "5", price.String())
+				assert.Equal(t, day, on)
+				// Still the unit's drafts: the same objects come back.
+				got, err := u.Portfolios().Get(ctx, p.ID())
+				require.NoError(t, err)
+				assert.Same(t, p, got)
+				return nil
+			}, tc.opts...)
+			assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit added aggregates")
+		})
+	}
+}
+
 // TestNestedSavepointSurvivesARoundTripNotSent: the SAVEPOINT of a nested
 // unit rides with its first round trip. When that round trip fails before
 // it is sent (a lookup given a context already done, which fn shrugs off),

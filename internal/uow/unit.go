@@ -407,14 +407,19 @@ func (s *session) dequeue(sql string) {
 // every tracked aggregate of a Do unit equals its snapshot, so the
 // snapshots are all it takes to put the objects back. A Read unit never
 // flushes: what an aggregate looked like at the mark, when it differs from
-// the snapshot, is kept in changed.
+// the snapshot, is kept in changed; and what it added, still drafts, is
+// copied whole (draftP, draftS).
 type mark struct {
 	portfolios map[uuid.UUID]portfolioEntry
 	securities map[uuid.UUID]securityEntry
 	changedP   map[uuid.UUID]domain.PortfolioState
 	changedS   map[uuid.UUID]domain.SecurityState
-	quotes     []Quote
-	refused    error
+	// draftP and draftS: copies of the aggregates added and not yet
+	// inserted, which only a Read unit (it never flushes) has at a mark.
+	draftP  map[uuid.UUID]*domain.Portfolio
+	draftS  map[uuid.UUID]*domain.Security
+	quotes  []Quote
+	refused error
 	// bornP, bornS and repriced: how many aggregates the unit had loaded
 	// and symbols it had repriced in nested units when the mark was taken
 	// (Unit.bornP, bornS, repriced).
@@ -433,7 +438,12 @@ func (u *Unit) mark() mark {
 	}
 	for id, e := range u.portfolios {
 		m.portfolios[id] = *e
-		if e.state != stateNew && e.p.Changes() != e.changes {
+		if e.state == stateNew {
+			if m.draftP == nil {
+				m.draftP = make(map[uuid.UUID]*domain.Portfolio)
+			}
+			m.draftP[id] = e.p.Clone()
+		} else if e.p.Changes() != e.changes {
 			if m.changedP == nil {
 				m.changedP = make(map[uuid.UUID]domain.PortfolioState)
 			}
@@ -442,7 +452,12 @@ func (u *Unit) mark() mark {
 	}
 	for id, e := range u.securities {
 		m.securities[id] = *e
-		if e.state != stateNew && e.s.Changes() != e.changes {
+		if e.state == stateNew {
+			if m.draftS == nil {
+				m.draftS = make(map[uuid.UUID]*domain.Security)
+			}
+			m.draftS[id] = e.s.Clone()
+		} else if e.s.Changes() != e.changes {
 			if m.changedS == nil {
 				m.changedS = make(map[uuid.UUID]domain.SecurityState)
 			}
@@ -464,7 +479,9 @@ func (u *Unit) restore(m mark) {
 			u.portfolios[id] = e
 		}
 		*e = saved
-		if saved.state != stateNew {
+		if saved.state == stateNew {
+			*saved.p = *m.draftP[id].Clone()
+		} else {
 			cur, changed := m.changedP[id]
 			if !changed {
 				cur = saved.snap
@@ -485,7 +502,9 @@ func (u *Unit) restore(m mark) {
 			u.securities[id] = e
 		}
 		*e = saved
-		if saved.state != stateNew {
+		if saved.state == stateNew {
+			*saved.s = *m.draftS[id].Clone()
+		} else {
 			cur, changed := m.changedS[id]
 			if !changed {
 				cur = saved.snap
