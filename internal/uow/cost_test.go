@@ -533,3 +533,27 @@ func TestGetManyFewIsOneStatementPairPerID(t *testing.T) {
 	), uowtest.Names(rep))
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 14, RoundTrips: 2})
 }
+
+// Only what reaches the server counts: a round trip refused before it is
+// sent (its context already done, which fn shrugs off) is no round trip.
+func TestARoundTripNeverSentIsNotCounted(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main", "Other")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		before := u.Stats()
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err = u.Portfolios().Get(done, ids["Other"])
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, before, u.Stats())
+		return nil
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, []string{
+		"begin isolation level repeatable read", "GetPortfolio", "ListInvestmentsByPortfolio", "commit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 2})
+}

@@ -184,7 +184,9 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 	}
 
 	wasOpen := !s.conn.IsClosed()
+	s.sink.sending = true
 	br := s.conn.SendBatch(withSink(ctx, s.sink), b)
+	s.sink.sending = false
 	err := readResults(br, head, calls, tail, s.wrote)
 	// The server answered the round trip's COMMIT: the transaction is
 	// committed, whatever then happened to the connection (a FATAL the
@@ -476,7 +478,7 @@ func (s *session) rollback(ctx context.Context) {
 	// The simple protocol: the statements of a batch are prepared first,
 	// which an aborted transaction refuses; and it takes them all in one
 	// round trip.
-	if _, err := s.conn.Exec(withSink(rctx, s.sink), strings.Join(s.src.rollback(), "; ")); err != nil {
+	if _, err := s.conn.Exec(withSink(rctx, s.sink), strings.Join(s.src.rollback(), controlSep)); err != nil {
 		_ = s.conn.Close(rctx)
 	}
 	s.begun = false

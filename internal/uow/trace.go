@@ -41,8 +41,7 @@ type Statement struct {
 // the comment sqlc puts in front of every statement, or for a statement of
 // the unit's own, such as BEGIN or COMMIT, its text.
 func (s Statement) Name() string {
-	const prefix = "-- name: "
-	if rest, ok := strings.CutPrefix(s.SQL, prefix); ok {
+	if rest, ok := strings.CutPrefix(s.SQL, sqlcName); ok {
 		if name, _, ok := strings.Cut(rest, " "); ok {
 			return name
 		}
@@ -71,6 +70,15 @@ type sink struct {
 	record bool
 	stmts  []Statement
 	logger *slog.Logger
+	// sending is set while pgx's SendBatch runs: an error pgx reports
+	// then, and says nothing was sent for, takes back what the batch's
+	// start counted (before, kept, see unsent).
+	sending bool
+	before  Stats
+	kept    int
+	// query is the text of the statement sent on its own last, for its
+	// log line.
+	query string
 }
 
 type sinkKey struct{}
@@ -96,12 +104,28 @@ func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQu
 		return ctx
 	}
 	s.stats.RoundTrips++
-	s.add(data.SQL)
+	if strings.HasPrefix(data.SQL, sqlcName) {
+		s.add(data.SQL)
+	} else {
+		// A statement of the unit's own, which may be several joined
+		// (a rollback: the simple protocol runs them in one round trip).
+		for part := range strings.SplitSeq(data.SQL, controlSep) {
+			s.add(part)
+		}
+	}
 	if s.logging() {
+		s.query = data.SQL
 		return context.WithValue(ctx, startKey{}, time.Now())
 	}
 	return ctx
 }
+
+// sqlcName begins every statement sqlc generates.
+const sqlcName = "-- name: "
+
+// controlSep joins the unit's own statements (BEGIN, ROLLBACK and the
+// like, which contain no semicolon) that are sent as one.
+const controlSep = "; "
 
 func (tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
 	s := sinkFrom(ctx)
@@ -110,7 +134,7 @@ func (tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQuer
 	}
 	start, _ := ctx.Value(startKey{}).(time.Time)
 	s.log(ctx, "statement", s.stats.RoundTrips, time.Since(start), data.CommandTag.String(), data.Err,
-		slog.String("sql", s.lastSQL()))
+		slog.String("sql", squash(s.query)))
 }
 
 func (tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
@@ -118,6 +142,7 @@ func (tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBa
 	if s == nil {
 		return ctx
 	}
+	s.before, s.kept = s.stats, len(s.stmts)
 	s.stats.RoundTrips++
 	for _, q := range data.Batch.QueuedQueries {
 		s.add(q.SQL)
@@ -139,11 +164,28 @@ func (tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBa
 
 func (tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
 	s := sinkFrom(ctx)
-	if s == nil || !s.logging() {
+	if s == nil {
 		return
 	}
-	start, _ := ctx.Value(startKey{}).(time.Time)
-	s.log(ctx, "pipeline", s.stats.RoundTrips, time.Since(start), "", data.Err)
+	if s.logging() {
+		start, _ := ctx.Value(startKey{}).(time.Time)
+		s.log(ctx, "pipeline", s.stats.RoundTrips, time.Since(start), "", data.Err)
+	}
+	s.unsent(data.Err)
+}
+
+// unsent takes back the count of a batch that never left: pgx traces a
+// batch's start before it looks at the context or the connection, and
+// reports an error it meets then (the context already done, the connection
+// already closed) before SendBatch returns, as one that sent nothing.
+// (pgx says the same of a connection that fails while the results of a
+// batch that went out are read, in some modes: that is after SendBatch.)
+func (s *sink) unsent(err error) {
+	if !s.sending || err == nil || !pgconn.SafeToRetry(err) {
+		return
+	}
+	s.stats = s.before
+	s.stmts = s.stmts[:s.kept]
 }
 
 func (s *sink) add(sql string) {
@@ -151,13 +193,6 @@ func (s *sink) add(sql string) {
 	if s.record || s.logging() {
 		s.stmts = append(s.stmts, Statement{SQL: sql, RoundTrip: s.stats.RoundTrips})
 	}
-}
-
-func (s *sink) lastSQL() string {
-	if len(s.stmts) == 0 {
-		return ""
-	}
-	return squash(s.stmts[len(s.stmts)-1].SQL)
 }
 
 func (s *sink) logging() bool {

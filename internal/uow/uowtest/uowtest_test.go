@@ -97,6 +97,26 @@ func TestCostAssertions(t *testing.T) {
 	assert.NoError(t, uowtest.CheckAtMost(rep, uowtest.Cost{Statements: 4, RoundTrips: 1}))
 }
 
+// A failed unit of a transactional test is undone with two statements in
+// one round trip: both count.
+func TestCostOfAFailedUnit(t *testing.T) {
+	pool := pgtest.NewPool(t, uow.ConfigurePool)
+	r := uowtest.NewRunner(t, pool)
+	var rep uow.Report
+	failed := errors.New("fn failed")
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Portfolios().List(ctx, uow.ListOptions{})
+		require.NoError(t, err)
+		return failed
+	}, uow.WithReport(&rep))
+	require.Same(t, failed, err)
+	assert.Equal(t, []string{
+		"savepoint folio_unit", "ListPortfolios", "ListInvestmentsForPortfolioList",
+		"rollback to savepoint folio_unit", "release savepoint folio_unit",
+	}, uowtest.Names(rep))
+	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 5, RoundTrips: 2})
+}
+
 // Nested units in a transactional test are savepoints inside the unit's
 // own savepoint: a failing one undoes only its work, in the database and
 // in memory, and a failure the enclosing unit swallows still fails it.
