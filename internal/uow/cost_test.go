@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -556,4 +557,51 @@ func TestARoundTripNeverSentIsNotCounted(t *testing.T) {
 		"begin isolation level repeatable read", "GetPortfolio", "ListInvestmentsByPortfolio", "commit",
 	}, uowtest.Names(rep))
 	uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 4, RoundTrips: 2})
+}
+
+// At READ COMMITTED each statement reads the latest commits, so the lots
+// of a page cannot be loaded by the page's bounds beside the page: a
+// portfolio that came or went between the two statements would shift the
+// second one, and leave a listed portfolio without its lots. There, List
+// loads the lots by the ids it found, in a second round trip; at the
+// default level the two statements see one snapshot and share one.
+func TestListAtReadCommittedLoadsTheLotsOfThePortfoliosListed(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "A", "B", "C")
+	buy(t, r, ids["A"], secs["AAPL"], "1", "2")
+	buy(t, r, ids["C"], secs["AAPL"], "3")
+	for _, tc := range []struct {
+		name  string
+		opts  []uow.Option
+		names []string
+		trips int
+	}{
+		{"repeatable read", nil, []string{
+			"begin isolation level repeatable read", "ListPortfolios", "ListInvestmentsForPortfolioList", "commit",
+		}, 2},
+		{"read committed", []uow.Option{uow.WithIsolation(pgx.ReadCommitted)}, []string{
+			"begin isolation level read committed", "ListPortfolios", "ListInvestmentsByPortfolioIDs", "commit",
+		}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rep uow.Report
+			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				ps, err := u.Portfolios().List(ctx, uow.ListOptions{Limit: 2})
+				require.NoError(t, err)
+				require.Len(t, ps, 2)
+				assert.Equal(t, []string{"A", "B"}, []string{ps[0].Name(), ps[1].Name()})
+				assert.Equal(t, 2, ps[0].NumInvestments())
+				assert.Zero(t, ps[1].NumInvestments())
+				ps, err = u.Portfolios().List(ctx, uow.ListOptions{After: "B"})
+				require.NoError(t, err)
+				require.Len(t, ps, 1)
+				assert.Equal(t, 1, ps[0].NumInvestments())
+				return nil
+			}, append(tc.opts, uow.WithReport(&rep))...))
+			names := uowtest.Names(rep)
+			assert.Equal(t, tc.names, slices.Delete(slices.Clone(names), 3, len(names)-1), "the first List")
+			uowtest.RequireCost(t, rep, uowtest.Cost{Statements: 6, RoundTrips: 2*tc.trips - 1})
+		})
+	}
 }

@@ -437,7 +437,8 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 }
 
 // List returns a page of portfolios in name order, each with its lots, in
-// one round trip. Pass the last name of a page as After to get the next.
+// one round trip (two at READ COMMITTED: the page, then its lots, so that
+// the lots are those of the portfolios listed). Pass the last name of a page as After to get the next.
 // Portfolios removed in this unit are left out, and the page is filled up
 // past them, so a page shorter than the limit is still the last.
 // NameContains and After are normalized as GetByName's name is, so that a
@@ -463,25 +464,28 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 		}
 	}
 	var roots []*dbgen.Portfolio
-	var lots []*dbgen.ListInvestmentsForPortfolioListRow
-	calls := []call{
-		{run: func(q *dbgen.Queries) (err error) {
-			roots, err = q.ListPortfolios(ctx, dbgen.ListPortfoliosParams{
-				NameContains: optText(opts.NameContains), After: optText(opts.After), PageSize: limit,
-			})
-			return err
-		}},
-		{run: func(q *dbgen.Queries) (err error) {
+	list := call{run: func(q *dbgen.Queries) (err error) {
+		roots, err = q.ListPortfolios(ctx, dbgen.ListPortfoliosParams{
+			NameContains: optText(opts.NameContains), After: optText(opts.After), PageSize: limit,
+		})
+		return err
+	}}
+	var ps []*domain.Portfolio
+	if r.u.s.snapshotPerStatement {
+		ps, err = r.listThenLots(ctx, list, &roots)
+	} else {
+		var lots []*dbgen.ListInvestmentsForPortfolioListRow
+		calls := []call{list, {run: func(q *dbgen.Queries) (err error) {
 			lots, err = q.ListInvestmentsForPortfolioList(ctx, dbgen.ListInvestmentsForPortfolioListParams{
 				NameContains: optText(opts.NameContains), After: optText(opts.After), PageSize: limit,
 			})
 			return err
-		}},
+		}}}
+		if err = r.u.s.roundTrip(ctx, calls); err != nil {
+			return nil, fmt.Errorf("list portfolios: %w", err)
+		}
+		ps, err = trackPortfolios(r.u, roots, lots)
 	}
-	if err := r.u.s.roundTrip(ctx, calls); err != nil {
-		return nil, fmt.Errorf("list portfolios: %w", err)
-	}
-	ps, err := trackPortfolios(r.u, roots, lots)
 	if err != nil {
 		return nil, err
 	}
@@ -492,6 +496,34 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 		}
 	}
 	return out, nil
+}
+
+// listThenLots runs list, then loads the lots of the portfolios it found
+// by their ids, in a round trip of its own. At READ COMMITTED each
+// statement reads the latest commits: the lots of "the same page", loaded
+// in the round trip of the list, would be another page's if a portfolio
+// came, went or was renamed across its bounds between the two statements,
+// and a listed portfolio would then come with no lots, at a version that
+// could not tell.
+func (r Portfolios) listThenLots(ctx context.Context, list call, roots *[]*dbgen.Portfolio) ([]*domain.Portfolio, error) {
+	if err := r.u.s.roundTrip(ctx, []call{list}); err != nil {
+		return nil, fmt.Errorf("list portfolios: %w", err)
+	}
+	var lots []*dbgen.ListInvestmentsByPortfolioIDsRow
+	if len(*roots) > 0 {
+		ids := make([]uuid.UUID, len(*roots))
+		for i, row := range *roots {
+			ids[i] = row.ID
+		}
+		err := r.u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
+			lots, err = q.ListInvestmentsByPortfolioIDs(ctx, ids)
+			return err
+		}}})
+		if err != nil {
+			return nil, fmt.Errorf("list portfolios: %w", err)
+		}
+	}
+	return trackPortfolios(r.u, *roots, lots)
 }
 
 // Add makes p part of the unit: it is inserted, with its lots, at the next

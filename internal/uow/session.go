@@ -79,6 +79,10 @@ type source interface {
 	begin(readOnly bool, iso pgx.TxIsoLevel) string
 	commit() []string
 	rollback() []string
+	// snapshotPerStatement reports whether each statement of a unit at
+	// isolation level iso reads the latest commits, rather than all of
+	// them one snapshot.
+	snapshotPerStatement(iso pgx.TxIsoLevel) bool
 }
 
 // session is one unit attempt's connection and transaction state.
@@ -93,6 +97,8 @@ type session struct {
 	// perTrip: every round trip is a transaction of its own, COMMIT
 	// behind its statements (read-only units).
 	perTrip bool
+	// snapshotPerStatement: see source.
+	snapshotPerStatement bool
 	// wrote: the transaction has been sent writes (a flush), so that a
 	// COMMIT whose answer is lost may have saved something.
 	wrote bool

@@ -118,6 +118,8 @@ func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
 			sink:     tr,
 			beginSQL: r.src.begin(readOnly, cfg.isolation),
 			perTrip:  readOnly && !cfg.snapshot,
+
+			snapshotPerStatement: r.src.snapshotPerStatement(cfg.isolation),
 		},
 		portfolios: make(map[uuid.UUID]*portfolioEntry),
 		securities: make(map[uuid.UUID]*securityEntry),
