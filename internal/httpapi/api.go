@@ -110,6 +110,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -262,7 +263,19 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		// The server's own writer, not rw: through it net/http learns that
 		// the body was cut off and closes the connection after the 413.
-		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		deadline, _ := ctx.Deadline()
+		if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 {
+			// The deadline replaces the server's own for the request,
+			// which may come sooner.
+			if d := start.Add(srv.ReadTimeout); d.Before(deadline) {
+				deadline = d
+			}
+		}
+		r.Body = &deadlineBody{
+			ReadCloser: http.MaxBytesReader(w, r.Body, a.maxBody),
+			rc:         http.NewResponseController(w),
+			deadline:   deadline,
+		}
 	}
 
 	handler, pattern := a.mux.Handler(r)
@@ -401,6 +414,33 @@ func requestID(in string) string {
 		}
 	}
 	return rand.Text()
+}
+
+// deadlineBody holds the reading of a request body to the request's
+// deadline: a body still arriving when the request's time runs out fails
+// to read then (408), rather than when it is complete or the server's
+// longer ReadTimeout ends it. Once the body is read, the connection goes
+// back to no deadline of the request's.
+type deadlineBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	deadline time.Time
+	set, end bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if !b.set {
+		b.set = true
+		// Not every writer can (httptest's cannot): then the request's
+		// deadline is checked once the body is in (see decode).
+		_ = b.rc.SetReadDeadline(b.deadline)
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.end {
+		b.end = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // responseWriter records the status and size of a response for the log.

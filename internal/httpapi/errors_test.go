@@ -78,6 +78,7 @@ func TestErrors(t *testing.T) {
 		{"number for a price", "PUT", "/securities/AAPL/price", `{"price":12.5}`, nil, 400, malformed, malformedT, "price", "price must be a string"},
 		{"number for a date", "PUT", "/securities/AAPL/price", `{"price":"12.5","date":20240301}`, nil, 400, malformed, malformedT, "date", "date must be a string"},
 		{"object for a name", "POST", "/portfolios", `{"name":{"first":"X"}}`, nil, 400, malformed, malformedT, "name", "name must be a string, not an object"},
+		{"boolean for a name", "POST", "/portfolios", `{"name":true}`, nil, 400, malformed, malformedT, "name", "name must be a string, not a boolean"},
 		{"array body", "POST", "/portfolios", `[{"name":"X"}]`, nil, 400, malformed, malformedT, "", "must be a JSON object, not an array"},
 		{"empty body", "POST", "/portfolios", "", []string{contentType, json}, 400, malformed, malformedT, "", "body is empty"},
 		{"null body", "POST", "/portfolios", `null`, nil, 400, malformed, malformedT, "", "must be a JSON object, not null"},

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -71,13 +72,16 @@ func (a *api) decode(r *http.Request, dst any) error {
 	// Read whole (ServeHTTP bounds it), as the decoder would buffer it.
 	inTime := r.Context().Err() == nil
 	body, err := io.ReadAll(r.Body)
+	var netErr net.Error
+	if inTime && (err == nil || errors.As(err, &netErr) && netErr.Timeout()) && pastDeadline(r.Context()) {
+		// The request's time ran out while its body arrived (the read
+		// deadline ServeHTTP set, or the body came in after it): what
+		// is left is no time for the work, and the client was the
+		// slow one.
+		return &requestError{kind: errSlowBody, msg: fmt.Sprintf("the request body took longer to arrive than the %v the server allows a whole request", a.timeout)}
+	}
 	if err != nil {
 		return a.decodeError(err)
-	}
-	if inTime && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
-		// The request's time ran out while its body arrived: what is
-		// left is no time for the work, and the client was the slow one.
-		return &requestError{kind: errSlowBody, msg: fmt.Sprintf("the request body took longer to arrive than the %v the server allows a whole request", a.timeout)}
 	}
 	if !utf8.Valid(body) {
 		return malformed("", "the request body is not valid UTF-8 (at byte %d)", invalidUTF8(body))
@@ -105,6 +109,13 @@ func (a *api) decode(r *http.Request, dst any) error {
 		return malformed("", "the request body has a \\u escape at byte %d that is half of a UTF-16 surrogate pair; send valid Unicode text", i)
 	}
 	return nil
+}
+
+// pastDeadline reports whether ctx's deadline has come, whether or not
+// its timer has yet ended it.
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // emptyBody reports whether r has no body: a Content-Length of 0, or no
@@ -353,8 +364,10 @@ func article(jsonValue string) string {
 		return "an " + jsonValue
 	case "number", "string":
 		return "a " + jsonValue
+	case "bool":
+		return "a boolean"
 	}
-	return jsonValue // bool, null
+	return jsonValue // null
 }
 
 // required returns *s, or a malformed error naming field if it is missing

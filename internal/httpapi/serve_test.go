@@ -255,3 +255,33 @@ func TestServeHurried(t *testing.T) {
 	}
 	assert.Error(t, (<-inflight).err, "the connection was cut")
 }
+
+// TestBodyStillArrivingAtTheRequestTimeoutIs408: a body that keeps coming
+// is cut off when the request's time runs out, not only when the server's
+// longer read timeout does: the server answers 408 then.
+func TestBodyStillArrivingAtTheRequestTimeoutIs408(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RequestTimeout: 300 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.ReadTimeout = time.Hour
+	srv.Config.WriteTimeout = time.Hour
+	srv.Start()
+	defer srv.Close()
+
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
+	require.NoError(t, err)
+	// The rest never comes; without the request's deadline on the read,
+	// the answer would wait for the server's hour.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, "%s", body)
+	assert.Contains(t, string(body), `"detail":"the request body took longer to arrive than the 300ms the server allows a whole request"`)
+	assert.Zero(t, e.count(t, "portfolio"))
+}
