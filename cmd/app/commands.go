@@ -150,6 +150,7 @@ func securityList(e *env, _ []string) error {
 		}
 		after = page[len(page)-1].Symbol
 	}
+	e.none = len(all) == 0
 	if e.g.json {
 		return printJSON(e.stdout, nonNil(all))
 	}
@@ -357,6 +358,7 @@ func portfolioList(e *env, _ []string) error {
 		}
 		after = page[len(page)-1].Name
 	}
+	e.none = len(all) == 0
 	if e.g.json {
 		return printJSON(e.stdout, nonNil(all))
 	}
@@ -412,6 +414,10 @@ func portfolioRename(e *env, args []string) error {
 	}
 	if e.g.json {
 		return printJSON(e.stdout, v)
+	}
+	if v.Name == ref.Name {
+		fmt.Fprintf(e.stdout, "%q already has that name; nothing changed.\n", v.Name)
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "Renamed %q to %q.\n", ref.Name, v.Name)
 	return nil

@@ -272,6 +272,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 	}, lines(c.ok(t, "portfolio", "show", "Growth")))
 
 	assert.Equal(t, "Renamed \"Growth\" to \"Growth 2\".\n", c.ok(t, "portfolio", "rename", "Growth", "Growth 2"))
+	assert.Equal(t, "\"Growth 2\" already has that name; nothing changed.\n", c.ok(t, "portfolio", "rename", "Growth 2", " Growth 2 "))
 	var renamed portfolioJSON
 	c.okJSON(t, &renamed, "portfolio", "rename", "Euro Savings", "Épargne")
 	assert.Equal(t, "Épargne", renamed.Name)

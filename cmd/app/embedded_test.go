@@ -82,6 +82,18 @@ func TestNotFoundInANewClusterSaysItIsNew(t *testing.T) {
 	// A file that is not there is no sign of the wrong cluster.
 	other := &cli{env: []string{"FOLIO_DATA_DIR=" + filepath.Join(dir, "other")}, dir: dir}
 	assert.Equal(t, "folio: no such file: nosuch.csv\n", other.fails(t, 4, "price", "import", "nosuch.csv"))
+
+	// Nor a list that is empty in a cluster made before; in a new one,
+	// it is the likeliest sign of all.
+	assert.Equal(t, "[]\n", other.ok(t, "portfolio", "list", "--json"))
+	for _, args := range [][]string{{"portfolio", "list"}, {"security", "list", "--json"}} {
+		fresh := filepath.Join(dir, "fresh-"+args[0])
+		r := (&cli{env: []string{"FOLIO_DATA_DIR=" + fresh}, dir: dir}).run(t, args...)
+		require.Equal(t, 0, r.code, "%v", r)
+		assert.NotEmpty(t, r.stdout)
+		assert.Equal(t, "folio: note: this command created a new, empty database cluster in "+filepath.Join(fresh, "pgdata")+
+			"; run folio from the directory you used before, or give --data-dir\n", slowStop.ReplaceAllString(r.stderr, ""), "%v", r)
+	}
 	requireNoServer(t, dir)
 }
 
@@ -479,6 +491,13 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 	assert.Contains(t, r.stderr, "pglocal: server started", "a server of its own, and --verbose shows pglocal's steps")
 	assert.NotContains(t, r.stderr, "waiting for the process that", "the next command waited for the dead serve")
 	assert.NotContains(t, r.stderr, "waiting for other processes", "the next command waited for the dead serve")
+
+	// A failed command's last line is its error, after the log of the
+	// server stopping.
+	r = c.run(t, "--verbose", "--json", "report", "Nope")
+	require.Equal(t, 4, r.code, "%v", r)
+	assert.Contains(t, r.stderr, "pglocal: server stopped")
+	assert.True(t, strings.HasSuffix(r.stderr, "}\nfolio: portfolio \"Nope\": not found\n"), "the error comes last: %s", r.stderr)
 	requireNoServer(t, dir)
 }
 

@@ -99,14 +99,21 @@ func fail(e *env, err error, c *command) int {
 		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
 	}
 	code := exitCode(err)
-	if errors.Is(err, domain.ErrNotFound) && e.created != "" && !e.tty {
-		// Not found in a database this command made: most likely folio
-		// ran in another directory than before (the default data
-		// directory is relative) and nothing on the terminal said so.
+	if errors.Is(err, domain.ErrNotFound) {
+		noteNewCluster(e)
+	}
+	return code
+}
+
+// noteNewCluster is said when a command finds nothing (a portfolio, an
+// empty list) in a database it made: most likely folio ran in another
+// directory than before (the default data directory is relative) and,
+// off a terminal, nothing said so. (On one, the cluster's creation was.)
+func noteNewCluster(e *env) {
+	if e.created != "" && !e.tty {
 		fmt.Fprintf(e.stderr, "folio: note: this command created a new, empty database cluster in %s; "+
 			"run folio from the directory you used before, or give --data-dir\n", e.created)
 	}
-	return code
 }
 
 // cancellation reports whether err is what a cancelled context makes of a

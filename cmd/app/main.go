@@ -101,6 +101,8 @@ type env struct {
 	// created is the data directory of the cluster this command made, if
 	// it made one.
 	created string
+	// none: the command found nothing to list.
+	none bool
 }
 
 // run is the whole program, testable: it returns the exit code.
@@ -188,16 +190,31 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	e.logger = newLogger(stderr, level, g.json)
 
+	var closeDB func()
 	if c.needsDB {
 		e.long = c.long
-		closeDB, err := e.connect(!c.noSchema)
+		closeDB, err = e.connect(!c.noSchema)
 		if err != nil {
 			return fail(e, err, nil)
 		}
-		defer closeDB()
+		defer func() {
+			if closeDB != nil { // a panic in the command
+				closeDB()
+			}
+		}()
 	}
-	if err := c.run(e, pos); err != nil {
+	err = c.run(e, pos)
+	if closeDB != nil {
+		// Before the error: stopping the embedded server logs (with
+		// --verbose), and a failed command's last line is its error.
+		closeDB()
+		closeDB = nil
+	}
+	if err != nil {
 		return fail(e, err, c)
+	}
+	if e.none {
+		noteNewCluster(e)
 	}
 	return exitOK
 }
