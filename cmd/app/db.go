@@ -76,7 +76,16 @@ func (e *env) connect(needsSchema bool) (func(), error) {
 	if needsSchema {
 		check := e.checkSchema
 		if srv != nil {
-			check = func(pool *pgxpool.Pool) error { return migrateUp(e.ctx, pool) }
+			check = func(pool *pgxpool.Pool) error {
+				applied, err := migrateUp(e.ctx, pool)
+				if e.created == "" {
+					// Not the first use of the cluster: after a
+					// migrate down or reset, or an upgrade of folio,
+					// say what changed in it.
+					noteApplied(e, applied)
+				}
+				return err
+			}
 		}
 		if err := check(pool); err != nil {
 			closeAll()
@@ -261,14 +270,27 @@ func ensureDatabase(ctx context.Context, adminURL, name string) error {
 
 // migrateUp brings the schema up to date; concurrent invocations take turns
 // under goose's advisory lock.
-func migrateUp(ctx context.Context, pool *pgxpool.Pool) error {
+func migrateUp(ctx context.Context, pool *pgxpool.Pool) ([]*migrate.Result, error) {
 	m, err := migrate.New(pool)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer m.Close()
-	_, err = m.Up(ctx)
-	return err
+	return m.Up(ctx)
+}
+
+// noteApplied says which migrations a command applied to the embedded
+// default before its work.
+func noteApplied(e *env, applied []*migrate.Result) {
+	switch n := len(applied); n {
+	case 0:
+	case 1:
+		fmt.Fprintf(e.stderr, "folio: note: applied 1 pending migration to the embedded database: %s\n",
+			filepath.Base(applied[0].Source.Path))
+	default:
+		fmt.Fprintf(e.stderr, "folio: note: applied %d pending migrations to the embedded database: %s to %s\n",
+			n, filepath.Base(applied[0].Source.Path), filepath.Base(applied[n-1].Source.Path))
+	}
 }
 
 // parseURLError describes why a connection string does not parse without

@@ -51,7 +51,7 @@ func demo(e *env, _ []string) error {
 		return err
 	}
 	defer pool.Close()
-	if err := migrateUp(e.ctx, pool); err != nil {
+	if _, err := migrateUp(e.ctx, pool); err != nil {
 		return err
 	}
 	e.say("Migrated the schema.\n")

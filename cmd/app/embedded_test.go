@@ -144,10 +144,20 @@ func TestEmbeddedDefault(t *testing.T) {
 	assert.Equal(t, "X", list[0].Name)
 	afterEach(t)
 
-	// After a reset, a command that needs the schema migrates the embedded
-	// default by itself.
+	// After a rollback or a reset, a command that needs the schema
+	// migrates the embedded default by itself, and says so: the user who
+	// rolled back may not expect it.
+	c.ok(t, "migrate", "down")
+	r := c.run(t, "portfolio", "list", "--json")
+	require.Equal(t, 0, r.code, "%v", r)
+	assert.Equal(t, "folio: note: applied 1 pending migration to the embedded database: "+files[n-1]+"\n",
+		slowStop.ReplaceAllString(r.stderr, ""))
 	c.ok(t, "migrate", "reset")
-	assert.Equal(t, "No portfolios: create one with 'portfolio create NAME'.\n", c.ok(t, "portfolio", "list"))
+	r = c.run(t, "portfolio", "list")
+	require.Equal(t, 0, r.code, "%v", r)
+	assert.Equal(t, "No portfolios: create one with 'portfolio create NAME'.\n", r.stdout)
+	assert.Equal(t, fmt.Sprintf("folio: note: applied %d pending migrations to the embedded database: %s to %s\n", n, files[0], files[n-1]),
+		slowStop.ReplaceAllString(r.stderr, ""))
 	assert.Equal(t, fmt.Sprintf("version %d (latest %d)\n", n, n), c.ok(t, "migrate", "version"))
 	afterEach(t)
 }
