@@ -350,7 +350,8 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w, "Commands:")
 		printCommands(w, c, "  ")
-		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for the flags of a command.\n", name)
+		fmt.Fprintf(w, "\nRun '%s COMMAND --help' (or 'folio help %s') for the flags of a command.\n",
+			name, strings.Join(append(slices.Clone(path[1:]), "COMMAND"), " "))
 		if fs != nil {
 			fmt.Fprintln(w, "\nFlags of every command:")
 			printFlags(w, fs, "version")

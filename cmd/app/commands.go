@@ -94,8 +94,19 @@ func commands() *command {
 }
 
 func tradeCommand(side, summary string) *command {
+	help := "QUANTITY and --price are plain decimals (10, 0.5, 150.25), at most 18 digits before\n" +
+		"the point and 10 after: QUANTITY greater than 0, the price not negative. The date\n" +
+		"may not be in the future. "
+	if side == "sell" {
+		help += "A sale takes from the lots of SYMBOL held on its date, oldest\n" +
+			"first, and selling more than they hold is refused; it prints the cost basis and\n" +
+			"the realized gain."
+	} else {
+		help += "A buy adds a lot; SYMBOL's currency must be the portfolio's."
+	}
 	return &command{
 		name: side, args: "PORTFOLIO SYMBOL QUANTITY", nargs: 3, needsDB: true, summary: summary,
+		help:     help,
 		required: []string{"price"},
 		flags: func(fs *flag.FlagSet) {
 			fs.String("price", "", "price per share (required)")

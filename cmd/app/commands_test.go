@@ -617,15 +617,21 @@ func TestHelp(t *testing.T) {
 	walk(nil, commands())
 	require.Greater(t, len(paths), 20)
 	for _, p := range paths {
-		for _, flag := range []string{"--help", "-h"} {
-			args := append(p[:len(p):len(p)], flag)
+		var outs []string
+		for _, args := range [][]string{
+			append(p[:len(p):len(p)], "--help"),
+			append(p[:len(p):len(p)], "-h"),
+			append([]string{"help"}, p...),
+		} {
 			r := c.run(t, args...)
 			name := strings.Join(append([]string{"folio"}, p...), " ")
 			assert.Equal(t, 0, r.code, "%v", r)
 			assert.Empty(t, r.stderr, "%v", r)
 			assert.True(t, strings.HasPrefix(r.stdout, "Usage: "+name+" "), "%v", r)
 			assert.NotContains(t, r.stdout, "S3cretPw", "%v", r)
+			outs = append(outs, r.stdout)
 		}
+		assert.Equal(t, outs[0], outs[2], "folio help %v", p)
 	}
 	// Help first, then the command; help with arguments that would not do.
 	for _, args := range [][]string{
@@ -640,9 +646,11 @@ func TestHelp(t *testing.T) {
 	}
 	// Leaf help lists the command's flags.
 	out := c.ok(t, "buy", "--help")
-	for _, s := range []string{"Usage: folio buy PORTFOLIO SYMBOL QUANTITY [flags]", "-price", "-date", "-json", "-database-url"} {
+	for _, s := range []string{"Usage: folio buy PORTFOLIO SYMBOL QUANTITY [flags]", "-price", "-date", "-json", "-database-url", "plain decimals"} {
 		assert.Contains(t, out, s)
 	}
+	assert.Contains(t, c.ok(t, "sell", "--help"), "selling more than they hold is refused")
+	assert.Contains(t, c.ok(t, "help"), "or 'folio help COMMAND'")
 	assert.Contains(t, c.ok(t, "serve", "--help"), "-addr")
 	// Without a command, the root's usage goes to stderr: that is an error.
 	r := c.run(t)

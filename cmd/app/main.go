@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -107,6 +108,10 @@ type env struct {
 
 // run is the whole program, testable: it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "help" {
+		// "folio help portfolio create" is "folio portfolio create --help".
+		args = append(slices.Clone(args[1:]), "--help")
+	}
 	root := commands()
 	g := &globals{}
 	e := &env{ctx: ctx, g: g, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
