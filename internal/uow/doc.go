@@ -26,16 +26,23 @@
 //	                                       for securities the portfolio does not hold yet
 //	version_id_col                         the portfolio's version column, checked and
 //	                                       bumped by every flush that touches the
-//	                                       portfolio or its lots
+//	                                       portfolio or its lots (SQLAlchemy bumps it
+//	                                       only when the parent row is updated)
 //	query(...).with_for_update(            GetMany(ctx, ids, ForUpdate()): the rows locked
 //	  key_share=True)                      in the load's round trip, in id order
 //	autoflush=False, session.flush()       the same: queries never flush; u.Flush does,
 //	                                       and the commit always does
-//	session.begin_nested()                 u.Do(ctx, fn): a SAVEPOINT
+//	session.begin_nested()                 u.Do(ctx, fn): a SAVEPOINT (in a Read unit
+//	                                       without WithSnapshot, nothing is sent: only
+//	                                       the objects are put back on failure)
 //	PendingRollbackError after a failed    the same idea: after a statement fails, the
 //	  flush                                unit sends nothing more, and every query,
 //	                                       Flush and the commit return the first error
-//	query(...).update() (bulk)             u.Securities().Revalue(quotes)
+//	                                       (a Read unit without WithSnapshot, whose
+//	                                       round trips are transactions of their own,
+//	                                       goes on)
+//	query(...).update() (bulk)             u.Securities().Revalue(quotes), sent with the
+//	                                       next flush rather than at once
 //	echo=True                              WithLogger at debug level: every statement
 //	                                       with its duration, every unit with its
 //	                                       statement and round-trip counts
@@ -76,8 +83,9 @@
 //
 // # Rules of use
 //
-//   - A unit lives as long as its fn. Kept past it, every method returns
-//     ErrUnitEnded (Add, which returns nothing, panics): its transaction is
+//   - A unit lives as long as its fn. Kept past it, every method that loads,
+//     changes or saves returns ErrUnitEnded (Add, which returns nothing,
+//     panics): its transaction is
 //     over, and what was done through it would be lost. Its objects keep
 //     their last state, but the unit no longer saves them; load them again
 //     in a new unit. The same goes for objects of an attempt that was
@@ -96,9 +104,12 @@
 //     object removed in this unit undoes the removal, and a removed
 //     security's symbol is free for a new one in the same flush.
 //   - Queries read the database, not the unit's pending changes (autoflush
-//     is off): List filters and orders by the names as stored. In a unit
-//     that renamed portfolios, Flush before paging with List, or the last
-//     name of a page may not be where the next one starts.
+//     is off): List and GetByName filter and order by the names as stored.
+//     In a unit that renamed portfolios, Flush before paging with List, or
+//     the last name of a page may not be where the next one starts. Get by
+//     id answers from the identity map first: an object added and not yet
+//     flushed is found (SQLAlchemy's session.get does not find a pending
+//     one), and one removed is not.
 //   - A security loaded after a Revalue that names it carries the queued
 //     price; what it is set to later is what is stored. One added after
 //     such a Revalue is inserted as it is: the later call wins.
@@ -130,17 +141,23 @@
 //
 //   - BEGIN rides with the first read, and loading N portfolios is one round
 //     trip: the roots and all their lots (and their securities, if asked).
+//     (List at READ COMMITTED takes two: see Portfolios.List.)
 //     In a Read unit COMMIT rides along too, each round trip being a READ
 //     ONLY transaction of its own: a read costs one round trip.
 //   - A flush is one round trip whatever it writes, and the final flush
 //     carries COMMIT. A read-modify-write unit costs 2 round trips.
-//   - Writes of one kind above a threshold (WithBulkThreshold) become one
-//     statement over arrays (unnest), which still rides in the pipeline.
+//   - Lot inserts, lot quantity changes, price changes of loaded securities
+//     and (in a flush without renames or deletes) version bumps become one
+//     statement over arrays (unnest) above a threshold (WithBulkThreshold),
+//     which still rides in the pipeline. Removed lots are always one
+//     statement; other writes are one statement per row.
 //
 // Because COMMIT travels behind the writes, a write cannot inspect a row
 // count before COMMIT runs. Writes to existing rows therefore check their
 // own counts in SQL (folio_assert, SQLSTATE FOL01) and abort the transaction
-// when they are wrong; the unit reports a version conflict. If the
+// when they are wrong; the unit reports a version conflict (or
+// domain.ErrNotFound, for a Revalue of an unknown symbol or a security
+// deleted by another unit). If the
 // connection fails while COMMIT is in flight, the server answers COMMIT
 // by ending the session, or PgBouncer reports the server connection lost
 // anywhere in the round trip that carries COMMIT (the server may have run
@@ -160,7 +177,9 @@
 //
 // Only this package imports internal/dbgen, and it never returns a dbgen
 // type: rows become domain values through the converters in convert.go.
-// Errors from the server become domain sentinels (domain.ErrAlreadyExists,
-// domain.ErrVersionConflict, domain.ErrInUse, ...) wrapped in *Error, from
-// which errors.As still recovers the *pgconn.PgError.
+// Errors of the flush's statements become domain sentinels
+// (domain.ErrAlreadyExists, domain.ErrVersionConflict, domain.ErrInUse, ...)
+// wrapped in *Error, from which errors.As still recovers the
+// *pgconn.PgError. Errors of loads keep the server's error as it is, with
+// ErrSerialization or ErrSessionEnded attached where they apply.
 package uow

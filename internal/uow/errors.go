@@ -18,9 +18,10 @@ var ErrSerialization = errors.New("could not serialize with concurrent transacti
 // refused before COMMIT: admin_shutdown, crash_shutdown, cannot_connect_now
 // (57P01 to 57P03: a restart, a failover, pg_terminate_backend) or a lost
 // connection (08000, 08003, 08006), or PgBouncer's FATAL for a client it
-// never gave a server (query_wait_timeout). The transaction was rolled
-// back, or never began, so Runner.Do retries those, on another
-// connection. One ended in answer to COMMIT wraps ErrCommitUnknown
+// never gave a server (query_wait_timeout); and, for a unit that had
+// written nothing, any FATAL or connection lost. The transaction was rolled
+// back, or never began, or had nothing to lose, so Runner.Do retries
+// those, on another connection. One ended in answer to COMMIT wraps ErrCommitUnknown
 // instead.
 var ErrSessionEnded = errors.New("the database ended the session")
 
@@ -54,8 +55,10 @@ func (e *sentinelError) Error() string   { return e.err.Error() }
 func (e *sentinelError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // Error is a database error translated for the domain: errors.Is(err, Kind)
-// holds for its domain sentinel (domain.ErrAlreadyExists and so on), and
-// errors.As finds the *pgconn.PgError in Err.
+// holds for its sentinel (domain.ErrAlreadyExists and so on, or
+// ErrSerialization), and errors.As finds the *pgconn.PgError in Err when
+// the server sent one (a version conflict found on the client, such as a
+// re-locked portfolio that changed, has none).
 type Error struct {
 	// Op says what the unit was doing, e.g. `add portfolio "Growth"`.
 	Op string
@@ -65,6 +68,9 @@ type Error struct {
 	Err error
 }
 
+// Error says what the unit was doing and the sentinel's words, with the
+// name of the database rule for an invalid value; the server's own message
+// stays in Err, out of the text a user may see.
 func (e *Error) Error() string {
 	msg := e.Op + ": " + e.Kind.Error()
 	var pgErr *pgconn.PgError

@@ -64,7 +64,9 @@ func WithSecuritiesBySymbol(symbols ...string) LoadOption {
 //
 // Portfolios the unit already has are locked too, without loading them
 // again; if one changed in the database since it was loaded, the load fails
-// with domain.ErrVersionConflict. Read units cannot lock: ErrReadOnly.
+// with domain.ErrVersionConflict (at READ COMMITTED; at REPEATABLE READ the
+// server refuses to lock a row changed since the unit's snapshot first:
+// ErrSerialization). Both are retried. Read units cannot lock: ErrReadOnly.
 func ForUpdate() LoadOption { return func(o *loadOpts) { o.lock = true } }
 
 // ListOptions selects a page of a listing.
@@ -121,7 +123,8 @@ func (r Portfolios) Get(ctx context.Context, id uuid.UUID, opts ...LoadOption) (
 // the portfolios, one for all their lots (and one for their securities with
 // WithSecurities); up to four of them load with a pair of single-id
 // statements each instead, which PostgreSQL plans once (see the package
-// documentation). errors.Is(err, domain.ErrNotFound) if any is missing.
+// documentation), unless the same call also locks portfolios the unit has
+// or fetches the securities of ones it has. errors.Is(err, domain.ErrNotFound) if any is missing.
 func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOption) ([]*domain.Portfolio, error) {
 	if err := r.u.open(); err != nil {
 		return nil, err

@@ -44,9 +44,10 @@ type Option func(*config)
 // retries).
 func WithAttempts(n int) Option { return func(c *config) { c.attempts = max(n, 1) } }
 
-// WithBackoff sets the delay before the first retry and its cap; each retry
-// waits a random time up to twice the previous bound ("full jitter"), so
-// that colliding units spread out (defaults 2ms and 200ms).
+// WithBackoff sets the bound of the delay before the first retry and the cap
+// of the bounds; each retry waits a random time up to its bound, twice the
+// previous one ("full jitter"), so that colliding units spread out
+// (defaults 2ms and 200ms).
 func WithBackoff(base, limit time.Duration) Option {
 	return func(c *config) { c.baseDelay, c.maxDelay = base, limit }
 }
@@ -59,8 +60,9 @@ func WithBackoff(base, limit time.Duration) Option {
 // safe, as the version check then fails and the unit is retried (a
 // security, which has no version, is checked on the columns it writes),
 // but a read-only unit can see such a mix. Portfolios.List then takes two
-// round trips instead of one, loading the lots by the ids of the page. A Revalue is a blind write, at
-// any level: the last one wins. Ignored by a runner made with
+// round trips instead of one, loading the lots by the ids of the page. A
+// Revalue of securities the unit does not hold is a blind write, at any
+// level: the last one wins. Ignored by a runner made with
 // NewConnRunner, whose units are savepoints.
 func WithIsolation(level pgx.TxIsoLevel) Option { return func(c *config) { c.isolation = level } }
 
@@ -73,7 +75,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithBulkThreshold sets how many rows of one kind a flush writes with one
 // statement each before it switches to a single array statement for all of
-// them (default 8).
+// them (default 8): lots inserted, lot quantities changed, prices of loaded
+// securities changed and, in a flush without renames or deletes, version
+// bumps. Removed lots are always one statement; other writes, one per row.
 func WithBulkThreshold(n int) Option { return func(c *config) { c.bulk = max(n, 1) } }
 
 // WithSnapshot makes a Read unit one transaction from its first round trip
@@ -148,7 +152,8 @@ func newRunner(src source, opts []Option) *Runner {
 //
 // A serialization failure (SQLSTATE 40001), a deadlock (40P01), a version
 // conflict (errors.Is(err, domain.ErrVersionConflict)) or the server ending
-// the session before COMMIT (57P01-57P03, class 08: a restart), whether fn
+// the session before COMMIT (57P01-57P03, 08000, 08003, 08006: a restart; for
+// a unit that wrote nothing, any connection lost), whether fn
 // saw it or the commit did, reruns fn from scratch in a new transaction, up to the
 // attempt bound, with jittered backoff, and not beyond the life of ctx; then
 // the last error is returned, wrapped ("uow: gave up after N attempts: ...").

@@ -296,15 +296,23 @@ func (r Securities) Remove(s *domain.Security) error {
 
 // Quote is a price for a security on a day.
 type Quote struct {
+	// Symbol names the security; it is read as domain.ParseSymbol reads
+	// one (trimmed, upper-cased).
 	Symbol string
-	Price  decimal.Decimal
-	Date   time.Time
+	// Price is checked as domain.CheckPrice checks one.
+	Price decimal.Decimal
+	// Date is the day of the price; its time of day is dropped
+	// (domain.Day).
+	Date time.Time
 }
 
 // Revalue sets the prices of many securities, named by symbol, without
-// loading them: like SQLAlchemy's bulk update, it is one statement at the
-// next flush, whatever the number. Securities the unit has are updated in
-// memory too. Every quote is checked first (domain.ErrInvalid... errors,
+// loading them: like SQLAlchemy's bulk update, it is one statement, a blind
+// write that the last one wins, whatever the number; unlike it, the
+// statement goes with the next flush rather than at once. A security the
+// unit has, or loads before that flush, gets the price through SetPrice
+// instead, and is saved like any changed security: only if the price is
+// still the one the unit read (a concurrent change is a conflict, retried). Every quote is checked first (domain.ErrInvalid... errors,
 // nothing queued; domain.ErrNotFound for a security removed in this unit);
 // a symbol that does not exist fails the flush with domain.ErrNotFound.
 func (r Securities) Revalue(quotes []Quote) error {

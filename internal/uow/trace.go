@@ -32,6 +32,7 @@ type Stats struct {
 
 // Statement is one statement a unit sent, in order, as the tracer saw it.
 type Statement struct {
+	// SQL is the statement's text as sent (sqlc's name comment first).
 	SQL string
 	// RoundTrip is the 1-based round trip the statement travelled in.
 	RoundTrip int

@@ -151,7 +151,8 @@ func (u *Unit) Securities() Securities { return Securities{u} }
 // the unit's transaction (outside a nested unit, which rolls back to its
 // savepoint). The unit then sends nothing more: every later query and
 // Flush, and the commit, return that first error, wrapped, so return it
-// from fn. Like SQLAlchemy's session after a failed flush, which wants a
+// from fn. (Not so a Read unit without WithSnapshot: each of its round
+// trips is a transaction of its own, and the next one begins afresh.) Like SQLAlchemy's session after a failed flush, which wants a
 // rollback before anything else, except that here the runner does that,
 // and retries when the error is one it retries.
 func (u *Unit) Flush(ctx context.Context) error {
@@ -208,7 +209,9 @@ func (u *Unit) dirty() bool {
 }
 
 // Do runs fn as a nested unit of work: changes made so far are flushed, a
-// SAVEPOINT is set, and fn runs with this same unit (same identity map).
+// SAVEPOINT is set, and fn runs with this same unit (same identity map). (A
+// Read unit without WithSnapshot has no transaction to set one in: it
+// sends nothing, and only the objects are put back when fn fails.)
 // When fn returns nil its changes are flushed and the savepoint released.
 // When fn fails, the database goes back to the savepoint and every aggregate
 // the unit tracked before goes back to what it was then; aggregates first

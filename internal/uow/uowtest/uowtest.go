@@ -30,7 +30,10 @@ import (
 // a database do not see each other's data. Each unit is a savepoint, so a
 // failing unit undoes only its own work, and nested units nest further.
 // The pool must be configured with uow.ConfigurePool. Isolation options have
-// no effect: the enclosing transaction decides. A unit that code under test
+// no effect: the enclosing transaction decides, and it is a plain BEGIN, at
+// the server's default level (READ COMMITTED unless configured otherwise),
+// not READ ONLY for Read units; the units plan their statements as at the
+// runner's default level, so cost assertions hold for one. A unit that code under test
 // starts with this runner from inside another unit's fn (rather than
 // nesting it with Unit.Do) returns uow.ErrSameConn: on one connection it
 // would wait for itself.
@@ -110,6 +113,8 @@ func RequireAtMost(tb testing.TB, rep uow.Report, limit Cost) {
 	}
 }
 
+// String says the cost in words, "6 statements in 2 round trips", with
+// "any" for Any.
 func (c Cost) String() string {
 	f := func(n int) string {
 		if n < 0 {
