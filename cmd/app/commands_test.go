@@ -884,3 +884,31 @@ func TestInterruptedKeepsAnUnknownCommitsWords(t *testing.T) {
 		assert.True(t, strings.HasPrefix(stderr.String(), tc.want), "got %q, want %q", stderr.String(), tc.want)
 	}
 }
+
+// The lists read the database a page of 1000 at a time: past a page,
+// nothing is lost or repeated, in text or JSON.
+func TestListsPastOnePage(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	_, err := pool.Exec(context.Background(), `
+		insert into portfolio (id, name, currency, version)
+			select gen_random_uuid(), 'P' || lpad(i::text, 4, '0'), 'USD', 1 from generate_series(1, 2001) i;
+		insert into security (id, symbol, name, currency)
+			select gen_random_uuid(), 'S' || lpad(i::text, 4, '0'), 'Security ' || i, 'USD' from generate_series(1, 1001) i`)
+	require.NoError(t, err)
+
+	var ps []summaryJSON
+	c.okJSON(t, &ps, "portfolio", "list")
+	require.Len(t, ps, 2001)
+	var secs []securityJSON
+	c.okJSON(t, &secs, "security", "list")
+	require.Len(t, secs, 1001)
+	for i := range ps {
+		assert.Equal(t, fmt.Sprintf("P%04d", i+1), ps[i].Name)
+	}
+	for i := range secs {
+		assert.Equal(t, fmt.Sprintf("S%04d", i+1), secs[i].Symbol)
+	}
+	assert.Equal(t, 2001+1, len(lines(c.ok(t, "portfolio", "list"))), "a header and a line each")
+	assert.Equal(t, 1000+1, len(lines(c.ok(t, "portfolio", "list", "--search", "p1"))), "P1000 to P1999, and a header")
+}

@@ -306,29 +306,30 @@ func waitForPipeOpen(t *testing.T, pid int) {
 }
 
 // TestDemoInterruptedLeavesNoScratchDatabase interrupts demos on a server
-// given by DATABASE_URL at moments spread over their start, when the
-// server may create the scratch database after the client gave up on it:
-// none is left. Not parallel, so that no other demo's database is counted.
+// given by DATABASE_URL at moments spread over the creation of their
+// scratch database, from the moment the demo's first connection shows on
+// the server (folio handles signals by then), when the server may create
+// the database after the client gave up on it: none is left. Not
+// parallel, so that no other demo's database is counted.
 func TestDemoInterruptedLeavesNoScratchDatabase(t *testing.T) {
 	admin := pgtest.AdminURL(t, "postgres")
 	pool := pgtest.OpenPool(t, admin)
-	c := &cli{url: admin}
-	interrupted := 0
 	for i := range 12 {
+		app := fmt.Sprintf("folio-demo-interrupted-%d", i)
+		c := &cli{url: admin, env: []string{"PGAPPNAME=" + app}}
 		cmd, _, stderr := c.command(t, t.Context(), "demo")
 		require.NoError(t, cmd.Start())
+		require.Eventually(t, func() bool {
+			return queryOne[int](t, pool, "select count(*) from pg_stat_activity where application_name = $1", app) > 0
+		}, 30*time.Second, time.Millisecond, "run %d: the demo never connected", i)
 		time.Sleep(time.Duration(i*8) * time.Millisecond)
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		err := cmd.Wait()
 		var exit *exec.ExitError
-		if err := cmd.Wait(); errors.As(err, &exit) {
-			interrupted++
-			if exit.ExitCode() != -1 { // -1: the signal came before folio caught it
-				assert.Contains(t, stderr.String(), "folio: interrupted", "run %d", i)
-			}
-		}
+		require.ErrorAs(t, err, &exit, "run %d finished before the signal: %s", i, stderr)
+		assert.Equal(t, 1, exit.ExitCode(), "run %d: %s", i, stderr)
+		assert.Contains(t, stderr.String(), "folio: interrupted", "run %d", i)
 	}
-	t.Logf("%d of 12 demos interrupted", interrupted)
-	assert.Positive(t, interrupted)
 	assert.Equal(t, 0, queryOne[int](t, pool, "select count(*) from pg_database where datname like 'folio_demo_%'"))
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -45,4 +47,34 @@ func TestReadPricesRows(t *testing.T) {
 	}
 	assert.Equal(t, []string{"AAPL 2024-06-28 190.5", "MSFT 2024-06-28 415.1"}, got)
 	assert.Equal(t, []int{1, 2}, []int{rows[0].Line, rows[1].Line})
+}
+
+// ones yields n bytes of '1', with no newline, without holding them.
+type ones struct{ n int }
+
+func (o *ones) Read(p []byte) (int, error) {
+	if o.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), o.n)
+	for i := range p[:k] {
+		p[i] = '1'
+	}
+	o.n -= k
+	return k, nil
+}
+
+// A line far longer than any row (64 MiB here) is refused by its number
+// once it passes the bound, without the reader taking it into memory.
+func TestReadLongLineIsBoundedInMemory(t *testing.T) {
+	in := io.MultiReader(strings.NewReader("AAPL,2024-06-28,190.5\nAAPL,2024-06-29,"), &ones{n: 64 << 20})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readPrices(in, func(int) {})
+	runtime.ReadMemStats(&after)
+	var rowErr *tracker.RowError
+	require.ErrorAs(t, err, &rowErr)
+	assert.Equal(t, 2, rowErr.Line)
+	assert.ErrorContains(t, err, "line longer than 65536 bytes")
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "allocated while reading")
 }

@@ -378,9 +378,9 @@ func TestImportHeaders(t *testing.T) {
 	}
 }
 
-// TestImportLongLine feeds a 10 MB line among good ones: refused quickly,
-// by line number, without reading the file into memory or writing
-// anything.
+// TestImportLongLine feeds a 10 MB line among good ones: refused by line
+// number, writing nothing. (That the reader does not take the line into
+// memory, TestReadLongLineIsBoundedInMemory shows.)
 func TestImportLongLine(t *testing.T) {
 	t.Parallel()
 	c, pool := fixture(t)
@@ -403,7 +403,6 @@ func TestImportLongLine(t *testing.T) {
 		}
 		assert.Contains(t, r.stderr, line, "%v", r)
 		assert.Contains(t, r.stderr, "longer than", "%v", r)
-		assert.Less(t, r.elapsed, 5*time.Second, "%v", r)
 		require.Equal(t, before, snapshot(t, pool))
 	}
 }

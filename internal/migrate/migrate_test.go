@@ -439,8 +439,9 @@ func TestConcurrentUp(t *testing.T) {
 		_, err = holder.Exec(ctx, "SELECT pg_advisory_lock($1)", lock.DefaultLockID)
 		require.NoError(t, err)
 
+		since := serverNow(t, holder)
 		results := race(t, url, 2, func() {
-			waitForPollers(t, holder, 2)
+			waitForPollers(t, holder, 2, since)
 			require.Empty(t, appliedVersions(t, pool), "applied while the lock was held")
 			var unlocked bool
 			require.NoError(t, holder.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID).Scan(&unlocked))
@@ -473,6 +474,7 @@ func TestLockWaitIsPerOperation(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(began), 2*time.Second)
 
 	// The lock is released while the Migrator waits: it gets it.
+	since := serverNow(t, holder)
 	done := make(chan error, 1)
 	go func() {
 		_, err := m.Status(ctx)
@@ -480,7 +482,7 @@ func TestLockWaitIsPerOperation(t *testing.T) {
 	}()
 	// Released only once the Migrator is polling for it, so that the
 	// wait, not an early start, is what gets the lock.
-	waitForPollers(t, holder, 1)
+	waitForPollers(t, holder, 1, since)
 	_, err = holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", lock.DefaultLockID)
 	require.NoError(t, err)
 	select {
@@ -491,17 +493,27 @@ func TestLockWaitIsPerOperation(t *testing.T) {
 	}
 }
 
-// waitForPollers waits until n other sessions of holder's database are
-// polling for goose's advisory lock (the locker's pg_try_advisory_lock).
-func waitForPollers(t *testing.T, holder *pgx.Conn, n int) {
+// waitForPollers waits until n other sessions of holder's database have
+// polled for goose's advisory lock (the locker's pg_try_advisory_lock)
+// since the server's clock read since. (A session that polled before, and
+// gave up, sits idle in the pool with that poll as its last query.)
+func waitForPollers(t *testing.T, holder *pgx.Conn, n int, since time.Time) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var polling int
 		err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND pid <> pg_backend_pid()
-			AND query LIKE '%pg_try_advisory_lock%'`).Scan(&polling)
+			AND query LIKE '%pg_try_advisory_lock%' AND query_start > $1`, since).Scan(&polling)
 		return err == nil && polling == n
 	}, 30*time.Second, 20*time.Millisecond, "%d sessions poll for the lock", n)
+}
+
+// serverNow reads the server's clock.
+func serverNow(t *testing.T, conn *pgx.Conn) time.Time {
+	t.Helper()
+	var now time.Time
+	require.NoError(t, conn.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&now))
+	return now
 }
 
 // migrationsFS returns the first n real migrations, plus extra files.

@@ -208,6 +208,7 @@ func TestANestedUnitThatSwallowsAFailureFails(t *testing.T) {
 		var pgErr *pgconn.PgError
 		require.ErrorAs(t, nested, &pgErr, "changes: %v", changes)
 		assert.Equal(t, "22021", pgErr.Code)
+		assert.ErrorContains(t, nested, "nested unit returned nil after a failed statement", "changes: %v", changes)
 		var name string
 		require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
 		assert.Equal(t, fmt.Sprintf("Outer %v", changes), name)

@@ -316,7 +316,20 @@ func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
 
 	budget := errors.New("request budget spent")
 	for _, cause := range []error{nil, budget} {
-		c, cancel := context.WithTimeoutCause(ctx, 300*time.Millisecond, cause)
+		c, cancel := context.WithTimeoutCause(ctx, time.Second, cause)
+		// The deadline must find the statement waiting, not end the unit
+		// before it got there.
+		waited := make(chan bool, 1)
+		go func() {
+			for c.Err() == nil {
+				if waitsForLock(t, pool) {
+					waited <- c.Err() == nil
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			waited <- false
+		}()
 		err = r.Do(c, func(ctx context.Context, u *uow.Unit) error {
 			p, err := u.Portfolios().Get(ctx, ids["P"])
 			if err != nil {
@@ -325,6 +338,7 @@ func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
 			return p.Rename("Waited")
 		})
 		cancel()
+		require.True(t, <-waited, "the deadline came before the statement waited for the lock: %v", err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		if cause != nil {
 			assert.ErrorIs(t, err, cause)
@@ -371,5 +385,88 @@ func TestAddingAnotherObjectForATrackedSymbolFails(t *testing.T) {
 		return nil
 	})
 	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+	assert.ErrorContains(t, err, "add security BBB: the unit has another security with this symbol")
 	assert.Equal(t, 1, count(t, pool, "security"))
+
+	// A removed one added back after another took its symbol: the same.
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		loaded, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		require.NoError(t, u.Securities().Remove(loaded))
+		other, err := domain.NewSecurity("AAA", "The new AAA", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(other)
+		u.Securities().Add(loaded)
+		return nil
+	})
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
+	assert.ErrorContains(t, err, "add security AAA: the unit has added another security with its symbol")
+	assert.Equal(t, 1, count(t, pool, "security"))
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'AAA'").Scan(&name))
+	assert.Equal(t, "AAA Inc.", name, "nothing written")
+}
+
+// Remove takes only a portfolio of the unit's: one never added, or a copy
+// loaded in another unit, is refused, and nothing is deleted.
+func TestRemoveOfAPortfolioTheUnitDoesNotHave(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "P")
+	var elsewhere *domain.Portfolio
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		var err error
+		elsewhere, err = u.Portfolios().Get(ctx, ids["P"])
+		return err
+	}))
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		never, err := domain.NewPortfolio("Never added", "USD")
+		require.NoError(t, err)
+		assert.ErrorIs(t, u.Portfolios().Remove(never), domain.ErrNotFound)
+		err = u.Portfolios().Remove(elsewhere)
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		assert.ErrorContains(t, err, `remove portfolio "P": not loaded in this unit`)
+		// Loaded here too, the copy is still not the unit's object.
+		_, err = u.Portfolios().Get(ctx, ids["P"])
+		require.NoError(t, err)
+		assert.ErrorIs(t, u.Portfolios().Remove(elsewhere), domain.ErrNotFound)
+		return nil
+	}))
+	assert.Equal(t, "P", storedName(t, pool, ids["P"]))
+}
+
+// A unit whose connection cannot be had fails with the pool's reason, once:
+// a closed pool, or a pool whose connections are all taken until the
+// unit's context ends.
+func TestAUnitWithoutAConnection(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	pool := pgtest.OpenPool(t, url, uow.ConfigurePool, func(c *pgxpool.Config) { c.MaxConns = 1 })
+	r, err := uow.NewRunner(pool)
+	require.NoError(t, err)
+	touch := func(ctx context.Context, u *uow.Unit) error {
+		_, err := u.Securities().List(ctx, uow.ListOptions{})
+		return err
+	}
+
+	held, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	var rep uow.Report
+	err = r.Do(short, touch, uow.WithReport(&rep))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "uow: acquire connection")
+	assert.Equal(t, 1, rep.Attempts)
+	held.Release()
+
+	closed := pgtest.OpenPool(t, url, uow.ConfigurePool)
+	rc, err := uow.NewRunner(closed)
+	require.NoError(t, err)
+	closed.Close()
+	rep = uow.Report{}
+	err = rc.Read(ctx, touch, uow.WithReport(&rep))
+	assert.ErrorContains(t, err, "uow: acquire connection: closed pool")
+	assert.Equal(t, 1, rep.Attempts)
+	assert.Zero(t, rep.Stats)
 }

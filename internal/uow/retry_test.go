@@ -137,7 +137,9 @@ func TestRetriesStopWithContext(t *testing.T) {
 	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted), uow.WithAttempts(1000),
 		uow.WithBackoff(20*time.Millisecond, 20*time.Millisecond))
 	_, ids := seed(t, r, nil, "Main")
-	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Long enough for a slow machine to make a second attempt, which the
+	// test needs; the unit conflicts every time, so it takes all of it.
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var rep uow.Report
 	err := r.Do(cctx, func(ctx context.Context, u *uow.Unit) error {
