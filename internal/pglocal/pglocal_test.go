@@ -227,7 +227,7 @@ func TestRestartKeepsData(t *testing.T) {
 	cancel()
 	began := time.Now()
 	require.NoError(t, s.Stop(cancelled))
-	require.Less(t, time.Since(began), 5*time.Second)
+	require.Less(t, time.Since(began), 20*time.Second)
 	requireGone(t, pid)
 	require.Contains(t, logs.String(), "mode=immediate")
 	require.NotContains(t, logs.String(), "mode=smart")
@@ -299,7 +299,7 @@ func TestEphemeral(t *testing.T) {
 	// A fast shutdown does not wait for the open connection.
 	began := time.Now()
 	require.NoError(t, s.Stop(ctx))
-	require.Less(t, time.Since(began), 5*time.Second)
+	require.Less(t, time.Since(began), 20*time.Second)
 	requireGone(t, pid)
 	require.NoDirExists(t, dir)
 	require.NoFileExists(t, dir+".lock")
