@@ -516,18 +516,30 @@ func TestServeStopsWhenItsServerDies(t *testing.T) {
 // off and serve exits at once, saying so.
 func TestServeStopsAtASecondSignal(t *testing.T) {
 	t.Parallel()
-	c, _ := newCLI(t)
+	c, pool := newCLI(t)
+	var p portfolioJSON
+	c.okJSON(t, &p, "portfolio", "create", "Locked")
 	addr := freeAddr(t)
 	serve := startServe(t, c, "--addr", addr)
 	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serve.stderr)
 
-	// A request whose body never comes: in flight until the read timeout.
-	conn, err := net.Dial("tcp", addr)
+	// A request that waits for a row lock held here: in flight, for sure,
+	// once the server shows the wait, until its 10 s run out.
+	holder, err := pool.Begin(t.Context())
 	require.NoError(t, err)
-	defer conn.Close()
-	_, err = io.WriteString(conn, "POST /portfolios HTTP/1.1\r\nHost: folio\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	defer holder.Rollback(t.Context()) //nolint:errcheck
+	_, err = holder.Exec(t.Context(), "select 1 from portfolio where id = $1 for update", p.ID)
 	require.NoError(t, err)
-	time.Sleep(200 * time.Millisecond) // for the server to read the headers
+	go func() {
+		req, _ := http.NewRequest(http.MethodPatch, "http://"+addr+"/portfolios/"+p.ID.String(), strings.NewReader(`{"name":"Renamed"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	require.Eventually(t, func() bool {
+		return queryOne[int](t, pool, "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()") > 0
+	}, 10*time.Second, 10*time.Millisecond, "the request waits for the lock")
 
 	require.NoError(t, serve.cmd.Process.Signal(syscall.SIGTERM))
 	require.Eventually(t, func() bool { return strings.Contains(serve.stderr.String(), "shutting down") },
