@@ -212,8 +212,19 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 	t.Parallel()
 	require.Greater(t, httpapi.WriteTimeout, httpapi.ReadTimeout, "the 408 must still be writable")
 	e := newEnv(t, httpapi.Options{})
-	srv := httptest.NewUnstartedServer(e.h)
-	srv.Config.ReadTimeout = 300 * time.Millisecond
+	status, body := stalledBody(t, e.h, func(s *http.Server) { s.ReadTimeout = 300 * time.Millisecond })
+	assert.Equal(t, http.StatusRequestTimeout, status, "%s", body)
+	assert.Contains(t, body, `"detail":"the request body did not arrive in the time the server allows"`)
+	assert.Zero(t, e.count(t, "portfolio"))
+}
+
+// stalledBody sends h, on a server configured by config, a request whose
+// body stops after its first bytes, and returns the status and body of the
+// answer, which must come within 10 s.
+func stalledBody(t *testing.T, h http.Handler, config func(*http.Server)) (int, string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	config(srv.Config)
 	srv.Start()
 	defer srv.Close()
 
@@ -229,9 +240,7 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, "%s", body)
-	assert.Contains(t, string(body), `"detail":"the request body did not arrive in the time the server allows"`)
-	assert.Zero(t, e.count(t, "portfolio"))
+	return resp.StatusCode, string(body)
 }
 
 // TestServeHurried: closing Hurry during the grace period cuts off the
@@ -258,30 +267,14 @@ func TestServeHurried(t *testing.T) {
 
 // TestBodyStillArrivingAtTheRequestTimeoutIs408: a body that keeps coming
 // is cut off when the request's time runs out, not only when the server's
-// longer read timeout does: the server answers 408 then.
+// longer read timeout does: the server answers 408 then. (Without the
+// request's deadline on the read, the answer would wait for the server's
+// hour, and the client's 10 s would run out first.)
 func TestBodyStillArrivingAtTheRequestTimeoutIs408(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, httpapi.Options{RequestTimeout: 300 * time.Millisecond})
-	srv := httptest.NewUnstartedServer(e.h)
-	srv.Config.ReadTimeout = time.Hour
-	srv.Config.WriteTimeout = time.Hour
-	srv.Start()
-	defer srv.Close()
-
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
-	require.NoError(t, err)
-	// The rest never comes; without the request's deadline on the read,
-	// the answer would wait for the server's hour.
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, "%s", body)
-	assert.Contains(t, string(body), `"detail":"the request body took longer to arrive than the 300ms the server allows a whole request"`)
+	status, body := stalledBody(t, e.h, func(s *http.Server) { s.ReadTimeout, s.WriteTimeout = time.Hour, time.Hour })
+	assert.Equal(t, http.StatusRequestTimeout, status, "%s", body)
+	assert.Contains(t, body, `"detail":"the request body took longer to arrive than the 300ms the server allows a whole request"`)
 	assert.Zero(t, e.count(t, "portfolio"))
 }

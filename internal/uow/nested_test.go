@@ -131,6 +131,13 @@ func TestPanicInNestedUnitRestoresAndPanicsOn(t *testing.T) {
 	requireHealthy(t, pool)
 }
 
+// readModes are the two kinds of Read unit: one transaction per round
+// trip, and one snapshot for all of them.
+var readModes = []struct {
+	name string
+	opts []uow.Option
+}{{"per round trip", nil}, {"snapshot", []uow.Option{uow.WithSnapshot()}}}
+
 // A Read unit never flushes, so a nested unit there starts from objects
 // that may differ from what was loaded. Its failure must undo its own
 // changes only, and the Read must still refuse the earlier ones.
@@ -139,10 +146,7 @@ func TestFailingNestedUnitInReadKeepsEarlierChanges(t *testing.T) {
 	_, r := newDB(t)
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
 	buy(t, r, ids["Main"], secs["AAPL"], "10")
-	for _, tc := range []struct {
-		name string
-		opts []uow.Option
-	}{{"per round trip", nil}, {"snapshot", []uow.Option{uow.WithSnapshot()}}} {
+	for _, tc := range readModes {
 		t.Run(tc.name, func(t *testing.T) {
 			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 				p, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
@@ -181,10 +185,7 @@ func TestFailingNestedUnitInReadPutsBackAddedAggregates(t *testing.T) {
 	t.Parallel()
 	_, r := newDB(t)
 	seed(t, r, []string{"AAPL"})
-	for _, tc := range []struct {
-		name string
-		opts []uow.Option
-	}{{"per round trip", nil}, {"snapshot", []uow.Option{uow.WithSnapshot()}}} {
+	for _, tc := range readModes {
 		t.Run(tc.name, func(t *testing.T) {
 			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 				sec, err := u.Securities().GetBySymbol(ctx, "AAPL")
