@@ -77,9 +77,13 @@ func (e *env) connect(needsSchema bool) (func(), error) {
 		check := e.checkSchema
 		if srv != nil {
 			check = func(pool *pgxpool.Pool) error {
+				fresh, err := migrate.Untouched(e.ctx, pool)
+				if err != nil {
+					return err
+				}
 				applied, err := migrateUp(e.ctx, pool)
-				if e.created == "" {
-					// Not the first use of the cluster: after a
+				if !fresh {
+					// Not the database's first migration: after a
 					// migrate down or reset, or an upgrade of folio,
 					// say what changed in it.
 					noteApplied(e, applied)

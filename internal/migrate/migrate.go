@@ -229,15 +229,22 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return v, err
 }
 
+// Untouched reports whether goose has never run on the database pool
+// connects to: its table does not exist. (After a reset it does, with no
+// migration applied.)
+func Untouched(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	var exists bool
+	err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists)
+	return !exists, err
+}
+
 // versionTable is where goose records the applied migrations.
 const versionTable = "goose_db_version"
 
 // untouched reports whether goose has never run on the database: its
 // table does not exist.
 func (m *Migrator) untouched(ctx context.Context) (bool, error) {
-	var exists bool
-	err := m.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists)
-	return !exists, err
+	return Untouched(ctx, m.pool)
 }
 
 // notNewer returns an error wrapping ErrNewerSchema when the database is
