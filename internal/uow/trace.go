@@ -2,6 +2,7 @@ package uow
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -177,12 +178,18 @@ func (tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatc
 
 // unsent takes back the count of a batch that never left: pgx traces a
 // batch's start before it looks at the context or the connection, and
-// reports an error it meets then (the context already done, the connection
-// already closed) before SendBatch returns, as one that sent nothing.
-// (pgx says the same of a connection that fails while the results of a
-// batch that went out are read, in some modes: that is after SendBatch.)
+// reports an error it meets then as one that sent nothing: in the default
+// mode before SendBatch returns (the context already done, the connection
+// already closed); in the exec mode (behind PgBouncer), a context already
+// done only as the results are read. (pgx says "sent nothing" also of a
+// connection that fails while the results of a batch that went out are
+// read, in the exec mode: that is after SendBatch, and not a context's
+// end, so it stays counted.)
 func (s *sink) unsent(err error) {
-	if !s.sending || err == nil || !pgconn.SafeToRetry(err) {
+	if err == nil || !pgconn.SafeToRetry(err) {
+		return
+	}
+	if !s.sending && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return
 	}
 	s.stats = s.before
