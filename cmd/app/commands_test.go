@@ -651,6 +651,16 @@ func TestHelp(t *testing.T) {
 	}
 	assert.Contains(t, c.ok(t, "sell", "--help"), "selling more than they hold is refused")
 	assert.Contains(t, c.ok(t, "help"), "or 'folio help COMMAND'")
+	// help where the command goes: after global flags, never after "--"
+	// (where it is an argument).
+	for _, args := range [][]string{
+		{"--json", "help", "portfolio", "create"},
+		{"--data-dir", "/nonexistent", "help", "portfolio", "create"},
+		{"help", "portfolio", "create", "--data-dir", "/nonexistent", "--"},
+	} {
+		assert.True(t, strings.HasPrefix(c.ok(t, args...), "Usage: folio portfolio create NAME"), "%q", args)
+	}
+	assert.Equal(t, "folio: unknown command \"help\"; run 'folio --help'\n", c.fails(t, 2, "--", "help"))
 	assert.Contains(t, c.ok(t, "serve", "--help"), "-addr")
 	// Without a command, the root's usage goes to stderr: that is an error.
 	r := c.run(t)

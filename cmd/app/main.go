@@ -108,11 +108,8 @@ type env struct {
 
 // run is the whole program, testable: it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) > 0 && args[0] == "help" {
-		// "folio help portfolio create" is "folio portfolio create --help".
-		args = append(slices.Clone(args[1:]), "--help")
-	}
 	root := commands()
+	args = helpAlias(args, valueFlags(root))
 	g := &globals{}
 	e := &env{ctx: ctx, g: g, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if f, ok := stderr.(*os.File); ok {
@@ -222,6 +219,31 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		noteNewCluster(e)
 	}
 	return exitOK
+}
+
+// helpAlias reads "folio help portfolio create" as "folio --help portfolio
+// create": help in the place of the first command word, after any global
+// flags (and their values) and before any "--", asks for the help of the
+// command the words after it name.
+func helpAlias(args []string, valued map[string]bool) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return args
+		case isFlag(a):
+			if name, hasValue := flagName(a); valued[name] && !hasValue {
+				i++ // its value
+			}
+		case a == "help":
+			out := slices.Clone(args)
+			out[i] = "--help"
+			return out
+		default:
+			return args
+		}
+	}
+	return args
 }
 
 // arguments says how many positional arguments c takes, and which.
