@@ -513,11 +513,13 @@ func (r Portfolios) listThenLots(ctx context.Context, list call, roots *[]*dbgen
 		return nil, fmt.Errorf("list portfolios: %w", err)
 	}
 	var lots []*dbgen.ListInvestmentsByPortfolioIDsRow
-	if len(*roots) > 0 {
-		ids := make([]uuid.UUID, len(*roots))
-		for i, row := range *roots {
-			ids[i] = row.ID
+	var ids []uuid.UUID
+	for _, row := range *roots {
+		if _, ok := r.u.portfolios[row.ID]; !ok {
+			ids = append(ids, row.ID) // the unit's own objects win anyway
 		}
+	}
+	if len(ids) > 0 {
 		err := r.u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
 			lots, err = q.ListInvestmentsByPortfolioIDs(ctx, ids)
 			return err
