@@ -294,6 +294,14 @@ func inputName(name string) string {
 	return name
 }
 
+// noRows notes an input with no rows of data (empty, or a header alone):
+// importing it is no error, but it may well be the wrong file.
+func noRows(e *env, name string, n int) {
+	if n == 0 {
+		fmt.Fprintf(e.stderr, "folio: note: %s has no rows of data\n", inputName(name))
+	}
+}
+
 // progress returns a function that shows a count on a terminal, and does
 // nothing when stderr is not one.
 func (e *env) progress(what string) (func(int), func()) {
@@ -325,6 +333,7 @@ func priceImport(e *env, args []string) error {
 	if err != nil {
 		return interrupted(e, args[0], fmt.Errorf("%s: %w", inputName(args[0]), err))
 	}
+	noRows(e, args[0], len(rows))
 	res, err := e.svc.ImportPrices(e.ctx, rows)
 	if err != nil {
 		return interrupted(e, args[0], fmt.Errorf("%s: %w", inputName(args[0]), err))
@@ -513,6 +522,7 @@ func tradeImport(e *env, args []string) error {
 	if err != nil {
 		return interrupted(e, args[1], fmt.Errorf("%s: %w", inputName(args[1]), err))
 	}
+	noRows(e, args[1], len(trades))
 	var apply func(done, total int)
 	if e.tty && len(trades) >= 5000 {
 		apply = func(done, total int) { fmt.Fprintf(e.stderr, "\rapplied %d of %d trades", done, total) }

@@ -922,3 +922,26 @@ func TestListsPastOnePage(t *testing.T) {
 	assert.Equal(t, 2001+1, len(lines(c.ok(t, "portfolio", "list"))), "a header and a line each")
 	assert.Equal(t, 1000+1, len(lines(c.ok(t, "portfolio", "list", "--search", "p1"))), "P1000 to P1999, and a header")
 }
+
+// An input with no rows of data imports nothing, without error, and says
+// so on stderr: it may be the wrong file.
+func TestImportOfNoRows(t *testing.T) {
+	t.Parallel()
+	c, _ := newCLI(t)
+	c.ok(t, "portfolio", "create", "Main")
+	for _, tc := range []struct{ name, content string }{
+		{"empty", ""},
+		{"header", "symbol,date,price\n"},
+	} {
+		file := writeFile(t, tc.name+".csv", tc.content)
+		r := c.run(t, "price", "import", file)
+		require.Equal(t, 0, r.code, "%v", r)
+		assert.Equal(t, "Imported 0 prices for 0 securities.\n", r.stdout)
+		assert.Equal(t, "folio: note: "+file+" has no rows of data\n", r.stderr)
+	}
+	c.stdin = "date,side,symbol,quantity,price\r\n"
+	r := c.run(t, "trade", "import", "Main", "-")
+	require.Equal(t, 0, r.code, "%v", r)
+	assert.Equal(t, "Imported 0 trades into \"Main\" (0 buys, 0 sells, realized gain 0.00).\n", r.stdout)
+	assert.Equal(t, "folio: note: standard input has no rows of data\n", r.stderr)
+}
