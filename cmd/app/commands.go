@@ -189,6 +189,10 @@ func priceSet(e *env, args []string) error {
 	e.changing = "security " + sym
 	price, err := domain.ParsePrice(args[1])
 	if err != nil {
+		if _, perr := domain.ParsePrice(args[0]); perr == nil {
+			// "price set 190 AAPL": 190 is a symbol's shape too.
+			return withHint(err, "price set takes SYMBOL PRICE")
+		}
 		return err
 	}
 	on, err := optionalDate(e)
@@ -292,6 +296,16 @@ func inputName(name string) string {
 		return "standard input"
 	}
 	return name
+}
+
+// isPortfolio reports whether name is that of a portfolio, for a hint.
+func isPortfolio(e *env, name string) bool {
+	n, err := domain.ParsePortfolioNameToFind(name)
+	if err != nil {
+		return false
+	}
+	_, err = e.svc.Portfolio(e.ctx, tracker.ByName(n))
+	return err == nil
 }
 
 // noRows notes an input with no rows of data (empty, or a header alone):
@@ -485,6 +499,12 @@ func trade(e *env, side tracker.Side, args []string) error {
 	}
 	v, err := e.svc.Trade(e.ctx, ref,
 		tracker.Trade{Side: side, Symbol: sym, Quantity: qty, Price: price, Date: on}, nil)
+	if errors.Is(err, domain.ErrNotFound) {
+		if s, serr := e.svc.Security(e.ctx, args[0]); serr == nil && isPortfolio(e, args[1]) {
+			return withHint(err, fmt.Sprintf("%s is a security and %q a portfolio: %s takes PORTFOLIO SYMBOL QUANTITY",
+				s.Symbol, args[1], side))
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -509,6 +529,9 @@ func tradeImport(e *env, args []string) error {
 	// standard input or a pipe may take a while: one read, outside the
 	// import's unit, which finds the portfolio again.
 	if _, err := e.svc.Portfolio(e.ctx, ref); err != nil {
+		if st, serr := os.Stat(args[0]); errors.Is(err, domain.ErrNotFound) && serr == nil && st.Mode().IsRegular() && isPortfolio(e, args[1]) {
+			return withHint(err, fmt.Sprintf("%s is a file and %q a portfolio: trade import takes PORTFOLIO FILE.csv", args[0], args[1]))
+		}
 		return err
 	}
 	f, err := openInput(e, args[1])

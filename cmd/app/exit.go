@@ -64,6 +64,23 @@ type worded struct {
 func (w *worded) Error() string   { return w.msg }
 func (w *worded) Unwrap() []error { return w.errs }
 
+// hinted is an error with a hint for the user, printed on a line of its
+// own after the error's.
+type hinted struct {
+	error
+	hint string
+}
+
+func (h *hinted) Unwrap() error { return h.error }
+
+// withHint gives err a hint, unless hint is "".
+func withHint(err error, hint string) error {
+	if hint == "" {
+		return err
+	}
+	return &hinted{err, hint}
+}
+
 // reword returns an error saying msg that wraps errs (nil ones left out).
 func reword(msg string, errs ...error) error {
 	w := &worded{msg: msg}
@@ -95,6 +112,9 @@ func fail(e *env, err error, c *command) int {
 		e.logger.Debug("error", "error", err.Error())
 	}
 	fmt.Fprintf(e.stderr, "folio: %s\n", msg)
+	if h := (*hinted)(nil); errors.As(err, &h) {
+		fmt.Fprintf(e.stderr, "folio: hint: %s\n", h.hint)
+	}
 	if errors.Is(err, errUsage) && c != nil {
 		fmt.Fprintf(e.stderr, "Run with --help for usage.\n")
 	}

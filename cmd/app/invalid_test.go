@@ -512,3 +512,38 @@ func TestNameStoredBeforeTheVisibleRuleCanBeRenamed(t *testing.T) {
 	assert.Equal(t, "Renamed \"\\u200d\u0301\" to \"Visible\".\n", c.ok(t, "portfolio", "rename", old, "Visible"))
 	assert.Equal(t, "Visible", queryOne[string](t, pool, "select name from portfolio"))
 }
+
+// Arguments in the wrong order are refused as before (the first one is
+// what is wrong), and a hint says the order when the words fit it the
+// other way round; nothing is written.
+func TestArgumentsInTheWrongOrder(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	trades := writeFile(t, "trades.csv", "2024-03-01,buy,AAPL,1,1\n")
+	before := snapshot(t, pool)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"buy", "AAPL", "Main", "1", "--price", "1"}, 4,
+			"folio: portfolio \"AAPL\": not found\nfolio: hint: AAPL is a security and \"Main\" a portfolio: buy takes PORTFOLIO SYMBOL QUANTITY\n"},
+		{[]string{"sell", "aapl", "Main", "1", "--price", "1"}, 4,
+			"folio: portfolio \"aapl\": not found\nfolio: hint: AAPL is a security and \"Main\" a portfolio: sell takes PORTFOLIO SYMBOL QUANTITY\n"},
+		{[]string{"price", "set", "190", "AAPL"}, 3,
+			"folio: invalid price \"AAPL\""},
+		{[]string{"trade", "import", trades, "Main"}, 4,
+			"folio: portfolio \"" + trades + "\": not found\nfolio: hint: " + trades + " is a file and \"Main\" a portfolio: trade import takes PORTFOLIO FILE.csv\n"},
+	} {
+		stderr := c.fails(t, tc.code, tc.args...)
+		if strings.HasSuffix(tc.want, "\n") {
+			assert.Equal(t, tc.want, stderr, "%q", tc.args)
+		} else {
+			assert.True(t, strings.HasPrefix(stderr, tc.want), "%q: %s", tc.args, stderr)
+			assert.True(t, strings.HasSuffix(stderr, "folio: hint: price set takes SYMBOL PRICE\n"), "%q: %s", tc.args, stderr)
+		}
+	}
+	// No hint where the other order does not fit either.
+	assert.Equal(t, "folio: portfolio \"Nope\": not found\n", c.fails(t, 4, "buy", "Nope", "Main", "1", "--price", "1"))
+	assert.Equal(t, before, snapshot(t, pool))
+}
