@@ -20,7 +20,8 @@ import (
 // all its lots, loaded in the same round trip.
 type Portfolios struct{ u *Unit }
 
-// LoadOption changes what a load brings along.
+// LoadOption changes what a load brings along (WithSecurities,
+// WithSecuritiesBySymbol) or how it reads the rows (ForUpdate locks them).
 type LoadOption func(*loadOpts)
 
 type loadOpts struct {

@@ -67,7 +67,10 @@ func NewRunner(tb testing.TB, pool *pgxpool.Pool, opts ...uow.Option) *uow.Runne
 // trips. A zero field is checked like any other (Statements: 0 says the
 // unit sent nothing); Any, or any negative value, leaves it unchecked.
 type Cost struct {
+	// Statements counts every statement sent; under this package's
+	// runner, the unit's SAVEPOINT and RELEASE stand for BEGIN and COMMIT.
 	Statements int
+	// RoundTrips counts the waits for the server: one per pipeline.
 	RoundTrips int
 }
 
