@@ -250,7 +250,7 @@ func TestFlushAfterAbortInASnapshotRead(t *testing.T) {
 		_, err := u.Portfolios().List(ctx, uow.ListOptions{}) // the transaction begins
 		require.NoError(t, err)
 		release := lockSecurityTable(t, pool)
-		qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
 		_, err = u.Securities().List(qctx, uow.ListOptions{})
 		cancel()
 		release()

@@ -310,7 +310,7 @@ func TestNestedUnitOutOfTimeLetsTheEnclosingUnitGoOn(t *testing.T) {
 	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		a, err := u.Portfolios().Get(ctx, ids["A"])
 		require.NoError(t, err)
-		nctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		nctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		nerr = u.Do(nctx, func(ctx context.Context, u *uow.Unit) error {
 			_, err := u.Portfolios().Get(ctx, ids["B"], uow.ForUpdate())
@@ -368,7 +368,7 @@ func TestRollbackDropsWhatNestedUnitsQueued(t *testing.T) {
 			require.EqualError(t, ierr, "inner")
 			release := lockSecurityTable(t, pool)
 			defer release()
-			qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err = u.Securities().List(qctx, uow.ListOptions{})
 			return err
@@ -408,7 +408,7 @@ func TestNestedUnitFailingBeforeItsSavepointSaysTheEnclosingUnitCannotGoOn(t *te
 				require.NoError(t, a.Rename("A2"))
 				require.NoError(t, u.Flush(ctx))
 				release := lockSecurityTable(t, pool)
-				nctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				nctx, cancel := context.WithTimeout(ctx, time.Second)
 				nerr = u.Do(nctx, func(ctx context.Context, u *uow.Unit) error {
 					_, err := u.Securities().List(ctx, uow.ListOptions{})
 					return err
