@@ -327,10 +327,32 @@ func (l *launcher) startLocked(ctx context.Context) (*Server, error) {
 	if err := l.initCluster(ctx); err != nil {
 		return nil, err
 	}
+	if err := l.removeStalePidFile(); err != nil {
+		return nil, err
+	}
 	if err := l.prepareSocketDir(); err != nil {
 		return nil, err
 	}
 	return l.launch(ctx)
+}
+
+// removeStalePidFile removes a postmaster.pid that names a live process
+// working elsewhere (its pid reused after the server was killed, or the
+// machine restarted). postgres judges the file itself, but takes any live
+// process of its own user for another server on the data directory, and
+// refuses to start. Called under the start lock, once reuse has found no
+// server to use.
+func (l *launcher) removeStalePidFile() error {
+	pf, err := readPidFile(l.dataDir)
+	if err != nil || !processExists(pf.pid) || !worksElsewhere(pf.pid, l.dataDir) {
+		return nil // none, or postgres copes
+	}
+	path := filepath.Join(l.dataDir, "postmaster.pid")
+	l.logger.Debug("pglocal: removing stale postmaster.pid", "pid", pf.pid)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pglocal: remove stale %s: %w", path, err)
+	}
+	return nil
 }
 
 // lockPath is the lock file serialising Start; it lives next to the data

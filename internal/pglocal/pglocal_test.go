@@ -452,54 +452,60 @@ func TestDataDirUnderAFile(t *testing.T) {
 // restarted) whose pid now belongs to an unrelated live process is stale:
 // Start neither waits for that process to stop (which serve's Own did,
 // forever) nor retries it for the start timeout, whatever status the file
-// records.
+// records; and when that process has the server's user, which postgres
+// would take for another server on the data directory and refuse to start,
+// Start removes the file first.
 func TestStalePidFileOfAReusedPid(t *testing.T) {
 	if _, err := os.Readlink("/proc/self/cwd"); err != nil {
 		t.Skip("no /proc to tell a process's working directory")
-	}
-	if os.Geteuid() != 0 {
-		// Then the process below has the server's user, and postgres
-		// itself refuses the lock file, with a message of its own.
-		t.Skip("the server must run as another user than the process that took its pid (run as root)")
 	}
 	t.Parallel()
 	dir := newDataDir(t, "data")
 	opts, _ := newOptions(t, dir)
 	s := start(t, opts)
 	require.NoError(t, s.Stop(t.Context()))
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	owner := fi.Sys().(*syscall.Stat_t)
 
 	for _, status := range []string{"starting", "stopping"} {
-		t.Run(status, func(t *testing.T) {
-			other := exec.Command("sleep", "60")
-			require.NoError(t, other.Start())
-			t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
-			pidFile := fmt.Sprintf("%d\n%s\n1700000000\n5432\n%s\n\n  5432001     32768\n%-8s\n",
-				other.Process.Pid, dir, dir, status)
-			writePidFile := func() {
-				// As the server's user, as postgres wrote it.
-				path := filepath.Join(dir, "postmaster.pid")
-				require.NoError(t, os.WriteFile(path, []byte(pidFile), 0o600))
-				fi, err := os.Stat(dir)
-				require.NoError(t, err)
-				st := fi.Sys().(*syscall.Stat_t)
-				require.NoError(t, os.Chown(path, int(st.Uid), int(st.Gid)))
-			}
-			writePidFile()
-
-			for _, own := range []bool{false, true} {
-				o := opts
-				o.Own = own
-				o.StartTimeout = 20 * time.Second
-				began := time.Now()
-				s, err := pglocal.Start(t.Context(), o)
-				require.NoError(t, err, "own %v", own)
-				assert.True(t, s.Owned())
-				assert.Less(t, time.Since(began), 10*time.Second, "own %v: it waited for the unrelated process", own)
-				require.NoError(t, s.Stop(t.Context()))
+		for _, serversUser := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, the server's user: %v", status, serversUser), func(t *testing.T) {
+				if !serversUser && os.Geteuid() != 0 {
+					t.Skip("a process of another user than the server's needs root")
+				}
+				other := exec.Command("sleep", "60")
+				other.Dir = "/"
+				if serversUser && os.Geteuid() == 0 {
+					other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: owner.Uid, Gid: owner.Gid}}
+				}
+				require.NoError(t, other.Start())
+				t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+				pidFile := fmt.Sprintf("%d\n%s\n1700000000\n5432\n%s\n\n  5432001     32768\n%-8s\n",
+					other.Process.Pid, dir, dir, status)
+				writePidFile := func() {
+					// As the server's user, as postgres wrote it.
+					path := filepath.Join(dir, "postmaster.pid")
+					require.NoError(t, os.WriteFile(path, []byte(pidFile), 0o600))
+					require.NoError(t, os.Chown(path, int(owner.Uid), int(owner.Gid)))
+				}
 				writePidFile()
-			}
-			require.NoError(t, os.Remove(filepath.Join(dir, "postmaster.pid")))
-		})
+
+				for _, own := range []bool{false, true} {
+					o := opts
+					o.Own = own
+					o.StartTimeout = 20 * time.Second
+					began := time.Now()
+					s, err := pglocal.Start(t.Context(), o)
+					require.NoError(t, err, "own %v", own)
+					assert.True(t, s.Owned())
+					assert.Less(t, time.Since(began), 10*time.Second, "own %v: it waited for the unrelated process", own)
+					require.NoError(t, s.Stop(t.Context()))
+					writePidFile()
+				}
+				require.NoError(t, os.Remove(filepath.Join(dir, "postmaster.pid")))
+			})
+		}
 	}
 }
 

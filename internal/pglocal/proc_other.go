@@ -23,6 +23,8 @@ func isNoListener(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 func pidAlive(int, string) bool { return false }
 
+func worksElsewhere(int, string) bool { return false }
+
 func processExists(int) bool { return false }
 
 type fileLock struct{}

@@ -49,19 +49,21 @@ func processExists(pid int) bool {
 // pidAlive reports whether a process with this pid exists and may be the
 // postmaster of dataDir.
 func pidAlive(pid int, dataDir string) bool {
-	if !processExists(pid) {
-		return false
-	}
-	// A postmaster works in its data directory. Where /proc tells a
-	// process's working directory (Linux, for a process this one may
-	// inspect), one elsewhere is an unrelated process that got the pid of
-	// a server gone without removing postmaster.pid (killed, or the
-	// machine restarted): waiting for it to stop would take as long as it
-	// lives. (Not its name: a packaged postgres may run under another,
-	// behind a wrapper.)
+	return processExists(pid) && !worksElsewhere(pid, dataDir)
+}
+
+// worksElsewhere reports whether the process with this pid is known to work
+// in another directory than dataDir. A postmaster works in its data
+// directory (it moves there before it writes postmaster.pid). Where /proc
+// tells a process's working directory (Linux, for a process this one may
+// inspect), one elsewhere is an unrelated process that got the pid of a
+// server gone without removing postmaster.pid (killed, or the machine
+// restarted): waiting for it to stop would take as long as it lives. (Not
+// its name: a packaged postgres may run under another, behind a wrapper.)
+func worksElsewhere(pid int, dataDir string) bool {
 	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
 	if err != nil {
-		return true
+		return false
 	}
 	dir, err := filepath.EvalSymlinks(dataDir)
 	if err != nil {
@@ -69,9 +71,9 @@ func pidAlive(pid int, dataDir string) bool {
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return true
+		return false
 	}
-	return cwd == abs
+	return cwd != abs
 }
 
 // fileLock is an flock held on a lock file: exclusive for the start lock,
