@@ -324,14 +324,20 @@ func (m *Migrator) wrap(op string, err error) error {
 }
 
 // outsideTx reports whether the SQL migration at path carries goose's
-// "-- +goose NO TRANSACTION" annotation. (goose's Source does not say.)
+// "-- +goose NO TRANSACTION" annotation, spelled any way goose reads it:
+// in any case, with or without spaces around "+goose". (goose's Source
+// does not say.)
 func (m *Migrator) outsideTx(path string) bool {
 	b, err := fs.ReadFile(m.fsys, path)
 	if err != nil {
 		return false
 	}
 	for line := range strings.Lines(string(b)) {
-		if strings.TrimSpace(line) == "-- +goose NO TRANSACTION" {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") || !strings.Contains(line, "+goose") {
+			continue
+		}
+		cmd := strings.Replace(strings.ReplaceAll(line, "--", ""), "+goose", "", 1)
+		if strings.EqualFold(strings.TrimSpace(cmd), "NO TRANSACTION") {
 			return true
 		}
 	}

@@ -588,8 +588,14 @@ DROP TABLE half_done;
 func TestFailingMigrationOutsideATransaction(t *testing.T) {
 	t.Parallel()
 	const broken = "00003_broken.sql"
-	_, pool := emptyDB(t)
-	m := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 2, map[string]string{broken: `-- +goose NO TRANSACTION
+	// Every spelling goose reads as the annotation.
+	for _, annotation := range []string{
+		"-- +goose NO TRANSACTION", "-- +goose no transaction", "--+goose NO TRANSACTION", "-- +goose  No Transaction \r",
+	} {
+		t.Run(annotation, func(t *testing.T) {
+			t.Parallel()
+			_, pool := emptyDB(t)
+			m := newMigrator(t, pool, migrate.WithFS(migrationsFS(t, 2, map[string]string{broken: annotation + `
 -- +goose Up
 CREATE TABLE half_done (id int);
 SELEC 1;
@@ -597,12 +603,14 @@ SELEC 1;
 -- +goose Down
 DROP TABLE half_done;
 `})))
-	_, err := m.Up(ctx)
-	require.Error(t, err)
-	assert.ErrorContains(t, err, "migrate up: "+broken+" failed, schema left at the migration before it, but it runs outside a transaction "+
-		"(-- +goose NO TRANSACTION), so its statements before the failing one stay done: undo them by hand before running it again: ")
-	requireVersion(t, m, 2, 3)
-	assert.True(t, exists(t, pool, "to_regclass('public.half_done')"), "the statement before the failure stayed")
+			_, err := m.Up(ctx)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "migrate up: "+broken+" failed, schema left at the migration before it, but it runs outside a transaction "+
+				"(-- +goose NO TRANSACTION), so its statements before the failing one stay done: undo them by hand before running it again: ")
+			requireVersion(t, m, 2, 3)
+			assert.True(t, exists(t, pool, "to_regclass('public.half_done')"), "the statement before the failure stayed")
+		})
+	}
 }
 
 func TestFailingMigrationResults(t *testing.T) {
