@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,10 +43,38 @@ func RemoveStale(dataDir string, minAge time.Duration) (bool, error) {
 	if err := os.RemoveAll(dataDir); err != nil {
 		return false, err
 	}
+	removeStaleSocketDir(dataDir)
 	if err := os.Remove(dataDir + ".lock"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return true, err
 	}
 	return true, nil
+}
+
+// removeStaleSocketDir removes the socket directory of a server on dataDir
+// that no longer runs, when it had one of its own (a data directory path
+// too long for a socket), unless its socket lock names a live process: the
+// directory's name comes from a hash of dataDir's path, and errs on the
+// side of keeping. Best effort, as the directory is /tmp's to clean too.
+func removeStaleSocketDir(dataDir string) {
+	dir := socketDirFor(dataDir)
+	if dir == dataDir {
+		return
+	}
+	b, err := os.ReadFile(dir + socketLockSuffix)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(dir); err != nil {
+			return
+		}
+	} else if err != nil {
+		return
+	} else {
+		first, _, _ := strings.Cut(string(b), "\n")
+		pid, err := strconv.Atoi(strings.TrimSpace(first))
+		if err != nil || processExists(pid) {
+			return
+		}
+	}
+	_ = os.RemoveAll(dir)
 }
 
 // removeStaleLock removes the lock file of a data directory that is gone

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,4 +112,34 @@ func TestRemoveStaleLocks(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, removed)
 	assert.NoFileExists(t, dir+".lock")
+}
+
+// A server whose data directory path is too long for a socket has its
+// socket in a directory of its own; what a killed process leaves of it goes
+// with the data directory.
+func TestRemoveStaleTakesTheSocketDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(newDataDir(t, strings.Repeat("d", 60)), strings.Repeat("e", 60), "data")
+	opts, _ := newOptions(t, dir)
+	opts.Ephemeral = true
+	s, err := pglocal.Start(t.Context(), opts)
+	require.NoError(t, err)
+	socketDir := s.SocketDir()
+	require.NotEqual(t, dir, socketDir)
+	t.Cleanup(func() { _ = os.RemoveAll(socketDir) })
+
+	// Killed with its process: no Stop, no cleanup.
+	pid := postmasterPID(t, dir)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) == syscall.ESRCH }, 20*time.Second, 10*time.Millisecond,
+		"postmaster %d still exists", pid)
+	require.DirExists(t, socketDir)
+	then := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(dir, then, then))
+
+	removed, err := pglocal.RemoveStale(dir, time.Minute)
+	require.NoError(t, err)
+	assert.True(t, removed)
+	assert.NoDirExists(t, dir)
+	assert.NoDirExists(t, socketDir)
 }
