@@ -130,7 +130,7 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*Result, error) {
 
 // Down rolls back the most recent migration. ErrNoChange: none is applied.
 func (m *Migrator) Down(ctx context.Context) (*Result, error) {
-	if fresh, err := m.untouched(ctx); err != nil || fresh {
+	if fresh, err := Untouched(ctx, m.pool); err != nil || fresh {
 		// Nothing to roll back, and goose would create its table first.
 		return nil, cmp.Or(m.wrap("down", err), ErrNoChange)
 	}
@@ -151,7 +151,7 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error)
 	if version != 0 && !m.known(version) {
 		return nil, m.unknown("down", version)
 	}
-	if fresh, err := m.untouched(ctx); err != nil || fresh {
+	if fresh, err := Untouched(ctx, m.pool); err != nil || fresh {
 		return nil, m.wrap("down", err)
 	}
 	if err := m.notNewer(ctx); err != nil {
@@ -183,7 +183,7 @@ func (m *Migrator) Reset(ctx context.Context) ([]*Result, error) {
 // Status reports every known migration and whether it is applied. Like
 // Version, it creates nothing on a database goose has never touched.
 func (m *Migrator) Status(ctx context.Context) ([]*Status, error) {
-	fresh, err := m.untouched(ctx)
+	fresh, err := Untouched(ctx, m.pool)
 	if err != nil {
 		return nil, m.wrap("status", err)
 	}
@@ -240,12 +240,6 @@ func Untouched(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 
 // versionTable is where goose records the applied migrations.
 const versionTable = "goose_db_version"
-
-// untouched reports whether goose has never run on the database: its
-// table does not exist.
-func (m *Migrator) untouched(ctx context.Context) (bool, error) {
-	return Untouched(ctx, m.pool)
-}
 
 // notNewer returns an error wrapping ErrNewerSchema when the database is
 // at a version above the newest migration file. goose would say only

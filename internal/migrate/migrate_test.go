@@ -348,9 +348,9 @@ func TestConcurrentUp(t *testing.T) {
 	n := int64(len(schemaFiles(t)))
 
 	// race starts Up on migrators of their own pools (separate sessions,
-	// as separate processes would have), released together by a barrier,
-	// and returns what each did. held, if not nil, runs once all are
-	// started and before they are waited for.
+	// as separate processes would have), released together (see
+	// together), and returns what each did. held, if not nil, runs on the
+	// test's goroutine while they run.
 	race := func(t *testing.T, url string, racers int, held func()) [][]*migrate.Result {
 		ms := make([]*migrate.Migrator, racers)
 		for i := range ms {
@@ -358,24 +358,15 @@ func TestConcurrentUp(t *testing.T) {
 		}
 		results := make([][]*migrate.Result, racers)
 		errs := make([]error, racers)
-		var ready, done sync.WaitGroup
-		start := make(chan struct{})
-		for i, m := range ms {
-			ready.Add(1)
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				ready.Done()
-				<-start
-				results[i], errs[i] = m.Up(ctx)
-			}()
-		}
-		ready.Wait()
-		close(start)
+		finished := make(chan struct{})
+		go func() {
+			together(racers, func(i int) { results[i], errs[i] = ms[i].Up(ctx) })
+			close(finished)
+		}()
 		if held != nil {
-			held()
+			held() // it waits for the racers to poll for the lock
 		}
-		done.Wait()
+		<-finished
 		for i, err := range errs {
 			require.NoError(t, err, "migrator %d", i)
 		}
