@@ -168,33 +168,26 @@ func TestForUpdateOfALoadedPortfolio(t *testing.T) {
 		"GetPortfoliosByIDsForUpdate", "commit",
 	}, uowtest.Names(rep))
 
-	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		if _, err := u.Portfolios().Get(ctx, ids["B"]); err != nil {
+	// Changed, or deleted (no row to lock), since the unit loaded it.
+	for _, meanwhile := range []string{
+		"update portfolio set version = version + 1 where id = $1",
+		"delete from portfolio where id = $1",
+	} {
+		err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			if _, err := u.Portfolios().Get(ctx, ids["B"]); err != nil {
+				return err
+			}
+			_, err := pool.Exec(ctx, meanwhile, ids["B"])
+			require.NoError(t, err)
+			_, err = u.Portfolios().Get(ctx, ids["B"], uow.ForUpdate())
 			return err
-		}
-		_, err := pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["B"])
-		require.NoError(t, err)
-		_, err = u.Portfolios().Get(ctx, ids["B"], uow.ForUpdate())
-		return err
-	})
-	require.ErrorIs(t, err, domain.ErrVersionConflict)
-	assert.Contains(t, err.Error(), `lock portfolio "B"`)
-
-	// Deleted meanwhile: no row to lock is a conflict too.
-	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		if _, err := u.Portfolios().Get(ctx, ids["B"]); err != nil {
-			return err
-		}
-		_, err := pool.Exec(ctx, "delete from portfolio where id = $1", ids["B"])
-		require.NoError(t, err)
-		_, err = u.Portfolios().Get(ctx, ids["B"], uow.ForUpdate())
-		return err
-	})
-	require.ErrorIs(t, err, domain.ErrVersionConflict)
-	var uerr *uow.Error
-	require.ErrorAs(t, err, &uerr)
-	assert.Equal(t, `lock portfolio "B"`, uerr.Op)
-	assert.EqualError(t, uerr.Err, "changed or deleted since the unit loaded it")
+		})
+		require.ErrorIs(t, err, domain.ErrVersionConflict, meanwhile)
+		var uerr *uow.Error
+		require.ErrorAs(t, err, &uerr, meanwhile)
+		assert.Equal(t, `lock portfolio "B"`, uerr.Op)
+		assert.EqualError(t, uerr.Err, "changed or deleted since the unit loaded it")
+	}
 }
 
 // A savepoint rolled back releases the locks taken after it; the unit knows

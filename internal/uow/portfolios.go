@@ -476,7 +476,10 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	}}
 	var ps []*domain.Portfolio
 	if r.u.s.snapshotPerStatement {
-		ps, err = r.listThenLots(ctx, list, &roots)
+		if err = r.u.s.roundTrip(ctx, []call{list}); err != nil {
+			return nil, fmt.Errorf("list portfolios: %w", err)
+		}
+		ps, err = r.withLots(ctx, roots)
 	} else {
 		var lots []*dbgen.ListInvestmentsForPortfolioListRow
 		calls := []call{list, {run: func(q *dbgen.Queries) (err error) {
@@ -502,20 +505,17 @@ func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portf
 	return out, nil
 }
 
-// listThenLots runs list, then loads the lots of the portfolios it found
-// by their ids, in a round trip of its own. At READ COMMITTED each
-// statement reads the latest commits: the lots of "the same page", loaded
-// in the round trip of the list, would be another page's if a portfolio
-// came, went or was renamed across its bounds between the two statements,
-// and a listed portfolio would then come with no lots, at a version that
-// could not tell.
-func (r Portfolios) listThenLots(ctx context.Context, list call, roots *[]*dbgen.Portfolio) ([]*domain.Portfolio, error) {
-	if err := r.u.s.roundTrip(ctx, []call{list}); err != nil {
-		return nil, fmt.Errorf("list portfolios: %w", err)
-	}
+// withLots tracks the portfolios of roots, a page List read, loading the
+// lots of those the unit does not have by their ids, in a round trip of
+// its own. At READ COMMITTED each statement reads the latest commits: the
+// lots of "the same page", loaded in the round trip of the list, would be
+// another page's if a portfolio came, went or was renamed across its
+// bounds between the two statements, and a listed portfolio would then
+// come with no lots, at a version that could not tell.
+func (r Portfolios) withLots(ctx context.Context, roots []*dbgen.Portfolio) ([]*domain.Portfolio, error) {
 	var lots []*dbgen.ListInvestmentsByPortfolioIDsRow
 	var ids []uuid.UUID
-	for _, row := range *roots {
+	for _, row := range roots {
 		if _, ok := r.u.portfolios[row.ID]; !ok {
 			ids = append(ids, row.ID) // the unit's own objects win anyway
 		}
@@ -529,7 +529,7 @@ func (r Portfolios) listThenLots(ctx context.Context, list call, roots *[]*dbgen
 			return nil, fmt.Errorf("list portfolios: %w", err)
 		}
 	}
-	return trackPortfolios(r.u, *roots, lots)
+	return trackPortfolios(r.u, roots, lots)
 }
 
 // Add makes p part of the unit: it is inserted, with its lots, at the next
