@@ -73,13 +73,8 @@ type hinted struct {
 
 func (h *hinted) Unwrap() error { return h.error }
 
-// withHint gives err a hint, unless hint is "".
-func withHint(err error, hint string) error {
-	if hint == "" {
-		return err
-	}
-	return &hinted{err, hint}
-}
+// withHint gives err a hint.
+func withHint(err error, hint string) error { return &hinted{err, hint} }
 
 // reword returns an error saying msg that wraps errs (nil ones left out).
 func reword(msg string, errs ...error) error {

@@ -61,16 +61,13 @@ func removeStaleSocketDir(dataDir string) {
 		return
 	}
 	b, err := os.ReadFile(dir + socketLockSuffix)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(dir); err != nil {
-			return
-		}
-	} else if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist): // no socket lock: no server there
+	case err != nil:
 		return
-	} else {
+	default:
 		first, _, _ := strings.Cut(string(b), "\n")
-		pid, err := strconv.Atoi(strings.TrimSpace(first))
-		if err != nil || processExists(pid) {
+		if pid, err := strconv.Atoi(strings.TrimSpace(first)); err != nil || processExists(pid) {
 			return
 		}
 	}
