@@ -23,6 +23,30 @@ import (
 // to the working directory; .gitignore lists it.
 const defaultDataDir = ".folio"
 
+// connString returns the connection string the user gave, --database-url
+// or else $DATABASE_URL, without the white space around it (a value copied
+// with a line break, or quoted with spaces), or "" for the embedded
+// default. A value of nothing but white space is refused: it is a setting
+// gone wrong, and pgx would read it as a connection string that names
+// nothing and so connect with libpq's defaults, maybe to another database.
+// (An empty DATABASE_URL counts as unset, as it does for most programs; an
+// empty --database-url is refused earlier, with the other empty flags.)
+func (e *env) connString() (string, error) {
+	if e.g.databaseURL != "" {
+		url := strings.TrimSpace(e.g.databaseURL)
+		if url == "" {
+			return "", &configError{"--database-url must not be blank: " + emptyValues["database-url"].hint}
+		}
+		return url, nil
+	}
+	v := e.getenv("DATABASE_URL")
+	url := strings.TrimSpace(v)
+	if url == "" && v != "" {
+		return "", &configError{"DATABASE_URL holds only white space: give a connection string, or unset it for the embedded default"}
+	}
+	return url, nil
+}
+
 // embeddedDB is the name of the database folio uses in the embedded
 // default's cluster.
 const embeddedDB = "folio"
@@ -35,9 +59,9 @@ const embeddedDB = "folio"
 // returns what closes them (and stops an embedded server this process
 // started).
 func (e *env) connect(needsSchema bool) (func(), error) {
-	url := e.g.databaseURL
-	if url == "" {
-		url = e.getenv("DATABASE_URL")
+	url, err := e.connString()
+	if err != nil {
+		return nil, err
 	}
 	var srv *pglocal.Server
 	if url == "" {

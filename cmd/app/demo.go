@@ -27,14 +27,13 @@ import (
 // With --json it prints the two reports as a JSON array, and says what it
 // does on stderr instead.
 func demo(e *env, _ []string) error {
-	url := e.g.databaseURL
-	if url == "" {
-		url = e.getenv("DATABASE_URL")
+	url, err := e.connString()
+	if err != nil {
+		return err
 	}
 	var (
 		cfg     *pgxpool.Config
 		cleanup func()
-		err     error
 	)
 	if url == "" {
 		cfg, cleanup, err = e.throwawayServer()

@@ -547,3 +547,32 @@ func TestArgumentsInTheWrongOrder(t *testing.T) {
 	assert.Equal(t, "folio: portfolio \"Nope\": not found\n", c.fails(t, 4, "buy", "Nope", "Main", "1", "--price", "1"))
 	assert.Equal(t, before, snapshot(t, pool))
 }
+
+// TestDatabaseURLWhiteSpace: white space around a connection string is
+// dropped (a value copied with its line break still works), and one of
+// nothing but white space is refused as a setting, exit 2, rather than
+// read as a connection string that names nothing, which pgx would take
+// for libpq's defaults (the message would then be about a server on
+// /var/run/postgresql, or worse, a connection to another database).
+func TestDatabaseURLWhiteSpace(t *testing.T) {
+	t.Parallel()
+	c, pool := newCLI(t)
+	url := c.url
+	c.url = " \t" + url + "\n"
+	c.ok(t, "portfolio", "create", "Padded")
+	assert.Contains(t, c.ok(t, "portfolio", "list"), "Padded")
+	c.url = ""
+	assert.Contains(t, c.ok(t, "--database-url", " "+url+" ", "portfolio", "list"), "Padded")
+
+	before := snapshot(t, pool)
+	c.url = " \n"
+	assert.Equal(t, "folio: DATABASE_URL holds only white space: give a connection string, or unset it for the embedded default\n",
+		c.fails(t, 2, "portfolio", "create", "Blank"))
+	c.url = url
+	assert.Equal(t, "folio: --database-url must not be blank: give a connection string, or leave the flag out for $DATABASE_URL or the embedded default\n",
+		c.fails(t, 2, "--database-url", "  ", "portfolio", "create", "Blank"))
+	c.url = "  "
+	assert.Equal(t, "folio: DATABASE_URL holds only white space: give a connection string, or unset it for the embedded default\n",
+		c.fails(t, 2, "demo"))
+	require.Equal(t, before, snapshot(t, pool), "something was written")
+}
