@@ -680,6 +680,12 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"bogus"}, `unknown command "bogus"`},
 		{[]string{"portfolio", "bogus"}, `unknown command "bogus"`},
+		// Help for a command that does not exist is not the general
+		// help with exit 0.
+		{[]string{"help", "bogus"}, "folio: unknown command \"bogus\"; run 'folio --help'\n"},
+		{[]string{"bogus", "--help"}, "folio: unknown command \"bogus\"; run 'folio --help'\n"},
+		{[]string{"help", "portfolio", "bogus"}, "folio: unknown command \"bogus\"; run 'folio portfolio --help'\n"},
+		{[]string{"portfolio", "bogus", "-h"}, "folio: unknown command \"bogus\"; run 'folio portfolio --help'\n"},
 		{[]string{"portfolio", "--bogus"}, "-bogus"},
 		{[]string{"--bogus", "portfolio", "list"}, "-bogus"},
 		{[]string{"portfolio", "list", "--bogus"}, "-bogus"},

@@ -133,7 +133,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fs.BoolVar(version, "version", false, "print folio's version")
 		}
 		pos, err := parse(fs, rest)
+		unknownFlagValue := len(pos) > 0 && err != nil && followsUnknownFlag(fs, rest, pos[0])
 		switch {
+		case len(pos) > 0 && !unknownFlagValue:
+			// Also with --help ("folio help bogus"): general help with
+			// exit 0 would tell a script the command exists.
+			return fail(e, usagef("unknown command %q; run '%s --help'", pos[0], strings.Join(path, " ")), nil)
 		case *help || errors.Is(err, flag.ErrHelp):
 			printHelp(stdout, c, path, fs)
 			return exitOK
@@ -144,13 +149,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitOK
 		case len(dangling) > 0:
 			return fail(e, danglingError(fs, dangling), c)
-		case len(pos) > 0 && err != nil && followsUnknownFlag(fs, rest, pos[0]):
+		case unknownFlagValue:
 			// The word is the value of a flag this command does not know
 			// (a misspelled --database-url, say): the flag is what is
 			// wrong, and its value is not to be shown.
 			return fail(e, flagError(err), c)
-		case len(pos) > 0:
-			return fail(e, usagef("unknown command %q; run '%s --help'", pos[0], strings.Join(path, " ")), nil)
 		case err != nil:
 			return fail(e, flagError(err), c)
 		}
