@@ -490,6 +490,8 @@ func TestPortfolioInsertConstraints(t *testing.T) {
 		{"two-letter currency", currency("US"), checkViolation, "portfolio_currency_code"},
 		{"four-letter currency", currency("USDX"), checkViolation, "portfolio_currency_code"},
 		{"empty currency", currency(""), checkViolation, "portfolio_currency_code"},
+		{"latest sale before 1900", func(p *params) { p.LastSaleOn = date(time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)) },
+			checkViolation, "portfolio_last_sale_on_range"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -547,6 +549,22 @@ func TestPortfolioUpdateConstraints(t *testing.T) {
 		{"bump an unknown portfolio", func() error {
 			return d.q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: newID(), Version: 1})
 		}, folioAssert, ""},
+		{"latest sale after 9999", func() error {
+			return d.q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{
+				ID: a.ID, Version: 1, LastSaleOn: date(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)),
+			})
+		}, checkViolation, "portfolio_last_sale_on_range"},
+		{"latest sale before 1900 in a bump of many", func() error {
+			return d.q.BumpPortfolioVersions(ctx, dbgen.BumpPortfolioVersionsParams{
+				Ids: []uuid.UUID{a.ID, b.ID}, Versions: []int64{1, 1}, Sold: []bool{false, true},
+				LastSalesOn: []time.Time{day, time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)},
+			})
+		}, checkViolation, "portfolio_last_sale_on_range"},
+		{"latest sale before 1900 with a rename", func() error {
+			return d.q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{
+				ID: a.ID, Name: "Gamma", Version: 1, LastSaleOn: date(time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)),
+			})
+		}, checkViolation, "portfolio_last_sale_on_range"},
 		{"delete a stale version", func() error {
 			return d.q.DeletePortfolio(ctx, dbgen.DeletePortfolioParams{ID: a.ID, Version: 2})
 		}, folioAssert, ""},
@@ -1043,4 +1061,42 @@ func TestNotANumberAndInfiniteDaysAreRefused(t *testing.T) {
 			requirePgError(t, err, c.code, c.constraint)
 		})
 	}
+}
+
+// The version bumps set last_sale_on when given a day and keep it when not:
+// NULL in BumpPortfolioVersion and UpdatePortfolioName, sold[i] false in
+// BumpPortfolioVersions (whose day there is ignored).
+func TestPortfolioLastSaleOn(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	a, b := validPortfolio("Alpha"), validPortfolio("Beta")
+	a.LastSaleOn = date(day)
+	require.NoError(t, d.q.InsertPortfolio(ctx, a))
+	require.NoError(t, d.q.InsertPortfolio(ctx, b))
+	lastSale := func(id uuid.UUID) *time.Time {
+		t.Helper()
+		got, err := d.q.GetPortfolio(ctx, id)
+		require.NoError(t, err)
+		return got.LastSaleOn
+	}
+	require.Equal(t, date(day), lastSale(a.ID))
+	require.Nil(t, lastSale(b.ID))
+
+	later := day.AddDate(0, 1, 0)
+	require.NoError(t, d.q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: a.ID, Version: 1}))
+	require.Equal(t, date(day), lastSale(a.ID), "NULL keeps the day")
+	require.NoError(t, d.q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: b.ID, Version: 1, LastSaleOn: date(later)}))
+	require.Equal(t, date(later), lastSale(b.ID))
+
+	require.NoError(t, d.q.BumpPortfolioVersions(ctx, dbgen.BumpPortfolioVersionsParams{
+		Ids: []uuid.UUID{a.ID, b.ID}, Versions: []int64{2, 2}, Sold: []bool{true, false},
+		LastSalesOn: []time.Time{later.AddDate(0, 0, 1), day},
+	}))
+	require.Equal(t, date(later.AddDate(0, 0, 1)), lastSale(a.ID))
+	require.Equal(t, date(later), lastSale(b.ID), "sold false keeps the day")
+
+	require.NoError(t, d.q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{ID: b.ID, Name: "Gamma", Version: 3}))
+	require.Equal(t, date(later), lastSale(b.ID), "a rename keeps the day")
+	require.NoError(t, d.q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{ID: b.ID, Name: "Delta", Version: 4, LastSaleOn: date(day)}))
+	require.Equal(t, date(day), lastSale(b.ID))
 }

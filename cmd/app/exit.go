@@ -35,6 +35,7 @@ var exitCodes = []struct {
 	{errInvalidConfig, exitUsage},
 	{domain.ErrInvalid, exitInvalid},
 	{domain.ErrInsufficientQuantity, exitInvalid},
+	{domain.ErrOutOfOrder, exitInvalid},
 	{domain.ErrNotFound, exitNotFound},
 	{errNoFile, exitNotFound},
 	{domain.ErrConflict, exitConflict},

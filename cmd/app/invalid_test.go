@@ -576,3 +576,35 @@ func TestDatabaseURLWhiteSpace(t *testing.T) {
 		c.fails(t, 2, "demo"))
 	require.Equal(t, before, snapshot(t, pool), "something was written")
 }
+
+// TestTradesBeforeTheLatestSale: a buy or sell dated before the portfolio's
+// latest sale is refused with exit 3, naming both days, and writes nothing,
+// from the command line and from a file; first in, first out stays true of
+// the lots kept. A trade on the day of the latest sale is in order.
+func TestTradesBeforeTheLatestSale(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t) // Main: 10 AAPL bought 2024-01-02 at 100
+	c.ok(t, "buy", "Main", "AAPL", "10", "--price", "200", "--date", "2024-03-01")
+	assert.Contains(t, c.ok(t, "sell", "Main", "AAPL", "10", "--price", "150", "--date", "2024-06-01"), "1000.00")
+
+	before := snapshot(t, pool)
+	// 10 were held on Feb 1, but the June sale took them.
+	assert.Equal(t, `folio: sell AAPL from "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, `+
+		`and a sale dated 2024-02-01, before it, would have changed what that sale took first in, first out; record trades in date order `+
+		`(folio keeps the lots held, not the history of trades, so it cannot redo that sale)`+"\n",
+		c.fails(t, 3, "sell", "Main", "AAPL", "10", "--price", "150", "--date", "2024-02-01"))
+	// First in, first out, the June sale would have taken this lot.
+	assert.Contains(t, c.fails(t, 3, "buy", "Main", "AAPL", "10", "--price", "50", "--date", "2024-01-01"),
+		"a buy dated 2024-01-01, before it,")
+	trades := writeFile(t, "trades.csv", "date,side,symbol,quantity,price\n2024-06-02,buy,AAPL,1,1\n2024-05-31,buy,AAPL,1,1\n")
+	assert.Contains(t, c.fails(t, 3, "trade", "import", "Main", trades), "line 3")
+	require.Equal(t, before, snapshot(t, pool), "something was written")
+
+	c.ok(t, "sell", "Main", "AAPL", "1", "--price", "150", "--date", "2024-06-01")
+	c.ok(t, "buy", "Main", "AAPL", "1", "--price", "150", "--date", "2024-06-01")
+	assert.Equal(t, []string{
+		"SECURITY  QUANTITY  UNIT COST     COST  ACQUIRED",
+		"AAPL             9     200.00  1800.00  2024-03-01",
+		"AAPL             1     150.00   150.00  2024-06-01",
+	}, lines(c.ok(t, "portfolio", "show", "Main"))[2:])
+}

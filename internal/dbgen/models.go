@@ -23,12 +23,13 @@ type Investment struct {
 }
 
 type Portfolio struct {
-	ID        uuid.UUID
-	Name      string
-	Currency  string
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID         uuid.UUID
+	Name       string
+	Currency   string
+	Version    int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	LastSaleOn *time.Time
 }
 
 type Security struct {

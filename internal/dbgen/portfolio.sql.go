@@ -7,6 +7,7 @@ package dbgen
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -15,8 +16,8 @@ import (
 const bumpPortfolioVersion = `-- name: BumpPortfolioVersion :exec
 WITH bumped AS (
     UPDATE portfolio
-    SET version = version + 1, updated_at = now()
-    WHERE id = $1 AND version = $2
+    SET version = version + 1, last_sale_on = coalesce($1, last_sale_on), updated_at = now()
+    WHERE id = $2 AND version = $3
     RETURNING 1
 )
 SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
@@ -24,29 +25,34 @@ FROM bumped
 `
 
 type BumpPortfolioVersionParams struct {
-	ID      uuid.UUID
-	Version int64
+	LastSaleOn *time.Time
+	ID         uuid.UUID
+	Version    int64
 }
 
 // Optimistic concurrency for a portfolio whose lots changed: increments the
 // version if it is still the one loaded, and fails with FOL01 if another
-// transaction changed or deleted the portfolio since.
+// transaction changed or deleted the portfolio since. A sale that moved the
+// day of the latest sale passes it as last_sale_on; NULL keeps the day.
 func (q *Queries) BumpPortfolioVersion(ctx context.Context, arg BumpPortfolioVersionParams) error {
-	_, err := q.db.Exec(ctx, bumpPortfolioVersion, arg.ID, arg.Version)
+	_, err := q.db.Exec(ctx, bumpPortfolioVersion, arg.LastSaleOn, arg.ID, arg.Version)
 	return err
 }
 
 const bumpPortfolioVersions = `-- name: BumpPortfolioVersions :exec
 WITH locked AS (
-    SELECT p.id
+    SELECT p.id, b.sold, b.last_sale_on
     FROM portfolio AS p
-    JOIN (SELECT unnest($1::uuid[]) AS id, unnest($2::bigint[]) AS version) AS b
+    JOIN (SELECT unnest($1::uuid[]) AS id, unnest($2::bigint[]) AS version,
+                 unnest($3::boolean[]) AS sold, unnest($4::date[]) AS last_sale_on) AS b
       ON p.id = b.id AND p.version = b.version
     ORDER BY p.id
     FOR NO KEY UPDATE OF p
 ), bumped AS (
     UPDATE portfolio AS p
-    SET version = p.version + 1, updated_at = now()
+    SET version = p.version + 1,
+        last_sale_on = CASE WHEN locked.sold THEN locked.last_sale_on ELSE p.last_sale_on END,
+        updated_at = now()
     FROM locked
     WHERE p.id = locked.id
     RETURNING 1
@@ -56,16 +62,25 @@ FROM bumped
 `
 
 type BumpPortfolioVersionsParams struct {
-	Ids      []uuid.UUID
-	Versions []int64
+	Ids         []uuid.UUID
+	Versions    []int64
+	Sold        []bool
+	LastSalesOn []time.Time
 }
 
 // BumpPortfolioVersion for many portfolios in one statement: versions[i] is
-// the version ids[i] was loaded with. The rows are locked in id order first,
-// the order in which one statement per portfolio would lock them, so two
-// units bumping overlapping sets wait for each other instead of deadlocking.
+// the version ids[i] was loaded with, and where sold[i] is true,
+// last_sales_on[i] is the day of its latest sale (else a day to ignore).
+// The rows are locked in id order first, the order in which one statement
+// per portfolio would lock them, so two units bumping overlapping sets wait
+// for each other instead of deadlocking.
 func (q *Queries) BumpPortfolioVersions(ctx context.Context, arg BumpPortfolioVersionsParams) error {
-	_, err := q.db.Exec(ctx, bumpPortfolioVersions, arg.Ids, arg.Versions)
+	_, err := q.db.Exec(ctx, bumpPortfolioVersions,
+		arg.Ids,
+		arg.Versions,
+		arg.Sold,
+		arg.LastSalesOn,
+	)
 	return err
 }
 
@@ -118,7 +133,7 @@ func (q *Queries) DeletePortfolio(ctx context.Context, arg DeletePortfolioParams
 
 const getPortfolio = `-- name: GetPortfolio :one
 
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE id = $1
 `
 
@@ -136,12 +151,13 @@ func (q *Queries) GetPortfolio(ctx context.Context, id uuid.UUID) (*Portfolio, e
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastSaleOn,
 	)
 	return &i, err
 }
 
 const getPortfolioByName = `-- name: GetPortfolioByName :one
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE name = $1
 `
 
@@ -155,12 +171,13 @@ func (q *Queries) GetPortfolioByName(ctx context.Context, name string) (*Portfol
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastSaleOn,
 	)
 	return &i, err
 }
 
 const getPortfolioByNameForUpdate = `-- name: GetPortfolioByNameForUpdate :one
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE name = $1
 FOR NO KEY UPDATE
 `
@@ -175,12 +192,13 @@ func (q *Queries) GetPortfolioByNameForUpdate(ctx context.Context, name string) 
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastSaleOn,
 	)
 	return &i, err
 }
 
 const getPortfolioForUpdate = `-- name: GetPortfolioForUpdate :one
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE id = $1
 FOR NO KEY UPDATE
 `
@@ -199,12 +217,13 @@ func (q *Queries) GetPortfolioForUpdate(ctx context.Context, id uuid.UUID) (*Por
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastSaleOn,
 	)
 	return &i, err
 }
 
 const getPortfoliosByIDs = `-- name: GetPortfoliosByIDs :many
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE id = ANY($1::uuid[])
 `
 
@@ -224,6 +243,7 @@ func (q *Queries) GetPortfoliosByIDs(ctx context.Context, ids []uuid.UUID) ([]*P
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LastSaleOn,
 		); err != nil {
 			return nil, err
 		}
@@ -236,7 +256,7 @@ func (q *Queries) GetPortfoliosByIDs(ctx context.Context, ids []uuid.UUID) ([]*P
 }
 
 const getPortfoliosByIDsForUpdate = `-- name: GetPortfoliosByIDsForUpdate :many
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR NO KEY UPDATE
@@ -260,6 +280,7 @@ func (q *Queries) GetPortfoliosByIDsForUpdate(ctx context.Context, ids []uuid.UU
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LastSaleOn,
 		); err != nil {
 			return nil, err
 		}
@@ -272,23 +293,29 @@ func (q *Queries) GetPortfoliosByIDsForUpdate(ctx context.Context, ids []uuid.UU
 }
 
 const insertPortfolio = `-- name: InsertPortfolio :exec
-INSERT INTO portfolio (id, name, currency, version)
-VALUES ($1, $2, $3, 1)
+INSERT INTO portfolio (id, name, currency, last_sale_on, version)
+VALUES ($1, $2, $3, $4, 1)
 `
 
 type InsertPortfolioParams struct {
-	ID       uuid.UUID
-	Name     string
-	Currency string
+	ID         uuid.UUID
+	Name       string
+	Currency   string
+	LastSaleOn *time.Time
 }
 
 func (q *Queries) InsertPortfolio(ctx context.Context, arg InsertPortfolioParams) error {
-	_, err := q.db.Exec(ctx, insertPortfolio, arg.ID, arg.Name, arg.Currency)
+	_, err := q.db.Exec(ctx, insertPortfolio,
+		arg.ID,
+		arg.Name,
+		arg.Currency,
+		arg.LastSaleOn,
+	)
 	return err
 }
 
 const listPortfolios = `-- name: ListPortfolios :many
-SELECT id, name, currency, version, created_at, updated_at FROM portfolio
+SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE ($1::text IS NULL
        OR name ILIKE '%' || replace(replace(replace($1::text,
               '\', '\\'), '%', '\%'), '_', '\_') || '%')
@@ -322,6 +349,7 @@ func (q *Queries) ListPortfolios(ctx context.Context, arg ListPortfoliosParams) 
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LastSaleOn,
 		); err != nil {
 			return nil, err
 		}
@@ -336,8 +364,9 @@ func (q *Queries) ListPortfolios(ctx context.Context, arg ListPortfoliosParams) 
 const updatePortfolioName = `-- name: UpdatePortfolioName :exec
 WITH renamed AS (
     UPDATE portfolio
-    SET name = $1, version = version + 1, updated_at = now()
-    WHERE id = $2 AND version = $3
+    SET name = $1, version = version + 1, last_sale_on = coalesce($2, last_sale_on),
+        updated_at = now()
+    WHERE id = $3 AND version = $4
     RETURNING 1
 )
 SELECT folio_assert(count(*) = 1, 'portfolio changed or deleted concurrently')
@@ -345,13 +374,20 @@ FROM renamed
 `
 
 type UpdatePortfolioNameParams struct {
-	Name    string
-	ID      uuid.UUID
-	Version int64
+	Name       string
+	LastSaleOn *time.Time
+	ID         uuid.UUID
+	Version    int64
 }
 
-// Renames a portfolio, with the version check of BumpPortfolioVersion.
+// Renames a portfolio, with the version check of BumpPortfolioVersion, and
+// its last_sale_on.
 func (q *Queries) UpdatePortfolioName(ctx context.Context, arg UpdatePortfolioNameParams) error {
-	_, err := q.db.Exec(ctx, updatePortfolioName, arg.Name, arg.ID, arg.Version)
+	_, err := q.db.Exec(ctx, updatePortfolioName,
+		arg.Name,
+		arg.LastSaleOn,
+		arg.ID,
+		arg.Version,
+	)
 	return err
 }

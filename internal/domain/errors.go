@@ -63,6 +63,13 @@ var (
 	// ErrInsufficientQuantity means a sale asks for more shares than the
 	// portfolio held on the day of the sale.
 	ErrInsufficientQuantity = errors.New("insufficient quantity")
+
+	// ErrOutOfOrder means a trade is dated before the portfolio's latest
+	// sale. A portfolio keeps the lots it holds, not the history of its
+	// trades, so it cannot redo that sale: a buy dated before it would
+	// have changed which lots the sale took first in, first out, and a
+	// sale dated before it would need shares it took.
+	ErrOutOfOrder = errors.New("trade out of date order")
 )
 
 // kindError is a sentinel that refines a broader one. It exists so that a

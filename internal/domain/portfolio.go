@@ -64,6 +64,7 @@ type Portfolio struct {
 	currency string
 	version  int64
 	lots     []Investment // FIFO order, see compareLots
+	lastSale time.Time    // the day of the latest sale, zero if none is known
 	changes  uint64       // see Changes
 }
 
@@ -125,6 +126,22 @@ func (p *Portfolio) Clone() *Portfolio {
 	return &c
 }
 
+// LastSale returns the day of the portfolio's latest sale, and false if it
+// has none (or none recorded since storage began to keep the day). Buy and
+// Sell refuse a trade dated before it (ErrOutOfOrder).
+func (p *Portfolio) LastSale() (time.Time, bool) { return p.lastSale, !p.lastSale.IsZero() }
+
+// checkOrder refuses a trade dated before the latest sale.
+func (p *Portfolio) checkOrder(side string, day time.Time) error {
+	if !day.Before(p.lastSale) {
+		return nil
+	}
+	return fmt.Errorf("%w: the latest sale from this portfolio is dated %s, and a %s dated %s, before it, "+
+		"would have changed what that sale took first in, first out; record trades in date order "+
+		"(folio keeps the lots held, not the history of trades, so it cannot redo that sale)",
+		ErrOutOfOrder, p.lastSale.Format(time.DateOnly), side, day.Format(time.DateOnly))
+}
+
 // Investments returns a copy of the portfolio's lots in FIFO order: by day
 // bought, then by creation.
 func (p *Portfolio) Investments() []Investment { return slices.Clone(p.lots) }
@@ -168,14 +185,16 @@ func (p *Portfolio) Rename(name string) error {
 
 // Buy records the purchase of quantity shares of sec at unitCost each on
 // the day of on, as a new lot with a fresh UUIDv7 id, and returns the lot.
-// The day may be in the past, to record earlier trades.
+// The day may be in the past, to record earlier trades, but not before the
+// portfolio's latest sale (see LastSale).
 //
 // It returns an error wrapping ErrInvalid if sec is nil or has no id,
 // ErrInvalidQuantity or ErrInvalidPrice if CheckQuantity or CheckPrice
 // refuse quantity or unitCost (a unit cost of zero is allowed, for gifts and
-// spin-offs), ErrInvalidDate if on is zero or out of range, and
-// ErrCurrencyMismatch if sec is not priced in the portfolio's currency. On
-// error the portfolio is unchanged.
+// spin-offs), ErrInvalidDate if on is zero or out of range,
+// ErrCurrencyMismatch if sec is not priced in the portfolio's currency, and
+// ErrOutOfOrder if on is before the latest sale. On error the portfolio is
+// unchanged.
 func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on time.Time) (Investment, error) {
 	if sec == nil || sec.id == uuid.Nil {
 		return Investment{}, fmt.Errorf("buy in %q: %w security: none given", p.name, ErrInvalid)
@@ -195,6 +214,9 @@ func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on ti
 	if sec.currency != p.currency {
 		return fail(fmt.Errorf("%w: %s is priced in %s but the portfolio is in %s, and folio does not convert currencies",
 			ErrCurrencyMismatch, sec.symbol, sec.currency, p.currency))
+	}
+	if err := p.checkOrder("buy", Day(on)); err != nil {
+		return fail(err)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -244,12 +266,14 @@ func (s Sale) RealizedGain(price decimal.Decimal) decimal.Decimal {
 // that day, oldest first (lots bought the same day in the order they were
 // recorded). A lot used up is removed; a lot used in part keeps its id and
 // the remaining quantity, the sold part leaving the portfolio. Lots bought
-// after the day of the sale are left alone: they were not held yet.
+// after the day of the sale are left alone: they were not held yet. The day
+// becomes the portfolio's LastSale if it is later.
 //
 // It returns an error wrapping ErrInvalid if sec is nil, ErrInvalidQuantity
 // if CheckQuantity refuses quantity, ErrInvalidDate if on is zero or out of
-// range, and ErrInsufficientQuantity if the portfolio held fewer shares of
-// sec on that day than quantity. On error the portfolio is unchanged.
+// range, ErrOutOfOrder if on is before the latest sale, and
+// ErrInsufficientQuantity if the portfolio held fewer shares of sec on that
+// day than quantity. On error the portfolio is unchanged.
 func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) (Sale, error) {
 	if sec == nil {
 		return Sale{}, fmt.Errorf("sell from %q: %w security: none given", p.name, ErrInvalid)
@@ -264,6 +288,9 @@ func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) 
 		return fail(err)
 	}
 	day := Day(on)
+	if err := p.checkOrder("sale", day); err != nil {
+		return fail(err)
+	}
 	sellable := func(l Investment) bool { return l.securityID == sec.id && !l.acquiredOn.After(day) }
 
 	held := decimal.Zero
@@ -298,6 +325,9 @@ func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) 
 		}
 	}
 	p.lots = lots
+	if day.After(p.lastSale) {
+		p.lastSale = day
+	}
 	p.changes++
 	return sale, nil
 }

@@ -389,3 +389,67 @@ func TestCloneSharesNothing(t *testing.T) {
 	price, _, _ := s.LastPrice()
 	requireDec(t, "5", price)
 }
+
+// TestTradesBeforeTheLatestSaleAreRefused: a portfolio keeps the lots it
+// holds, not its trades, so a trade dated before its latest sale, which
+// would have changed what that sale took first in, first out, is refused
+// and changes nothing. Trades on the day of the latest sale, or later, are
+// recorded.
+func TestTradesBeforeTheLatestSaleAreRefused(t *testing.T) {
+	p := newPortfolio(t, "Main", "USD")
+	sec := newSecurity(t, "AAPL", "USD")
+	other := newSecurity(t, "MSFT", "USD")
+	_, ok := p.LastSale()
+	assert.False(t, ok, "a new portfolio has no sale")
+
+	buy(t, p, sec, "10", "100", "2024-01-01")
+	buy(t, p, sec, "10", "200", "2024-03-01")
+	buy(t, p, other, "5", "50", "2024-01-01")
+	// Back-dated buys before any sale are fine: nothing was sold yet.
+	buy(t, p, other, "5", "40", "2023-12-01")
+	_, err := p.Sell(sec, dec("10"), date(t, "2024-06-01"))
+	require.NoError(t, err)
+	last, ok := p.LastSale()
+	require.True(t, ok)
+	assert.Equal(t, date(t, "2024-06-01"), last)
+
+	before, changes := p.State(), p.Changes()
+	for _, tc := range []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		// 10 shares were held on Feb 1, but the June sale took them.
+		{"sale", func() error { _, err := p.Sell(sec, dec("10"), date(t, "2024-02-01")); return err },
+			`sell AAPL from "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, and a sale dated 2024-02-01, before it, would have changed what that sale took first in, first out; record trades in date order`},
+		// FIFO would have sold this lot in June, and kept the March one.
+		{"buy", func() error { _, err := p.Buy(sec, dec("10"), dec("50"), date(t, "2024-01-15")); return err },
+			`buy AAPL in "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, and a buy dated 2024-01-15, before it,`},
+		// The rule is the portfolio's, whatever the security.
+		{"buy of another security", func() error { _, err := p.Buy(other, dec("1"), dec("50"), date(t, "2024-05-31")); return err },
+			"a buy dated 2024-05-31, before it"},
+		{"sale of another security", func() error { _, err := p.Sell(other, dec("1"), date(t, "2024-05-31")); return err },
+			"a sale dated 2024-05-31, before it"},
+	} {
+		err := tc.do()
+		require.ErrorIs(t, err, domain.ErrOutOfOrder, tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+		assert.Equal(t, before, p.State(), tc.name)
+		assert.Equal(t, changes, p.Changes(), tc.name)
+	}
+
+	// The day of the latest sale is in order: a buy on it comes after the
+	// sale that day, as lots of one day go in the order recorded.
+	lot := buy(t, p, sec, "1", "300", "2024-06-01")
+	sale, err := p.Sell(sec, dec("10"), date(t, "2024-06-01"))
+	require.NoError(t, err)
+	require.Len(t, sale.Consumed, 1)
+	assert.NotEqual(t, lot.ID(), sale.Consumed[0].InvestmentID, "the March lot goes first")
+	// An earlier sale's day does not move the latest back.
+	_, err = p.Sell(other, dec("1"), date(t, "2024-07-01"))
+	require.NoError(t, err)
+	last, _ = p.LastSale()
+	assert.Equal(t, date(t, "2024-07-01"), last)
+	_, err = p.Sell(other, dec("1"), date(t, "2024-06-30"))
+	require.ErrorIs(t, err, domain.ErrOutOfOrder)
+}

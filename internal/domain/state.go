@@ -12,10 +12,12 @@ import (
 // PortfolioState is the stored form of a Portfolio: one row of the
 // portfolio table and the rows of the investment table that belong to it.
 type PortfolioState struct {
-	ID          uuid.UUID
-	Name        string
-	Currency    string
-	Version     int64
+	ID       uuid.UUID
+	Name     string
+	Currency string
+	Version  int64
+	// LastSaleOn is the day of the latest sale, zero if none is known.
+	LastSaleOn  time.Time
 	Investments []InvestmentState
 }
 
@@ -33,7 +35,7 @@ type InvestmentState struct {
 // FIFO order. It shares no memory with p: changing it does not change the
 // portfolio, so a unit of work can keep it to diff against later.
 func (p *Portfolio) State() PortfolioState {
-	st := PortfolioState{ID: p.id, Name: p.name, Currency: p.currency, Version: p.version}
+	st := PortfolioState{ID: p.id, Name: p.name, Currency: p.currency, Version: p.version, LastSaleOn: p.lastSale}
 	if len(p.lots) > 0 {
 		st.Investments = make([]InvestmentState, len(p.lots))
 		for i, l := range p.lots {
@@ -56,7 +58,8 @@ func (p *Portfolio) State() PortfolioState {
 // (a name with an invisible character, which older folios stored, loads, so
 // that it can be renamed);
 // the version must be 1 or more, since only saved portfolios are restored;
-// and every lot must have an id unique in the portfolio, a security id, a
+// the day of the latest sale, if not zero, must be valid (it is normalized
+// with Day); and every lot must have an id unique in the portfolio, a security id, a
 // quantity CheckQuantity accepts, a unit cost CheckPrice accepts and a valid
 // day. Lots may come in any order and are sorted FIFO; their days are
 // normalized with Day. Errors wrap ErrInvalid, most of them through one of
@@ -78,6 +81,12 @@ func RestorePortfolio(st PortfolioState) (*Portfolio, error) {
 		return fail(fmt.Errorf("%w: version %d: a stored portfolio has version 1 or more", ErrInvalid, st.Version))
 	}
 	p := &Portfolio{id: st.ID, name: st.Name, currency: st.Currency, version: st.Version}
+	if !st.LastSaleOn.IsZero() {
+		if err := CheckDate(st.LastSaleOn); err != nil {
+			return fail(fmt.Errorf("latest sale: %w", err))
+		}
+		p.lastSale = Day(st.LastSaleOn)
+	}
 	if len(st.Investments) > 0 {
 		p.lots = make([]Investment, 0, len(st.Investments))
 	}

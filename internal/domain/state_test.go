@@ -45,10 +45,15 @@ func TestPortfolioStateRoundTrip(t *testing.T) {
 		assert.Equal(t, l.AcquiredOn(), in.AcquiredOn)
 	}
 
+	assert.Equal(t, date(t, "2024-06-01"), st.LastSaleOn)
+
 	st.Version = 7
 	r, err := domain.RestorePortfolio(st)
 	require.NoError(t, err)
 	assert.Equal(t, st, r.State())
+	last, ok := r.LastSale()
+	assert.True(t, ok)
+	assert.Equal(t, date(t, "2024-06-01"), last)
 	assert.Equal(t, int64(7), r.Version())
 	assert.Equal(t, p.Investments(), r.Investments())
 }
@@ -157,6 +162,9 @@ func TestRestorePortfolioRejectsCorruptState(t *testing.T) {
 		{"zero date", func(s *domain.PortfolioState) { s.Investments[1].AcquiredOn = time.Time{} }, domain.ErrInvalidDate},
 		{"date too early", func(s *domain.PortfolioState) {
 			s.Investments[1].AcquiredOn = time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC)
+		}, domain.ErrInvalidDate},
+		{"latest sale too early", func(s *domain.PortfolioState) {
+			s.LastSaleOn = time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)
 		}, domain.ErrInvalidDate},
 		{"duplicate lot id", func(s *domain.PortfolioState) { s.Investments[2].ID = s.Investments[0].ID }, domain.ErrInvalid},
 		{"duplicate lot id among many", func(s *domain.PortfolioState) {

@@ -76,13 +76,15 @@
 //	415 unsupported-media-type  a body that is not application/json
 //	422 invalid-value           domain.ErrInvalid
 //	422 insufficient-quantity   domain.ErrInsufficientQuantity
+//	422 out-of-order            domain.ErrOutOfOrder: a trade dated before the portfolio's latest sale
 //	503 unavailable, timeout    database unreachable, RequestTimeout exceeded; Retry-After
 //	500 internal-error, commit-unknown
 //
 // A problem has "field" when one member of the body (or query parameter)
 // is at fault, its name exactly as sent (even "", which the detail then
 // says in words): a value the domain refuses, a name or symbol already taken
-// (409), a price older than the current one (date), a sale of more than
+// (409), a price older than the current one (date), a trade dated before
+// the portfolio's latest sale (date), a sale of more than
 // is held (quantity, also for a sale of a security in another currency,
 // which the portfolio cannot hold), a security unknown or, for a buy, in
 // another currency (symbol; an unknown portfolio is the path's, and has no

@@ -34,6 +34,10 @@ func TestErrors(t *testing.T) {
 			`","price":"` + price + `","date":"` + date + `"}`
 	}
 	buy := func(quantity string) string { return tradeBody("buy", "AAPL", quantity, "1", "2024-03-01") }
+	sold := e.createPortfolio(t, "Sold").ID.String()
+	e.trade(t, sold, "buy", "AAPL", "10", "100", "2024-01-02")
+	e.trade(t, sold, "sell", "AAPL", "5", "100", "2024-02-01")
+	soldTrades := "/portfolios/" + sold + "/trades"
 
 	const (
 		malformed   = "malformed-request"
@@ -201,6 +205,10 @@ func TestErrors(t *testing.T) {
 		{"page too large", "GET", "/portfolios?limit=1001", "", nil, 400, malformed, malformedT, "limit", "up to 1000"},
 		{"sell more than held", "POST", trades, tradeBody("sell", "AAPL", "10.5", "1", "2024-03-01"), nil, 422, insuff, insuffT, "quantity", "insufficient quantity"},
 		{"sell before the buy", "POST", trades, tradeBody("sell", "AAPL", "1", "1", "2024-01-01"), nil, 422, insuff, insuffT, "quantity", "insufficient quantity"},
+		{"buy before the latest sale", "POST", soldTrades, tradeBody("buy", "AAPL", "1", "1", "2024-01-31"), nil, 422, "out-of-order", "Trade out of date order", "date",
+			"the latest sale from this portfolio is dated 2024-02-01, and a buy dated 2024-01-31, before it,"},
+		{"sell before the latest sale", "POST", soldTrades, tradeBody("sell", "AAPL", "1", "1", "2024-01-15"), nil, 422, "out-of-order", "Trade out of date order", "date",
+			"a sale dated 2024-01-15, before it"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

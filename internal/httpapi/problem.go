@@ -95,6 +95,7 @@ var kinds = []kind{
 	{is(uow.ErrSerialization), http.StatusConflict, "concurrent-change", "Changed concurrently", concurrentDetail},
 	{is(domain.ErrConflict), http.StatusConflict, "conflict", "Conflict", ""},
 	{is(domain.ErrInsufficientQuantity), http.StatusUnprocessableEntity, "insufficient-quantity", "Insufficient quantity", ""},
+	{is(domain.ErrOutOfOrder), http.StatusUnprocessableEntity, "out-of-order", "Trade out of date order", ""},
 	{is(domain.ErrInvalid), http.StatusUnprocessableEntity, "invalid-value", "Invalid value", ""},
 	// First among the failures that may come with a context that ended: a
 	// change that may be saved must not be answered "try again".

@@ -305,6 +305,7 @@ func (a *api) trade(w http.ResponseWriter, r *http.Request) error {
 		return blame(err,
 			rule{tracker.ErrUnknownSecurity, "symbol"},
 			rule{domain.ErrInsufficientQuantity, "quantity"},
+			rule{domain.ErrOutOfOrder, "date"},
 			rule{domain.ErrCurrencyMismatch, "symbol"},
 			rule{domain.ErrInvalidDate, "date"},
 			rule{domain.ErrInvalidQuantity, "quantity"},

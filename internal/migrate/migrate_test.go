@@ -50,6 +50,7 @@ var schemaObjects = map[int64]string{
 	10: `(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_name_text'
 	     AND strpos(pg_get_constraintdef(oid), U&'\034F') > 0)`,
 	11: "(SELECT 1 FROM pg_constraint WHERE conname = 'investment_numbers_not_nan')",
+	12: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_last_sale_on_range')",
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)

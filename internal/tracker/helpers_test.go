@@ -126,13 +126,14 @@ func (e *env) count(t testing.TB, table string) int {
 type storedPortfolio struct {
 	Name, Currency string
 	Version        int64
+	LastSaleOn     *time.Time
 }
 
 func (e *env) storedPortfolio(t testing.TB, id uuid.UUID) storedPortfolio {
 	t.Helper()
 	var p storedPortfolio
-	require.NoError(t, e.pool.QueryRow(ctx, "select name, currency, version from portfolio where id = $1", id).
-		Scan(&p.Name, &p.Currency, &p.Version))
+	require.NoError(t, e.pool.QueryRow(ctx, "select name, currency, version, last_sale_on from portfolio where id = $1", id).
+		Scan(&p.Name, &p.Currency, &p.Version, &p.LastSaleOn))
 	return p
 }
 

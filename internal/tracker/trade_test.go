@@ -338,10 +338,13 @@ func TestImportTrades(t *testing.T) {
 		requireDec(t, "10", res.Realized)
 		assert.Equal(t, 2, res.Trades)
 		assert.Empty(t, e.storedLots(t, p.ID), "bought and sold")
-		// A lot made and used up in one unit never reaches the database, so
-		// the portfolio's row is untouched and keeps its version.
-		assert.Equal(t, int64(1), res.Version)
-		assert.Equal(t, int64(1), e.storedPortfolio(t, p.ID).Version)
+		// A lot made and used up in one unit never reaches the database,
+		// but the sale's day, the portfolio's latest, does: a change.
+		assert.Equal(t, int64(2), res.Version)
+		stored := e.storedPortfolio(t, p.ID)
+		assert.Equal(t, int64(2), stored.Version)
+		require.NotNil(t, stored.LastSaleOn)
+		assert.Equal(t, day("2024-01-01"), *stored.LastSaleOn)
 	})
 
 	t.Run("all or nothing", func(t *testing.T) {

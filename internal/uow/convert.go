@@ -30,6 +30,9 @@ func portfolioState[R lotRow](row *dbgen.Portfolio, lots []*R) domain.PortfolioS
 		Currency: row.Currency,
 		Version:  row.Version,
 	}
+	if row.LastSaleOn != nil {
+		st.LastSaleOn = *row.LastSaleOn
+	}
 	if len(lots) > 0 {
 		st.Investments = make([]domain.InvestmentState, len(lots))
 		for i, r := range lots {
@@ -58,7 +61,11 @@ func securityState(row *dbgen.Security) domain.SecurityState {
 }
 
 func toInsertPortfolio(st domain.PortfolioState) dbgen.InsertPortfolioParams {
-	return dbgen.InsertPortfolioParams{ID: st.ID, Name: st.Name, Currency: st.Currency}
+	arg := dbgen.InsertPortfolioParams{ID: st.ID, Name: st.Name, Currency: st.Currency}
+	if !st.LastSaleOn.IsZero() {
+		arg.LastSaleOn = &st.LastSaleOn
+	}
+	return arg
 }
 
 func toInsertSecurity(st domain.SecurityState) dbgen.InsertSecurityParams {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -425,6 +426,10 @@ func testVersionBumps(t *testing.T, opts []uow.Option, bumps ...string) {
 	assert.Equal(t, []int64{va + 1, vb + 1, vc}, []int64{a, b, c})
 	assert.Len(t, lotsA, 1)
 	assert.Len(t, lotsB, 2)
+	// The bump of the portfolio sold from carries the day of its sale.
+	sold := day.AddDate(0, 0, 1).Format(time.DateOnly)
+	assert.Equal(t, []string{sold, "", ""},
+		[]string{storedLastSale(t, pool, ids["A"]), storedLastSale(t, pool, ids["B"]), storedLastSale(t, pool, ids["C"])})
 
 	// The objects carry the new versions: a second change in another unit
 	// is checked against them.
@@ -442,6 +447,8 @@ func testVersionBumps(t *testing.T, opts []uow.Option, bumps ...string) {
 	a, _ = stored(t, pool, ids["A"])
 	b, _ = stored(t, pool, ids["B"])
 	assert.Equal(t, []int64{va + 2, vb + 2}, []int64{a, b})
+	sold = day.AddDate(0, 0, 2).Format(time.DateOnly)
+	assert.Equal(t, []string{sold, sold}, []string{storedLastSale(t, pool, ids["A"]), storedLastSale(t, pool, ids["B"])})
 }
 
 // A rename or a delete locks its row with a statement of its own; the

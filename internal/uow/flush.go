@@ -86,7 +86,7 @@ func (u *Unit) plan(ctx context.Context) ([]call, func()) {
 			st := e.p.State()
 			d := diffLots(e.snap.Investments, st.Investments)
 			renamed := st.Name != e.snap.Name
-			if !renamed && d.empty() {
+			if !renamed && d.empty() && st.LastSaleOn.Equal(e.snap.LastSaleOn) {
 				continue
 			}
 			if st.Currency != e.snap.Currency {
@@ -198,9 +198,12 @@ type portfolioWrites struct {
 	// new and renamed ones, vacated the old names of the renamed ones.
 	freed, taken, vacated []string
 	// bumps are the portfolios whose version alone changes (their lots
-	// changed), and bumpAt the index of each one's statement in calls.
+	// changed, and the day of their latest sale perhaps), as they are now
+	// but with the version they were loaded with; bumpAt is the index of
+	// each one's statement in calls, and sold whether the day changed.
 	bumps  []domain.PortfolioState
 	bumpAt []int
+	sold   []bool
 	// renames counts the renames, which lock existing rows with
 	// statements of their own (so do deletes, see append).
 	renames int
@@ -244,19 +247,27 @@ func (w *portfolioWrites) merged(out []call) []call {
 }
 
 // version checks and bumps the version of a changed portfolio, renaming it
-// in the same statement when its name changed.
+// in the same statement when its name changed, and setting the day of its
+// latest sale when a sale moved it.
 func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur domain.PortfolioState, renamed bool) {
 	f := failure{op: fmt.Sprintf("save portfolio %q", old.Name)}
 	w.callIDs = append(w.callIDs, id)
+	var lastSale *time.Time // nil: unchanged
+	if !cur.LastSaleOn.Equal(old.LastSaleOn) {
+		lastSale = &cur.LastSaleOn
+	}
 	if !renamed {
-		w.bumps = append(w.bumps, old)
+		b := cur
+		b.Version = old.Version
+		w.bumps = append(w.bumps, b)
 		w.bumpAt = append(w.bumpAt, len(w.calls))
 		w.calls = append(w.calls, call{
 			run: func(q *dbgen.Queries) error {
-				return q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: old.ID, Version: old.Version})
+				return q.BumpPortfolioVersion(ctx, dbgen.BumpPortfolioVersionParams{ID: old.ID, Version: old.Version, LastSaleOn: lastSale})
 			},
 			fail: f.fn(),
 		})
+		w.sold = append(w.sold, lastSale != nil)
 		return
 	}
 	f.op = fmt.Sprintf("rename portfolio %q to %q", old.Name, cur.Name)
@@ -267,12 +278,16 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 	w.calls = append(w.calls, call{
 		run: func(q *dbgen.Queries) error {
 			return q.UpdatePortfolioName(ctx, dbgen.UpdatePortfolioNameParams{
-				ID: old.ID, Version: old.Version, Name: cur.Name,
+				ID: old.ID, Version: old.Version, Name: cur.Name, LastSaleOn: lastSale,
 			})
 		},
 		fail: f.fn(),
 	})
 }
+
+// ignoredDay fills the places of BumpPortfolioVersions' last_sales_on
+// whose sold is false.
+var ignoredDay = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // append adds the statements to calls. More version bumps than bulk become
 // one statement, which locks the rows in id order as the separate
@@ -331,12 +346,19 @@ func (w *portfolioWrites) ordered(ctx context.Context, calls []call, bulk int) [
 		calls = append(calls, c)
 	}
 	arg := dbgen.BumpPortfolioVersionsParams{
-		Ids:      make([]uuid.UUID, len(w.bumps)),
-		Versions: make([]int64, len(w.bumps)),
+		Ids:         make([]uuid.UUID, len(w.bumps)),
+		Versions:    make([]int64, len(w.bumps)),
+		Sold:        w.sold,
+		LastSalesOn: make([]time.Time, len(w.bumps)),
 	}
 	var names []string
 	for i, st := range w.bumps {
 		arg.Ids[i], arg.Versions[i] = st.ID, st.Version
+		if w.sold[i] {
+			arg.LastSalesOn[i] = st.LastSaleOn
+		} else {
+			arg.LastSalesOn[i] = ignoredDay
+		}
 		if len(w.bumps) <= 5 {
 			names = append(names, strconv.Quote(st.Name))
 		}

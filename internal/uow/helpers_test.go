@@ -79,6 +79,15 @@ func buy(t testing.TB, r *uow.Runner, id uuid.UUID, sec *domain.Security, quanti
 
 // stored reads a portfolio's lots straight from the database, bypassing the
 // unit of work: quantity per lot id, plus the version.
+// storedLastSale returns the portfolio's stored last_sale_on as
+// YYYY-MM-DD, "" for NULL.
+func storedLastSale(t testing.TB, pool *pgxpool.Pool, id uuid.UUID) string {
+	t.Helper()
+	var day string
+	require.NoError(t, pool.QueryRow(ctx, "select coalesce(last_sale_on::text, '') from portfolio where id = $1", id).Scan(&day))
+	return day
+}
+
 func stored(t testing.TB, pool *pgxpool.Pool, id uuid.UUID) (version int64, lots map[uuid.UUID]string) {
 	t.Helper()
 	require.NoError(t, pool.QueryRow(ctx, "select version from portfolio where id = $1", id).Scan(&version))

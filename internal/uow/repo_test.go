@@ -359,7 +359,7 @@ func TestARemovedSecuritysSymbolIsFreeInTheSameUnit(t *testing.T) {
 		got, err := u.Securities().GetBySymbol(ctx, "XYZ")
 		require.NoError(t, err)
 		assert.Same(t, s, got, "the symbol finds the new security")
-		_, err = p.Buy(s, dec("7"), dec("9"), day)
+		_, err = p.Buy(s, dec("7"), dec("9"), day.AddDate(0, 0, 5))
 		require.NoError(t, err)
 		newID = s.ID()
 		return nil
@@ -634,4 +634,70 @@ func TestRevalueOfARemovedSecurityIsNotFound(t *testing.T) {
 	var price string
 	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'BBB'").Scan(&price))
 	assert.Equal(t, "10", price)
+}
+
+// The day of a portfolio's latest sale is stored with it, whichever
+// statement writes the row: the insert of a new portfolio sold from in the
+// unit that made it, a rename, a version bump. Loaded again, the portfolio
+// refuses a trade dated before it, and a unit that tries writes nothing.
+func TestLatestSaleIsStoredAndKeepsTradesInOrder(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10", "5")
+	sec := secs["AAPL"]
+
+	var fresh uuid.UUID
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Fresh", "USD")
+		require.NoError(t, err)
+		_, err = p.Buy(sec, dec("2"), dec("1"), day)
+		require.NoError(t, err)
+		_, err = p.Sell(sec, dec("1"), day.AddDate(0, 0, 3))
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		fresh = p.ID()
+
+		main, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		require.NoError(t, main.Rename("Renamed"))
+		_, err = main.Sell(sec, dec("1"), day.AddDate(0, 0, 7))
+		return err
+	}))
+	assert.Equal(t, day.AddDate(0, 0, 3).Format(time.DateOnly), storedLastSale(t, pool, fresh))
+	assert.Equal(t, day.AddDate(0, 0, 7).Format(time.DateOnly), storedLastSale(t, pool, ids["Main"]))
+
+	version, lots := stored(t, pool, ids["Main"])
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		last, ok := p.LastSale()
+		require.True(t, ok)
+		assert.Equal(t, day.AddDate(0, 0, 7), last)
+		_, err = p.Buy(sec, dec("1"), dec("1"), day.AddDate(0, 0, 6))
+		return err
+	})
+	require.ErrorIs(t, err, domain.ErrOutOfOrder)
+	assert.Contains(t, err.Error(), "the latest sale from this portfolio is dated "+day.AddDate(0, 0, 7).Format(time.DateOnly))
+	v, l := stored(t, pool, ids["Main"])
+	assert.Equal(t, version, v)
+	assert.Equal(t, lots, l)
+
+	// A sale dated before the latest moves nothing back, and a failed
+	// nested unit takes its sale's day back with its lots.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		nested := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			_, err := p.Sell(sec, dec("1"), day.AddDate(0, 0, 20))
+			require.NoError(t, err)
+			return errors.New("changed my mind")
+		})
+		require.Error(t, nested)
+		last, _ := p.LastSale()
+		assert.Equal(t, day.AddDate(0, 0, 7), last, "restored with the nested unit's lots")
+		_, err = p.Sell(sec, dec("1"), day.AddDate(0, 0, 8))
+		return err
+	}))
+	assert.Equal(t, day.AddDate(0, 0, 8).Format(time.DateOnly), storedLastSale(t, pool, ids["Main"]))
 }

@@ -50,16 +50,17 @@ ORDER BY name
 LIMIT @page_size;
 
 -- name: InsertPortfolio :exec
-INSERT INTO portfolio (id, name, currency, version)
-VALUES (@id, @name, @currency, 1);
+INSERT INTO portfolio (id, name, currency, last_sale_on, version)
+VALUES (@id, @name, @currency, sqlc.narg(last_sale_on), 1);
 
 -- name: BumpPortfolioVersion :exec
 -- Optimistic concurrency for a portfolio whose lots changed: increments the
 -- version if it is still the one loaded, and fails with FOL01 if another
--- transaction changed or deleted the portfolio since.
+-- transaction changed or deleted the portfolio since. A sale that moved the
+-- day of the latest sale passes it as last_sale_on; NULL keeps the day.
 WITH bumped AS (
     UPDATE portfolio
-    SET version = version + 1, updated_at = now()
+    SET version = version + 1, last_sale_on = coalesce(sqlc.narg(last_sale_on), last_sale_on), updated_at = now()
     WHERE id = @id AND version = @version
     RETURNING 1
 )
@@ -68,19 +69,24 @@ FROM bumped;
 
 -- name: BumpPortfolioVersions :exec
 -- BumpPortfolioVersion for many portfolios in one statement: versions[i] is
--- the version ids[i] was loaded with. The rows are locked in id order first,
--- the order in which one statement per portfolio would lock them, so two
--- units bumping overlapping sets wait for each other instead of deadlocking.
+-- the version ids[i] was loaded with, and where sold[i] is true,
+-- last_sales_on[i] is the day of its latest sale (else a day to ignore).
+-- The rows are locked in id order first, the order in which one statement
+-- per portfolio would lock them, so two units bumping overlapping sets wait
+-- for each other instead of deadlocking.
 WITH locked AS (
-    SELECT p.id
+    SELECT p.id, b.sold, b.last_sale_on
     FROM portfolio AS p
-    JOIN (SELECT unnest(@ids::uuid[]) AS id, unnest(@versions::bigint[]) AS version) AS b
+    JOIN (SELECT unnest(@ids::uuid[]) AS id, unnest(@versions::bigint[]) AS version,
+                 unnest(@sold::boolean[]) AS sold, unnest(@last_sales_on::date[]) AS last_sale_on) AS b
       ON p.id = b.id AND p.version = b.version
     ORDER BY p.id
     FOR NO KEY UPDATE OF p
 ), bumped AS (
     UPDATE portfolio AS p
-    SET version = p.version + 1, updated_at = now()
+    SET version = p.version + 1,
+        last_sale_on = CASE WHEN locked.sold THEN locked.last_sale_on ELSE p.last_sale_on END,
+        updated_at = now()
     FROM locked
     WHERE p.id = locked.id
     RETURNING 1
@@ -89,10 +95,12 @@ SELECT folio_assert(count(*) = cardinality(@ids::uuid[]), 'portfolio changed or 
 FROM bumped;
 
 -- name: UpdatePortfolioName :exec
--- Renames a portfolio, with the version check of BumpPortfolioVersion.
+-- Renames a portfolio, with the version check of BumpPortfolioVersion, and
+-- its last_sale_on.
 WITH renamed AS (
     UPDATE portfolio
-    SET name = @name, version = version + 1, updated_at = now()
+    SET name = @name, version = version + 1, last_sale_on = coalesce(sqlc.narg(last_sale_on), last_sale_on),
+        updated_at = now()
     WHERE id = @id AND version = @version
     RETURNING 1
 )
