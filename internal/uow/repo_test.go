@@ -614,6 +614,52 @@ func TestRevalueRemovedAfterReplacementRemoved(t *testing.T) {
 	assert.Equal(t, 1, count(t, pool, "security"), "the unit failed: nothing deleted")
 }
 
+// A quote queued by Revalue, dropped when Add gave its symbol to a new
+// object, comes back when Remove forgets that object (the way to undo an
+// Add of a symbol that is taken): the stored row is priced, and a symbol no
+// row has still fails the flush, as if Add had never been called.
+func TestRevalueQuoteComesBackWhenTheAddedSecurityIsRemoved(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA"})
+	addThenRemove := func(ctx context.Context, u *uow.Unit, symbol string) error {
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: symbol, Price: dec("42"), Date: day}}))
+		s, err := domain.NewSecurity(symbol, "duplicate", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		return u.Securities().Remove(s)
+	}
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error { return addThenRemove(ctx, u, "AAA") }))
+	var price string
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
+	assert.Equal(t, "42", price)
+
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error { return addThenRemove(ctx, u, "NOPE") })
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	assert.Equal(t, 1, count(t, pool, "security"))
+
+	// Loaded after the Add, the stored security takes the quote at the
+	// Remove, as it would have at its load.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("43"), Date: day}}))
+		s, err := domain.NewSecurity("AAA", "duplicate", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		all, err := u.Securities().List(ctx, uow.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		stored := all[0]
+		require.NotSame(t, s, stored)
+		require.NoError(t, u.Securities().Remove(s))
+		got, _, ok := stored.LastPrice()
+		require.True(t, ok)
+		assert.Equal(t, "43", got.String())
+		return nil
+	}))
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
+	assert.Equal(t, "43", price)
+}
+
 // Revalue refuses a quote for a security removed in the same unit, before
 // it changes anything: the quote would price nothing.
 func TestRevalueOfARemovedSecurityIsNotFound(t *testing.T) {

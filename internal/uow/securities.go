@@ -252,7 +252,13 @@ func (r Securities) Add(s *domain.Security) {
 	// the later call wins, as when Revalue follows Add, and the flush
 	// inserts the object as it is. (Left queued, the bulk update would
 	// overwrite the new row behind the object's back.)
-	r.u.quotes = slices.DeleteFunc(r.u.quotes, func(q Quote) bool { return q.Symbol == s.Symbol() })
+	r.u.quotes = slices.DeleteFunc(r.u.quotes, func(q Quote) bool {
+		if q.Symbol != s.Symbol() {
+			return false
+		}
+		e.dropped = &q
+		return true
+	})
 }
 
 // Remove deletes s at the next flush; the flush fails with domain.ErrInUse
@@ -285,6 +291,17 @@ func (r Securities) Remove(s *domain.Security) error {
 				}
 				if o.state == stateRemoved {
 					r.u.symbols[s.Symbol()] = o
+				}
+			}
+			if e.dropped != nil {
+				// The quote Add dropped comes back, as if Add had never
+				// been called: queued, or on the stored security the
+				// unit has loaded since. (For one the unit removed it
+				// would price nothing.)
+				if o, ok := r.u.symbols[s.Symbol()]; !ok || o.state != stateRemoved {
+					if err := r.Revalue([]Quote{*e.dropped}); err != nil {
+						panic(fmt.Sprintf("uow: quote for %s given back: %v", s.Symbol(), err)) // Revalue checked it
+					}
 				}
 			}
 		}

@@ -106,6 +106,9 @@ type securityEntry struct {
 	snap    domain.SecurityState
 	state   entryState
 	changes uint64
+	// dropped is the quote a Revalue had queued for the symbol when Add
+	// took it for this new object, given back if Remove forgets it.
+	dropped *Quote
 }
 
 func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
