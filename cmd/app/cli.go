@@ -24,6 +24,10 @@ type command struct {
 	flags    func(fs *flag.FlagSet) // leaf flags
 	required []string               // leaf flags that must be given, checked before connecting
 	run      func(e *env, args []string) error
+	// prepare, if set, runs before the command connects: what can fail
+	// without a database fails before one is started or waited for. Its
+	// cleanup runs after the command.
+	prepare  func(e *env) (cleanup func(), err error)
 	needsDB  bool // connect before running
 	noSchema bool // with needsDB: do not migrate the embedded default first
 	// long: runs until stopped. On the embedded default it waits for a

@@ -88,7 +88,7 @@ func commands() *command {
 					a := addrValue("127.0.0.1:8080")
 					fs.Var(&a, "addr", "`host:port` to listen on")
 				},
-				run: serve},
+				prepare: listen, run: serve},
 		},
 	}
 }

@@ -560,3 +560,20 @@ func TestServeStopsAtASecondSignal(t *testing.T) {
 	}
 	assert.Contains(t, serve.stderr.String(), "requests still running were cut off: told not to wait for them")
 }
+
+// TestServeListensBeforeItStartsADatabase: an address in use, or a host
+// that does not resolve, fails serve before it touches the embedded
+// default (no data directory is made, no server started or waited for).
+func TestServeListensBeforeItStartsADatabase(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	c := &cli{timeout: 20 * time.Second}
+	assert.Equal(t, "folio: listen tcp "+taken.Addr().String()+": bind: address already in use\n",
+		c.fails(t, 1, "serve", "--addr", taken.Addr().String(), "--data-dir", dataDir))
+	assert.Contains(t, c.fails(t, 1, "serve", "--addr", "no-such-host.invalid:8080", "--data-dir", dataDir),
+		"folio: listen tcp: lookup no-such-host.invalid")
+	assert.NoDirExists(t, dataDir, "serve started a database before it could listen")
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -104,6 +105,8 @@ type env struct {
 	created string
 	// none: the command found nothing to list.
 	none bool
+	// listener is serve's, listening since before the command connected.
+	listener net.Listener
 }
 
 // run is the whole program, testable: it returns the exit code.
@@ -195,6 +198,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	e.logger = newLogger(stderr, level, g.json)
 
+	if c.prepare != nil {
+		cleanup, err := c.prepare(e)
+		if err != nil {
+			return fail(e, err, nil)
+		}
+		defer cleanup()
+	}
 	var closeDB func()
 	if c.needsDB {
 		e.long = c.long

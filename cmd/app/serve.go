@@ -37,11 +37,32 @@ func serve(e *env, _ []string) error {
 		}()
 	}
 	srv := httpapi.Server{Handler: h, Logger: logger, Hurry: hurryOf(e.ctx)}
-	err := srv.ListenAndServe(ctx, flagOf(e, "addr"))
+	ln := e.listener
+	e.listener = nil // Serve closes it
+	err := srv.Serve(ctx, ln)
 	if errors.Is(context.Cause(ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
 	}
 	return err
+}
+
+// listen opens serve's listener before the command connects: an address
+// in use or a host that does not resolve is said at once, not after
+// initdb, a server start and migrations, or a wait for another folio's
+// server to stop (a second serve on the same data directory waits for the
+// first, which would hide its own port conflict until the first stops).
+func listen(e *env) (func(), error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(e.ctx, "tcp", flagOf(e, "addr"))
+	if err != nil {
+		return nil, err
+	}
+	e.listener = ln
+	return func() {
+		if e.listener != nil { // serve did not run
+			e.listener.Close()
+		}
+	}, nil
 }
 
 // errServerDied: the embedded server exited under serve.
