@@ -574,6 +574,14 @@ func TestClusterOfAnotherUserNotReadable(t *testing.T) {
 	after, err := os.ReadDir(parent)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "nothing created next to it")
+
+	// With root's lock file beside it, as a command run as root leaves
+	// it, the cluster is root's to use, and root is who to run folio as.
+	require.NoError(t, os.WriteFile(dir+".lock", nil, 0o600))
+	out = startAsNobody(t, dir)
+	assert.Regexp(t, `(?m)^start: pglocal: the data directory `+regexp.QuoteMeta(dir)+`, which this user may not look into, belongs to postgres \(uid `+pg.Uid+`\), `+
+		`the server user of a cluster made as root \(its lock file `+regexp.QuoteMeta(dir+".lock")+` is root's\), `+
+		`and the server would run as this user: run folio as root, or choose another data directory$`, out)
 }
 
 // TestClusterMadeByRootRunAsItsServerUser: a cluster made as root belongs

@@ -195,8 +195,9 @@ func (l *fileLock) removeAndUnlock() error {
 // files made on the way, owned by this process's user, would lock the
 // owner out afterwards. A data directory this user may not look into (a
 // cluster's is mode 0700) is taken for a cluster too: its owner is who
-// may use it. A data directory it cannot stat at all is left to the
-// later steps, which say what is wrong.
+// may use it, or root, when root's lock file is beside it (a cluster made
+// as root belongs to the server user). A data directory it cannot stat at
+// all is left to the later steps, which say what is wrong.
 func (l *launcher) checkOwner() error {
 	fi, err := os.Stat(l.dataDir)
 	if err != nil {
@@ -221,6 +222,14 @@ func (l *launcher) checkOwner() error {
 	}
 	if st.Uid == want {
 		return l.checkLocks()
+	}
+	if lfi, err := os.Stat(l.lockPath()); err == nil {
+		if lst, ok := lfi.Sys().(*syscall.Stat_t); ok && lst.Uid == 0 && st.Uid != 0 {
+			// Made as root, for the server user: root is who uses it.
+			return fmt.Errorf("pglocal: %s belongs to %s, the server user of a cluster made as root (its lock file %s is root's), "+
+				"and the server would run as %s: run folio as root, or choose another data directory",
+				what, userName(st.Uid), l.lockPath(), runAs)
+		}
 	}
 	return fmt.Errorf("pglocal: %s belongs to %s, and the server would run as %s: "+
 		"run folio as its owner, or choose another data directory", what, userName(st.Uid), runAs)
