@@ -608,3 +608,32 @@ func TestTradesBeforeTheLatestSale(t *testing.T) {
 		"AAPL             1     150.00   150.00  2024-06-01",
 	}, lines(c.ok(t, "portfolio", "show", "Main"))[2:])
 }
+
+// TestLookAlikeNames: names that print as "Growth" but hold an invisible
+// character no script or emoji needs there are refused (exit 3, naming
+// the character and where it is), so that a list never shows two
+// portfolios that look the same. One stored before the rule, by another
+// tool, is still found by its exact name and can be renamed.
+func TestLookAlikeNames(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	c.ok(t, "portfolio", "create", "Growth")
+	for _, tc := range []struct{ name, want string }{
+		{"\u200eGrowth", "U+200E at character 1"},
+		{"Growth\u200d", "U+200D at character 7"},
+		{"Growth\ufe0f", "U+FE0F at character 7"},
+		{"Gro\U000E0041wth", "U+E0041 at character 4"},
+	} {
+		before := snapshot(t, pool)
+		assert.Contains(t, c.fails(t, 3, "portfolio", "create", tc.name), tc.want, "%q", tc.name)
+		assert.Contains(t, c.fails(t, 3, "portfolio", "rename", "Growth", tc.name), tc.want, "%q", tc.name)
+		assert.Contains(t, c.fails(t, 3, "security", "add", "LOOK", "--name", tc.name), tc.want, "%q", tc.name)
+		require.Equal(t, before, snapshot(t, pool), "something was written")
+	}
+	assert.Contains(t, c.ok(t, "portfolio", "create", "Famille 👨\u200d👩\u200d👧"), "Famille")
+
+	_, err := pool.Exec(t.Context(), "insert into portfolio (id, name, currency) values (gen_random_uuid(), $1, 'USD')", "Growth\u200d")
+	require.NoError(t, err)
+	c.ok(t, "portfolio", "rename", "Growth\u200d", "Growth 2")
+	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from portfolio where name = 'Growth 2'"))
+}

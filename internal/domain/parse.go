@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -162,6 +163,8 @@ func parseName(s string, maxRunes int, what string, rules nameRules) (string, er
 		reason = what + " must not contain invisible characters that reorder or hide text, such as U+202E (right-to-left override) or U+200B (zero-width space)"
 	case rules == nameInput && !hasVisible(t):
 		reason = what + " must show something: a letter, digit, punctuation mark or symbol"
+	case rules == nameInput && misplacedIgnorable(t) != "":
+		reason = what + " " + misplacedIgnorable(t)
 	default:
 		return t, nil
 	}
@@ -397,8 +400,9 @@ func NormalizeText(s string) string { return norm.NFC.String(s) }
 // separators (U+2028, U+2029), line breaks in a one-line name. The
 // joiners (U+200C, U+200D), the left-to-right and right-to-left marks,
 // the variation selectors and the tag characters stay allowed: scripts
-// and emoji (flags among them) need them. Migrations 00007, 00009 and
-// 00010 make the database refuse the same characters.
+// and emoji (flags among them) need them (where they do, see
+// misplacedIgnorable). Migrations 00007, 00009 and 00010 make the
+// database refuse the same characters.
 func hasInvisible(s string) bool {
 	for _, r := range s {
 		if isInvisible(r) {
@@ -420,6 +424,90 @@ func isInvisible(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// misplacedIgnorable returns why s has a joiner, direction mark,
+// variation selector or tag character where no script or emoji sequence
+// needs it, or "". These are the invisible characters hasInvisible lets
+// through; anywhere else they only make a name differ from one that looks
+// the same ("Growth" with a joiner at its end, a variation selector after
+// a Latin letter, a left-to-right mark in front). The rules:
+//   - a joiner (U+200C, U+200D) stands between two characters that are
+//     neither ASCII nor Latin nor invisible themselves (a variation
+//     selector may come before it, as in the rainbow flag): Indic and
+//     Arabic scripts and emoji sequences;
+//   - a direction mark (U+200E, U+200F) stands inside a name that has
+//     right-to-left text, not at either end;
+//   - a variation selector follows a character that is neither ASCII nor
+//     Latin nor invisible (an emoji, an ideograph, a math symbol), or an
+//     ASCII digit, '#' or '*' of a keycap (followed by U+20E3);
+//   - tag characters (U+E0020 to U+E007E) follow U+1F3F4 (the black flag)
+//     or one another, and U+E007F (cancel tag) ends their run: the flags
+//     of regions such as Scotland.
+//
+// They are refused in new names only: a name stored with one still loads,
+// can be found and can be renamed.
+func misplacedIgnorable(s string) string {
+	rs := []rune(s)
+	rtl := false
+	for _, r := range rs {
+		if p, _ := bidi.LookupRune(r); p.Class() == bidi.R || p.Class() == bidi.AL {
+			rtl = true
+			break
+		}
+	}
+	at := func(i int) rune {
+		if i < 0 || i >= len(rs) {
+			return -1
+		}
+		return rs[i]
+	}
+	plainBase := func(r rune) bool { // a base a joiner or selector may follow
+		return r >= 0x80 && !unicode.Is(unicode.Latin, r) && !isJoinerMarkSelectorOrTag(r)
+	}
+	for i, r := range rs {
+		prev, next := at(i-1), at(i+1)
+		var ok bool
+		var rule string
+		switch {
+		case r == 0x200C || r == 0x200D:
+			ok = (plainBase(prev) || isVariationSelector(prev)) && plainBase(next)
+			rule = "a joiner belongs between letters of a script that joins them, or within an emoji sequence"
+		case r == 0x200E || r == 0x200F:
+			ok = rtl && i > 0 && i < len(rs)-1
+			rule = "a direction mark belongs inside a name with right-to-left text"
+		case isVariationSelector(r):
+			ok = plainBase(prev) || (strings.ContainsRune("0123456789#*", prev) && next == 0x20E3)
+			rule = "a variation selector belongs after the emoji, ideograph or symbol whose form it selects"
+		case r >= 0xE0020 && r <= 0xE007E:
+			ok = prev == 0x1F3F4 || (prev >= 0xE0020 && prev <= 0xE007E)
+			for j := i + 1; ok; j++ {
+				if n := at(j); n == 0xE007F {
+					break
+				} else if n < 0xE0020 || n > 0xE007E {
+					ok = false
+				}
+			}
+			rule = "tag characters belong in the flag of a region, after U+1F3F4 and ended by U+E007F"
+		case r == 0xE007F:
+			ok = prev >= 0xE0020 && prev <= 0xE007E
+			rule = "tag characters belong in the flag of a region, after U+1F3F4 and ended by U+E007F"
+		default:
+			continue
+		}
+		if !ok {
+			return fmt.Sprintf("must not contain the invisible %U at character %d: %s", r, i+1, rule)
+		}
+	}
+	return ""
+}
+
+func isVariationSelector(r rune) bool {
+	return (r >= 0xFE00 && r <= 0xFE0F) || (r >= 0xE0100 && r <= 0xE01EF)
+}
+
+func isJoinerMarkSelectorOrTag(r rune) bool {
+	return (r >= 0x200C && r <= 0x200F) || isVariationSelector(r) || (r >= 0xE0020 && r <= 0xE007F)
 }
 
 // hasVisible reports whether s shows anything: a letter, digit,

@@ -169,6 +169,27 @@ func TestParseNames(t *testing.T) {
 		{name: "zero-width joiner in emoji", in: "Family 👨\u200d👩\u200d👧", want: "Family 👨\u200d👩\u200d👧", portfolio: true, security: true},
 		{name: "zero-width non-joiner in Persian", in: "می\u200cخواهم", want: "می\u200cخواهم", portfolio: true, security: true},
 		{name: "right-to-left mark", in: "שלום\u200f 1", want: "שלום\u200f 1", portfolio: true, security: true},
+		{name: "joiner after a virama", in: "\u0915\u094d\u200d\u0937", want: "\u0915\u094d\u200d\u0937", portfolio: true, security: true},
+		{name: "rainbow flag (selector, then joiner)", in: "Pride \U0001F3F3\ufe0f\u200d\U0001F308", want: "Pride \U0001F3F3\ufe0f\u200d\U0001F308", portfolio: true, security: true},
+		{name: "keycap", in: "Fund 1\ufe0f\u20e3", want: "Fund 1\ufe0f\u20e3", portfolio: true, security: true},
+		{name: "math symbol with a variation selector", in: "x \u2264\ufe00 y", want: "x \u2264\ufe00 y", portfolio: true, security: true},
+		// The invisible characters above, where nothing needs them, make
+		// a name that looks like "Growth" and is not.
+		{name: "left-to-right mark in front", in: "\u200eGrowth", reason: "must not contain the invisible U+200E at character 1: a direction mark belongs inside a name with right-to-left text"},
+		{name: "direction mark in Latin text", in: "Gro\u200ewth", reason: "U+200E at character 4"},
+		{name: "right-to-left mark at the end", in: "שלום\u200f", reason: "U+200F at character 5"},
+		{name: "joiner at the end", in: "Growth\u200d", reason: "must not contain the invisible U+200D at character 7: a joiner belongs between letters of a script that joins them, or within an emoji sequence"},
+		{name: "joiner in Latin text", in: "Gro\u200dwth", reason: "U+200D at character 4"},
+		{name: "non-joiner between Latin letters", in: "Gro\u200cwth", reason: "U+200C at character 4"},
+		{name: "joiner at the start", in: "\u200d\U0001F468", reason: "U+200D at character 1"},
+		{name: "two joiners", in: "\U0001F468\u200d\u200d\U0001F469", reason: "U+200D at character 2"},
+		{name: "variation selector after a Latin letter", in: "Growth\ufe0f", reason: "must not contain the invisible U+FE0F at character 7: a variation selector belongs after the emoji, ideograph or symbol whose form it selects"},
+		{name: "variation selector after an accented letter", in: "Caf\u00e9\ufe0f", reason: "U+FE0F at character 5"},
+		{name: "variation selector after a digit, not a keycap", in: "Fund 1\ufe0f", reason: "U+FE0F at character 7"},
+		{name: "two variation selectors", in: "\u2764\ufe0f\ufe0f", reason: "U+FE0F at character 3"},
+		{name: "tag character mid-word", in: "Gro\U000E0041wth", reason: "must not contain the invisible U+E0041 at character 4: tag characters belong in the flag of a region, after U+1F3F4 and ended by U+E007F"},
+		{name: "flag tags without their end", in: "\U0001F3F4\U000E0067\U000E0062", reason: "U+E0067 at character 2"},
+		{name: "cancel tag alone", in: "Growth\U000E007F", reason: "U+E007F at character 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
