@@ -606,3 +606,32 @@ func TestNestedUnitWithAnEndedContextDoesNotRunFn(t *testing.T) {
 		}))
 	}
 }
+
+// A new security and a stored one loaded while the new one held its
+// symbol: the symbol finds the new one (whose insert would fail), and
+// still does after a failed nested unit puts the unit back as it was, every
+// time (the entries are restored from a map, in no order).
+func TestSymbolAfterFailedNestedUnitFindsTheNewSecurity(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	seed(t, r, []string{"AAA"})
+	// In a Read unit: in Do, the flush before the nested unit's SAVEPOINT
+	// would fail on the duplicate symbol first.
+	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		s, err := domain.NewSecurity("AAA", "new", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		all, err := u.Securities().List(ctx, uow.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		require.NotSame(t, s, all[0], "the stored security is loaded beside the new one")
+		for i := range 30 {
+			require.Error(t, u.Do(ctx, func(context.Context, *uow.Unit) error { return errors.New("no") }))
+			got, err := u.Securities().GetBySymbol(ctx, "AAA")
+			require.NoError(t, err)
+			require.Same(t, s, got, "after failed nested unit %d", i+1)
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, uow.ErrReadOnly, "the Add is a change a Read unit refuses at its end")
+}

@@ -111,6 +111,20 @@ type securityEntry struct {
 	dropped *Quote
 }
 
+// symbolRank orders the entries that may share a symbol by which one the
+// symbol finds: a live one before a removed one, and a new object before a
+// stored security loaded while it held the symbol (see trackSecurities),
+// whose insert will fail.
+func symbolRank(s entryState) int {
+	switch s {
+	case stateNew:
+		return 2
+	case statePersistent:
+		return 1
+	}
+	return 0
+}
+
 func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
 	return &Unit{
 		cfg:      cfg,
@@ -520,8 +534,8 @@ func (u *Unit) restore(m mark) {
 			resetSecurity(saved.s, cur)
 			e.changes = unchangedSince(saved.s.Changes(), changed)
 		}
-		if o, ok := u.symbols[saved.s.Symbol()]; !ok || o.state == stateRemoved {
-			u.symbols[saved.s.Symbol()] = e // a live one wins over a removed one
+		if o, ok := u.symbols[saved.s.Symbol()]; !ok || symbolRank(o.state) < symbolRank(saved.state) {
+			u.symbols[saved.s.Symbol()] = e
 		}
 	}
 	// What the failed nested unit loaded stays, as it was loaded: rolling
