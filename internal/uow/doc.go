@@ -64,7 +64,8 @@
 //   - Retries are built in. Do reruns fn, in a new transaction with a new
 //     unit, on serialization failures, deadlocks, version conflicts and a
 //     session the server ended before COMMIT (a restart, a failover; for a
-//     unit that wrote nothing, any connection lost under it). fn must be
+//     unit that wrote nothing, or in a round trip without COMMIT, any
+//     connection lost under it). fn must be
 //     safe to run again: do side effects after Do returns.
 //   - One snapshot per transaction. Units run at REPEATABLE READ by default,
 //     so the two statements that load an aggregate (the portfolio row and

@@ -19,7 +19,8 @@ var ErrSerialization = errors.New("could not serialize with concurrent transacti
 // (57P01 to 57P03: a restart, a failover, pg_terminate_backend) or a lost
 // connection (08000, 08003, 08006), or PgBouncer's FATAL for a client it
 // never gave a server (query_wait_timeout); and, for a unit that had
-// written nothing, any FATAL or connection lost. The transaction was rolled
+// written nothing or in a round trip without COMMIT, any FATAL or
+// connection lost. The transaction was rolled
 // back, or never began, or had nothing to lose, so Runner.Do retries
 // those, on another connection. One ended in answer to COMMIT wraps ErrCommitUnknown
 // instead.

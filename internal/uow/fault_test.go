@@ -808,3 +808,44 @@ func TestConnectionLostAtTheCommitAfterANestedUnitsWritesWereUndone(t *testing.T
 		})
 	}
 }
+
+// A unit that flushed, whose connection is then lost with no word from the
+// server in a round trip without COMMIT: the transaction went with the
+// session, so nothing it wrote is stored, and the unit runs again, its
+// change committed once.
+func TestConnectionLostAfterAFlushBeforeTheCommitIsRetried(t *testing.T) {
+	t.Parallel()
+	p, pool, r := proxiedRunner(t)
+	_, ids := seed(t, r, nil, "Main")
+	version, _ := stored(t, pool, ids["Main"])
+	attempts := 0
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		attempts++
+		pf, err := u.Portfolios().Get(ctx, ids["Main"])
+		if err != nil {
+			return err
+		}
+		if err := pf.Rename(fmt.Sprintf("Renamed %d", attempts)); err != nil {
+			return err
+		}
+		if err := u.Flush(ctx); err != nil {
+			return err
+		}
+		if attempts == 1 {
+			p.dropNext() // the next read: sent, never answered
+		}
+		_, err = u.Securities().List(ctx, uow.ListOptions{})
+		return err
+	}, uow.WithReport(&rep))
+	t.Log("\n" + uowtest.Describe(rep))
+	require.NoError(t, err)
+	assert.Equal(t, 2, attempts)
+	require.Len(t, rep.Retries, 1)
+	assert.ErrorIs(t, rep.Retries[0], uow.ErrSessionEnded)
+	v, _ := stored(t, pool, ids["Main"])
+	assert.Equal(t, version+1, v, "committed once")
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", ids["Main"]).Scan(&name))
+	assert.Equal(t, "Renamed 2", name)
+}

@@ -211,16 +211,17 @@ func (s *session) roundTrip(ctx context.Context, calls []call, tail ...control) 
 		// A unit that wrote nothing has nothing to lose or to save twice.
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
-	if err != nil && (!s.wrote && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || neverRan) &&
+	if err != nil && ((!s.wrote || !committing) && (!serverSaid(err) && s.conn.IsClosed() || fatal(err)) || neverRan) &&
 		!errors.Is(err, ErrSessionEnded) {
 		// The connection is gone, and the transaction with it, in a unit
 		// that wrote nothing (PgBouncer hangs up on its client when the
 		// server ends the session, say, and the COMMIT of a unit that
 		// only read meets a broken pipe, or PgBouncer's own FATAL
-		// "server connection closed", 08P01), or in one whose statements
-		// never reached a server (PgBouncer's query_wait_timeout):
-		// running it again is safe, whatever pgx could tell of what it
-		// sent.
+		// "server connection closed", 08P01), in a round trip without
+		// COMMIT (what the unit flushed before is rolled back with the
+		// session), or in one whose statements never reached a server
+		// (PgBouncer's query_wait_timeout): running it again is safe,
+		// whatever pgx could tell of what it sent.
 		err = &sentinelError{kind: ErrSessionEnded, err: err}
 	}
 	if err != nil && s.perTrip && !s.aborted() {
