@@ -79,6 +79,13 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 		line, _ := cr.FieldPos(0)
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
+			if strings.ContainsRune(rec[i], '\r') {
+				// encoding/csv ends lines at LF only: a file whose lines
+				// end in a lone CR reads as one long line, which no column
+				// count would explain. (No column holds a line break.)
+				return &tracker.RowError{Line: line, Err: reword("lines end in a lone carriage return (CR), "+
+					"as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings", domain.ErrInvalid)}
+			}
 		}
 		if first {
 			first = false

@@ -78,3 +78,20 @@ func TestReadLongLineIsBoundedInMemory(t *testing.T) {
 	assert.ErrorContains(t, err, "line longer than 65536 bytes")
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "allocated while reading")
 }
+
+// A file whose lines end in a lone CR (classic Mac OS) reads as one line:
+// the error says so, rather than counting its fields. A lone CR at the
+// very end of a line that also ends in LF is white space, as before.
+func TestReadCROnlyLineEndings(t *testing.T) {
+	_, err := readPrices(strings.NewReader("symbol,date,price\rAAPL,2024-06-28,190.5\rMSFT,2024-06-28,415\r"), func(int) {})
+	var rowErr *tracker.RowError
+	require.ErrorAs(t, err, &rowErr)
+	assert.Equal(t, 1, rowErr.Line)
+	assert.EqualError(t, err, "line 1: lines end in a lone carriage return (CR), as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings")
+	_, err = readTrades(strings.NewReader("2024-01-02,buy,AAPL,10,150.5\r2024-01-03,buy,AAPL,10,150.5\r"), func(int) {})
+	assert.ErrorContains(t, err, "line 1: lines end in a lone carriage return (CR)")
+
+	rows, err := readPrices(strings.NewReader("AAPL,2024-06-28,190.5\r\r\nMSFT,2024-06-28,415\n"), func(int) {})
+	require.NoError(t, err)
+	assert.Len(t, rows, 2)
+}
