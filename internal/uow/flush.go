@@ -439,19 +439,28 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 	// A Revalue sets prices whatever they were, as SQLAlchemy's bulk
 	// update does: one statement by symbol, which also finds the unknown
 	// ones. Its symbols and the tracked securities' are distinct (Revalue
-	// sets the price of a tracked one on the object).
-	arg := dbgen.UpdateSecurityPricesParams{
-		Symbols:    make([]string, len(u.quotes)),
-		Prices:     make([]decimal.Decimal, len(u.quotes)),
-		PriceDates: make([]time.Time, len(u.quotes)),
+	// sets the price of a tracked one on the object), but for a symbol a
+	// new object holds: its quote is left out (see Securities.Add).
+	quotes := u.quotes
+	if slices.ContainsFunc(quotes, u.heldByNew) {
+		quotes = slices.DeleteFunc(slices.Clone(quotes), u.heldByNew)
 	}
-	for i, p := range u.quotes {
+	if len(quotes) == 0 {
+		*after = append(*after, func() { u.quotes = nil })
+		return late
+	}
+	arg := dbgen.UpdateSecurityPricesParams{
+		Symbols:    make([]string, len(quotes)),
+		Prices:     make([]decimal.Decimal, len(quotes)),
+		PriceDates: make([]time.Time, len(quotes)),
+	}
+	for i, p := range quotes {
 		arg.Symbols[i], arg.Prices[i], arg.PriceDates[i] = p.Symbol, p.Price, p.Date
 	}
 	*calls = append(*calls, call{
 		run: func(q *dbgen.Queries) error { return q.UpdateSecurityPrices(ctx, arg) },
 		fail: failure{
-			op:       fmt.Sprintf("set prices of %d securities", len(u.quotes)),
+			op:       fmt.Sprintf("set prices of %d securities", len(quotes)),
 			mismatch: domain.ErrNotFound,
 		}.fn(),
 	})
@@ -462,6 +471,12 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 		u.quotes = nil
 	})
 	return late
+}
+
+// heldByNew reports whether a new object holds the symbol of q.
+func (u *Unit) heldByNew(q Quote) bool {
+	e, ok := u.symbols[q.Symbol]
+	return ok && e.state == stateNew
 }
 
 // appendRepriced appends the statements that write the new prices of

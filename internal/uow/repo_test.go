@@ -658,6 +658,46 @@ func TestRevalueQuoteComesBackWhenTheAddedSecurityIsRemoved(t *testing.T) {
 	}))
 	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
 	assert.Equal(t, "43", price)
+
+	// What came after the Revalue wins over it: a later Revalue made while
+	// the new object held the symbol, and a price set on the stored
+	// security loaded since.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("44"), Date: day}}))
+		s, err := domain.NewSecurity("AAA", "duplicate", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("45"), Date: day.AddDate(0, 0, 1)}}))
+		return u.Securities().Remove(s)
+	}))
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
+	assert.Equal(t, "45", price, "the later Revalue")
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("46"), Date: day}}))
+		s, err := domain.NewSecurity("AAA", "duplicate", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		all, err := u.Securities().List(ctx, uow.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		require.NoError(t, all[0].SetPrice(dec("47"), day.AddDate(0, 0, 2)))
+		return u.Securities().Remove(s)
+	}))
+	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
+	assert.Equal(t, "47", price, "the price set on the stored security")
+
+	// The new object kept, on a symbol no row has: inserted as it is,
+	// the earlier quote left out.
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "BBB", Price: dec("48"), Date: day}}))
+		s, err := domain.NewSecurity("BBB", "new", "USD")
+		require.NoError(t, err)
+		u.Securities().Add(s)
+		return nil
+	}))
+	var hasPrice bool
+	require.NoError(t, pool.QueryRow(ctx, "select last_price is not null from security where symbol = 'BBB'").Scan(&hasPrice))
+	assert.False(t, hasPrice)
 }
 
 // Revalue refuses a quote for a security removed in the same unit, before

@@ -106,9 +106,6 @@ type securityEntry struct {
 	snap    domain.SecurityState
 	state   entryState
 	changes uint64
-	// dropped is the quote a Revalue had queued for the symbol when Add
-	// took it for this new object, given back if Remove forgets it.
-	dropped *Quote
 }
 
 // symbolRank orders the entries that may share a symbol by which one the
