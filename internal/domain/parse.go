@@ -431,22 +431,29 @@ func isInvisible(r rune) bool {
 // needs it, or "". These are the invisible characters hasInvisible lets
 // through; anywhere else they only make a name differ from one that looks
 // the same ("Growth" with a joiner at its end, a variation selector after
-// a Latin letter, a left-to-right mark in front). The rules:
-//   - a joiner (U+200C, U+200D) stands between two characters that are
-//     neither ASCII nor Latin nor invisible themselves (a variation
-//     selector may come before it, as in the rainbow flag): Indic and
-//     Arabic scripts and emoji sequences;
-//   - a direction mark (U+200E, U+200F) stands inside a name that has
-//     right-to-left text, not at either end;
-//   - a variation selector follows a character that is neither ASCII nor
-//     Latin nor invisible (an emoji, an ideograph, a math symbol), or an
-//     ASCII digit, '#' or '*' of a keycap (followed by U+20E3);
+// a Latin or Cyrillic letter, a left-to-right mark in front). The rules
+// follow where Unicode and IDNA (RFC 5892, CONTEXTJ) use them:
+//   - a joiner (U+200C, U+200D) follows a virama (a conjunct or a half
+//     form in an Indic script, the old chillu of Malayalam), or stands
+//     between letters of a script whose letters join (Arabic, Syriac,
+//     Mongolian and the like); a zero-width joiner also stands between
+//     emoji (after a variation selector or skin tone, as in the rainbow
+//     flag or a family);
+//   - a direction mark (U+200E, U+200F) stands in a name with
+//     right-to-left text, and not beside another;
+//   - a variation selector follows a symbol, punctuation mark or emoji
+//     (not ASCII), an ideograph or a letter of the few scripts with
+//     standardized variants (Myanmar, Mongolian, Phags-pa, Egyptian
+//     hieroglyphs), or is the U+FE0F of a keycap (a digit, '#' or '*'
+//     then U+FE0F U+20E3);
 //   - tag characters (U+E0020 to U+E007E) follow U+1F3F4 (the black flag)
 //     or one another, and U+E007F (cancel tag) ends their run: the flags
 //     of regions such as Scotland.
 //
-// They are refused in new names only: a name stored with one still loads,
-// can be found and can be renamed.
+// So a joiner between Latin letters, which some use to break a ligature,
+// is refused too: in a name it would make two that look the same. They
+// are refused in new names only: a name stored with one still loads, can
+// be found and can be renamed.
 func misplacedIgnorable(s string) string {
 	rs := []rune(s)
 	rtl := false
@@ -462,23 +469,21 @@ func misplacedIgnorable(s string) string {
 		}
 		return rs[i]
 	}
-	plainBase := func(r rune) bool { // a base a joiner or selector may follow
-		return r >= 0x80 && !unicode.Is(unicode.Latin, r) && !isJoinerMarkSelectorOrTag(r)
-	}
 	for i, r := range rs {
 		prev, next := at(i-1), at(i+1)
 		var ok bool
 		var rule string
 		switch {
 		case r == 0x200C || r == 0x200D:
-			ok = (plainBase(prev) || isVariationSelector(prev)) && plainBase(next)
-			rule = "a joiner belongs between letters of a script that joins them, or within an emoji sequence"
+			ok = isVirama(prev) || (joins(prev) && joins(next)) ||
+				(r == 0x200D && (isEmojiPart(prev) || isVariationSelector(prev)) && isEmojiPart(next))
+			rule = "a joiner belongs after a virama, between letters of a script whose letters join, or between emoji"
 		case r == 0x200E || r == 0x200F:
-			ok = rtl && i > 0 && i < len(rs)-1
-			rule = "a direction mark belongs inside a name with right-to-left text"
+			ok = rtl && prev != 0x200E && prev != 0x200F
+			rule = "a direction mark belongs in a name with right-to-left text, one at a time"
 		case isVariationSelector(r):
-			ok = plainBase(prev) || (strings.ContainsRune("0123456789#*", prev) && next == 0x20E3)
-			rule = "a variation selector belongs after the emoji, ideograph or symbol whose form it selects"
+			ok = takesVariationSelector(prev) || (r == 0xFE0F && strings.ContainsRune("0123456789#*", prev) && next == 0x20E3)
+			rule = "a variation selector belongs after the emoji, symbol or ideograph whose form it selects"
 		case r >= 0xE0020 && r <= 0xE007E:
 			ok = prev == 0x1F3F4 || (prev >= 0xE0020 && prev <= 0xE007E)
 			for j := i + 1; ok; j++ {
@@ -508,6 +513,41 @@ func isVariationSelector(r rune) bool {
 
 func isJoinerMarkSelectorOrTag(r rune) bool {
 	return (r >= 0x200C && r <= 0x200F) || isVariationSelector(r) || (r >= 0xE0020 && r <= 0xE007F)
+}
+
+// isVirama reports whether r is a virama (canonical combining class 9),
+// after which a joiner asks for a half form or stops a conjunct.
+func isVirama(r rune) bool {
+	return r >= 0x80 && norm.NFC.PropertiesString(string(r)).CCC() == 9
+}
+
+// joiningScripts are the scripts whose letters join their neighbours,
+// where a joiner or non-joiner changes the forms shown.
+var joiningScripts = []*unicode.RangeTable{
+	unicode.Arabic, unicode.Syriac, unicode.Nko, unicode.Mongolian, unicode.Mandaic,
+	unicode.Manichaean, unicode.Psalter_Pahlavi, unicode.Adlam, unicode.Hanifi_Rohingya,
+	unicode.Sogdian, unicode.Old_Uyghur, unicode.Phags_Pa,
+}
+
+func joins(r rune) bool { return r >= 0x80 && unicode.In(r, joiningScripts...) }
+
+// isEmojiPart reports whether r may be a part of an emoji sequence: a
+// symbol outside ASCII (emoji are So, their skin tones Sk).
+func isEmojiPart(r rune) bool {
+	return r >= 0x80 && unicode.In(r, unicode.S) && !isJoinerMarkSelectorOrTag(r)
+}
+
+// takesVariationSelector reports whether a variation selector may follow
+// r: a symbol or punctuation mark outside ASCII (emoji among them, and
+// ‼ or 〰), a letter-like symbol of no script (ℹ), an ideograph, or a
+// letter of the scripts with standardized variation sequences.
+func takesVariationSelector(r rune) bool {
+	if r < 0x80 || isJoinerMarkSelectorOrTag(r) {
+		return false
+	}
+	return unicode.In(r, unicode.S, unicode.P) ||
+		(unicode.Is(unicode.Common, r) && unicode.IsLetter(r)) ||
+		unicode.In(r, unicode.Han, unicode.Myanmar, unicode.Mongolian, unicode.Phags_Pa, unicode.Egyptian_Hieroglyphs)
 }
 
 // hasVisible reports whether s shows anything: a letter, digit,
