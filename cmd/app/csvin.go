@@ -29,20 +29,37 @@ type lineLimiter struct {
 	r     io.Reader
 	run   int // bytes since the last newline
 	lines int // newlines seen
+	// cr: the byte before was a carriage return. loneCR: a carriage
+	// return not followed by a newline came before the first newline, as
+	// in a file saved with the line endings of classic Mac OS.
+	cr, loneCR bool
 }
 
 func (l *lineLimiter) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	for _, b := range p[:n] {
+		if l.cr && b != '\n' && l.lines == 0 {
+			l.loneCR = true
+		}
+		l.cr = b == '\r'
 		if b == '\n' {
 			l.run = 0
 			l.lines++
 		} else if l.run++; l.run > maxLine {
+			if l.loneCR {
+				return 0, errLoneCR
+			}
 			return 0, errLineTooLong
 		}
 	}
 	return n, err
 }
+
+// errLoneCR: encoding/csv ends lines at LF only, so a file whose lines end
+// in a lone CR reads as one long line, which no column count, quote or
+// line length would explain.
+var errLoneCR = reword("lines end in a lone carriage return (CR), "+
+	"as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings", domain.ErrInvalid)
 
 // csvRows reads a CSV file of fixed columns, with or without a header line
 // naming them, calling row for each record with its line number. Every
@@ -68,6 +85,9 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			if errors.Is(err, errLineTooLong) {
 				return &tracker.RowError{Line: lim.lines + 1, Err: err}
 			}
+			if errors.Is(err, errLoneCR) || lim.loneCR {
+				return &tracker.RowError{Line: 1, Err: errLoneCR}
+			}
 			var perr *csv.ParseError
 			if errors.As(err, &perr) {
 				// The record's first line: an unbalanced quote is found
@@ -80,11 +100,8 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 			if strings.ContainsRune(rec[i], '\r') {
-				// encoding/csv ends lines at LF only: a file whose lines
-				// end in a lone CR reads as one long line, which no column
-				// count would explain. (No column holds a line break.)
-				return &tracker.RowError{Line: line, Err: reword("lines end in a lone carriage return (CR), "+
-					"as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings", domain.ErrInvalid)}
+				// No column holds a line break.
+				return &tracker.RowError{Line: line, Err: errLoneCR}
 			}
 		}
 		if first {

@@ -90,6 +90,15 @@ func TestReadCROnlyLineEndings(t *testing.T) {
 	assert.EqualError(t, err, "line 1: lines end in a lone carriage return (CR), as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings")
 	_, err = readTrades(strings.NewReader("2024-01-02,buy,AAPL,10,150.5\r2024-01-03,buy,AAPL,10,150.5\r"), func(int) {})
 	assert.ErrorContains(t, err, "line 1: lines end in a lone carriage return (CR)")
+	// Quoted fields, as spreadsheets write them, and a file longer than a
+	// line may be: the same words, not a quote or a length.
+	for name, file := range map[string]string{
+		"quoted": `"symbol","date","price"` + "\r" + `"AAPL","2024-06-28","190.5"` + "\r",
+		"long":   "symbol,date,price\r" + strings.Repeat("AAPL,2024-06-28,190.5\r", 5000),
+	} {
+		_, err = readPrices(strings.NewReader(file), func(int) {})
+		assert.EqualError(t, err, "line 1: lines end in a lone carriage return (CR), as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings", name)
+	}
 
 	rows, err := readPrices(strings.NewReader("AAPL,2024-06-28,190.5\r\r\nMSFT,2024-06-28,415\n"), func(int) {})
 	require.NoError(t, err)
