@@ -849,3 +849,42 @@ func TestConnectionLostAfterAFlushBeforeTheCommitIsRetried(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", ids["Main"]).Scan(&name))
 	assert.Equal(t, "Renamed 2", name)
 }
+
+// A connection runner has one connection for every attempt: when the
+// server ends its session, the unit fails at once with the server's
+// error, not after four more attempts on a closed connection (the
+// enclosing transaction, and what the units before saved in it, went with
+// the session).
+func TestConnRunnerDoesNotRetryOnItsLostConnection(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgx.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	uow.ConfigureConn(cfg)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, "begin")
+	require.NoError(t, err)
+	r, err := uow.NewConnRunner(conn)
+	require.NoError(t, err)
+	admin := admin2(t)
+
+	var rep uow.Report
+	err = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := domain.NewPortfolio("Doomed", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(p)
+		if err := u.Flush(ctx); err != nil {
+			return err
+		}
+		var ok bool
+		require.NoError(t, admin.QueryRow(ctx, "select pg_terminate_backend($1)", conn.PgConn().PID()).Scan(&ok))
+		require.True(t, ok)
+		_, err = u.Portfolios().List(ctx, uow.ListOptions{})
+		return err
+	}, uow.WithReport(&rep))
+	require.Error(t, err)
+	assert.Equal(t, 1, rep.Attempts, "%v", err)
+	assert.NotContains(t, err.Error(), "gave up")
+	assert.True(t, conn.IsClosed())
+}

@@ -116,6 +116,10 @@ func NewRunner(pool *pgxpool.Pool, opts ...Option) (*Runner, error) {
 // fn starts with this Runner's Do or Read (on fn's ctx), rather than as a
 // nested unit with Unit.Do, would wait for itself: Do and Read return
 // ErrSameConn instead, without running fn.
+//
+// Once conn is closed (the server ended the session), units fail at once,
+// without the retries a pool's runner makes on another connection: the
+// enclosing transaction, and what the units before saved in it, is gone.
 func NewConnRunner(conn *pgx.Conn, opts ...Option) (*Runner, error) {
 	if !hasTracer(conn.Config().Tracer) {
 		return nil, ErrNotInstrumented
@@ -196,7 +200,7 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context, *Unit) error,
 	)
 	for attempt = 1; ; attempt++ {
 		err = r.attempt(ctx, fn, readOnly, &cfg, tr)
-		if err == nil || !Retryable(err) {
+		if err == nil || !Retryable(err) || r.src.lost() {
 			break
 		}
 		if attempt >= cfg.attempts {
@@ -368,6 +372,8 @@ func (poolSource) begin(readOnly bool, iso pgx.TxIsoLevel) string {
 	return sql
 }
 
+func (poolSource) lost() bool { return false } // another attempt takes another connection
+
 func (poolSource) commit() []string   { return []string{"commit"} }
 func (poolSource) rollback() []string { return []string{"rollback"} }
 
@@ -406,6 +412,10 @@ func (c *connSource) acquire(ctx context.Context) (*pgx.Conn, func(), error) {
 		return nil, nil, context.Cause(ctx)
 	}
 }
+
+// lost: the connection, and the enclosing transaction with what the units
+// before saved in it, is gone; no attempt would run on it.
+func (c *connSource) lost() bool { return c.conn.IsClosed() }
 
 func (*connSource) begin(bool, pgx.TxIsoLevel) string { return "savepoint folio_unit" }
 func (*connSource) commit() []string                  { return []string{"release savepoint folio_unit"} }

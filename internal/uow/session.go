@@ -83,6 +83,9 @@ type source interface {
 	// isolation level iso reads the latest commits, rather than all of
 	// them one snapshot.
 	snapshotPerStatement(iso pgx.TxIsoLevel) bool
+	// lost reports whether no further attempt can run: the one
+	// connection every attempt uses is closed.
+	lost() bool
 }
 
 // session is one unit attempt's connection and transaction state.
