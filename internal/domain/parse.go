@@ -599,9 +599,32 @@ func quote(s string) string {
 	n := 0
 	for i := range s {
 		if n == maxRunes {
-			return strconv.Quote(s[:i]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+			return quoteVisibly(s[:i]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 		}
 		n++
 	}
-	return strconv.Quote(s)
+	return quoteVisibly(s)
+}
+
+// quoteVisibly is strconv.Quote, which escapes the characters Go does not
+// count as printable, and escapes the variation selectors too, which Go
+// counts as printable marks: a message that shows "Growth" must say what
+// it holds that cannot be seen.
+func quoteVisibly(s string) string {
+	q := strconv.Quote(s)
+	if !strings.ContainsFunc(q, isVariationSelector) {
+		return q
+	}
+	var b strings.Builder
+	for _, r := range q {
+		switch {
+		case !isVariationSelector(r):
+			b.WriteRune(r)
+		case r <= 0xFFFF:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	return b.String()
 }
