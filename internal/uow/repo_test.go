@@ -614,90 +614,87 @@ func TestRevalueRemovedAfterReplacementRemoved(t *testing.T) {
 	assert.Equal(t, 1, count(t, pool, "security"), "the unit failed: nothing deleted")
 }
 
-// A quote queued by Revalue, dropped when Add gave its symbol to a new
-// object, comes back when Remove forgets that object (the way to undo an
-// Add of a symbol that is taken): the stored row is priced, and a symbol no
-// row has still fails the flush, as if Add had never been called.
-func TestRevalueQuoteComesBackWhenTheAddedSecurityIsRemoved(t *testing.T) {
+// A quote queued by Revalue stays queued when Add gives its symbol to a
+// new object: undoing that Add with Remove (how an Add of a taken symbol is
+// undone) leaves the unit as if Add had never been called. The stored row
+// is priced, a symbol no row has still fails the flush, and what came after
+// the quote wins over it. An Add that stands is inserted as it is.
+func TestRevalueQuoteOutlivesAnAddOfItsSymbolUndone(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
 	seed(t, r, []string{"AAA"})
-	addThenRemove := func(ctx context.Context, u *uow.Unit, symbol string) error {
-		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: symbol, Price: dec("42"), Date: day}}))
+	storedPrice := func(symbol string) string {
+		t.Helper()
+		var price *string
+		require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = $1", symbol).Scan(&price))
+		if price == nil {
+			return ""
+		}
+		return *price
+	}
+	// revalueThenAdd queues a quote for symbol at price, then adds a new
+	// security with that symbol, which it returns.
+	revalueThenAdd := func(u *uow.Unit, symbol, price string) *domain.Security {
+		t.Helper()
+		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: symbol, Price: dec(price), Date: day}}))
 		s, err := domain.NewSecurity(symbol, "duplicate", "USD")
 		require.NoError(t, err)
 		u.Securities().Add(s)
-		return u.Securities().Remove(s)
+		return s
 	}
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error { return addThenRemove(ctx, u, "AAA") }))
-	var price string
-	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
-	assert.Equal(t, "42", price)
+	for _, tc := range []struct {
+		name, symbol string
+		// between runs after the Add and before the Remove (nil: the
+		// Remove alone).
+		between   func(ctx context.Context, u *uow.Unit, added *domain.Security)
+		wantPrice string
+	}{
+		{name: "undone", symbol: "AAA", wantPrice: "42"},
+		{name: "stored security loaded after the Add", symbol: "AAA", wantPrice: "42",
+			between: func(ctx context.Context, u *uow.Unit, added *domain.Security) {
+				all, err := u.Securities().List(ctx, uow.ListOptions{})
+				require.NoError(t, err)
+				require.Len(t, all, 1)
+				require.NotSame(t, added, all[0])
+				got, _, ok := all[0].LastPrice()
+				require.True(t, ok)
+				assert.Equal(t, "42", got.String(), "the quote, taken at the load")
+			}},
+		{name: "a later Revalue while the new object held the symbol", symbol: "AAA", wantPrice: "43",
+			between: func(ctx context.Context, u *uow.Unit, _ *domain.Security) {
+				require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("43"), Date: day.AddDate(0, 0, 1)}}))
+			}},
+		{name: "a price set on the stored security loaded since", symbol: "AAA", wantPrice: "44",
+			between: func(ctx context.Context, u *uow.Unit, _ *domain.Security) {
+				all, err := u.Securities().List(ctx, uow.ListOptions{})
+				require.NoError(t, err)
+				require.Len(t, all, 1)
+				require.NoError(t, all[0].SetPrice(dec("44"), day.AddDate(0, 0, 2)))
+			}},
+	} {
+		require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			added := revalueThenAdd(u, tc.symbol, "42")
+			if tc.between != nil {
+				tc.between(ctx, u, added)
+			}
+			return u.Securities().Remove(added)
+		}), tc.name)
+		assert.Equal(t, tc.wantPrice, storedPrice(tc.symbol), tc.name)
+	}
 
-	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error { return addThenRemove(ctx, u, "NOPE") })
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		return u.Securities().Remove(revalueThenAdd(u, "NOPE", "42"))
+	})
 	require.ErrorIs(t, err, domain.ErrNotFound)
 	assert.Equal(t, 1, count(t, pool, "security"))
 
-	// Loaded after the Add, the stored security takes the quote at the
-	// Remove, as it would have at its load.
+	// The Add that stands, on a symbol no row has: inserted as it is, the
+	// earlier quote left out.
 	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("43"), Date: day}}))
-		s, err := domain.NewSecurity("AAA", "duplicate", "USD")
-		require.NoError(t, err)
-		u.Securities().Add(s)
-		all, err := u.Securities().List(ctx, uow.ListOptions{})
-		require.NoError(t, err)
-		require.Len(t, all, 1)
-		stored := all[0]
-		require.NotSame(t, s, stored)
-		require.NoError(t, u.Securities().Remove(s))
-		got, _, ok := stored.LastPrice()
-		require.True(t, ok)
-		assert.Equal(t, "43", got.String())
+		revalueThenAdd(u, "BBB", "48")
 		return nil
 	}))
-	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
-	assert.Equal(t, "43", price)
-
-	// What came after the Revalue wins over it: a later Revalue made while
-	// the new object held the symbol, and a price set on the stored
-	// security loaded since.
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("44"), Date: day}}))
-		s, err := domain.NewSecurity("AAA", "duplicate", "USD")
-		require.NoError(t, err)
-		u.Securities().Add(s)
-		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("45"), Date: day.AddDate(0, 0, 1)}}))
-		return u.Securities().Remove(s)
-	}))
-	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
-	assert.Equal(t, "45", price, "the later Revalue")
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("46"), Date: day}}))
-		s, err := domain.NewSecurity("AAA", "duplicate", "USD")
-		require.NoError(t, err)
-		u.Securities().Add(s)
-		all, err := u.Securities().List(ctx, uow.ListOptions{})
-		require.NoError(t, err)
-		require.Len(t, all, 1)
-		require.NoError(t, all[0].SetPrice(dec("47"), day.AddDate(0, 0, 2)))
-		return u.Securities().Remove(s)
-	}))
-	require.NoError(t, pool.QueryRow(ctx, "select trim_scale(last_price)::text from security where symbol = 'AAA'").Scan(&price))
-	assert.Equal(t, "47", price, "the price set on the stored security")
-
-	// The new object kept, on a symbol no row has: inserted as it is,
-	// the earlier quote left out.
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "BBB", Price: dec("48"), Date: day}}))
-		s, err := domain.NewSecurity("BBB", "new", "USD")
-		require.NoError(t, err)
-		u.Securities().Add(s)
-		return nil
-	}))
-	var hasPrice bool
-	require.NoError(t, pool.QueryRow(ctx, "select last_price is not null from security where symbol = 'BBB'").Scan(&hasPrice))
-	assert.False(t, hasPrice)
+	assert.Equal(t, "", storedPrice("BBB"))
 }
 
 // Revalue refuses a quote for a security removed in the same unit, before
