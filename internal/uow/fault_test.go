@@ -845,9 +845,7 @@ func TestConnectionLostAfterAFlushBeforeTheCommitIsRetried(t *testing.T) {
 	assert.ErrorIs(t, rep.Retries[0], uow.ErrSessionEnded)
 	v, _ := stored(t, pool, ids["Main"])
 	assert.Equal(t, version+1, v, "committed once")
-	var name string
-	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", ids["Main"]).Scan(&name))
-	assert.Equal(t, "Renamed 2", name)
+	assert.Equal(t, "Renamed 2", storedName(t, pool, ids["Main"]))
 }
 
 // A connection runner has one connection for every attempt: when the

@@ -125,9 +125,7 @@ func TestRetriesStopAtTheBoundWithTheSentinel(t *testing.T) {
 
 	v1, _ := stored(t, pool, ids["Main"])
 	assert.Equal(t, v0+3, v1, "only the outside writer's three bumps")
-	var name string
-	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio where id = $1", ids["Main"]).Scan(&name))
-	assert.Equal(t, "Main", name)
+	assert.Equal(t, "Main", storedName(t, pool, ids["Main"]))
 }
 
 // Retrying stops when the context ends, returning the last error too.
