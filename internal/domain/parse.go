@@ -455,6 +455,9 @@ func isInvisible(r rune) bool {
 // are refused in new names only: a name stored with one still loads, can
 // be found and can be renamed.
 func misplacedIgnorable(s string) string {
+	if !strings.ContainsFunc(s, isJoinerMarkSelectorOrTag) {
+		return "" // most names
+	}
 	rs := []rune(s)
 	rtl := false
 	for _, r := range rs {

@@ -198,12 +198,10 @@ type portfolioWrites struct {
 	// new and renamed ones, vacated the old names of the renamed ones.
 	freed, taken, vacated []string
 	// bumps are the portfolios whose version alone changes (their lots
-	// changed, and the day of their latest sale perhaps), as they are now
-	// but with the version they were loaded with; bumpAt is the index of
-	// each one's statement in calls, and sold whether the day changed.
-	bumps  []domain.PortfolioState
+	// changed, and the day of their latest sale perhaps), and bumpAt the
+	// index of each one's statement in calls.
+	bumps  []bump
 	bumpAt []int
-	sold   []bool
 	// renames counts the renames, which lock existing rows with
 	// statements of their own (so do deletes, see append).
 	renames int
@@ -246,6 +244,14 @@ func (w *portfolioWrites) merged(out []call) []call {
 	return out
 }
 
+// bump is a version bump of a portfolio whose name stays.
+type bump struct {
+	id       uuid.UUID
+	version  int64 // as loaded
+	name     string
+	lastSale *time.Time // the day of the latest sale, if it moved
+}
+
 // version checks and bumps the version of a changed portfolio, renaming it
 // in the same statement when its name changed, and setting the day of its
 // latest sale when a sale moved it.
@@ -257,9 +263,7 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 		lastSale = &cur.LastSaleOn
 	}
 	if !renamed {
-		b := cur
-		b.Version = old.Version
-		w.bumps = append(w.bumps, b)
+		w.bumps = append(w.bumps, bump{id: old.ID, version: old.Version, name: old.Name, lastSale: lastSale})
 		w.bumpAt = append(w.bumpAt, len(w.calls))
 		w.calls = append(w.calls, call{
 			run: func(q *dbgen.Queries) error {
@@ -267,7 +271,6 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 			},
 			fail: f.fn(),
 		})
-		w.sold = append(w.sold, lastSale != nil)
 		return
 	}
 	f.op = fmt.Sprintf("rename portfolio %q to %q", old.Name, cur.Name)
@@ -286,7 +289,7 @@ func (w *portfolioWrites) version(ctx context.Context, id uuid.UUID, old, cur do
 }
 
 // ignoredDay fills the places of BumpPortfolioVersions' last_sales_on
-// whose sold is false.
+// whose sold is false: their day did not move.
 var ignoredDay = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // append adds the statements to calls. More version bumps than bulk become
@@ -348,19 +351,17 @@ func (w *portfolioWrites) ordered(ctx context.Context, calls []call, bulk int) [
 	arg := dbgen.BumpPortfolioVersionsParams{
 		Ids:         make([]uuid.UUID, len(w.bumps)),
 		Versions:    make([]int64, len(w.bumps)),
-		Sold:        w.sold,
+		Sold:        make([]bool, len(w.bumps)),
 		LastSalesOn: make([]time.Time, len(w.bumps)),
 	}
 	var names []string
-	for i, st := range w.bumps {
-		arg.Ids[i], arg.Versions[i] = st.ID, st.Version
-		if w.sold[i] {
-			arg.LastSalesOn[i] = st.LastSaleOn
-		} else {
-			arg.LastSalesOn[i] = ignoredDay
+	for i, b := range w.bumps {
+		arg.Ids[i], arg.Versions[i], arg.LastSalesOn[i] = b.id, b.version, ignoredDay
+		if b.lastSale != nil {
+			arg.Sold[i], arg.LastSalesOn[i] = true, *b.lastSale
 		}
 		if len(w.bumps) <= 5 {
-			names = append(names, strconv.Quote(st.Name))
+			names = append(names, strconv.Quote(b.name))
 		}
 	}
 	op := fmt.Sprintf("save %d portfolios", len(w.bumps))
