@@ -421,8 +421,14 @@ func requestID(in string) string {
 // deadlineBody holds the reading of a request body to the request's
 // deadline: a body still arriving when the request's time runs out fails
 // to read then (408), rather than when it is complete or the server's
-// longer ReadTimeout ends it. Once the body is read, the connection goes
-// back to no deadline of the request's.
+// longer ReadTimeout ends it. Once the whole body is in, the connection
+// goes back to no deadline: net/http then waits for the client to hang up,
+// and a deadline running out there would cancel the request. (net/http
+// clears it itself at the end of a body with a length; an empty body ends
+// after that wait has begun.) A body that fails to arrive keeps its passed
+// deadline, so that net/http's drain of the rest, before it closes the
+// connection, ends at once instead of waiting on a client that may never
+// send it.
 type deadlineBody struct {
 	io.ReadCloser
 	rc       *http.ResponseController
@@ -438,7 +444,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(b.deadline)
 	}
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.end {
+	if err == io.EOF && !b.end {
 		b.end = true
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,7 +221,9 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 
 // stalledBody sends h, on a server configured by config, a request whose
 // body stops after its first bytes, and returns the status and body of the
-// answer, which must come within 10 s.
+// answer, which must come within 10 s. The server must then close the
+// connection: a client that never sends the rest must not hold it, and with
+// it a goroutine and a graceful shutdown, for ever.
 func stalledBody(t *testing.T, h http.Handler, config func(*http.Server)) (int, string) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
@@ -235,11 +238,15 @@ func stalledBody(t *testing.T, h http.Handler, config func(*http.Server)) (int, 
 	require.NoError(t, err)
 	// The rest never comes.
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = br.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "the server keeps the connection open after answering %d", resp.StatusCode)
 	return resp.StatusCode, string(body)
 }
 
@@ -277,4 +284,41 @@ func TestBodyStillArrivingAtTheRequestTimeoutIs408(t *testing.T) {
 	assert.Equal(t, http.StatusRequestTimeout, status, "%s", body)
 	assert.Contains(t, body, `"detail":"the request body took longer to arrive than the 300ms the server allows a whole request"`)
 	assert.Zero(t, e.count(t, "portfolio"))
+}
+
+// TestRequestOutlivesTheReadTimeoutOnceItsBodyIsIn: the server's read
+// timeout bounds the arrival of a request, not the work on it. A request
+// whose body is in keeps its own, longer, deadline while it waits (here on
+// a row lock held elsewhere), and then succeeds.
+func TestRequestOutlivesTheReadTimeoutOnceItsBodyIsIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RequestTimeout: 10 * time.Second})
+	p := e.createPortfolio(t, "Held")
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	lock, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer lock.Rollback(ctx) //nolint:errcheck // released below; this is for a failed require
+	_, err = lock.Exec(ctx, "select 1 from portfolio where id = $1 for update", p.ID)
+	require.NoError(t, err)
+	go func() {
+		time.Sleep(4 * srv.Config.ReadTimeout)
+		_ = lock.Rollback(ctx)
+	}()
+
+	req, err := http.NewRequest("PATCH", srv.URL+"/portfolios/"+p.ID.String(), strings.NewReader(`{"name":"Released"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+	var name string
+	require.NoError(t, e.pool.QueryRow(ctx, "select name from portfolio where id = $1", p.ID).Scan(&name))
+	assert.Equal(t, "Released", name)
 }
