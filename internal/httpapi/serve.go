@@ -36,6 +36,17 @@ const (
 // errHurried is the cause of a shutdown cut short by Server.Hurry.
 var errHurried = errors.New("told not to wait for them")
 
+// cutOff is the error of a shutdown whose grace period ran out: its
+// message says so in words, and it unwraps to what ended the wait
+// (context.DeadlineExceeded) and any error of closing the connections.
+type cutOff struct {
+	msg   string
+	cause error
+}
+
+func (e *cutOff) Error() string { return e.msg }
+func (e *cutOff) Unwrap() error { return e.cause }
+
 // Server runs a handler until its context is done, then shuts down
 // gracefully.
 type Server struct {
@@ -136,7 +147,11 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 		if errors.Is(context.Cause(hctx), errHurried) {
 			err = fmt.Errorf("httpapi: shutdown on %s: requests still running were cut off: %w", addr, errors.Join(errHurried, cerr))
 		} else {
-			err = fmt.Errorf("httpapi: shutdown on %s: requests still running after %v: %w", addr, grace, errors.Join(err, cerr))
+			msg := fmt.Sprintf("httpapi: shutdown on %s: requests still running after %v were cut off", addr, grace)
+			if cerr != nil {
+				msg += ": " + cerr.Error()
+			}
+			err = &cutOff{msg: msg, cause: errors.Join(err, cerr)}
 		}
 	}
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
