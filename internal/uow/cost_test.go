@@ -617,3 +617,75 @@ func TestListAtReadCommittedLoadsTheLotsOfThePortfoliosListed(t *testing.T) {
 		})
 	}
 }
+
+// GetByName at READ COMMITTED, for the reason List loads a page's lots by
+// id there: lots loaded by the name beside the portfolio row could be
+// another portfolio's, were the name passed from one to the other between
+// the two statements. There the lots (and securities) come by the id
+// found, in a second round trip; at the default level, or with ForUpdate,
+// whose lock holds the name and lots still, one round trip does.
+func TestGetByNameAtReadCommittedLoadsTheLotsOfThePortfolioFound(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL", "MSFT"}, "A", "B")
+	buy(t, r, ids["A"], secs["AAPL"], "1", "2")
+	buy(t, r, ids["B"], secs["MSFT"], "3")
+	for _, tc := range []struct {
+		name  string
+		opts  []uow.Option
+		names []string
+		cost  uowtest.Cost
+	}{
+		{"repeatable read", nil, []string{
+			"begin isolation level repeatable read",
+			"GetPortfolioByNameForUpdate", "ListInvestmentsByPortfolioName", "GetSecuritiesOfPortfolioByName",
+			"GetPortfolioByName", "ListInvestmentsByPortfolioName",
+			"GetPortfolioByName", "ListInvestmentsByPortfolioName",
+			"GetPortfolioByName", "ListInvestmentsByPortfolioName", "GetSecuritiesOfPortfolioByName",
+			"commit",
+		}, uowtest.Cost{Statements: 12, RoundTrips: 5}},
+		{"read committed", []uow.Option{uow.WithIsolation(pgx.ReadCommitted)}, []string{
+			"begin isolation level read committed",
+			"GetPortfolioByNameForUpdate", "ListInvestmentsByPortfolioName", "GetSecuritiesOfPortfolioByName",
+			"GetPortfolioByName",
+			"GetPortfolioByName",
+			"GetPortfolioByName", "GetPortfolio", "ListInvestmentsByPortfolio", "GetSecuritiesOfPortfolio",
+			"commit",
+		}, uowtest.Cost{Statements: 11, RoundTrips: 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rep uow.Report
+			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				a, err := u.Portfolios().GetByName(ctx, "A", uow.ForUpdate(), uow.WithSecurities())
+				require.NoError(t, err)
+				assert.Equal(t, ids["A"], a.ID())
+				assert.Equal(t, 2, a.NumInvestments())
+				before := u.Stats()
+				s, err := u.Securities().Get(ctx, secs["AAPL"].ID())
+				require.NoError(t, err)
+				assert.Equal(t, "AAPL", s.Symbol())
+				assert.Equal(t, before, u.Stats(), "the securities came with the portfolio")
+
+				// The unit's own object needs no lots.
+				again, err := u.Portfolios().GetByName(ctx, "A")
+				require.NoError(t, err)
+				assert.Same(t, a, again)
+
+				_, err = u.Portfolios().GetByName(ctx, "Nowhere")
+				require.ErrorIs(t, err, domain.ErrNotFound)
+
+				b, err := u.Portfolios().GetByName(ctx, "B", uow.WithSecurities())
+				require.NoError(t, err)
+				assert.Equal(t, ids["B"], b.ID())
+				require.Equal(t, 1, b.NumInvestments())
+				for l := range b.Lots() {
+					assert.Equal(t, secs["MSFT"].ID(), l.SecurityID())
+					assert.Equal(t, "3", l.Quantity().String())
+				}
+				return nil
+			}, append(tc.opts, uow.WithReport(&rep))...))
+			assert.Equal(t, tc.names, uowtest.Names(rep))
+			uowtest.RequireCost(t, rep, tc.cost)
+		})
+	}
+}

@@ -142,7 +142,8 @@
 //
 //   - BEGIN rides with the first read, and loading N portfolios is one round
 //     trip: the roots and all their lots (and their securities, if asked).
-//     (List at READ COMMITTED takes two: see Portfolios.List.)
+//     (List, and GetByName without ForUpdate, take two at READ COMMITTED:
+//     see Portfolios.List.)
 //     In a Read unit COMMIT rides along too, each round trip being a READ
 //     ONLY transaction of its own: a read costs one round trip.
 //   - A flush is one round trip whatever it writes, and the final flush

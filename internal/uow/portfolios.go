@@ -356,7 +356,8 @@ func (u *Unit) checkRelocked(roots []*dbgen.Portfolio, relock []uuid.UUID) error
 }
 
 // GetByName returns the portfolio with this exact name, in one round trip
-// (portfolio, lots, and securities with WithSecurities). The name is put in
+// (portfolio, lots, and securities with WithSecurities; two at READ
+// COMMITTED without ForUpdate: the portfolio, then its lots by its id). The name is put in
 // the Unicode normalization form names are stored in (domain.NormalizeText),
 // so "e" and a combining accent finds "é". Unlike Get it always queries, as
 // names change; if the unit already has the portfolio, that object is
@@ -385,26 +386,31 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	if o.lock {
 		get = (*dbgen.Queries).GetPortfolioByNameForUpdate
 	}
-	calls := []call{
-		{run: func(q *dbgen.Queries) error {
-			var err error
-			root, err = get(q, ctx, name)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			found = err == nil
-			return err
-		}},
-		{run: func(q *dbgen.Queries) (err error) {
+	calls := []call{{run: func(q *dbgen.Queries) error {
+		var err error
+		root, err = get(q, ctx, name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	}}}
+	// At READ COMMITTED the lots are loaded by the id found, in a round
+	// trip of their own (see loadByNameInSteps), unless the first
+	// statement locks the row: then nothing can change the name or the
+	// lots before the second reads them.
+	inSteps := u.s.snapshotPerStatement && !o.lock
+	if !inSteps {
+		calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
 			lots, err = q.ListInvestmentsByPortfolioName(ctx, name)
 			return err
-		}},
-	}
-	if o.securities {
-		calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
-			secs, err = q.GetSecuritiesOfPortfolioByName(ctx, name)
-			return err
 		}})
+		if o.securities {
+			calls = append(calls, call{run: func(q *dbgen.Queries) (err error) {
+				secs, err = q.GetSecuritiesOfPortfolioByName(ctx, name)
+				return err
+			}})
+		}
 	}
 	bySymbol := u.symbolsCall(ctx, u.missingSymbols(o.symbols), &calls)
 	if err := u.s.roundTrip(ctx, calls); err != nil {
@@ -426,18 +432,52 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 			}
 		}
 	}
+	if inSteps {
+		return r.loadByNameInSteps(ctx, name, root.ID, o)
+	}
 	ps, err := trackPortfolios(u, []*dbgen.Portfolio{root}, lots)
 	if err != nil {
 		return nil, err
 	}
-	e := u.portfolios[ps[0].ID()]
+	return r.found(name, ps[0], o)
+}
+
+// loadByNameInSteps is GetByName's second round trip at READ COMMITTED,
+// where each statement reads the latest commits: lots loaded by the name
+// beside the portfolio row could be another portfolio's, were the name
+// taken from one and given to another between the two statements, and the
+// portfolio found would come with no lots, at a version that could not
+// tell. So the lots (and securities) are loaded by the id found, with
+// loadFew, as Get loads them; a portfolio deleted in between is not found.
+// The unit's own object, if it has one, needs no lots. (With ForUpdate
+// GetByName does not come here: the lock holds the name and lots still.)
+func (r Portfolios) loadByNameInSteps(ctx context.Context, name string, id uuid.UUID, o loadOpts) (*domain.Portfolio, error) {
+	u := r.u
+	e, had := u.portfolios[id]
+	if !had || o.securities && !u.hasSecuritiesOf(e.p) {
+		if err := u.loadFew(ctx, []uuid.UUID{id}, loadOpts{securities: o.securities}); err != nil {
+			return nil, err
+		}
+	}
+	e, ok := u.portfolios[id]
+	if !ok {
+		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
+	}
+	return r.found(name, e.p, o)
+}
+
+// found ends GetByName with p, the unit's object for the name: a portfolio
+// the unit removed is not found, and one loaded with ForUpdate is marked
+// locked.
+func (r Portfolios) found(name string, p *domain.Portfolio, o loadOpts) (*domain.Portfolio, error) {
+	e := r.u.portfolios[p.ID()]
 	if e.state == stateRemoved {
 		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
 	}
 	if o.lock {
 		e.locked = true
 	}
-	return ps[0], nil
+	return p, nil
 }
 
 // List returns a page of portfolios in name order, each with its lots, in

@@ -59,8 +59,9 @@ func WithBackoff(base, limit time.Duration) Option {
 // come from different commits (the load test shows it happen); writes stay
 // safe, as the version check then fails and the unit is retried (a
 // security, which has no version, is checked on the columns it writes),
-// but a read-only unit can see such a mix. Portfolios.List then takes two
-// round trips instead of one, loading the lots by the ids of the page. A
+// but a read-only unit can see such a mix. Portfolios.List, and GetByName
+// without ForUpdate, then take two round trips instead of one, loading the
+// lots by the ids found. A
 // Revalue of securities the unit does not hold is a blind write, at any
 // level: the last one wins. Ignored by a runner made with
 // NewConnRunner, whose units are savepoints.
