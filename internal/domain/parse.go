@@ -372,9 +372,12 @@ func CheckDate(t time.Time) error {
 	return nil
 }
 
+// hasControl reports whether s holds a control character or a line or
+// paragraph separator (U+2028, U+2029): line breaks all, which have no
+// place in a one-line name.
 func hasControl(s string) bool {
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || r == 0x2028 || r == 0x2029 {
 			return true
 		}
 	}
@@ -397,7 +400,7 @@ func NormalizeText(s string) string { return norm.NFC.String(s) }
 // inherent vowels, deprecated, shorthand and musical format characters,
 // the language tag, and the code points reserved for more of them); the
 // interlinear annotation characters; and the line and paragraph
-// separators (U+2028, U+2029), line breaks in a one-line name. The
+// separators (U+2028, U+2029), which hasControl reports first. The
 // joiners (U+200C, U+200D), the left-to-right and right-to-left marks,
 // the variation selectors and the tag characters stay allowed: scripts
 // and emoji (flags among them) need them (where they do, see
