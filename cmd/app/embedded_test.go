@@ -84,10 +84,10 @@ func TestNotFoundInANewClusterSaysItIsNew(t *testing.T) {
 	assert.Equal(t, "folio: no such file: nosuch.csv\n", other.fails(t, 4, "price", "import", "nosuch.csv"))
 
 	// Nor a list that is empty in a cluster made before; in a new one,
-	// it is the likeliest sign of all.
+	// it is the likeliest sign of all, as is a schema at version 0.
 	assert.Equal(t, "[]\n", other.ok(t, "portfolio", "list", "--json"))
-	for _, args := range [][]string{{"portfolio", "list"}, {"security", "list", "--json"}} {
-		fresh := filepath.Join(dir, "fresh-"+args[0])
+	for _, args := range [][]string{{"portfolio", "list"}, {"security", "list", "--json"}, {"migrate", "version"}, {"migrate", "status", "--json"}} {
+		fresh := filepath.Join(dir, "fresh-"+strings.Join(args[:2], "-"))
 		r := (&cli{env: []string{"FOLIO_DATA_DIR=" + fresh}, dir: dir}).run(t, args...)
 		require.Equal(t, 0, r.code, "%v", r)
 		assert.NotEmpty(t, r.stdout)

@@ -107,6 +107,7 @@ func migrateCommand() *command {
 				if err != nil {
 					return err
 				}
+				e.none = cur == 0
 				if e.g.json {
 					return printJSON(e.stdout, struct {
 						Version int64 `json:"version"`
@@ -179,8 +180,10 @@ func migrateStatus(e *env, m *migrate.Migrator) error {
 	}
 	out := make([]statusJSON, len(st))
 	t := newTable(">VERSION", "FILE", "APPLIED")
+	e.none = true // nothing applied: the note of a new cluster (see noteNewCluster)
 	for i, s := range st {
 		out[i] = statusJSON{Version: s.Source.Version, File: filepath.Base(s.Source.Path), Applied: s.State == "applied"}
+		e.none = e.none && !out[i].Applied
 		applied := "pending"
 		if out[i].Applied {
 			at := s.AppliedAt.UTC()
