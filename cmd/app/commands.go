@@ -73,8 +73,9 @@ func commands() *command {
 				{name: "import", args: "PORTFOLIO FILE.csv", nargs: 2, needsDB: true,
 					summary: "import trades from CSV: date,side,symbol,quantity,price",
 					help: "All rows or none: a bad row is reported by line and nothing is written.\n" +
-						"Trades are applied in date order. A header line is optional; if there is one, it is\n" +
-						"date,side,symbol,quantity,price. Use - to read standard input.",
+						"Trades are applied in date order, in file order within a day. A header line\n" +
+						"is optional; if there is one, it is date,side,symbol,quantity,price. Use -\n" +
+						"to read standard input.",
 					run: tradeImport},
 			}},
 			{name: "report", args: "PORTFOLIO", nargs: 1, needsDB: true,
