@@ -250,6 +250,10 @@ func openInput(e *env, name string) (io.ReadCloser, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
+	if fi, err := o.f.Stat(); err == nil && fi.IsDir() {
+		o.f.Close()
+		return nil, reword(fmt.Sprintf("%s is a directory: give a CSV file, or - for standard input", name), domain.ErrInvalid)
+	}
 	return readUntilDone(e.ctx, o.f), nil
 }
 

@@ -138,14 +138,19 @@ func TestSearchThatIsNotText(t *testing.T) {
 	}
 }
 
-// An empty file name is a mistake in the command line, said as such.
-func TestImportOfAnEmptyFileName(t *testing.T) {
+// An empty file name, or a directory's, is a mistake in the command line,
+// said as such.
+func TestImportOfAnEmptyFileNameOrADirectory(t *testing.T) {
 	t.Parallel()
 	c, _ := newCLI(t)
 	c.ok(t, "portfolio", "create", "T")
 	want := "folio: the file name is empty: give a CSV file, or - for standard input\n"
 	assert.Equal(t, want, c.fails(t, 3, "trade", "import", "T", ""))
 	assert.Equal(t, want, c.fails(t, 3, "price", "import", ""))
+	dir := t.TempDir()
+	want = "folio: " + dir + " is a directory: give a CSV file, or - for standard input\n"
+	assert.Equal(t, want, c.fails(t, 3, "trade", "import", "T", dir))
+	assert.Equal(t, want, c.fails(t, 3, "price", "import", dir))
 }
 
 // Flag errors name the flag with two dashes, and leave what the user typed
