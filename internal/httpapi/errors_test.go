@@ -75,6 +75,8 @@ func TestErrors(t *testing.T) {
 		// 400: the request is not what the API reads.
 		{"truncated JSON", "POST", "/portfolios", `{"name":`, nil, 400, malformed, malformedT, "", "ends in the middle"},
 		{"bad JSON syntax", "POST", "/portfolios", `{"name" "X"}`, nil, 400, malformed, malformedT, "", "not valid JSON"},
+		{"nested past the decoder's depth", "POST", "/portfolios", `{"name":` + strings.Repeat("[", 10001), nil, 400, malformed, malformedT, "",
+			"the request body nests JSON arrays or objects too deeply (at byte 10008); the API reads flat objects"},
 		{"unknown field", "POST", "/portfolios", `{"name":"X","colour":"red"}`, nil, 400, malformed, malformedT, "colour", `unknown field "colour"; use name, currency`},
 		{"trailing garbage", "POST", "/portfolios", `{"name":"X"} trailing`, nil, 400, malformed, malformedT, "", "data after its JSON object"},
 		{"two objects", "POST", "/portfolios", `{"name":"X"}{"name":"Y"}`, nil, 400, malformed, malformedT, "", "data after its JSON object"},

@@ -318,6 +318,10 @@ func (a *api) decodeError(err error) error {
 		return malformed("", "the request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return malformed("", "the request body ends in the middle of its JSON value")
+	case errors.As(err, &syntax) && strings.HasSuffix(syntax.Error(), "exceeded max depth"):
+		// encoding/json's words for it: "invalid character '[' exceeded
+		// max depth".
+		return malformed("", "the request body nests JSON arrays or objects too deeply (at byte %d); the API reads flat objects", syntax.Offset)
 	case errors.As(err, &syntax):
 		return malformed("", "the request body is not valid JSON (at byte %d): %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
 	case errors.As(err, &typ):
