@@ -6,6 +6,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -336,7 +337,18 @@ func parseURLError(err error) error {
 		// rest is what went wrong.
 		bare := *perr
 		bare.ConnString = ""
-		reason = strings.TrimPrefix(bare.Error(), "cannot parse ``: ") + "; "
+		reason = strings.TrimPrefix(bare.Error(), "cannot parse ``: ")
+		// A number that does not parse: strconv's words name Go's
+		// function ("strconv.ParseInt: parsing ..."), not the problem.
+		var num *strconv.NumError
+		if errors.As(err, &num) {
+			why := "is not a whole number"
+			if errors.Is(num.Err, strconv.ErrRange) {
+				why = "is out of range"
+			}
+			reason = strings.Replace(reason, "("+num.Error()+")", fmt.Sprintf("(%q %s)", num.Num, why), 1)
+		}
+		reason += "; "
 	}
 	return &configError{fmt.Sprintf("invalid database URL: %s%s", reason, urlForm)}
 }
