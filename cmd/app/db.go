@@ -235,8 +235,15 @@ func (c *connectError) Unwrap() error { return c.err }
 // folio database exists.
 func (e *env) startEmbedded() (*pglocal.Server, string, error) {
 	dir := e.g.dataDir
+	if dir != "" && strings.TrimSpace(dir) == "" {
+		// A directory named " " is legal, and never meant.
+		return nil, "", &configError{"--data-dir must not be blank: " + emptyValues["data-dir"].hint}
+	}
 	if dir == "" {
 		dir = e.getenv("FOLIO_DATA_DIR")
+		if dir != "" && strings.TrimSpace(dir) == "" {
+			return nil, "", &configError{"FOLIO_DATA_DIR holds only white space: give a directory, or unset it for ./.folio"}
+		}
 	}
 	if dir == "" {
 		dir = defaultDataDir

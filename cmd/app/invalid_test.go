@@ -577,6 +577,21 @@ func TestDatabaseURLWhiteSpace(t *testing.T) {
 	require.Equal(t, before, snapshot(t, pool), "something was written")
 }
 
+// TestDataDirWhiteSpace: a data directory of white space alone is a slip,
+// not a directory named " " to make a cluster in.
+func TestDataDirWhiteSpace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := &cli{env: []string{"FOLIO_DATA_DIR= \t"}, dir: dir}
+	assert.Equal(t, "folio: FOLIO_DATA_DIR holds only white space: give a directory, or unset it for ./.folio\n",
+		c.fails(t, 2, "portfolio", "list"))
+	assert.Equal(t, "folio: --data-dir must not be blank: give a directory, or leave the flag out for $FOLIO_DATA_DIR or ./.folio\n",
+		c.fails(t, 2, "--data-dir", " ", "migrate", "version"))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing is made")
+}
+
 // TestTradesBeforeTheLatestSale: a buy or sell dated before the portfolio's
 // latest sale is refused with exit 3, naming both days, and writes nothing,
 // from the command line and from a file; first in, first out stays true of
