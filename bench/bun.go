@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,6 +51,7 @@ type bunPortfolio struct {
 	Name        string          `bun:"name"`
 	Currency    string          `bun:"currency"`
 	Version     int64           `bun:"version"`
+	LastSaleOn  *time.Time      `bun:"last_sale_on,type:date"`
 	CreatedAt   time.Time       `bun:"created_at,nullzero,default:now()"`
 	UpdatedAt   time.Time       `bun:"updated_at,nullzero,default:now()"`
 	Investments []bunInvestment `bun:"rel:has-many,join:id=portfolio_id"`
@@ -174,11 +176,14 @@ func (x *Bun) Sell(ctx context.Context, s Sale) error {
 			if err != nil {
 				return err
 			}
+			if err := checkOrder(p.LastSaleOn, s.On); err != nil {
+				return err
+			}
 			sale, err := sellFIFO(p.Investments, s.Security, s.Quantity, s.On)
 			if err != nil {
 				return err
 			}
-			if err := bunBumpVersion(ctx, tx, &p); err != nil {
+			if err := bunBumpVersion(ctx, tx, &p, &s.On); err != nil {
 				return err
 			}
 			return bunApplySale(ctx, tx, p.Investments, sale)
@@ -190,11 +195,15 @@ func (x *Bun) Sell(ctx context.Context, s Sale) error {
 	return nil
 }
 
-// bunBumpVersion increments p's version if it is still the one loaded.
-func bunBumpVersion(ctx context.Context, tx bun.Tx, p *bunPortfolio) error {
-	res, err := tx.NewUpdate().Model((*bunPortfolio)(nil)).
-		Set("version = version + 1").Set("updated_at = now()").
-		Where("id = ? AND version = ?", p.ID, p.Version).Exec(ctx)
+// bunBumpVersion increments p's version if it is still the one loaded, and
+// records the day of its sale if it sold (sold not nil).
+func bunBumpVersion(ctx context.Context, tx bun.Tx, p *bunPortfolio, sold *time.Time) error {
+	q := tx.NewUpdate().Model((*bunPortfolio)(nil)).
+		Set("version = version + 1").Set("updated_at = now()")
+	if sold != nil {
+		q = q.Set("last_sale_on = ?", *sold)
+	}
+	res, err := q.Where("id = ? AND version = ?", p.ID, p.Version).Exec(ctx)
 	if err != nil {
 		return err
 	}
@@ -254,6 +263,9 @@ func (x *Bun) Transfer(ctx context.Context, t Transfer) (int, error) {
 			if from.ID != t.From {
 				from, to = to, from
 			}
+			if err := errors.Join(checkOrder(from.LastSaleOn, t.On), checkOrder(to.LastSaleOn, t.On)); err != nil {
+				return err
+			}
 			sale, err := sellFIFO(from.Investments, t.Security, t.Quantity, t.On)
 			if err != nil {
 				return err
@@ -261,11 +273,12 @@ func (x *Bun) Transfer(ctx context.Context, t Transfer) (int, error) {
 			if x.pessimistic {
 				_, err = tx.NewUpdate().Model((*bunPortfolio)(nil)).
 					Set("version = version + 1").Set("updated_at = now()").
+					Set("last_sale_on = CASE WHEN id = ? THEN ?::date ELSE last_sale_on END", from.ID, t.On).
 					Where("id IN (?)", bun.In(ids)).Exec(ctx)
 			} else {
-				err = bunBumpVersion(ctx, tx, &ps[0])
+				err = bunBumpVersion(ctx, tx, &ps[0], soldBy(&ps[0], from, t.On))
 				if err == nil {
-					err = bunBumpVersion(ctx, tx, &ps[1])
+					err = bunBumpVersion(ctx, tx, &ps[1], soldBy(&ps[1], from, t.On))
 				}
 			}
 			if err != nil {

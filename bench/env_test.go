@@ -554,7 +554,7 @@ func (e *env) conservation() (map[uuid.UUID]string, int, int64, error) {
 // withLotIDs (when the ids came from a dataset).
 func (e *env) dumpPortfolios(withLotIDs bool) ([]string, error) {
 	rows, err := e.admin.Query(ctx, `
-SELECT p.name, p.currency, p.version, i.id, i.security_id, i.quantity::text, i.unit_cost::text, i.acquired_on::text
+SELECT p.name, p.currency, p.version, coalesce(p.last_sale_on::text, '-'), i.id, i.security_id, i.quantity::text, i.unit_cost::text, i.acquired_on::text
 FROM portfolio p LEFT JOIN investment i ON i.portfolio_id = p.id
 ORDER BY p.name, i.acquired_on, i.id`)
 	if err != nil {
@@ -563,14 +563,14 @@ ORDER BY p.name, i.acquired_on, i.id`)
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var name, cur string
+		var name, cur, lastSale string
 		var version int64
 		var id, sec *uuid.UUID
 		var qty, cost, day *string
-		if err := rows.Scan(&name, &cur, &version, &id, &sec, &qty, &cost, &day); err != nil {
+		if err := rows.Scan(&name, &cur, &version, &lastSale, &id, &sec, &qty, &cost, &day); err != nil {
 			return nil, err
 		}
-		line := fmt.Sprintf("%s %s v%d", name, cur, version)
+		line := fmt.Sprintf("%s %s v%d sold %s", name, cur, version, lastSale)
 		if id != nil {
 			lot := "-"
 			if withLotIDs {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -79,6 +80,7 @@ type gormPortfolio struct {
 	Name        string
 	Currency    string
 	Version     int64
+	LastSaleOn  *time.Time `gorm:"type:date"`
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Investments []gormInvestment `gorm:"foreignKey:PortfolioID"`
@@ -190,11 +192,14 @@ func (g *GORM) Sell(ctx context.Context, s Sale) error {
 			if err := tx.Preload("Investments", fifoOrder).Take(&p, "id = ?", s.Portfolio).Error; err != nil {
 				return err
 			}
+			if err := checkOrder(p.LastSaleOn, s.On); err != nil {
+				return err
+			}
 			sale, err := sellFIFO(p.Investments, s.Security, s.Quantity, s.On)
 			if err != nil {
 				return err
 			}
-			if err := g.bumpVersion(tx, &p); err != nil {
+			if err := g.bumpVersion(tx, &p, &s.On); err != nil {
 				return err
 			}
 			return g.applySale(tx, p.Investments, sale)
@@ -206,12 +211,16 @@ func (g *GORM) Sell(ctx context.Context, s Sale) error {
 	return nil
 }
 
-// bumpVersion increments p's version if it is still the one loaded. The
-// model is a bare gormPortfolio: Update on p itself would also save its
-// loaded lots, as one INSERT ... ON CONFLICT of all of them.
-func (g *GORM) bumpVersion(tx *gorm.DB, p *gormPortfolio) error {
-	res := tx.Model(&gormPortfolio{}).Where("id = ? AND version = ?", p.ID, p.Version).
-		Update("version", gorm.Expr("version + 1"))
+// bumpVersion increments p's version if it is still the one loaded, and
+// records the day of its sale if it sold (sold not nil). The model is a
+// bare gormPortfolio: Update on p itself would also save its loaded lots,
+// as one INSERT ... ON CONFLICT of all of them.
+func (g *GORM) bumpVersion(tx *gorm.DB, p *gormPortfolio, sold *time.Time) error {
+	set := map[string]any{"version": gorm.Expr("version + 1")}
+	if sold != nil {
+		set["last_sale_on"] = *sold
+	}
+	res := tx.Model(&gormPortfolio{}).Where("id = ? AND version = ?", p.ID, p.Version).Updates(set)
 	if res.Error != nil {
 		return res.Error
 	}
@@ -266,17 +275,23 @@ func (g *GORM) Transfer(ctx context.Context, t Transfer) (int, error) {
 			if from.ID != t.From {
 				from, to = to, from
 			}
+			if err := errors.Join(checkOrder(from.LastSaleOn, t.On), checkOrder(to.LastSaleOn, t.On)); err != nil {
+				return err
+			}
 			sale, err := sellFIFO(from.Investments, t.Security, t.Quantity, t.On)
 			if err != nil {
 				return err
 			}
 			if g.pessimistic {
 				err = tx.Model(&gormPortfolio{}).Where("id IN ?", []uuid.UUID{ps[0].ID, ps[1].ID}).
-					Update("version", gorm.Expr("version + 1")).Error
+					Updates(map[string]any{
+						"version":      gorm.Expr("version + 1"),
+						"last_sale_on": gorm.Expr("CASE WHEN id = ? THEN ?::date ELSE last_sale_on END", from.ID, t.On),
+					}).Error
 			} else {
-				err = g.bumpVersion(tx, &ps[0])
+				err = g.bumpVersion(tx, &ps[0], soldBy(&ps[0], from, t.On))
 				if err == nil {
-					err = g.bumpVersion(tx, &ps[1])
+					err = g.bumpVersion(tx, &ps[1], soldBy(&ps[1], from, t.On))
 				}
 			}
 			if err != nil {

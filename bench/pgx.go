@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,7 +106,9 @@ type pgxPortfolio struct {
 	Name     string
 	Currency string
 	Version  int64
-	Lots     []pgxLot
+	// LastSaleOn is the day of the latest sale, nil before the first.
+	LastSaleOn *time.Time
+	Lots       []pgxLot
 }
 
 type pgxLot struct {
@@ -138,7 +141,7 @@ const (
 	pgxBeginRead  = "begin isolation level repeatable read read only"
 	pgxBeginWrite = "begin isolation level repeatable read"
 
-	pgxPortfoliosByIDs = `SELECT id, name, currency, version FROM portfolio
+	pgxPortfoliosByIDs = `SELECT id, name, currency, version, last_sale_on FROM portfolio
 WHERE id = ANY($1) ORDER BY id`
 	pgxPortfoliosByIDsForUpdate = pgxPortfoliosByIDs + ` FOR UPDATE`
 	pgxLotsByPortfolioIDs       = `SELECT portfolio_id, id, security_id, quantity, unit_cost, acquired_on FROM investment
@@ -146,7 +149,7 @@ WHERE portfolio_id = ANY($1) ORDER BY portfolio_id, acquired_on, id`
 	pgxSecuritiesOfPortfolios = `SELECT id, symbol, name, currency, last_price, price_date FROM security
 WHERE id IN (SELECT security_id FROM investment WHERE portfolio_id = ANY($1))`
 
-	pgxPortfolioByID = `SELECT id, name, currency, version FROM portfolio WHERE id = $1`
+	pgxPortfolioByID = `SELECT id, name, currency, version, last_sale_on FROM portfolio WHERE id = $1`
 	pgxLotsOfOne     = `SELECT id, security_id, quantity, unit_cost, acquired_on FROM investment
 WHERE portfolio_id = $1 ORDER BY acquired_on, id`
 
@@ -163,7 +166,10 @@ VALUES ($1, $2, $3, $4, $5, $6)`
 	// changed by another transaction since the snapshot makes the UPDATE
 	// fail with 40001 instead of matching nothing. One statement for
 	// several portfolios locks them in index (id) order.
-	pgxBumpVersions   = `UPDATE portfolio SET version = version + 1, updated_at = now() WHERE id = ANY($1)`
+	// The portfolio that sold ($2) records the day of its sale ($3).
+	pgxBumpVersions = `UPDATE portfolio
+SET version = version + 1, last_sale_on = CASE WHEN id = $2 THEN $3::date ELSE last_sale_on END, updated_at = now()
+WHERE id = ANY($1)`
 	pgxUpdateQuantity = `UPDATE investment SET quantity = $2, updated_at = now() WHERE id = $1`
 	pgxDeleteLots     = `DELETE FROM investment WHERE id = ANY($1)`
 
@@ -233,9 +239,9 @@ func scanPortfolios(br pgx.BatchResults, n int) ([]pgxPortfolio, error) {
 		return nil, err
 	}
 	ps := make([]pgxPortfolio, 0, n)
-	var p pgxPortfolio
 	for rows.Next() {
-		if err := rows.Scan(pgScan(&p.ID), &p.Name, &p.Currency, &p.Version); err != nil {
+		var p pgxPortfolio // afresh: LastSaleOn is scanned into where it points
+		if err := rows.Scan(pgScan(&p.ID), &p.Name, &p.Currency, &p.Version, &p.LastSaleOn); err != nil {
 			return nil, err
 		}
 		ps = append(ps, p)
@@ -314,7 +320,7 @@ func readOne(br pgx.BatchResults) (pgxPortfolio, error) {
 	if _, err := br.Exec(); err != nil {
 		return p, err
 	}
-	if err := br.QueryRow().Scan(pgScan(&p.ID), &p.Name, &p.Currency, &p.Version); err != nil {
+	if err := br.QueryRow().Scan(pgScan(&p.ID), &p.Name, &p.Currency, &p.Version, &p.LastSaleOn); err != nil {
 		return p, err
 	}
 	rows, err := br.Query()
@@ -400,12 +406,15 @@ func (x *PGX) Sell(ctx context.Context, s Sale) error {
 			if err != nil {
 				return err
 			}
+			if err := checkOrder(p.LastSaleOn, s.On); err != nil {
+				return err
+			}
 			sale, err := sellFIFO(p.Lots, s.Security, s.Quantity, s.On)
 			if err != nil {
 				return err
 			}
 			b = &pgx.Batch{}
-			b.Queue(pgxBumpVersions, []pgUUID{pgID(p.ID)})
+			b.Queue(pgxBumpVersions, []pgUUID{pgID(p.ID)}, pgID(p.ID), s.On)
 			queueSale(b, p.Lots, sale)
 			b.Queue("commit")
 			return c.SendBatch(ctx, b).Close()
@@ -483,6 +492,9 @@ func (x *PGX) Transfer(ctx context.Context, t Transfer) (int, error) {
 			if from.ID != t.From {
 				from, to = to, from
 			}
+			if err := errors.Join(checkOrder(from.LastSaleOn, t.On), checkOrder(to.LastSaleOn, t.On)); err != nil {
+				return err
+			}
 			sale, err := sellFIFO(from.Lots, t.Security, t.Quantity, t.On)
 			if err != nil {
 				return err
@@ -492,7 +504,7 @@ func (x *PGX) Transfer(ctx context.Context, t Transfer) (int, error) {
 				return err
 			}
 			b = &pgx.Batch{}
-			b.Queue(pgxBumpVersions, ids)
+			b.Queue(pgxBumpVersions, ids, pgID(from.ID), t.On)
 			queueSale(b, from.Lots, sale)
 			b.Queue(pgxInsertLot, pgID(lot), pgID(to.ID), pgID(t.Security), t.Quantity, sale.cost.Div(t.Quantity), t.On)
 			b.Queue("commit")

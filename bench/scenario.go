@@ -180,6 +180,30 @@ type fifoSale struct {
 // than the quantity to sell.
 var errInsufficient = errors.New("insufficient quantity")
 
+// errOutOfOrder is returned by checkOrder for a trade dated before the
+// portfolio's latest sale.
+var errOutOfOrder = errors.New("trade out of date order")
+
+// checkOrder is the rule of domain.Portfolio since migration 00012 for the
+// implementations that have no domain layer: a buy or sell dated before
+// the portfolio's latest sale (portfolio.last_sale_on) is refused, and a
+// sale records its day there (see sold).
+func checkOrder(lastSale *time.Time, on time.Time) error {
+	if lastSale != nil && on.Before(*lastSale) {
+		return errOutOfOrder
+	}
+	return nil
+}
+
+// soldBy is the day of sale to record for p in a transfer whose seller is
+// from: on for the seller, nil for the buyer.
+func soldBy[P any](p, from *P, on time.Time) *time.Time {
+	if p == from {
+		return &on
+	}
+	return nil
+}
+
 // sellFIFO is the rule of domain.Portfolio.Sell for the implementations that
 // have no domain layer: lots must be in FIFO order (acquired on, then id);
 // those of the security bought on or before the day are used, oldest first.
