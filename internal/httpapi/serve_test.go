@@ -301,13 +301,17 @@ func TestRequestOutlivesTheReadTimeoutOnceItsBodyIsIn(t *testing.T) {
 
 	lock, err := e.pool.Begin(ctx)
 	require.NoError(t, err)
-	defer lock.Rollback(ctx) //nolint:errcheck // released below; this is for a failed require
-	_, err = lock.Exec(ctx, "select 1 from portfolio where id = $1 for update", p.ID)
+	if _, err = lock.Exec(ctx, "select 1 from portfolio where id = $1 for update", p.ID); err != nil {
+		_ = lock.Rollback(ctx)
+	}
 	require.NoError(t, err)
+	released := make(chan struct{})
 	go func() {
+		defer close(released)
 		time.Sleep(4 * srv.Config.ReadTimeout)
 		_ = lock.Rollback(ctx)
 	}()
+	defer func() { <-released }()
 
 	req, err := http.NewRequest("PATCH", srv.URL+"/portfolios/"+p.ID.String(), strings.NewReader(`{"name":"Released"}`))
 	require.NoError(t, err)
