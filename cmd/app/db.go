@@ -33,19 +33,27 @@ const defaultDataDir = ".folio"
 // (An empty DATABASE_URL counts as unset, as it does for most programs; an
 // empty --database-url is refused earlier, with the other empty flags.)
 func (e *env) connString() (string, error) {
-	if e.g.databaseURL != "" {
-		url := strings.TrimSpace(e.g.databaseURL)
-		if url == "" {
-			return "", &configError{"--database-url must not be blank: " + emptyValues["database-url"].hint}
+	url, err := e.setting(e.g.databaseURL, "database-url", "DATABASE_URL", "give a connection string, or unset it for the embedded default")
+	return strings.TrimSpace(url), err
+}
+
+// setting returns the value of the flag named flag, given as value, or
+// when the flag is not given, of the environment variable env, "" for
+// neither. A value of white space alone is refused, naming where it came
+// from (unset telling what to do about the variable): a setting gone
+// wrong, never a value meant.
+func (e *env) setting(value, flag, env, unset string) (string, error) {
+	if value != "" {
+		if strings.TrimSpace(value) == "" {
+			return "", &configError{"--" + flag + " must not be blank: " + emptyValues[flag].hint}
 		}
-		return url, nil
+		return value, nil
 	}
-	v := e.getenv("DATABASE_URL")
-	url := strings.TrimSpace(v)
-	if url == "" && v != "" {
-		return "", &configError{"DATABASE_URL holds only white space: give a connection string, or unset it for the embedded default"}
+	v := e.getenv(env)
+	if v != "" && strings.TrimSpace(v) == "" {
+		return "", &configError{env + " holds only white space: " + unset}
 	}
-	return url, nil
+	return v, nil
 }
 
 // embeddedDB is the name of the database folio uses in the embedded
@@ -234,16 +242,11 @@ func (c *connectError) Unwrap() error { return c.err }
 // startEmbedded starts (or joins) the embedded default and makes sure its
 // folio database exists.
 func (e *env) startEmbedded() (*pglocal.Server, string, error) {
-	dir := e.g.dataDir
-	if dir != "" && strings.TrimSpace(dir) == "" {
-		// A directory named " " is legal, and never meant.
-		return nil, "", &configError{"--data-dir must not be blank: " + emptyValues["data-dir"].hint}
-	}
-	if dir == "" {
-		dir = e.getenv("FOLIO_DATA_DIR")
-		if dir != "" && strings.TrimSpace(dir) == "" {
-			return nil, "", &configError{"FOLIO_DATA_DIR holds only white space: give a directory, or unset it for ./.folio"}
-		}
+	// Not trimmed: a path may begin or end with a space. (A directory
+	// named " " is legal too, and never meant: refused.)
+	dir, err := e.setting(e.g.dataDir, "data-dir", "FOLIO_DATA_DIR", "give a directory, or unset it for ./.folio")
+	if err != nil {
+		return nil, "", err
 	}
 	if dir == "" {
 		dir = defaultDataDir
