@@ -228,7 +228,7 @@ SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_
 WHERE i.portfolio_id IN (
     SELECT p.id FROM portfolio AS p
     WHERE ($1::text IS NULL
-           OR p.name ILIKE '%' || replace(replace(replace($1::text,
+           OR normalize(lower(p.name), NFC) LIKE '%' || replace(replace(replace(normalize(lower($1::text), NFC),
                   '\', '\\'), '%', '\%'), '_', '\_') || '%')
       AND ($2::text IS NULL OR p.name > $2::text)
     ORDER BY p.name

@@ -317,7 +317,7 @@ func (q *Queries) InsertPortfolio(ctx context.Context, arg InsertPortfolioParams
 const listPortfolios = `-- name: ListPortfolios :many
 SELECT id, name, currency, version, created_at, updated_at, last_sale_on FROM portfolio
 WHERE ($1::text IS NULL
-       OR name ILIKE '%' || replace(replace(replace($1::text,
+       OR normalize(lower(name), NFC) LIKE '%' || replace(replace(replace(normalize(lower($1::text), NFC),
               '\', '\\'), '%', '\%'), '_', '\_') || '%')
   AND ($2::text IS NULL OR name > $2::text)
 ORDER BY name
@@ -330,7 +330,8 @@ type ListPortfoliosParams struct {
 	PageSize     int32
 }
 
-// Portfolios whose name contains name_contains (case-insensitive; LIKE
+// Portfolios whose name contains name_contains (case-insensitive: both are
+// lower-cased, then normalized to NFC, which lower() can undo; LIKE
 // wildcards in it match literally), in name order, one page at a time: pass
 // the last name of the previous page as after (NULL for the first page).
 func (q *Queries) ListPortfolios(ctx context.Context, arg ListPortfoliosParams) ([]*Portfolio, error) {

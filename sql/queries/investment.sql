@@ -30,7 +30,7 @@ SELECT i.id, i.portfolio_id, i.security_id, i.quantity, i.unit_cost, i.acquired_
 WHERE i.portfolio_id IN (
     SELECT p.id FROM portfolio AS p
     WHERE (sqlc.narg(name_contains)::text IS NULL
-           OR p.name ILIKE '%' || replace(replace(replace(sqlc.narg(name_contains)::text,
+           OR normalize(lower(p.name), NFC) LIKE '%' || replace(replace(replace(normalize(lower(sqlc.narg(name_contains)::text), NFC),
                   '\', '\\'), '%', '\%'), '_', '\_') || '%')
       AND (sqlc.narg(after)::text IS NULL OR p.name > sqlc.narg(after)::text)
     ORDER BY p.name

@@ -38,12 +38,13 @@ ORDER BY id
 FOR NO KEY UPDATE;
 
 -- name: ListPortfolios :many
--- Portfolios whose name contains name_contains (case-insensitive; LIKE
+-- Portfolios whose name contains name_contains (case-insensitive: both are
+-- lower-cased, then normalized to NFC, which lower() can undo; LIKE
 -- wildcards in it match literally), in name order, one page at a time: pass
 -- the last name of the previous page as after (NULL for the first page).
 SELECT * FROM portfolio
 WHERE (sqlc.narg(name_contains)::text IS NULL
-       OR name ILIKE '%' || replace(replace(replace(sqlc.narg(name_contains)::text,
+       OR normalize(lower(name), NFC) LIKE '%' || replace(replace(replace(normalize(lower(sqlc.narg(name_contains)::text), NFC),
               '\', '\\'), '%', '\%'), '_', '\_') || '%')
   AND (sqlc.narg(after)::text IS NULL OR name > sqlc.narg(after)::text)
 ORDER BY name
