@@ -288,8 +288,9 @@ func TestEphemeral(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := newDataDir(t, "data")
-	opts, _ := newOptions(t, dir)
+	opts, logs := newOptions(t, dir)
 	opts.Ephemeral = true
+	opts.StopGrace = time.Minute // what a smart shutdown would wait
 
 	s := start(t, opts)
 	conn := connect(t, s.URL("postgres"))
@@ -299,8 +300,11 @@ func TestEphemeral(t *testing.T) {
 	// A fast shutdown does not wait for the open connection.
 	began := time.Now()
 	require.NoError(t, s.Stop(ctx))
-	require.Less(t, time.Since(began), 20*time.Second)
+	require.Less(t, time.Since(began), opts.StopGrace)
 	requireGone(t, pid)
+	require.Error(t, conn.Ping(ctx))
+	require.Contains(t, logs.String(), "mode=fast")
+	require.NotContains(t, logs.String(), "mode=smart")
 	require.NoDirExists(t, dir)
 	require.NoFileExists(t, dir+".lock")
 	require.NoError(t, s.Stop(ctx))
