@@ -83,6 +83,22 @@ func (s Server) ListenAndServe(ctx context.Context, addr string) error {
 	return s.Serve(ctx, ln)
 }
 
+// httpServer is the http.Server that Serve runs, with the limits above.
+func (s Server) httpServer(logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" reaches the handler, which answers it as any
+		// request: a request id, a log line, a problem.
+		DisableGeneralOptionsHandler: true,
+	}
+}
+
 // Serve serves HTTP on ln, which it closes, until ctx is done. Then it
 // stops accepting connections, closes idle ones, lets in-flight requests
 // finish for up to ShutdownGrace, and returns nil. It returns an error if
@@ -102,18 +118,7 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 	if grace <= 0 {
 		grace = DefaultShutdownGrace
 	}
-	srv := &http.Server{
-		Handler:           s.Handler,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		// "OPTIONS *" reaches the handler, which answers it as any
-		// request: a request id, a log line, a problem.
-		DisableGeneralOptionsHandler: true,
-	}
+	srv := s.httpServer(logger)
 	addr := ln.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

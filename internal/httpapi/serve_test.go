@@ -142,7 +142,10 @@ func TestListenAndServe(t *testing.T) {
 
 	// A bad address fails at once.
 	err := httpapi.ListenAndServe(ctx, "127.0.0.1:-1", e.h, nil)
-	require.Error(t, err)
+	var opErr *net.OpError
+	require.ErrorAs(t, err, &opErr)
+	assert.Equal(t, "listen", opErr.Op)
+	assert.Equal(t, "httpapi: listen tcp: address -1: invalid port", err.Error())
 
 	// A good one serves until ctx is done.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -174,6 +177,61 @@ func TestListenAndServe(t *testing.T) {
 
 	cancel()
 	assert.NoError(t, <-served)
+}
+
+// TestServeLimitsTheRequest: Serve's server refuses headers over
+// MaxHeaderBytes (net/http's default is 1 MiB) and hangs up on a client
+// that trickles its headers in (slowloris) once ReadHeaderTimeout is out;
+// the timeouts too long to wait for in a test are read from its
+// configuration.
+func TestServeLimitsTheRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	srv := httpapi.HTTPServer(httpapi.Server{Handler: e.h})
+	assert.Equal(t, httpapi.ReadTimeout, srv.ReadTimeout)
+	assert.Equal(t, httpapi.WriteTimeout, srv.WriteTimeout)
+	assert.Equal(t, httpapi.IdleTimeout, srv.IdleTimeout)
+	assert.NotNil(t, srv.ErrorLog, "net/http's own complaints go to the logger")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Serve(sctx, ln, e.h, nil) }()
+	defer func() { cancel(); assert.NoError(t, <-served) }()
+
+	// send writes a request with a header of n bytes and returns the status
+	// of the answer.
+	send := func(n int) int {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", n)+"\r\n\r\n")
+		require.NoError(t, err)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, send(httpapi.MaxHeaderBytes/2))
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, send(2*httpapi.MaxHeaderBytes))
+
+	// Half a request line, then nothing: the server hangs up when
+	// ReadHeaderTimeout is out (ReadTimeout would take 30 s).
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	began := time.Now()
+	_, err = io.WriteString(conn, "GET /heal")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(httpapi.ReadHeaderTimeout+10*time.Second)))
+	_, err = io.ReadAll(conn)
+	require.NoError(t, err, "the server closed the connection (not our read deadline)")
+	elapsed := time.Since(began)
+	assert.GreaterOrEqual(t, elapsed, httpapi.ReadHeaderTimeout-time.Second)
+	assert.Less(t, elapsed, httpapi.ReadTimeout)
 }
 
 // slowBody yields its text a byte at a time, pausing before each.
