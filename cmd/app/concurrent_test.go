@@ -24,8 +24,9 @@ import (
 
 // TestConcurrentTrades runs trades on one portfolio from several processes
 // at once: each loads the portfolio for update, so they queue for its row
-// lock rather than fail each other's version check, all succeed, every lot
-// is there and the version went up once per trade. (That a unit which
+// lock rather than fail each other's version check (each unit ran once),
+// all succeed, every lot is there and the version went up once per trade.
+// (That a unit which
 // loses the version check is retried, and says so when it gives up, is
 // TestConcurrentChangeGivesUp's and the uow tests' business.)
 func TestConcurrentTrades(t *testing.T) {
@@ -36,14 +37,20 @@ func TestConcurrentTrades(t *testing.T) {
 	const n = 6
 	var args [][]string
 	for i := range n {
-		args = append(args, []string{"buy", "Busy", "AAPL", fmt.Sprint(i + 1), "--price", "10", "--date", "2024-01-02"})
+		args = append(args, []string{"buy", "Busy", "AAPL", fmt.Sprint(i + 1), "--price", "10", "--date", "2024-01-02", "--verbose"})
 	}
 	waiting := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="pglocal: waiting for other processes using the server on \S+ to finish"\n`)
+	debug := regexp.MustCompile(`(?m)^time=\S+ level=DEBUG .*\n`)
+	writeUnit := regexp.MustCompile(`(?m)^time=\S+ level=DEBUG msg=unit read_only=false attempts=(\d+) `)
 	for _, r := range c.runTogether(t, args...) {
 		assert.Equal(t, 0, r.code, "%v", r)
+		units := writeUnit.FindAllStringSubmatch(r.stderr, -1)
+		if assert.Len(t, units, 1, "one unit writes the trade: %v", r) {
+			assert.Equal(t, "1", units[0][1], "the unit waited for the lock and ran once: %v", r)
+		}
 		// The one that started the server may wait for the others to
 		// finish, and say so when that takes a while (a loaded machine).
-		assert.Empty(t, slowStop.ReplaceAllString(waiting.ReplaceAllString(r.stderr, ""), ""), "%v", r)
+		assert.Empty(t, debug.ReplaceAllString(slowStop.ReplaceAllString(waiting.ReplaceAllString(r.stderr, ""), ""), ""), "%v", r)
 	}
 	assert.Equal(t, n, queryOne[int](t, pool, "select count(*) from investment"))
 	assert.Equal(t, "21", queryOne[string](t, pool, "select trim_scale(sum(quantity))::text from investment"))
