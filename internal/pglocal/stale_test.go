@@ -60,6 +60,7 @@ func TestRemoveStale(t *testing.T) {
 		// keeping.
 		{"server alive", alivePID(t), time.Hour, false},
 		{"pid reused by this process", os.Getpid(), time.Hour, true},
+		{"pid reused by this process's parent", os.Getppid(), time.Hour, true},
 		{"recent: may be initialising", 0, time.Second, false},
 		{"recent, server gone", deadPID, time.Second, false},
 	} {
@@ -91,7 +92,8 @@ func TestRemoveStale(t *testing.T) {
 }
 
 // A directory whose lock a Start holds stays, however old; a lock file
-// whose directory is gone goes.
+// whose directory is gone goes, unless it is recent or held (a Start is
+// about to make the directory).
 func TestRemoveStaleLocks(t *testing.T) {
 	t.Parallel()
 	dir := staleDir(t, 0, time.Hour)
@@ -106,8 +108,21 @@ func TestRemoveStaleLocks(t *testing.T) {
 	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_UN))
 
 	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.Chtimes(dir+".lock", time.Now(), time.Now()))
+	removed, err = pglocal.RemoveStale(dir, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, removed, "a recent lock file")
+	assert.FileExists(t, dir+".lock")
+
 	then := time.Now().Add(-time.Hour)
 	require.NoError(t, os.Chtimes(dir+".lock", then, then))
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	removed, err = pglocal.RemoveStale(dir, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, removed, "an old lock file a Start holds")
+	assert.FileExists(t, dir+".lock")
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_UN))
+
 	removed, err = pglocal.RemoveStale(dir, time.Minute)
 	require.NoError(t, err)
 	assert.True(t, removed)
@@ -137,7 +152,25 @@ func TestRemoveStaleTakesTheSocketDirectory(t *testing.T) {
 	then := time.Now().Add(-time.Hour)
 	require.NoError(t, os.Chtimes(dir, then, then))
 
+	// The socket directory is shared by name with whatever server has a
+	// data directory of the same path: while its socket lock names a live
+	// process, it stays.
+	lockPath := filepath.Join(socketDir, ".s.PGSQL.5432.lock")
+	owner, err := os.ReadFile(lockPath)
+	require.NoError(t, err)
+	_, rest, _ := strings.Cut(string(owner), "\n")
+	require.NoError(t, os.WriteFile(lockPath, []byte(fmt.Sprintf("%d\n%s", alivePID(t), rest)), 0o600))
 	removed, err := pglocal.RemoveStale(dir, time.Minute)
+	require.NoError(t, err)
+	assert.True(t, removed)
+	assert.NoDirExists(t, dir)
+	assert.DirExists(t, socketDir, "its socket lock names a live process")
+
+	// What the killed server left: its socket lock names a dead process.
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.WriteFile(lockPath, owner, 0o600))
+	require.NoError(t, os.Chtimes(dir, then, then))
+	removed, err = pglocal.RemoveStale(dir, time.Minute)
 	require.NoError(t, err)
 	assert.True(t, removed)
 	assert.NoDirExists(t, dir)
