@@ -664,13 +664,16 @@ CREATE TABLE never (id int);
 func TestNewRefusesBadMigrations(t *testing.T) {
 	t.Parallel()
 	_, pool := emptyDB(t)
-	for name, fsys := range map[string]fs.FS{
-		"no migrations":     fstest.MapFS{"README.md": &fstest.MapFile{Data: []byte("x")}},
-		"duplicate version": migrationsFS(t, 2, map[string]string{"00002_again.sql": "-- +goose Up\n"}),
+	for name, tc := range map[string]struct {
+		fsys fs.FS
+		want string
+	}{
+		"no migrations":     {fstest.MapFS{"README.md": &fstest.MapFile{Data: []byte("x")}}, "migrate: no migrations found"},
+		"duplicate version": {migrationsFS(t, 2, map[string]string{"00002_again.sql": "-- +goose Up\n"}), "migrate: found duplicate migration version 2"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			m, err := migrate.New(pool, migrate.WithFS(fsys))
-			require.Error(t, err)
+			m, err := migrate.New(pool, migrate.WithFS(tc.fsys))
+			require.ErrorContains(t, err, tc.want)
 			require.Nil(t, m)
 		})
 	}

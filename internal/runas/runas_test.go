@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -69,7 +70,7 @@ func TestSysProcAttr(t *testing.T) {
 
 func TestStartFailure(t *testing.T) {
 	p, err := runas.Start(exec.Command("/nonexistent/program"))
-	require.Error(t, err)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 	assert.Nil(t, p)
 }
 
