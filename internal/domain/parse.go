@@ -464,6 +464,9 @@ func misplacedIgnorable(s string) string {
 	rs := []rune(s)
 	rtl := false
 	for _, r := range rs {
+		if r == 0x200F {
+			continue // the right-to-left mark is of class R itself: not text
+		}
 		if p, _ := bidi.LookupRune(r); p.Class() == bidi.R || p.Class() == bidi.AL {
 			rtl = true
 			break

@@ -178,6 +178,9 @@ func TestParseNames(t *testing.T) {
 		// a name that looks like "Growth" and is not.
 		{name: "left-to-right mark in front", in: "\u200eGrowth", reason: "must not contain the invisible U+200E at character 1: a direction mark belongs in a name with right-to-left text, one at a time"},
 		{name: "direction mark in Latin text", in: "Gro\u200ewth", reason: "U+200E at character 4"},
+		// The right-to-left mark is of bidi class R: it is no
+		// right-to-left text of its own.
+		{name: "right-to-left mark in Latin text", in: "abc\u200fdef", reason: "must not contain the invisible U+200F at character 4: a direction mark belongs in a name with right-to-left text, one at a time"},
 		{name: "two direction marks", in: "שלום\u200f\u200e 1", reason: "U+200E at character 6"},
 		{name: "right-to-left mark after final punctuation", in: "קרן!\u200f", want: "קרן!\u200f", portfolio: true, security: true},
 		{name: "Malayalam old chillu (virama, joiner) at the end", in: "അവന്\u200d", want: "അവന്\u200d", portfolio: true, security: true},
