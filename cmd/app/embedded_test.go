@@ -312,6 +312,16 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(serve.stderr.String(), "waiting for the process that started the server")
 	}, time.Minute, 10*time.Millisecond, "serve waits for the import's server")
+	// Meanwhile it answers, and says that it is starting.
+	client := &http.Client{Timeout: 10 * time.Second}
+	res, err := client.Get("http://" + addr + "/healthz")
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.Equal(t, "5", res.Header.Get("Retry-After"))
+	assert.Contains(t, string(body), `"detail":"the service is starting and its database is not ready yet; try again shortly"`)
 
 	_, err = io.WriteString(in, "AAPL,2024-06-28,190\n")
 	require.NoError(t, err)
@@ -323,12 +333,10 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	assert.Equal(t, "Imported 1 price for 1 security.\n", stdout.String())
 
 	// serve has a server of its own, and keeps it.
-	var res *http.Response
-	require.Eventually(t, func() bool {
-		res, err = http.Get("http://" + addr + "/securities/AAPL")
-		return err == nil
-	}, time.Minute, 20*time.Millisecond, "serve answers")
-	body, err := io.ReadAll(res.Body)
+	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serve.stderr)
+	res, err = client.Get("http://" + addr + "/securities/AAPL")
+	require.NoError(t, err)
+	body, err = io.ReadAll(res.Body)
 	res.Body.Close()
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
@@ -418,8 +426,9 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 	require.NoError(t, serve.Wait(), "serve: %s", serveErr)
 	requireNoServer(t, dir)
 
-	// --json: the log is JSON lines, request lines included.
-	requests := 0
+	// --json: the log is JSON lines, request lines included: 503 while
+	// serve starts its server, then 200.
+	requests, up200 := 0, false
 	for _, l := range lines(serveErr.String()) {
 		if strings.HasPrefix(l, "nohup: ") {
 			continue // nohup's own words
@@ -429,16 +438,23 @@ func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {
 			Level  string `json:"level"`
 			Path   string `json:"path"`
 			Status int    `json:"status"`
+			Error  string `json:"error"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(l), &rec), "a log line that is not JSON: %q", l)
 		assert.NotEmpty(t, rec.Level, "%q", l)
 		if rec.Msg == "request" {
 			assert.Equal(t, "/healthz", rec.Path, "%q", l)
-			assert.Equal(t, http.StatusOK, rec.Status, "%q", l)
+			if rec.Status == http.StatusOK {
+				up200 = true
+			} else {
+				assert.False(t, up200, "%q after a 200", l)
+				assert.Equal(t, http.StatusServiceUnavailable, rec.Status, "%q", l)
+				assert.Equal(t, "service starting", rec.Error, "%q", l)
+			}
 			requests++
 		}
 	}
-	assert.Positive(t, requests, "no request line in %s", serveErr)
+	assert.True(t, up200, "no request line of a 200 in %s", serveErr)
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -105,8 +104,9 @@ type env struct {
 	created string
 	// none: the command found nothing to list.
 	none bool
-	// listener is serve's, listening since before the command connected.
-	listener net.Listener
+	// serving is serve's HTTP server, answering since before the command
+	// connected.
+	serving *serving
 }
 
 // run is the whole program, testable: it returns the exit code.

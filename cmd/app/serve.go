@@ -13,15 +13,51 @@ import (
 	"github.com/folio-dev/folio/internal/httpapi"
 )
 
-func serve(e *env, _ []string) error {
+// serving is serve's HTTP server, answering since before the command
+// connected: through its gate, with 503 until serve opens it.
+type serving struct {
+	gate   *httpapi.Gate
+	logger *slog.Logger
+	ctx    context.Context // ends the server
+	cancel context.CancelCauseFunc
+	done   chan error // Serve's result
+}
+
+// listen opens serve's listener and starts serving before the command
+// connects. An address in use or a host that does not resolve is said at
+// once, not after initdb, a server start and migrations, or a wait for
+// another folio's server to stop (a second serve on the same data
+// directory waits for the first, which would hide its own port conflict
+// until the first stops). Meanwhile every request is answered, with 503
+// and Retry-After, rather than left hanging on a connection nobody
+// accepts: a probe that waits for /healthz sees the service starting.
+func listen(e *env) (func(), error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(e.ctx, "tcp", flagOf(e, "addr"))
+	if err != nil {
+		return nil, err
+	}
 	// Request logs are the point of a server's log: info level at least.
 	logger := e.logger
 	if !e.g.verbose {
 		logger = newLogger(e.stderr, slog.LevelInfo, e.g.json)
 	}
-	h := httpapi.New(e.svc, httpapi.Options{Logger: logger})
 	ctx, cancel := context.WithCancelCause(e.ctx)
-	defer cancel(nil)
+	s := &serving{gate: httpapi.NewGate(httpapi.Options{Logger: logger}), logger: logger, ctx: ctx, cancel: cancel, done: make(chan error, 1)}
+	srv := httpapi.Server{Handler: s.gate, Logger: logger, Hurry: hurryOf(e.ctx)}
+	go func() { s.done <- srv.Serve(ctx, ln) }()
+	e.serving = s
+	return func() {
+		cancel(nil)
+		if e.serving != nil { // the command failed before serve ran
+			<-s.done
+		}
+	}, nil
+}
+
+func serve(e *env, _ []string) error {
+	s := e.serving
+	e.serving = nil // waited for here
 	if e.embedded != nil {
 		// serve owns its embedded server: should the server die
 		// (killed, crashed), serve goes with it, so that whatever
@@ -31,38 +67,17 @@ func serve(e *env, _ []string) error {
 		go func() {
 			select {
 			case <-e.embedded.Exited():
-				cancel(errServerDied)
-			case <-ctx.Done():
+				s.cancel(errServerDied)
+			case <-s.ctx.Done():
 			}
 		}()
 	}
-	srv := httpapi.Server{Handler: h, Logger: logger, Hurry: hurryOf(e.ctx)}
-	ln := e.listener
-	e.listener = nil // Serve closes it
-	err := srv.Serve(ctx, ln)
-	if errors.Is(context.Cause(ctx), errServerDied) {
+	s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
+	err := <-s.done
+	if errors.Is(context.Cause(s.ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
 	}
 	return err
-}
-
-// listen opens serve's listener before the command connects: an address
-// in use or a host that does not resolve is said at once, not after
-// initdb, a server start and migrations, or a wait for another folio's
-// server to stop (a second serve on the same data directory waits for the
-// first, which would hide its own port conflict until the first stops).
-func listen(e *env) (func(), error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(e.ctx, "tcp", flagOf(e, "addr"))
-	if err != nil {
-		return nil, err
-	}
-	e.listener = ln
-	return func() {
-		if e.listener != nil { // serve did not run
-			e.listener.Close()
-		}
-	}, nil
 }
 
 // errServerDied: the embedded server exited under serve.

@@ -77,7 +77,7 @@
 //	422 invalid-value           domain.ErrInvalid
 //	422 insufficient-quantity   domain.ErrInsufficientQuantity
 //	422 out-of-order            domain.ErrOutOfOrder: a trade dated before the portfolio's latest sale
-//	503 unavailable, timeout    database unreachable, RequestTimeout exceeded; Retry-After
+//	503 unavailable, timeout    database unreachable, a Gate not yet open, RequestTimeout exceeded; Retry-After
 //	500 internal-error, commit-unknown
 //
 // A problem has "field" when one member of the body (or query parameter)
@@ -111,6 +111,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,6 +119,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/folio-dev/folio/internal/tracker"
@@ -151,7 +153,8 @@ type api struct {
 }
 
 // New returns the API's http.Handler over svc. It never fails: every error
-// of a request becomes a problem response.
+// of a request becomes a problem response. A nil svc is a service still
+// starting (see Gate): every route answers 503.
 func New(svc *tracker.Service, opts Options) http.Handler {
 	a := &api{
 		svc:     svc,
@@ -173,6 +176,32 @@ func New(svc *tracker.Service, opts Options) http.Handler {
 	return a
 }
 
+// Gate is the handler of a server that listens before its service is
+// ready, while it starts, migrates or waits for its database: until Open,
+// every route answers 503 (unavailable, with Retry-After), the health
+// check too, and requests that name no route get their 404 or 405 as
+// usual. A client or probe that connects meanwhile hears that the service
+// is on its way instead of waiting on an unanswered connection.
+type Gate struct {
+	starting http.Handler
+	api      atomic.Pointer[http.Handler]
+}
+
+// NewGate returns a closed Gate whose answers follow opts (its logger logs
+// them).
+func NewGate(opts Options) *Gate { return &Gate{starting: New(nil, opts)} }
+
+// Open sends every later request to h.
+func (g *Gate) Open(h http.Handler) { g.api.Store(&h) }
+
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := g.api.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	g.starting.ServeHTTP(w, r)
+}
+
 // handlerFunc is a route: it writes a success response or returns the error
 // that becomes the problem response.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -192,7 +221,9 @@ func (a *api) handle(pattern string, h handlerFunc, params ...string) {
 		// that a malformed one is 400 on every route, before anything is
 		// done.
 		var err error
-		if !slices.Equal(params, []string{anyQuery}) {
+		if a.svc == nil {
+			err = errStarting
+		} else if !slices.Equal(params, []string{anyQuery}) {
 			_, err = query(r, params...)
 			if err == nil {
 				infoOf(r).cond, err = parseConditions(r)
@@ -386,7 +417,7 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 	if ri.slug != "" {
 		attrs = append(attrs, slog.String("problem", ri.slug))
 	}
-	if status >= 500 {
+	if status >= 500 && !errors.Is(ri.err, errStarting) { // starting: as expected
 		level = slog.LevelError
 	}
 	if ri.err != nil && (status >= 500 || ri.hidden) {

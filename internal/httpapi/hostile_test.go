@@ -15,6 +15,7 @@ import (
 
 	"github.com/folio-dev/folio/internal/httpapi"
 	"github.com/folio-dev/folio/internal/tracker"
+	"github.com/folio-dev/folio/internal/uow"
 )
 
 // TestHostileNamesAreData: SQL in a name is a name, stored and returned
@@ -102,7 +103,9 @@ func TestHugeBodies(t *testing.T) {
 		assert.Equal(t, http.StatusRequestEntityTooLarge, p.Status)
 	})
 	t.Run("a smaller limit", func(t *testing.T) {
-		h := httpapi.New(nil, httpapi.Options{MaxBodyBytes: 16}) // refused before the tracker is needed
+		r, err := uow.NewRunner(e.pool)
+		require.NoError(t, err)
+		h := httpapi.New(tracker.New(r), httpapi.Options{MaxBodyBytes: 16})
 		res := do(t, h, "POST", "/portfolios", `{"name":"seventeen bytes"}`)
 		p := requireProblem(t, res, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large")
 		assert.Contains(t, p.Detail, "the limit is 16")

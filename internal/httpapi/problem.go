@@ -40,6 +40,8 @@ var (
 	// errUnavailable marks a failed health check: whatever the cause,
 	// the service cannot do its work.
 	errUnavailable = errors.New("service unavailable")
+	// errStarting is every request to a Gate not yet open.
+	errStarting = errors.New("service starting")
 )
 
 // kind is one row of the error table.
@@ -81,6 +83,8 @@ var kinds = []kind{
 	{is(errEncoding), http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", ""},
 	{is(errUnavailable), http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the database is unavailable; try again later"},
+	{is(errStarting), http.StatusServiceUnavailable, "unavailable", "Service unavailable",
+		"the service is starting and its database is not ready yet; try again shortly"},
 	{is(tracker.ErrPreconditionFailed), http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", ""},
 	// A trade's symbol that names no security: the request's content is
 	// at fault, not its target (which is there), so 422, not 404.
