@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/folio-dev/folio/internal/httpapi"
 )
@@ -17,10 +18,38 @@ import (
 // connected: through its gate, with 503 until serve opens it.
 type serving struct {
 	gate   *httpapi.Gate
+	addr   string // where it listens
 	logger *slog.Logger
 	ctx    context.Context // ends the server
 	cancel context.CancelCauseFunc
 	done   chan error // Serve's result
+	opened atomic.Bool
+}
+
+// gatedHandler passes records to h once open is true, and drops them
+// before.
+type gatedHandler struct {
+	h    slog.Handler
+	open *atomic.Bool
+}
+
+func (g gatedHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return g.open.Load() && g.h.Enabled(ctx, l)
+}
+
+func (g gatedHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !g.open.Load() {
+		return nil
+	}
+	return g.h.Handle(ctx, r)
+}
+
+func (g gatedHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return gatedHandler{g.h.WithAttrs(as), g.open}
+}
+
+func (g gatedHandler) WithGroup(name string) slog.Handler {
+	return gatedHandler{g.h.WithGroup(name), g.open}
 }
 
 // listen opens serve's listener and starts serving before the command
@@ -43,8 +72,11 @@ func listen(e *env) (func(), error) {
 		logger = newLogger(e.stderr, slog.LevelInfo, e.g.json)
 	}
 	ctx, cancel := context.WithCancelCause(e.ctx)
-	s := &serving{gate: httpapi.NewGate(httpapi.Options{Logger: logger}), logger: logger, ctx: ctx, cancel: cancel, done: make(chan error, 1)}
-	srv := httpapi.Server{Handler: s.gate, Logger: logger, Hurry: hurryOf(e.ctx)}
+	s := &serving{gate: httpapi.NewGate(httpapi.Options{Logger: logger}), addr: ln.Addr().String(), logger: logger, ctx: ctx, cancel: cancel, done: make(chan error, 1)}
+	// The server's own messages (listening, shutting down) wait for the
+	// API: a start that fails ends with its error alone. Requests
+	// answered meanwhile are logged by the gate as they come.
+	srv := httpapi.Server{Handler: s.gate, Logger: slog.New(gatedHandler{logger.Handler(), &s.opened}), Hurry: hurryOf(e.ctx)}
 	go func() { s.done <- srv.Serve(ctx, ln) }()
 	e.serving = s
 	return func() {
@@ -73,6 +105,8 @@ func serve(e *env, _ []string) error {
 		}()
 	}
 	s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
+	s.opened.Store(true)
+	s.logger.LogAttrs(e.ctx, slog.LevelInfo, "listening", slog.String("addr", s.addr))
 	err := <-s.done
 	if errors.Is(context.Cause(s.ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
