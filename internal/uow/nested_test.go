@@ -112,23 +112,104 @@ func TestSucceedingNestedUnitsKeepTheirWork(t *testing.T) {
 	assert.Equal(t, int64(4), v, "each nested flush is one change")
 }
 
+// recovered runs f and returns what it panicked with (nil: no panic).
+func recovered(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
+
+// A nested unit that panics is rolled back as one that fails, in memory and
+// in the database (its flushed work too), before the panic goes on with
+// the same value: an outer unit that recovers it commits its own work only.
+// Uncaught, the panic leaves the outer unit too, and nothing is written.
 func TestPanicInNestedUnitRestoresAndPanicsOn(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
-	assert.Panics(t, func() {
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day) // outer: kept
+		require.NoError(t, err)
+		require.NoError(t, u.Flush(ctx))
+
+		got := recovered(func() {
+			_ = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				_, err := p.Sell(secs["AAPL"], dec("11"), day)
+				require.NoError(t, err)
+				require.NoError(t, p.Rename("Inner"))
+				q, err := domain.NewPortfolio("Inner only", "USD")
+				require.NoError(t, err)
+				u.Portfolios().Add(q)
+				require.NoError(t, u.Flush(ctx)) // even flushed work goes
+				panic("nested")
+			})
+		})
+		assert.Equal(t, "nested", got, "the panic goes on with its value")
+		assert.Equal(t, "Main", p.Name())
+		assert.Len(t, p.Investments(), 2, "the sale is undone in memory")
+		assert.Equal(t, int64(3), p.Version(), "the version of the flush before the savepoint")
+
+		_, err = p.Buy(secs["AAPL"], dec("2"), dec("1"), day) // outer again: kept
+		return err
+	}))
+	v, lots := stored(t, pool, ids["Main"])
+	assert.Len(t, lots, 3)
+	assert.Equal(t, int64(4), v)
+	assert.Equal(t, 1, count(t, pool, "portfolio"), "the nested unit's flushed portfolio is gone")
+
+	assert.PanicsWithValue(t, "nested", func() {
 		_ = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 			p, err := u.Portfolios().Get(ctx, ids["Main"])
 			require.NoError(t, err)
+			_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
+			require.NoError(t, err)
+			require.NoError(t, u.Flush(ctx))
 			return u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-				_, err := p.Buy(secs["AAPL"], dec("1"), dec("1"), day)
-				require.NoError(t, err)
 				panic("nested")
 			})
 		})
 	})
-	assert.Zero(t, count(t, pool, "investment"))
+	v2, lots2 := stored(t, pool, ids["Main"])
+	assert.Equal(t, v, v2, "the outer unit's flush is rolled back")
+	assert.Len(t, lots2, 3)
 	requireHealthy(t, pool)
+}
+
+// In a Read unit too, a nested unit that panics puts back what it changed
+// in memory, and what was changed before it stays.
+func TestPanicInNestedUnitInReadRestores(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+	buy(t, r, ids["Main"], secs["AAPL"], "10")
+	for _, tc := range readModes {
+		t.Run(tc.name, func(t *testing.T) {
+			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+				p, err := u.Portfolios().Get(ctx, ids["Main"])
+				require.NoError(t, err)
+				require.NoError(t, p.Rename("What if"))
+				got := recovered(func() {
+					_ = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+						require.NoError(t, p.Rename("Inner"))
+						_, err := p.Sell(secs["AAPL"], dec("4"), day)
+						require.NoError(t, err)
+						panic("nested")
+					})
+				})
+				assert.Equal(t, "nested", got)
+				assert.Equal(t, "What if", p.Name(), "the change before the nested unit stays")
+				if hs := p.Holdings(); assert.Len(t, hs, 1) {
+					assert.Equal(t, "10", hs[0].Quantity.String(), "the nested unit's sell is undone")
+				}
+				return nil
+			}, tc.opts...)
+			assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit changed an aggregate")
+		})
+	}
 }
 
 // readModes are the two kinds of Read unit: one transaction per round

@@ -252,7 +252,7 @@ func TestConflictOnOneOfManyBumpsWritesNothing(t *testing.T) {
 // for each other's row locks instead of deadlocking, whether the versions
 // are bumped with one statement per portfolio (bulk 8) or one for all (bulk
 // 1), and every committed change is in the result. (The order itself is
-// pinned by TestBulkVersionBumpLocksInIDOrder.)
+// pinned by TestVersionBumpsLockInIDOrder.)
 func TestOverlappingBumpsDoNotDeadlock(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
