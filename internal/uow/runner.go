@@ -56,7 +56,7 @@ func WithBackoff(base, limit time.Duration) Option {
 // pgx.RepeatableRead: a unit sees one snapshot, so an aggregate loaded in two
 // statements is never a mix of two commits). Under pgx.ReadCommitted each
 // statement sees the latest commits, so the portfolio row and its lots may
-// come from different commits (the load test shows it happen); writes stay
+// come from different commits (TestLoadReadsOneSnapshot makes it happen); writes stay
 // safe, as the version check then fails and the unit is retried (a
 // security, which has no version, is checked on the columns it writes),
 // but a read-only unit can see such a mix. Portfolios.List, and GetByName
