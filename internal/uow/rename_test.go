@@ -23,6 +23,15 @@ func storedNames(t *testing.T, pool *pgxpool.Pool, ids ...uuid.UUID) []string {
 	return out
 }
 
+func storedVersions(t *testing.T, pool *pgxpool.Pool, ids ...uuid.UUID) []int64 {
+	t.Helper()
+	out := make([]int64, len(ids))
+	for i, id := range ids {
+		out[i], _ = stored(t, pool, id)
+	}
+	return out
+}
+
 // renameAll renames, in one unit, the portfolio of each id to the name
 // given for it, in the order given.
 func renameAll(r *uow.Runner, ids []uuid.UUID, to []string, opts ...uow.Option) error {
@@ -55,6 +64,7 @@ func TestRenamesPassNamesWithinAFlush(t *testing.T) {
 	var rep uow.Report
 	require.NoError(t, renameAll(r, []uuid.UUID{a, b}, []string{"B", "A"}, uow.WithReport(&rep)), "swap")
 	assert.Equal(t, []string{"B", "A", "C"}, storedNames(t, pool, a, b, c))
+	assert.Equal(t, []int64{2, 2, 1}, storedVersions(t, pool, a, b, c), "a rename is a change of the aggregate")
 	got := uowtest.Names(rep)
 	require.GreaterOrEqual(t, len(got), 5, uowtest.Describe(rep))
 	assert.Equal(t, []string{"DeferPortfolioNameCheck", "UpdatePortfolioName", "UpdatePortfolioName", "CheckPortfolioNames", "commit"},
@@ -83,6 +93,7 @@ func TestRenamesPassNamesWithinAFlush(t *testing.T) {
 		return p.Rename("F")
 	}))
 	assert.Equal(t, []string{"D", "E", "F", "C"}, storedNames(t, pool, a, b, c, early.ID()))
+	assert.Equal(t, []int64{4, 4, 5, 1}, storedVersions(t, pool, a, b, c, early.ID()), "one version per unit that renamed")
 
 	// A rename without a name passing sends no SET CONSTRAINTS.
 	require.NoError(t, renameAll(r, []uuid.UUID{a}, []string{"G"}, uow.WithReport(&rep)))
