@@ -372,7 +372,7 @@ func portfolioCreate(e *env, args []string) error {
 	if errors.Is(err, domain.ErrAlreadyExists) {
 		// In the words of the other refusals, "create portfolio: ...".
 		name, _ := domain.ParsePortfolioName(args[0])
-		return reword(fmt.Sprintf("create portfolio %q: already exists", name), err)
+		return reword("create portfolio "+quoted(name)+": already exists", err)
 	}
 	if err != nil {
 		return err
@@ -380,7 +380,7 @@ func portfolioCreate(e *env, args []string) error {
 	if e.g.json {
 		return printJSON(e.stdout, v)
 	}
-	fmt.Fprintf(e.stdout, "Created portfolio %q (%s).\n", v.Name, v.Currency)
+	fmt.Fprintf(e.stdout, "Created portfolio %s (%s).\n", quoted(v.Name), v.Currency)
 	return nil
 }
 
@@ -455,10 +455,10 @@ func portfolioRename(e *env, args []string) error {
 		return printJSON(e.stdout, v)
 	}
 	if v.Name == ref.Name {
-		fmt.Fprintf(e.stdout, "%q already has that name; nothing changed.\n", v.Name)
+		fmt.Fprintf(e.stdout, "%s already has that name; nothing changed.\n", quoted(v.Name))
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "Renamed %q to %q.\n", ref.Name, v.Name)
+	fmt.Fprintf(e.stdout, "Renamed %s to %s.\n", quoted(ref.Name), quoted(v.Name))
 	return nil
 }
 
@@ -473,7 +473,7 @@ func portfolioDelete(e *env, args []string) error {
 	if e.g.json {
 		return printJSON(e.stdout, map[string]string{"deleted": ref.Name})
 	}
-	fmt.Fprintf(e.stdout, "Deleted portfolio %q and its lots.\n", ref.Name)
+	fmt.Fprintf(e.stdout, "Deleted portfolio %s and its lots.\n", quoted(ref.Name))
 	return nil
 }
 
@@ -517,10 +517,10 @@ func trade(e *env, side tracker.Side, args []string) error {
 		return printJSON(e.stdout, v)
 	}
 	if side == tracker.Buy {
-		fmt.Fprintf(e.stdout, "Bought %s %s at %s on %s in %q.\n", num(v.Quantity), v.Symbol, money(v.Price), v.Date, v.Portfolio)
+		fmt.Fprintf(e.stdout, "Bought %s %s at %s on %s in %s.\n", num(v.Quantity), v.Symbol, money(v.Price), v.Date, quoted(v.Portfolio))
 	} else {
-		fmt.Fprintf(e.stdout, "Sold %s %s at %s on %s from %q: cost basis %s, realized gain %s.\n",
-			num(v.Quantity), v.Symbol, money(v.Price), v.Date, v.Portfolio, money(*v.CostBasis), money(*v.RealizedGain))
+		fmt.Fprintf(e.stdout, "Sold %s %s at %s on %s from %s: cost basis %s, realized gain %s.\n",
+			num(v.Quantity), v.Symbol, money(v.Price), v.Date, quoted(v.Portfolio), money(*v.CostBasis), money(*v.RealizedGain))
 	}
 	return nil
 }
@@ -571,8 +571,8 @@ func tradeImport(e *env, args []string) error {
 	if e.g.json {
 		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "Imported %s into %q (%s, %s, realized gain %s).\n",
-		count(res.Trades, "trade", "trades"), res.Portfolio, count(res.Buys, "buy", "buys"),
+	fmt.Fprintf(e.stdout, "Imported %s into %s (%s, %s, realized gain %s).\n",
+		count(res.Trades, "trade", "trades"), quoted(res.Portfolio), count(res.Buys, "buy", "buys"),
 		count(res.Sells, "sell", "sells"), money(res.Realized))
 	return nil
 }
@@ -645,7 +645,7 @@ func byName(e *env, name string) (tracker.Ref, error) {
 	if err != nil {
 		return tracker.Ref{}, err
 	}
-	e.changing = fmt.Sprintf("portfolio %q", n)
+	e.changing = "portfolio " + quoted(n)
 	return tracker.ByName(n), nil
 }
 

@@ -482,9 +482,11 @@ func TestTableUnicode(t *testing.T) {
 	c, pool := newCLI(t)
 	const love, family = "\u2764\ufe0f Love", "\U0001f468\u200d\U0001f469\u200d\U0001f467 Family" // 7 and 9 columns
 	long := strings.Repeat("株", 50)                                                               // 100 columns
-	for _, n := range []string{"Cafe\u0301", "日本", "Zürich", love, family} {
+	for _, n := range []string{"Cafe\u0301", "日本", "Zürich", love} {
 		c.ok(t, "portfolio", "create", n)
 	}
+	// In a message too, the name is as it shows: joiners unescaped.
+	assert.Equal(t, "Created portfolio \""+family+"\" (USD).\n", c.ok(t, "portfolio", "create", family))
 	// Names as stored, in whatever normal form: the widths are the same.
 	cafe := queryOne[string](t, pool, "select name from portfolio where name like 'Caf%'")
 	assert.Equal(t, []string{
@@ -513,6 +515,30 @@ func TestTableUnicode(t *testing.T) {
 		"JP      " + strings.Repeat("株", 30) + "  USD           -  -",
 		"LOVE    " + love + strings.Repeat(" ", 53) + "  USD           -  -",
 	}, lines(c.ok(t, "security", "list")))
+}
+
+// TestQuoted: a name in a message is quoted as %q quotes it, but for the
+// invisible characters a name may hold in their place.
+func TestQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		"Growth": `"Growth"`,
+		`a"b\c`:  `"a\"b\\c"`,
+		"\U0001f468\u200d\U0001f469\u200d\U0001f467 Family":                      "\"\U0001f468\u200d\U0001f469\u200d\U0001f467 Family\"",
+		"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645":                       "\"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\"",                       // Persian, ZWNJ
+		"\u05e7\u05e8\u05df!\u200f":                                              "\"\u05e7\u05e8\u05df!\u200f\"",                                              // Hebrew, RLM
+		"\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f": "\"\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f\"", // Scotland
+		"\u2764\ufe0f Love":                                                      "\"\u2764\ufe0f Love\"",
+		// Escaped as by %q: controls, other format characters, bad bytes.
+		"a\tb":     `"a\tb"`,
+		"a\ufeffb": `"a\ufeffb"`,
+		"a\u202eb": `"a\u202eb"`,
+		"a\xffb":   `"a\xffb"`,
+		// A name the rules refuse now (one stored before them): all as %q.
+		"a\u200db": `"a\u200db"`,
+		"":         `""`,
+	} {
+		assert.Equal(t, want, quoted(in), "%q", in)
+	}
 }
 
 func TestDisplayWidth(t *testing.T) {

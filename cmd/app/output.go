@@ -6,12 +6,15 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/width"
+
+	"github.com/folio-dev/folio/internal/domain"
 )
 
 // printJSON writes v as indented JSON: the --json output, whose field names
@@ -262,4 +265,32 @@ func printVersion(e *env) error {
 	}
 	_, err := fmt.Fprintf(e.stdout, "%s, %s\n", line, v.Go)
 	return err
+}
+
+// quoted is a portfolio's name in double quotes, escaped as %q escapes it
+// but for the invisible characters a name may hold in their place
+// (joiners, direction marks, the tags of a region's flag): in a name the
+// rules accept, those print as they are, so that an emoji family or a name
+// in Persian reads as it does in a table, not as "\u200d". Anything else
+// %q escapes (quotes, backslashes, controls, other format characters) is
+// escaped still, and a name stored before a rule that now refuses it is
+// quoted by %q whole: what is wrong with it shows.
+func quoted(s string) string {
+	if _, err := domain.ParsePortfolioName(s); err != nil {
+		return strconv.Quote(s)
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == 0x200C || r == 0x200D || r == 0x200E || r == 0x200F || (r >= 0xE0020 && r <= 0xE007F) {
+			b.WriteString(s[i : i+size])
+		} else {
+			q := strconv.Quote(s[i : i+size])
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	b.WriteByte('"')
+	return b.String()
 }
