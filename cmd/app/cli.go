@@ -90,15 +90,26 @@ var emptyValues = map[string]struct {
 	"database-url": {usage: true, hint: "give a connection string, or leave the flag out for $DATABASE_URL or the embedded default"},
 }
 
+// blankRefused are the settings whose value may not be white space alone
+// either (env.setting refuses it in their variables).
+var blankRefused = map[string]bool{"data-dir": true, "database-url": true}
+
 // refuseEmpty returns the error of the first flag given explicitly with an
-// empty value that emptyValues does not allow.
+// empty value that emptyValues does not allow, or with a blank one that
+// blankRefused names.
 func refuseEmpty(fs *flag.FlagSet) error {
 	var err error
 	fs.Visit(func(f *flag.Flag) {
-		if err != nil || f.Value.String() != "" {
+		if err != nil {
 			return
 		}
 		ev, known := emptyValues[f.Name]
+		if v := f.Value.String(); v != "" {
+			if blankRefused[f.Name] && strings.TrimSpace(v) == "" {
+				err = usagef("--%s must not be blank: %s", f.Name, ev.hint)
+			}
+			return
+		}
 		switch {
 		case ev.allowed:
 		case !known:

@@ -569,7 +569,7 @@ func TestDatabaseURLWhiteSpace(t *testing.T) {
 	assert.Equal(t, "folio: DATABASE_URL holds only white space: give a connection string, or unset it for the embedded default\n",
 		c.fails(t, 2, "portfolio", "create", "Blank"))
 	c.url = url
-	assert.Equal(t, "folio: --database-url must not be blank: give a connection string, or leave the flag out for $DATABASE_URL or the embedded default\n",
+	assert.Equal(t, "folio: --database-url must not be blank: give a connection string, or leave the flag out for $DATABASE_URL or the embedded default\nRun with --help for usage.\n",
 		c.fails(t, 2, "--database-url", "  ", "portfolio", "create", "Blank"))
 	c.url = "  "
 	assert.Equal(t, "folio: DATABASE_URL holds only white space: give a connection string, or unset it for the embedded default\n",
@@ -585,7 +585,7 @@ func TestDataDirWhiteSpace(t *testing.T) {
 	c := &cli{env: []string{"FOLIO_DATA_DIR= \t"}, dir: dir}
 	assert.Equal(t, "folio: FOLIO_DATA_DIR holds only white space: give a directory, or unset it for ./.folio\n",
 		c.fails(t, 2, "portfolio", "list"))
-	assert.Equal(t, "folio: --data-dir must not be blank: give a directory, or leave the flag out for $FOLIO_DATA_DIR or ./.folio\n",
+	assert.Equal(t, "folio: --data-dir must not be blank: give a directory, or leave the flag out for $FOLIO_DATA_DIR or ./.folio\nRun with --help for usage.\n",
 		c.fails(t, 2, "--data-dir", " ", "migrate", "version"))
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
