@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -918,6 +920,9 @@ func TestInterruptedKeepsAnUnknownCommitsWords(t *testing.T) {
 	}{
 		{fmt.Errorf("save: %w", canceled), "folio: interrupted\n"},
 		{fmt.Errorf("save: %w", errors.New("disk full")), "folio: interrupted: save: disk full\n"},
+		// database/sql (goose's) on the connection the signal closed.
+		{fmt.Errorf("migrate up: failed to list migrations: %w", errors.Join(driver.ErrBadConn, sql.ErrConnDone)), "folio: interrupted\n"},
+		{fmt.Errorf("migrate up: %w", sql.ErrConnDone), "folio: interrupted\n"},
 		{fmt.Errorf("%w: %w", uow.ErrCommitUnknown, canceled), "folio: " + uow.ErrCommitUnknown.Error()},
 	} {
 		var stderr strings.Builder

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -136,10 +137,14 @@ func noteNewCluster(e *env) {
 // step: context.Canceled itself, the server's "canceling statement due to
 // user request" (SQLSTATE 57014, what pgx's cancel request brings back), or
 // database/sql's "transaction has already been committed or rolled back"
-// (goose's migrations, which database/sql rolls back on cancellation).
+// (goose's migrations, which database/sql rolls back on cancellation), or
+// its "connection is already closed" and "driver: bad connection" (a
+// demo's server stopped under them).
 func cancellation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.Is(err, context.Canceled) || errors.Is(err, sql.ErrTxDone) ||
+		// database/sql (goose's), on a connection closed under it
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) ||
 		(errors.As(err, &pgErr) && pgErr.Code == "57014")
 }
 
