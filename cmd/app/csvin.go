@@ -61,6 +61,9 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 var errLoneCR = reword("lines end in a lone carriage return (CR), "+
 	"as in files saved by classic Mac OS programs: save the file with LF or CRLF line endings", domain.ErrInvalid)
 
+// errUTF16: a file that starts with the byte order mark of UTF-16.
+var errUTF16 = reword("the file is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8 (CSV UTF-8)", domain.ErrInvalid)
+
 // csvRows reads a CSV file of fixed columns, with or without a header line
 // naming them, calling row for each record with its line number. Every
 // problem is an error naming the line.
@@ -70,6 +73,11 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 	br := bufio.NewReader(r)
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
 		_, _ = br.Discard(3)
+	}
+	if bom, err := br.Peek(2); err == nil && (string(bom) == "\xff\xfe" || string(bom) == "\xfe\xff") {
+		// What a spreadsheet's "Unicode text" is: two bytes a character,
+		// which no line of it would explain.
+		return &tracker.RowError{Line: 1, Err: errUTF16}
 	}
 	lim := &lineLimiter{r: br}
 	cr := csv.NewReader(lim)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/folio-dev/folio/internal/domain"
 	"github.com/folio-dev/folio/internal/tracker"
 )
 
@@ -47,6 +48,28 @@ func TestReadPricesRows(t *testing.T) {
 	}
 	assert.Equal(t, []string{"AAPL 2024-06-28 190.5", "MSFT 2024-06-28 415.1"}, got)
 	assert.Equal(t, []int{1, 2}, []int{rows[0].Line, rows[1].Line})
+}
+
+// A file in UTF-16, byte order mark in front, is refused as such: read as
+// UTF-8 it would be a line of one field with NUL bytes between letters.
+func TestReadUTF16IsRefused(t *testing.T) {
+	for name, bom := range map[string]string{"little-endian": "\xff\xfe", "big-endian": "\xfe\xff"} {
+		var utf16 strings.Builder
+		utf16.WriteString(bom)
+		for _, b := range []byte("AAPL,2024-06-28,190.5\n") {
+			if name == "little-endian" {
+				utf16.Write([]byte{b, 0})
+			} else {
+				utf16.Write([]byte{0, b})
+			}
+		}
+		_, err := readPrices(strings.NewReader(utf16.String()), func(int) {})
+		var rowErr *tracker.RowError
+		require.ErrorAs(t, err, &rowErr, name)
+		assert.Equal(t, 1, rowErr.Line)
+		assert.ErrorIs(t, err, domain.ErrInvalid)
+		assert.Contains(t, err.Error(), "the file is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8", name)
+	}
 }
 
 // ones yields n bytes of '1', with no newline, without holding them.
