@@ -245,14 +245,14 @@ func openInput(e *env, name string) (io.ReadCloser, error) {
 		return nil, interrupted(e, name, context.Cause(e.ctx))
 	}
 	if errors.Is(o.err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", errNoFile, name)
+		return nil, fmt.Errorf("%w: %s", errNoFile, shownPath(name))
 	}
 	if o.err != nil {
 		return nil, o.err
 	}
 	if fi, err := o.f.Stat(); err == nil && fi.IsDir() {
 		o.f.Close()
-		return nil, reword(fmt.Sprintf("%s is a directory: give a CSV file, or - for standard input", name), domain.ErrInvalid)
+		return nil, reword(fmt.Sprintf("%s is a directory: give a CSV file, or - for standard input", shownPath(name)), domain.ErrInvalid)
 	}
 	return readUntilDone(e.ctx, o.f), nil
 }

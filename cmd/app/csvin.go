@@ -170,6 +170,15 @@ func looksLikeHeader(rec []string) bool {
 	return word
 }
 
+// shownPath is a file name as a message shows it: as it is, or quoted
+// when it holds bytes that are not UTF-8 or characters that do not print.
+func shownPath(name string) string {
+	if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return name
+	}
+	return strconv.Quote(name)
+}
+
 // printable shows s in a message as it is when it is short, printable text,
 // and quoted and clipped otherwise.
 func printable(s string) string {

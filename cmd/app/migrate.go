@@ -88,6 +88,8 @@ func migrateCommand() *command {
 				}
 				return printResults(e, []*migrate.Result{res}, "", nil)
 			}),
+			to("down-to", "roll back the migrations above VERSION (0: all of them)", "rolled back", "Nothing to roll back: the schema is at or below that version.",
+				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.DownTo(e.ctx, v) }),
 			sub("redo", "roll back the most recent migration and apply it again", "done", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Redo(e.ctx)
 				if errors.Is(err, migrate.ErrNoChange) {
@@ -95,8 +97,6 @@ func migrateCommand() *command {
 				}
 				return printResults(e, res, "", err)
 			}),
-			to("down-to", "roll back the migrations above VERSION (0: all of them)", "rolled back", "Nothing to roll back: the schema is at or below that version.",
-				func(e *env, m *migrate.Migrator, v int64) ([]*migrate.Result, error) { return m.DownTo(e.ctx, v) }),
 			sub("reset", "roll back every migration", "rolled back", func(e *env, m *migrate.Migrator) error {
 				res, err := m.Reset(e.ctx)
 				return printResults(e, res, "Nothing to roll back.", err)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,6 +153,13 @@ func TestImportOfAnEmptyFileNameOrADirectory(t *testing.T) {
 	want = "folio: " + dir + " is a directory: give a CSV file, or - for standard input\n"
 	assert.Equal(t, want, c.fails(t, 3, "trade", "import", "T", dir))
 	assert.Equal(t, want, c.fails(t, 3, "price", "import", dir))
+
+	// A name that is no text is quoted, as %q would.
+	bad := filepath.Join(dir, "\xff\tx.csv")
+	assert.Equal(t, "folio: no such file: "+strconv.Quote(bad)+"\n", c.fails(t, 4, "price", "import", bad))
+	require.NoError(t, os.Mkdir(bad, 0o755))
+	assert.Equal(t, "folio: "+strconv.Quote(bad)+" is a directory: give a CSV file, or - for standard input\n",
+		c.fails(t, 3, "price", "import", bad))
 }
 
 // Flag errors name the flag with two dashes, and leave what the user typed
