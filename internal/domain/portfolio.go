@@ -304,14 +304,18 @@ func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) 
 			ErrInsufficientQuantity, held, day.Format(time.DateOnly), quantity))
 	}
 
-	// Build the new lots aside and swap them in at the end, so that the
-	// portfolio is never seen half-sold.
+	// In place: nothing below can fail (enough is held), and the lots a
+	// sale closes, the first ones it takes, go at the end in one pass. A
+	// closed lot's quantity is set to zero, which no lot has otherwise.
 	sale := Sale{Quantity: quantity, Cost: decimal.Zero}
-	lots := make([]Investment, 0, len(p.lots))
 	remaining := quantity
-	for _, l := range p.lots {
-		if remaining.Sign() == 0 || !sellable(l) {
-			lots = append(lots, l)
+	closedAny := false
+	for i := range p.lots {
+		if remaining.Sign() == 0 {
+			break
+		}
+		l := &p.lots[i]
+		if !sellable(*l) {
 			continue
 		}
 		take := decimal.Min(l.quantity, remaining)
@@ -319,12 +323,15 @@ func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) 
 		closed := take.Equal(l.quantity)
 		sale.Cost = sale.Cost.Add(take.Mul(l.unitCost))
 		sale.Consumed = append(sale.Consumed, LotSale{InvestmentID: l.id, Quantity: take, UnitCost: l.unitCost, Closed: closed})
-		if !closed {
+		if closed {
+			l.quantity, closedAny = decimal.Zero, true
+		} else {
 			l.quantity = l.quantity.Sub(take)
-			lots = append(lots, l)
 		}
 	}
-	p.lots = lots
+	if closedAny {
+		p.lots = slices.DeleteFunc(p.lots, func(l Investment) bool { return l.quantity.Sign() == 0 })
+	}
 	if day.After(p.lastSale) {
 		p.lastSale = day
 	}
