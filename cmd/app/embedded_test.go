@@ -393,6 +393,43 @@ func startServe(t *testing.T, c *cli, args ...string) *serveProc {
 	return s
 }
 
+// A signal is how serve is stopped, at any time: one that comes while serve
+// still waits for its database (here, for another command's server to stop)
+// ends it with exit 0 too, and without an error.
+func TestServeStoppedWhileStartingExitsZero(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("pgrep is not installed")
+	}
+	t.Parallel()
+	dir := reachableDir(t)
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
+	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
+	holder, _, stderr := c.command(t, t.Context(), "price", "import", "-")
+	holder.Stdin = nil
+	in, err := holder.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, holder.Start())
+	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
+		time.Minute, 10*time.Millisecond, "the import starts the server")
+
+	serve := startServe(t, c, "--addr", freeAddr(t))
+	require.Eventually(t, func() bool {
+		return strings.Contains(serve.stderr.String(), "waiting for the process that started the server")
+	}, time.Minute, 10*time.Millisecond, "serve waits for the import's server")
+	require.NoError(t, serve.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-serve.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	assert.NoError(t, serve.err, "stderr: %s", serve.stderr)
+	assert.NotContains(t, serve.stderr.String(), "folio:", "no error")
+
+	require.NoError(t, in.Close())
+	require.NoError(t, holder.Wait(), "stderr: %s", stderr)
+	requireNoServer(t, dir)
+}
+
 // nohup folio serve & keeps serving when the terminal closes: a SIGHUP
 // the parent ignores stays ignored, while SIGTERM still stops it.
 func TestServeUnderNohupIgnoresSIGHUP(t *testing.T) {

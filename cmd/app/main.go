@@ -210,6 +210,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.long = c.long
 		closeDB, err = e.connect(!c.noSchema)
 		if err != nil {
+			if c.long && stopped(e) && cancellation(err) {
+				// A signal is how serve is stopped, also while it
+				// starts: no error, as when it stops serving.
+				return exitOK
+			}
 			return fail(e, err, nil)
 		}
 		defer func() {
