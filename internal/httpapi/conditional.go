@@ -102,7 +102,7 @@ func parseTags(r *http.Request, header string) (*tagList, error) {
 					}
 					return nil, malformed("", "malformed %s: %s without the double quotes of an entity tag; send the ETag as a response gave it, quotes included (%s\"%s\"), or *", header, bad, w, opaque)
 				}
-				return nil, malformed("", "malformed %s %s: use the ETag of a response, such as \"3\", or *", header, quote(s[i:i+end]))
+				return nil, malformed("", "malformed %s %s: use the ETag of a response, a number in double quotes, or *", header, quote(s[i:i+end]))
 			}
 			i += len(tag)
 			if !slices.Contains(tags, tag) {
@@ -132,7 +132,7 @@ func parseTags(r *http.Request, header string) (*tagList, error) {
 	}
 	switch {
 	case !l.star && len(tags) == 0:
-		return nil, malformed("", "empty %s: use the ETag of a response, such as \"3\", or *", header)
+		return nil, malformed("", "empty %s: use the ETag of a response, a number in double quotes, or *", header)
 	case l.star && len(tags) > 0:
 		return nil, malformed("", "%s * cannot be combined with entity tags", header)
 	}

@@ -223,7 +223,7 @@ func TestIfMatchWithoutETag(t *testing.T) {
 	// A broken If-Match is still malformed.
 	res = e.do(t, "POST", "/portfolios", `{"name":"Other"}`, "If-Match", `"1`)
 	requireExactProblem(t, res, http.StatusBadRequest, "malformed-request", "Malformed request",
-		`malformed If-Match "\"1": use the ETag of a response, such as "3", or *`, "")
+		`malformed If-Match "\"1": use the ETag of a response, a number in double quotes, or *`, "")
 	assert.Equal(t, 1, e.count(t, "portfolio"))
 }
 

@@ -446,7 +446,8 @@ func clip(s string) string {
 func query(r *http.Request, allowed ...string) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, malformed("", "malformed query string")
+		// "invalid semicolon separator in query", "invalid URL escape "%zz"".
+		return nil, malformed("", "malformed query string: %v", err)
 	}
 	for k, vs := range q {
 		known := slices.Contains(allowed, k)
