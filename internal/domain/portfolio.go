@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,8 @@ type Portfolio struct {
 	lots     []Investment // FIFO order, see compareLots
 	lastSale time.Time    // the day of the latest sale, zero if none is known
 	changes  uint64       // see Changes
+	// lotChanges counts the changes to lots only, for Lots to notice.
+	lotChanges uint64
 }
 
 // NewPortfolio returns an empty portfolio with a fresh UUIDv7 id and
@@ -148,9 +151,24 @@ func (p *Portfolio) Investments() []Investment { return slices.Clone(p.lots) }
 
 // Lots yields the portfolio's lots in FIFO order, like Investments but
 // without copying them all first: the way to walk the lots of many
-// portfolios. Changing the portfolio during the walk is a mistake; the walk
-// then sees some of the change or none of it.
-func (p *Portfolio) Lots() iter.Seq[Investment] { return slices.Values(p.lots) }
+// portfolios. Changing the portfolio during the walk (a Buy, Sell or
+// RemoveInvestment, which change the lots in place) is a mistake, and the
+// walk panics at its next step rather than yield a lot twice, skip one or
+// yield one the portfolio never held; to change the lots while walking
+// them, walk Investments.
+func (p *Portfolio) Lots() iter.Seq[Investment] {
+	return func(yield func(Investment) bool) {
+		changes := p.lotChanges
+		for i := 0; i < len(p.lots); i++ {
+			if p.lotChanges != changes {
+				panic("domain: portfolio " + strconv.Quote(p.name) + " changed while its Lots were walked; walk Investments to change it")
+			}
+			if !yield(p.lots[i]) {
+				return
+			}
+		}
+	}
+}
 
 // NumInvestments returns how many lots the portfolio has.
 func (p *Portfolio) NumInvestments() int { return len(p.lots) }
@@ -228,6 +246,7 @@ func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on ti
 	at, _ := slices.BinarySearchFunc(p.lots, lot, compareLots)
 	p.lots = slices.Insert(p.lots, at, lot)
 	p.changes++
+	p.lotChanges++
 	return lot, nil
 }
 
@@ -336,6 +355,7 @@ func (p *Portfolio) Sell(sec *Security, quantity decimal.Decimal, on time.Time) 
 		p.lastSale = day
 	}
 	p.changes++
+	p.lotChanges++
 	return sale, nil
 }
 
@@ -349,5 +369,6 @@ func (p *Portfolio) RemoveInvestment(id uuid.UUID) error {
 	}
 	p.lots = slices.Delete(p.lots, i, i+1)
 	p.changes++
+	p.lotChanges++
 	return nil
 }

@@ -453,3 +453,47 @@ func TestTradesBeforeTheLatestSaleAreRefused(t *testing.T) {
 	_, err = p.Sell(other, dec("1"), date(t, "2024-06-30"))
 	require.ErrorIs(t, err, domain.ErrOutOfOrder)
 }
+
+// Lots walks the lots as they are; a change to them during the walk panics
+// at the walk's next step rather than yield what the portfolio never held
+// (a sale that closes lots moves the others in place). A rename changes
+// no lot, and the walk goes on.
+func TestLotsPanicsWhenTheLotsChangeDuringTheWalk(t *testing.T) {
+	p, sec, _, jan, feb, mar, oth := threeLots(t)
+	var walked []uuid.UUID
+	for l := range p.Lots() {
+		walked = append(walked, l.ID())
+		require.NoError(t, p.Rename("Renamed while walked"))
+	}
+	assert.Equal(t, ids(p.Investments()), walked)
+	assert.ElementsMatch(t, []uuid.UUID{jan.ID(), feb.ID(), mar.ID(), oth.ID()}, walked)
+
+	for _, tc := range []struct {
+		name   string
+		change func()
+	}{
+		{"sell", func() { _, err := p.Sell(sec, dec("1"), date(t, "2024-04-01")); require.NoError(t, err) }},
+		{"buy", func() { _, err := p.Buy(sec, dec("1"), dec("1"), date(t, "2024-04-01")); require.NoError(t, err) }},
+		{"remove", func() { require.NoError(t, p.RemoveInvestment(oth.ID())) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := 0
+			assert.PanicsWithValue(t, `domain: portfolio "Renamed while walked" changed while its Lots were walked; walk Investments to change it`, func() {
+				for range p.Lots() {
+					steps++
+					if steps == 1 {
+						tc.change()
+					}
+				}
+			})
+			assert.Equal(t, 1, steps, "no lot is yielded after the change")
+		})
+	}
+	// Investments is a copy: changing the lots while walking it is fine.
+	for _, l := range p.Investments() {
+		if l.SecurityID() == sec.ID() {
+			_, err := p.Sell(sec, dec("1"), date(t, "2024-04-01"))
+			require.NoError(t, err)
+		}
+	}
+}
