@@ -104,9 +104,11 @@ func serve(e *env, _ []string) error {
 			}
 		}()
 	}
-	s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
-	s.opened.Store(true)
-	s.logger.LogAttrs(e.ctx, slog.LevelInfo, "listening", slog.String("addr", s.addr))
+	if s.ctx.Err() == nil { // else a signal came as the database got ready: no "listening"
+		s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
+		s.opened.Store(true)
+		s.logger.LogAttrs(e.ctx, slog.LevelInfo, "listening", slog.String("addr", s.addr))
+	}
 	err := <-s.done
 	if errors.Is(context.Cause(s.ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
