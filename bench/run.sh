@@ -3,7 +3,8 @@
 #
 #   ./run.sh [count]          # default 6
 #
-# Every benchmark runs count times. The runs are made as count rounds of
+# First it runs TestScenariosAgree and TestFolioCountsMatchReport, and stops
+# if an implementation's results differ. Every benchmark runs count times. The runs are made as count rounds of
 # the whole suite (go test -count 1 each), not as go test -count N, which
 # would repeat each benchmark N times in a row: on a machine whose load
 # changes, rounds spread a change over all four implementations instead of
@@ -30,6 +31,10 @@ pattern="${BENCH:-.}"
 
 mkdir -p out
 go test -c -o out/bench.test .
+# Nothing is timed before the four implementations are shown to agree on
+# every scenario's results (and folio's counts on its own report).
+echo "run.sh: checking that the implementations agree" >&2
+./out/bench.test -test.run '^(TestScenariosAgree|TestFolioCountsMatchReport)$' -test.count 1 -test.timeout 30m
 {
 	echo "folio: $(git -C .. describe --always --dirty 2>/dev/null || echo unknown)"
 	go version

@@ -34,6 +34,9 @@ type BumpPortfolioVersionParams struct {
 // version if it is still the one loaded, and fails with FOL01 if another
 // transaction changed or deleted the portfolio since. A sale that moved the
 // day of the latest sale passes it as last_sale_on; NULL keeps the day.
+// :exec with folio_assert rather than :execrows: the unit of work sends its
+// writes and COMMIT in one pipeline, and a row count read by the client
+// would come after the COMMIT had run (see 00005_folio_assert.sql).
 func (q *Queries) BumpPortfolioVersion(ctx context.Context, arg BumpPortfolioVersionParams) error {
 	_, err := q.db.Exec(ctx, bumpPortfolioVersion, arg.LastSaleOn, arg.ID, arg.Version)
 	return err

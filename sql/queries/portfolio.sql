@@ -59,6 +59,9 @@ VALUES (@id, @name, @currency, sqlc.narg(last_sale_on), 1);
 -- version if it is still the one loaded, and fails with FOL01 if another
 -- transaction changed or deleted the portfolio since. A sale that moved the
 -- day of the latest sale passes it as last_sale_on; NULL keeps the day.
+-- :exec with folio_assert rather than :execrows: the unit of work sends its
+-- writes and COMMIT in one pipeline, and a row count read by the client
+-- would come after the COMMIT had run (see 00005_folio_assert.sql).
 WITH bumped AS (
     UPDATE portfolio
     SET version = version + 1, last_sale_on = coalesce(sqlc.narg(last_sale_on), last_sale_on), updated_at = now()
