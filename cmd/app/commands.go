@@ -35,7 +35,11 @@ func commands() *command {
 						fs.String("currency", "USD", "currency of its prices: three letters, as ISO 4217 codes are (the shape is checked, not the list)")
 					},
 					run: securityAdd},
-				{name: "list", nargs: 0, needsDB: true, summary: "list securities with their last prices", run: securityList},
+				{name: "list", nargs: 0, needsDB: true, summary: "list securities with their last prices",
+					flags: func(fs *flag.FlagSet) {
+						fs.String("search", "", "only securities whose name or symbol contains this, ignoring case")
+					},
+					run: securityList},
 			}},
 			{name: "price", summary: "prices", sub: []*command{
 				{name: "set", args: "SYMBOL PRICE", nargs: 2, needsDB: true,
@@ -152,7 +156,7 @@ func securityAdd(e *env, args []string) error {
 func securityList(e *env, _ []string) error {
 	var all []tracker.SecurityView
 	for after := ""; ; {
-		page, err := e.svc.Securities(e.ctx, uow.ListOptions{After: after, Limit: 1000})
+		page, err := e.svc.Securities(e.ctx, uow.ListOptions{NameContains: flagOf(e, "search"), After: after, Limit: 1000})
 		if err != nil {
 			return err
 		}
@@ -165,6 +169,10 @@ func securityList(e *env, _ []string) error {
 	e.none = len(all) == 0
 	if e.g.json {
 		return printJSON(e.stdout, nonNil(all))
+	}
+	if search := flagOf(e, "search"); len(all) == 0 && search != "" {
+		fmt.Fprintf(e.stdout, "No security's name or symbol contains %q.\n", search)
+		return nil
 	}
 	if len(all) == 0 {
 		fmt.Fprintln(e.stdout, "No securities yet: add one with 'security add SYMBOL --name NAME'.")

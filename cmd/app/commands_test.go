@@ -143,7 +143,14 @@ func TestSecurityAddListAndPriceSet(t *testing.T) {
 		"AAPL    Apple Inc.       USD         190.50  2024-06-28",
 		"MSFT    Microsoft Corp.  EUR       415.1234  2024-06-27",
 	}, lines(c.ok(t, "security", "list")))
+	assert.Equal(t, []string{
+		"SYMBOL  NAME             CURRENCY     PRICE  DATE",
+		"MSFT    Microsoft Corp.  EUR       415.1234  2024-06-27",
+	}, lines(c.ok(t, "security", "list", "--search", "micro")))
+	assert.Equal(t, "No security's name or symbol contains \"zz\".\n", c.ok(t, "security", "list", "--search", "zz"))
 	var all []securityJSON
+	c.okJSON(t, &all, "security", "list", "--search", "a")
+	require.Len(t, all, 1, "AAPL; MSFT's name has no a")
 	c.okJSON(t, &all, "security", "list")
 	require.Len(t, all, 2)
 	assert.Equal(t, "AAPL", all[0].Symbol)

@@ -288,20 +288,28 @@ func (q *Queries) InsertSecurity(ctx context.Context, arg InsertSecurityParams) 
 
 const listSecurities = `-- name: ListSecurities :many
 SELECT id, symbol, name, currency, last_price, price_date, created_at, updated_at FROM security
-WHERE $1::text IS NULL OR symbol > $1::text
+WHERE ($1::text IS NULL
+       OR normalize(lower(name), NFC) LIKE '%' || replace(replace(replace(normalize(lower($1::text), NFC),
+              '\', '\\'), '%', '\%'), '_', '\_') || '%'
+       OR lower(symbol) LIKE '%' || replace(replace(replace(lower($1::text),
+              '\', '\\'), '%', '\%'), '_', '\_') || '%')
+  AND ($2::text IS NULL OR symbol > $2::text)
 ORDER BY symbol
-LIMIT $2
+LIMIT $3
 `
 
 type ListSecuritiesParams struct {
-	After    pgtype.Text
-	PageSize int32
+	NameContains pgtype.Text
+	After        pgtype.Text
+	PageSize     int32
 }
 
-// Keyset pagination by symbol: pass the last symbol of the previous page as
-// after (NULL for the first page).
+// Securities whose name or symbol contains name_contains (case-insensitive,
+// as ListPortfolios matches names; LIKE wildcards in it match literally),
+// in symbol order, one page at a time: pass the last symbol of the previous
+// page as after (NULL for the first page).
 func (q *Queries) ListSecurities(ctx context.Context, arg ListSecuritiesParams) ([]*Security, error) {
-	rows, err := q.db.Query(ctx, listSecurities, arg.After, arg.PageSize)
+	rows, err := q.db.Query(ctx, listSecurities, arg.NameContains, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,7 @@
 // calls one method of tracker.Service; the bodies are the tracker's views.
 //
 //	GET    /healthz                    200 {"status":"ok"} | 503
-//	GET    /securities                 ?after=SYMBOL&limit=N → 200 [SecurityView]
+//	GET    /securities                 ?q=TEXT&after=SYMBOL&limit=N → 200 [SecurityView]
 //	POST   /securities                 {"symbol","name","currency"} → 201 SecurityView, Location
 //	GET    /securities/{symbol}        200 SecurityView
 //	PUT    /securities/{symbol}/price  {"price","date"} → 200 SecurityView

@@ -81,7 +81,7 @@ func TestFieldIsTheMemberName(t *testing.T) {
 		{"empty parameter", "GET", "/portfolios?=x", "",
 			"", `unknown query parameter: an empty parameter name ""; use q, after, limit`},
 		{"long parameter", "GET", "/securities?" + long + "=x", "",
-			long, `unknown query parameter "` + strings.Repeat("n", 64) + `…"; use after, limit`},
+			long, `unknown query parameter "` + strings.Repeat("n", 64) + `…"; use q, after, limit`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.dump(t)

@@ -14,7 +14,7 @@ import (
 
 func (a *api) routes() {
 	a.handle("GET /healthz", a.health, anyQuery)
-	a.handle("GET /securities", a.listSecurities, "after", "limit")
+	a.handle("GET /securities", a.listSecurities, "q", "after", "limit")
 	a.handle("POST /securities", a.addSecurity)
 	a.handle("GET /securities/{symbol}", a.getSecurity)
 	a.handle("PUT /securities/{symbol}/price", a.setPrice)
@@ -60,7 +60,7 @@ func (a *api) listSecurities(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := uow.ListOptions{Limit: n}
+	opts := uow.ListOptions{NameContains: q.Get("q"), Limit: n}
 	if after := q.Get("after"); after != "" {
 		// Symbols are stored upper-cased; a cursor is compared with them.
 		if opts.After, err = domain.ParseSymbol(after); err != nil {

@@ -117,6 +117,11 @@ func TestSecurities(t *testing.T) {
 	assert.Equal(t, []string{"AAPL", "MSFT"}, list("/securities?limit=2"))
 	assert.Equal(t, []string{"SAP"}, list("/securities?after=msft&limit=2"))
 	assert.Equal(t, "[]\n", e.do(t, "GET", "/securities?after=SAP", "").Body.String())
+	// q: a part of the name or symbol, in any case.
+	assert.Equal(t, []string{"SAP"}, list("/securities?q=sap+se"))
+	assert.Equal(t, []string{"MSFT"}, list("/securities?q=msf"))
+	assert.Equal(t, []string{"AAPL", "SAP"}, list("/securities?q=A"))
+	assert.Equal(t, []string{"SAP"}, list("/securities?q=a&after=AAPL&limit=1"))
 
 	// PUT price: on a day, then today.
 	res = e.do(t, "PUT", "/securities/aapl/price", `{"price":"187.50","date":"2024-03-01"}`)

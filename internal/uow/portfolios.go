@@ -72,9 +72,9 @@ func ForUpdate() LoadOption { return func(o *loadOpts) { o.lock = true } }
 
 // ListOptions selects a page of a listing.
 type ListOptions struct {
-	// NameContains keeps only names that contain it, ignoring case (both
-	// are lower-cased, then normalized to NFC); LIKE wildcards in it match
-	// themselves. Empty: no filter.
+	// NameContains keeps only names (of a security, also symbols) that
+	// contain it, ignoring case (both are lower-cased, then normalized to
+	// NFC); LIKE wildcards in it match themselves. Empty: no filter.
 	NameContains string
 	// After is the last name (portfolios) or symbol (securities) of the
 	// previous page; empty for the first page.

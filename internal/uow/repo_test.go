@@ -95,6 +95,50 @@ func TestListFiltersAndPages(t *testing.T) {
 	assert.ErrorIs(t, err, domain.ErrInvalid)
 }
 
+// Securities are found by a part of their name or symbol, in any case,
+// with LIKE's wildcards taken literally, and page by symbol as without a
+// filter.
+func TestListSecuritiesFilters(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		for sym, name := range map[string]string{
+			"AAPL": "Apple Inc.", "MSFT": "Microsoft Corp.", "BRK.B": "Berkshire Hathaway",
+			"GLD": "100% Gold", "EDF": "Électricité de France", "ZZ": "'; DROP TABLE security; --",
+		} {
+			s, err := domain.NewSecurity(sym, name, "USD")
+			require.NoError(t, err)
+			u.Securities().Add(s)
+		}
+		return nil
+	}))
+	list := func(o uow.ListOptions) []string {
+		var got []string
+		require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+			secs, err := u.Securities().List(ctx, o)
+			for _, s := range secs {
+				got = append(got, s.Symbol())
+			}
+			return err
+		}))
+		return got
+	}
+	assert.Equal(t, []string{"AAPL"}, list(uow.ListOptions{NameContains: "APPLE"}))
+	assert.Equal(t, []string{"AAPL"}, list(uow.ListOptions{NameContains: "aap"}), "the symbol, in any case")
+	assert.Equal(t, []string{"AAPL", "BRK.B", "MSFT"}, list(uow.ListOptions{NameContains: "."}), "a symbol's dot, names' full stops")
+	assert.Equal(t, []string{"GLD"}, list(uow.ListOptions{NameContains: "%"}))
+	assert.Equal(t, []string{"EDF"}, list(uow.ListOptions{NameContains: "ÉLECTRICITÉ"}))
+	assert.Equal(t, []string{"EDF"}, list(uow.ListOptions{NameContains: "e\u0301lec"}), "normalized as names are")
+	assert.Equal(t, []string{"ZZ"}, list(uow.ListOptions{NameContains: "drop table"}))
+	assert.Empty(t, list(uow.ListOptions{NameContains: "_"}))
+	assert.Empty(t, list(uow.ListOptions{NameContains: "nothing like it"}))
+	assert.Equal(t, []string{"AAPL", "BRK.B", "EDF", "GLD", "MSFT", "ZZ"}, list(uow.ListOptions{}))
+	// Pages of one, filtered: each after the last symbol of the one before.
+	assert.Equal(t, []string{"BRK.B"}, list(uow.ListOptions{NameContains: ".", After: "aapl", Limit: 1}))
+	assert.Equal(t, []string{"MSFT"}, list(uow.ListOptions{NameContains: ".", After: "BRK.B", Limit: 1}))
+	assert.Empty(t, list(uow.ListOptions{NameContains: ".", After: "MSFT", Limit: 1}))
+}
+
 func TestGetByNameAndNotFound(t *testing.T) {
 	t.Parallel()
 	_, r := newDB(t)

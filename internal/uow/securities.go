@@ -173,7 +173,8 @@ func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*doma
 
 // List returns a page of securities in symbol order; pass the last symbol of
 // a page as After for the next (normalized as GetBySymbol's symbol is:
-// "aapl" is AAPL). NameContains is ignored. Securities removed in this
+// "aapl" is AAPL). NameContains keeps the securities whose name or symbol
+// contains it, ignoring case, as Portfolios.List does. Securities removed in this
 // unit are left out, and the page is filled up past them, so a page
 // shorter than the limit is still the last.
 func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Security, error) {
@@ -196,9 +197,12 @@ func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Secur
 	if opts.After != "" {
 		opts.After = normalizeSymbols([]string{opts.After})[0]
 	}
+	opts.NameContains = domain.NormalizeText(opts.NameContains)
 	var rows []*dbgen.Security
 	if err := r.u.s.roundTrip(ctx, []call{{run: func(q *dbgen.Queries) (err error) {
-		rows, err = q.ListSecurities(ctx, dbgen.ListSecuritiesParams{After: optText(opts.After), PageSize: limit})
+		rows, err = q.ListSecurities(ctx, dbgen.ListSecuritiesParams{
+			NameContains: optText(opts.NameContains), After: optText(opts.After), PageSize: limit,
+		})
 		return err
 	}}}); err != nil {
 		return nil, fmt.Errorf("list securities: %w", err)

@@ -35,10 +35,17 @@ WHERE id IN (
 );
 
 -- name: ListSecurities :many
--- Keyset pagination by symbol: pass the last symbol of the previous page as
--- after (NULL for the first page).
+-- Securities whose name or symbol contains name_contains (case-insensitive,
+-- as ListPortfolios matches names; LIKE wildcards in it match literally),
+-- in symbol order, one page at a time: pass the last symbol of the previous
+-- page as after (NULL for the first page).
 SELECT * FROM security
-WHERE sqlc.narg(after)::text IS NULL OR symbol > sqlc.narg(after)::text
+WHERE (sqlc.narg(name_contains)::text IS NULL
+       OR normalize(lower(name), NFC) LIKE '%' || replace(replace(replace(normalize(lower(sqlc.narg(name_contains)::text), NFC),
+              '\', '\\'), '%', '\%'), '_', '\_') || '%'
+       OR lower(symbol) LIKE '%' || replace(replace(replace(lower(sqlc.narg(name_contains)::text),
+              '\', '\\'), '%', '\%'), '_', '\_') || '%')
+  AND (sqlc.narg(after)::text IS NULL OR symbol > sqlc.narg(after)::text)
 ORDER BY symbol
 LIMIT @page_size;
 
