@@ -93,8 +93,23 @@ func waitBlocked(t *testing.T, admin *pgx.Conn, app string) int {
 // replaced the dead connection.
 func TestKilledBackend(t *testing.T) {
 	t.Parallel()
-	for _, when := range []string{"before flush", "during flush", "after flush"} {
-		t.Run(when, func(t *testing.T) {
+	for _, tc := range []struct {
+		when    string
+		retries bool
+	}{
+		{"before flush", true}, {"during flush", true}, {"after flush", true},
+		// With retries off (WithAttempts(1)), the caller sees every one of
+		// them fail, and nothing is stored.
+		{"before flush", false}, {"during flush", false}, {"after flush", false},
+	} {
+		when := tc.when
+		name := when
+		opts := []uow.Option{}
+		if !tc.retries {
+			name += ", retries off"
+			opts = append(opts, uow.WithAttempts(1))
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			pool, r, admin, other, app := faultDB(t)
 			secs, ids := seed(t, r, []string{"AAPL"}, "Main")
@@ -147,10 +162,19 @@ func TestKilledBackend(t *testing.T) {
 					require.Equal(t, 1, terminate(t, admin, app, "idle in transaction"))
 				}
 				return nil
-			}, uow.WithReport(&rep))
+			}, append(opts, uow.WithReport(&rep))...)
 			<-killed
 			v1, lots1 := stored(t, pool, ids["Main"])
-			if when == "during flush" {
+			if !tc.retries {
+				t.Logf("%s, retries off: the caller saw: %v", when, err)
+				require.Error(t, err)
+				assert.Equal(t, 1, rep.Attempts)
+				if when == "during flush" {
+					assert.ErrorIs(t, err, uow.ErrSessionEnded)
+				}
+				assert.Equal(t, v0, v1, "nothing stored")
+				assert.Equal(t, lots0, lots1)
+			} else if when == "during flush" {
 				// The server said why it hung up (57P01, admin_shutdown)
 				// in answer to a statement before COMMIT: the transaction
 				// is known to be rolled back, so the unit ran again.
@@ -161,7 +185,9 @@ func TestKilledBackend(t *testing.T) {
 				assert.Equal(t, "57P01", pgErr.Code)
 				assert.ErrorIs(t, rep.Retries[0], uow.ErrSessionEnded)
 			}
-			if err == nil {
+			if !tc.retries {
+				// checked above
+			} else if err == nil {
 				// The backend was gone before the unit's last round trip
 				// was written: the write failed, nothing reached the
 				// server, and the unit was safely run again. Or the server
