@@ -296,22 +296,9 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	dir := reachableDir(t)
 	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
 	c.ok(t, "security", "add", "AAPL", "--name", "Apple") // the cluster, migrated
-	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
-
-	// An import reading standard input holds its server until the input ends.
-	short, stdout, stderr := c.command(t, t.Context(), "price", "import", "-")
-	short.Stdin = nil
-	in, err := short.StdinPipe()
-	require.NoError(t, err)
-	require.NoError(t, short.Start())
-	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
-		time.Minute, 10*time.Millisecond, "the import starts the server")
-
+	short := holdServer(t, c, dir)
 	addr := freeAddr(t)
-	serve := startServe(t, c, "--addr", addr)
-	require.Eventually(t, func() bool {
-		return strings.Contains(serve.stderr.String(), "waiting for the process that started the server")
-	}, time.Minute, 10*time.Millisecond, "serve waits for the import's server")
+	serve := startServeWaiting(t, c, "--addr", addr)
 	// Meanwhile it answers, and says that it is starting.
 	client := &http.Client{Timeout: 10 * time.Second}
 	res, err := client.Get("http://" + addr + "/healthz")
@@ -323,14 +310,14 @@ func TestServeOutlivesTheCommandThatStartedTheServer(t *testing.T) {
 	assert.Equal(t, "5", res.Header.Get("Retry-After"))
 	assert.Contains(t, string(body), `"detail":"the service is starting and its database is not ready yet; try again shortly"`)
 
-	_, err = io.WriteString(in, "AAPL,2024-06-28,190\n")
+	_, err = io.WriteString(short.in, "AAPL,2024-06-28,190\n")
 	require.NoError(t, err)
-	require.NoError(t, in.Close())
+	require.NoError(t, short.in.Close())
 	began := time.Now()
-	require.NoError(t, short.Wait(), "stderr: %s", stderr)
+	require.NoError(t, short.cmd.Wait(), "stderr: %s", short.stderr)
 	assert.Less(t, time.Since(began), 10*time.Second, "the import did not wait for serve")
-	assert.NotContains(t, stderr.String(), "waiting for other processes")
-	assert.Equal(t, "Imported 1 price for 1 security.\n", stdout.String())
+	assert.NotContains(t, short.stderr.String(), "waiting for other processes")
+	assert.Equal(t, "Imported 1 price for 1 security.\n", short.stdout.String())
 
 	// serve has a server of its own, and keeps it.
 	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serve.stderr)
@@ -403,19 +390,8 @@ func TestServeStoppedWhileStartingExitsZero(t *testing.T) {
 	t.Parallel()
 	dir := reachableDir(t)
 	c := &cli{env: []string{"FOLIO_DATA_DIR=" + dir}, dir: dir}
-	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
-	holder, _, stderr := c.command(t, t.Context(), "price", "import", "-")
-	holder.Stdin = nil
-	in, err := holder.StdinPipe()
-	require.NoError(t, err)
-	require.NoError(t, holder.Start())
-	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
-		time.Minute, 10*time.Millisecond, "the import starts the server")
-
-	serve := startServe(t, c, "--addr", freeAddr(t))
-	require.Eventually(t, func() bool {
-		return strings.Contains(serve.stderr.String(), "waiting for the process that started the server")
-	}, time.Minute, 10*time.Millisecond, "serve waits for the import's server")
+	holder := holdServer(t, c, dir)
+	serve := startServeWaiting(t, c, "--addr", freeAddr(t))
 	require.NoError(t, serve.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case <-serve.done:
@@ -425,9 +401,43 @@ func TestServeStoppedWhileStartingExitsZero(t *testing.T) {
 	assert.NoError(t, serve.err, "stderr: %s", serve.stderr)
 	assert.NotContains(t, serve.stderr.String(), "folio:", "no error")
 
-	require.NoError(t, in.Close())
-	require.NoError(t, holder.Wait(), "stderr: %s", stderr)
+	require.NoError(t, holder.in.Close())
+	require.NoError(t, holder.cmd.Wait(), "stderr: %s", holder.stderr)
 	requireNoServer(t, dir)
+}
+
+// heldServer is an import reading standard input: it holds the embedded
+// server it started until its input ends.
+type heldServer struct {
+	cmd            *exec.Cmd
+	in             io.WriteCloser
+	stdout, stderr *bytes.Buffer
+}
+
+// holdServer starts `price import -` on the embedded default in dir and
+// waits until its server runs.
+func holdServer(t *testing.T, c *cli, dir string) *heldServer {
+	t.Helper()
+	cmd, stdout, stderr := c.command(t, t.Context(), "price", "import", "-")
+	cmd.Stdin = nil
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
+	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil },
+		time.Minute, 10*time.Millisecond, "the import starts the server")
+	return &heldServer{cmd: cmd, in: in, stdout: stdout, stderr: stderr}
+}
+
+// startServeWaiting starts serve while another command holds the server,
+// and waits until serve says it waits for that server to stop.
+func startServeWaiting(t *testing.T, c *cli, args ...string) *serveProc {
+	t.Helper()
+	serve := startServe(t, c, args...)
+	require.Eventually(t, func() bool {
+		return strings.Contains(serve.stderr.String(), "waiting for the process that started the server")
+	}, time.Minute, 10*time.Millisecond, "serve waits for the other command's server")
+	return serve
 }
 
 // nohup folio serve & keeps serving when the terminal closes: a SIGHUP

@@ -17,51 +17,90 @@ import (
 	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
 
-func TestFailingNestedUnitRollsBackOnlyItsWork(t *testing.T) {
-	t.Parallel()
-	pool, r := newDB(t)
-	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
-	buy(t, r, ids["Main"], secs["AAPL"], "10")
+// nestedFailures are the two ways fn fails a nested unit: it returns an
+// error, or it panics, which Do passes on with the same value once it has
+// rolled the nested unit back.
+var nestedFailures = []string{"error", "panic"}
 
+// failNested runs work in a nested unit of u, then fails the unit as how
+// says, recovering the panic, and checks that the failure came out as it
+// went in.
+func failNested(t *testing.T, ctx context.Context, u *uow.Unit, how string, work func(context.Context, *uow.Unit)) {
+	t.Helper()
 	inner := errors.New("inner failed")
-	var rep uow.Report
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["Main"])
-		require.NoError(t, err)
-		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day) // outer: kept
-		require.NoError(t, err)
-
+	var err error
+	got := recovered(func() {
 		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-			_, err := p.Sell(secs["AAPL"], dec("11"), day) // inner: undone
-			require.NoError(t, err)
-			require.NoError(t, p.Rename("Inner"))
-			q, err := domain.NewPortfolio("Inner only", "USD")
-			require.NoError(t, err)
-			u.Portfolios().Add(q)
-			require.NoError(t, u.Flush(ctx)) // even flushed work goes
+			work(ctx, u)
+			if how == "panic" {
+				panic(inner)
+			}
 			return inner
 		})
-		require.Same(t, inner, err)
-		// In memory too, the portfolio is back to before the nested unit:
-		// the version its flush before the savepoint gave it (2 + 1), not
-		// the one of the flush inside.
-		assert.Equal(t, "Main", p.Name())
-		require.Len(t, p.Investments(), 2)
-		assert.Equal(t, int64(3), p.Version())
+	})
+	if how == "panic" {
+		assert.Equal(t, inner, got, "the panic goes on with its value")
+	} else {
+		assert.Nil(t, got)
+		assert.Same(t, inner, err)
+	}
+}
 
-		_, err = p.Buy(secs["AAPL"], dec("2"), dec("1"), day) // outer again: kept
-		return err
-	}, uow.WithReport(&rep)))
-	t.Log("\n" + uowtest.Describe(rep))
-	assert.Equal(t, 1, rep.Attempts)
+// recovered runs f and returns what it panicked with (nil: no panic).
+func recovered(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
 
-	v, lots := stored(t, pool, ids["Main"])
-	assert.Len(t, lots, 3)
-	assert.Equal(t, int64(4), v, "created, bought, the flush before the savepoint, the commit")
-	assert.Equal(t, 1, count(t, pool, "portfolio"))
-	var name string
-	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
-	assert.Equal(t, "Main", name)
+// A nested unit that fails, by an error or a panic, is rolled back, in
+// memory and in the database (its flushed work too): the outer unit
+// commits its own work only.
+func TestFailingNestedUnitRollsBackOnlyItsWork(t *testing.T) {
+	t.Parallel()
+	for _, how := range nestedFailures {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			pool, r := newDB(t)
+			secs, ids := seed(t, r, []string{"AAPL"}, "Main")
+			buy(t, r, ids["Main"], secs["AAPL"], "10")
+
+			var rep uow.Report
+			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				p, err := u.Portfolios().Get(ctx, ids["Main"])
+				require.NoError(t, err)
+				_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day) // outer: kept
+				require.NoError(t, err)
+
+				failNested(t, ctx, u, how, func(ctx context.Context, u *uow.Unit) {
+					_, err := p.Sell(secs["AAPL"], dec("11"), day) // inner: undone
+					require.NoError(t, err)
+					require.NoError(t, p.Rename("Inner"))
+					q, err := domain.NewPortfolio("Inner only", "USD")
+					require.NoError(t, err)
+					u.Portfolios().Add(q)
+					require.NoError(t, u.Flush(ctx)) // even flushed work goes
+				})
+				// In memory too, the portfolio is back to before the nested
+				// unit: the version its flush before the savepoint gave it
+				// (2 + 1), not the one of the flush inside.
+				assert.Equal(t, "Main", p.Name())
+				require.Len(t, p.Investments(), 2)
+				assert.Equal(t, int64(3), p.Version())
+
+				_, err = p.Buy(secs["AAPL"], dec("2"), dec("1"), day) // outer again: kept
+				return err
+			}, uow.WithReport(&rep)))
+			t.Log("\n" + uowtest.Describe(rep))
+			assert.Equal(t, 1, rep.Attempts)
+
+			v, lots := stored(t, pool, ids["Main"])
+			assert.Len(t, lots, 3)
+			assert.Equal(t, int64(4), v, "created, bought, the flush before the savepoint, the commit")
+			assert.Equal(t, 1, count(t, pool, "portfolio"), "the nested unit's flushed portfolio is gone")
+			assert.Equal(t, "Main", storedName(t, pool, ids["Main"]))
+		})
+	}
 }
 
 func TestNestedUnitFailingInTheDatabaseLeavesOuterUsable(t *testing.T) {
@@ -112,55 +151,14 @@ func TestSucceedingNestedUnitsKeepTheirWork(t *testing.T) {
 	assert.Equal(t, int64(4), v, "each nested flush is one change")
 }
 
-// recovered runs f and returns what it panicked with (nil: no panic).
-func recovered(f func()) (p any) {
-	defer func() { p = recover() }()
-	f()
-	return nil
-}
-
-// A nested unit that panics is rolled back as one that fails, in memory and
-// in the database (its flushed work too), before the panic goes on with
-// the same value: an outer unit that recovers it commits its own work only.
-// Uncaught, the panic leaves the outer unit too, and nothing is written.
-func TestPanicInNestedUnitRestoresAndPanicsOn(t *testing.T) {
+// A panic no unit recovers leaves the outer unit too, which rolls back
+// everything, and passes on with its value.
+func TestPanicInNestedUnitUncaughtRollsBackTheOuterUnit(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
 	buy(t, r, ids["Main"], secs["AAPL"], "10")
-
-	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["Main"])
-		require.NoError(t, err)
-		_, err = p.Buy(secs["AAPL"], dec("1"), dec("1"), day) // outer: kept
-		require.NoError(t, err)
-		require.NoError(t, u.Flush(ctx))
-
-		got := recovered(func() {
-			_ = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-				_, err := p.Sell(secs["AAPL"], dec("11"), day)
-				require.NoError(t, err)
-				require.NoError(t, p.Rename("Inner"))
-				q, err := domain.NewPortfolio("Inner only", "USD")
-				require.NoError(t, err)
-				u.Portfolios().Add(q)
-				require.NoError(t, u.Flush(ctx)) // even flushed work goes
-				panic("nested")
-			})
-		})
-		assert.Equal(t, "nested", got, "the panic goes on with its value")
-		assert.Equal(t, "Main", p.Name())
-		assert.Len(t, p.Investments(), 2, "the sale is undone in memory")
-		assert.Equal(t, int64(3), p.Version(), "the version of the flush before the savepoint")
-
-		_, err = p.Buy(secs["AAPL"], dec("2"), dec("1"), day) // outer again: kept
-		return err
-	}))
 	v, lots := stored(t, pool, ids["Main"])
-	assert.Len(t, lots, 3)
-	assert.Equal(t, int64(4), v)
-	assert.Equal(t, 1, count(t, pool, "portfolio"), "the nested unit's flushed portfolio is gone")
-
 	assert.PanicsWithValue(t, "nested", func() {
 		_ = r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 			p, err := u.Portfolios().Get(ctx, ids["Main"])
@@ -175,41 +173,8 @@ func TestPanicInNestedUnitRestoresAndPanicsOn(t *testing.T) {
 	})
 	v2, lots2 := stored(t, pool, ids["Main"])
 	assert.Equal(t, v, v2, "the outer unit's flush is rolled back")
-	assert.Len(t, lots2, 3)
+	assert.Equal(t, lots, lots2)
 	requireHealthy(t, pool)
-}
-
-// In a Read unit too, a nested unit that panics puts back what it changed
-// in memory, and what was changed before it stays.
-func TestPanicInNestedUnitInReadRestores(t *testing.T) {
-	t.Parallel()
-	_, r := newDB(t)
-	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
-	buy(t, r, ids["Main"], secs["AAPL"], "10")
-	for _, tc := range readModes {
-		t.Run(tc.name, func(t *testing.T) {
-			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-				p, err := u.Portfolios().Get(ctx, ids["Main"])
-				require.NoError(t, err)
-				require.NoError(t, p.Rename("What if"))
-				got := recovered(func() {
-					_ = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-						require.NoError(t, p.Rename("Inner"))
-						_, err := p.Sell(secs["AAPL"], dec("4"), day)
-						require.NoError(t, err)
-						panic("nested")
-					})
-				})
-				assert.Equal(t, "nested", got)
-				assert.Equal(t, "What if", p.Name(), "the change before the nested unit stays")
-				if hs := p.Holdings(); assert.Len(t, hs, 1) {
-					assert.Equal(t, "10", hs[0].Quantity.String(), "the nested unit's sell is undone")
-				}
-				return nil
-			}, tc.opts...)
-			assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit changed an aggregate")
-		})
-	}
 }
 
 // readModes are the two kinds of Read unit: one transaction per round
@@ -228,34 +193,33 @@ func TestFailingNestedUnitInReadKeepsEarlierChanges(t *testing.T) {
 	secs, ids := seed(t, r, []string{"AAPL"}, "Main")
 	buy(t, r, ids["Main"], secs["AAPL"], "10")
 	for _, tc := range readModes {
-		t.Run(tc.name, func(t *testing.T) {
-			err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-				p, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
-				require.NoError(t, err)
-				sec, err := u.Securities().GetBySymbol(ctx, "AAPL")
-				require.NoError(t, err)
-				require.NoError(t, p.Rename("What if"))
-				require.NoError(t, sec.SetPrice(dec("99"), day))
-
-				inner := errors.New("inner")
-				err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-					require.NoError(t, p.Rename("Inner"))
-					_, err := p.Sell(sec, dec("4"), day)
+		for _, how := range nestedFailures {
+			t.Run(tc.name+", "+how, func(t *testing.T) {
+				err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+					p, err := u.Portfolios().Get(ctx, ids["Main"], uow.WithSecurities())
 					require.NoError(t, err)
-					require.NoError(t, sec.SetPrice(dec("1"), day))
-					return inner
-				})
-				require.Same(t, inner, err)
-				assert.Equal(t, "What if", p.Name(), "the change before the nested unit stays")
-				if hs := p.Holdings(); assert.Len(t, hs, 1) {
-					assert.Equal(t, "10", hs[0].Quantity.String(), "the nested unit's sell is undone")
-				}
-				price, _, _ := sec.LastPrice()
-				assert.Equal(t, "99", price.String(), "the price set before the nested unit stays")
-				return nil
-			}, tc.opts...)
-			assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit changed an aggregate")
-		})
+					sec, err := u.Securities().GetBySymbol(ctx, "AAPL")
+					require.NoError(t, err)
+					require.NoError(t, p.Rename("What if"))
+					require.NoError(t, sec.SetPrice(dec("99"), day))
+
+					failNested(t, ctx, u, how, func(ctx context.Context, u *uow.Unit) {
+						require.NoError(t, p.Rename("Inner"))
+						_, err := p.Sell(sec, dec("4"), day)
+						require.NoError(t, err)
+						require.NoError(t, sec.SetPrice(dec("1"), day))
+					})
+					assert.Equal(t, "What if", p.Name(), "the change before the nested unit stays")
+					if hs := p.Holdings(); assert.Len(t, hs, 1) {
+						assert.Equal(t, "10", hs[0].Quantity.String(), "the nested unit's sell is undone")
+					}
+					price, _, _ := sec.LastPrice()
+					assert.Equal(t, "99", price.String(), "the price set before the nested unit stays")
+					return nil
+				}, tc.opts...)
+				assert.ErrorIs(t, err, uow.ErrReadOnly, "the Read unit changed an aggregate")
+			})
+		}
 	}
 }
 
