@@ -170,10 +170,15 @@ func looksLikeHeader(rec []string) bool {
 	return word
 }
 
+// printsAsIs reports whether s is UTF-8 text of printable characters only.
+func printsAsIs(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}
+
 // shownPath is a file name as a message shows it: as it is, or quoted
 // when it holds bytes that are not UTF-8 or characters that do not print.
 func shownPath(name string) string {
-	if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+	if printsAsIs(name) {
 		return name
 	}
 	return strconv.Quote(name)
@@ -183,7 +188,7 @@ func shownPath(name string) string {
 // and quoted and clipped otherwise.
 func printable(s string) string {
 	const max = 80
-	if len(s) <= max && utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+	if len(s) <= max && printsAsIs(s) {
 		return s
 	}
 	// Quoted, escapes and all, it is at most max characters long (a
