@@ -293,6 +293,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), infoKey{}, ri), a.timeout)
 	defer cancel()
 	r = r.WithContext(ctx)
+	var body *deadlineBody
 	if r.Body != nil {
 		// The server's own writer, not rw: through it net/http learns that
 		// the body was cut off and closes the connection after the 413.
@@ -304,11 +305,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				deadline = d
 			}
 		}
-		r.Body = &deadlineBody{
+		body = &deadlineBody{
 			ReadCloser: http.MaxBytesReader(w, r.Body, a.maxBody),
 			rc:         http.NewResponseController(w),
 			deadline:   deadline,
 		}
+		r.Body = body
 	}
 
 	handler, pattern := a.mux.Handler(r)
@@ -340,6 +342,9 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.mux.ServeHTTP(rw, r)
 	}()
+	if body != nil && r.ContentLength != 0 {
+		body.unread()
+	}
 	a.logRequest(r, rw, ri, pattern, start, stack)
 }
 
@@ -465,6 +470,21 @@ type deadlineBody struct {
 	rc       *http.ResponseController
 	deadline time.Time
 	set, end bool
+}
+
+// unread holds to the request's deadline what net/http reads of a body
+// the handler left unread (a GET's, or one refused before it was
+// decoded): it drains the body before it answers, to reuse the
+// connection, and would otherwise wait for a client that stalls as long
+// as the server's ReadTimeout. Only for a request with a body: net/http
+// has begun its own read of the connection for one without, which a
+// deadline would cut short. (It clears the deadline when it begins that
+// read after a drained body.)
+func (b *deadlineBody) unread() {
+	if !b.set {
+		b.set = true
+		_ = b.rc.SetReadDeadline(b.deadline)
+	}
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {

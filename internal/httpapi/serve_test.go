@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -284,6 +285,13 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 // it a goroutine and a graceful shutdown, for ever.
 func stalledBody(t *testing.T, h http.Handler, config func(*http.Server)) (int, string) {
 	t.Helper()
+	return stalledRequest(t, h, config, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
+}
+
+// stalledRequest is stalledBody with the request (whose body must stop
+// short) given.
+func stalledRequest(t *testing.T, h http.Handler, config func(*http.Server), request string) (int, string) {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	config(srv.Config)
 	srv.Start()
@@ -292,7 +300,7 @@ func stalledBody(t *testing.T, h http.Handler, config func(*http.Server)) (int, 
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
-	_, err = io.WriteString(c, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
+	_, err = io.WriteString(c, request)
 	require.NoError(t, err)
 	// The rest never comes.
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
@@ -342,6 +350,66 @@ func TestBodyStillArrivingAtTheRequestTimeoutIs408(t *testing.T) {
 	assert.Equal(t, http.StatusRequestTimeout, status, "%s", body)
 	assert.Contains(t, body, `"detail":"the request body took longer to arrive than the 300ms the server allows a whole request"`)
 	assert.Zero(t, e.count(t, "portfolio"))
+}
+
+// TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest: a route that
+// answers without reading the body (a GET, a DELETE, a refusal before the
+// body is decoded) answers a client that announced a body and stalled
+// when the request's time runs out, not when the server's longer read
+// timeout does (net/http drains the body before it answers); then it
+// closes the connection. Nothing is written.
+func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RequestTimeout: 300 * time.Millisecond})
+	hour := func(s *http.Server) { s.ReadTimeout, s.WriteTimeout = time.Hour, time.Hour }
+	for _, tc := range []struct {
+		request string
+		status  int
+		detail  string
+	}{
+		{"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", http.StatusOK, `"status":"ok"`},
+		{"DELETE /portfolios/" + uuid.NewString() + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", http.StatusNotFound, `"detail":"portfolio `},
+		{"POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n{", http.StatusUnsupportedMediaType, `"detail":"Content-Type \"text/plain\" is not accepted`},
+		{"POST /portfolios?bogus=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"nam", http.StatusBadRequest, `"field":"bogus"`},
+	} {
+		status, body := stalledRequest(t, e.h, hour, tc.request)
+		assert.Equal(t, tc.status, status, "%s\n%s", tc.request, body)
+		assert.Contains(t, body, tc.detail, "%s", tc.request)
+	}
+	assert.Zero(t, e.count(t, "portfolio"))
+
+	// A body that is all there, or none, keeps the connection, and the
+	// request's deadline does not outlive the request: the next one on
+	// the connection runs as usual, after a request that ran past its
+	// time too.
+	httpapi.Route(e.h, "GET /late", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	srv := httptest.NewUnstartedServer(e.h)
+	hour(srv.Config)
+	srv.Start()
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	br := bufio.NewReader(c)
+	for _, req := range []string{
+		"GET /late HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		_, err = io.WriteString(c, req)
+		require.NoError(t, err)
+		res, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, res.StatusCode, "%q: %s", req, b)
+		assert.False(t, res.Close, "%q closes the connection", req)
+	}
 }
 
 // TestRequestOutlivesTheReadTimeoutOnceItsBodyIsIn: the server's read
