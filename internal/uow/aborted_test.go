@@ -17,10 +17,6 @@ import (
 	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
 
-// A name PostgreSQL refuses (22021: text cannot hold NUL): a statement that
-// fails on the server, aborting the transaction it runs in.
-const refusedName = "bad\x00name"
-
 // fn flushes a new portfolio, then swallows a failed query and returns nil.
 // The server would answer COMMIT with ROLLBACK; Do must not report success.
 func TestCommitAfterASwallowedFailureFails(t *testing.T) {
@@ -31,7 +27,7 @@ func TestCommitAfterASwallowedFailureFails(t *testing.T) {
 		require.NoError(t, err)
 		u.Portfolios().Add(p)
 		require.NoError(t, u.Flush(ctx))
-		_, err = u.Portfolios().GetByName(ctx, refusedName)
+		err = uow.FailOnServer(ctx, u)
 		require.Error(t, err)
 		return nil
 	}, uow.WithReport(&rep))
@@ -132,7 +128,7 @@ func TestAFailedNestedQueryLeavesTheEnclosingUnitUsable(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, p.Rename("Outer"))
 		err = u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
-			_, err := u.Portfolios().GetByName(ctx, refusedName)
+			err := uow.FailOnServer(ctx, u)
 			return err
 		})
 		var pgErr *pgconn.PgError
@@ -156,7 +152,7 @@ func TestReadUnitsAfterASwallowedFailure(t *testing.T) {
 
 	var rep uow.Report
 	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		_, err := u.Portfolios().GetByName(ctx, refusedName)
+		err := uow.FailOnServer(ctx, u)
 		require.Error(t, err)
 		p, err := u.Portfolios().Get(ctx, ids["Main"])
 		require.NoError(t, err)
@@ -165,13 +161,13 @@ func TestReadUnitsAfterASwallowedFailure(t *testing.T) {
 	}, uow.WithReport(&rep)))
 	const begin = "begin isolation level repeatable read read only"
 	assert.Equal(t, []string{
-		begin, "GetPortfolioByName", "ListInvestmentsByPortfolioName", "commit", // refused after the first
+		begin, "GetPortfolioByName", "commit", // refused
 		"rollback",
 		begin, "GetPortfolio", "ListInvestmentsByPortfolio", "commit",
 	}, uowtest.Names(rep))
 
 	err := r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		_, err := u.Portfolios().GetByName(ctx, refusedName)
+		err := uow.FailOnServer(ctx, u)
 		require.Error(t, err)
 		_, err = u.Portfolios().Get(ctx, ids["Main"])
 		assert.ErrorContains(t, err, "aborted by an earlier error")
@@ -199,7 +195,7 @@ func TestANestedUnitThatSwallowsAFailureFails(t *testing.T) {
 				if changes {
 					require.NoError(t, p.Rename("Inner"))
 				}
-				_, err := u.Portfolios().GetByName(ctx, refusedName)
+				err := uow.FailOnServer(ctx, u)
 				require.Error(t, err)
 				return nil
 			})

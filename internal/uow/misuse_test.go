@@ -255,6 +255,54 @@ func TestListRefusesTextTheDatabaseCannotHold(t *testing.T) {
 	}
 }
 
+// Looking up a name or symbol the database cannot hold (invalid UTF-8, a
+// NUL byte) finds nothing, and sends nothing: sent, it would abort the
+// unit's transaction (SQLSTATE 22021), and the unit's work with it.
+func TestLookupsOfTextTheDatabaseCannotHoldFindNothing(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAA"}, "P")
+	for _, bad := range []string{"\xff", "A\x00B", "\x00"} {
+		lookups := map[string]func(context.Context, *uow.Unit) error{
+			"GetBySymbol": func(ctx context.Context, u *uow.Unit) error {
+				_, err := u.Securities().GetBySymbol(ctx, bad)
+				return err
+			},
+			"GetBySymbols": func(ctx context.Context, u *uow.Unit) error {
+				_, err := u.Securities().GetBySymbols(ctx, []string{"AAA", bad})
+				return err
+			},
+			"GetByName": func(ctx context.Context, u *uow.Unit) error {
+				_, err := u.Portfolios().GetByName(ctx, bad)
+				return err
+			},
+			"WithSecuritiesBySymbol": func(ctx context.Context, u *uow.Unit) error {
+				if _, err := u.Portfolios().Get(ctx, ids["P"], uow.WithSecuritiesBySymbol(bad, "AAA")); err != nil {
+					return err
+				}
+				_, err := u.Securities().GetBySymbol(ctx, bad)
+				return err
+			},
+		}
+		for name, lookup := range lookups {
+			err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				p, err := u.Portfolios().Get(ctx, ids["P"])
+				if err != nil {
+					return err
+				}
+				err = lookup(ctx, u)
+				assert.ErrorIs(t, err, domain.ErrNotFound, "%s(%q)", name, bad)
+				assert.NotContains(t, err.Error(), "SQLSTATE", "%s(%q)", name, bad)
+				_, err = p.Buy(secs["AAA"], dec("1"), dec("1"), day)
+				return err
+			})
+			require.NoError(t, err, "%s(%q): the unit goes on", name, bad)
+		}
+	}
+	_, lots := stored(t, pool, ids["P"])
+	assert.Len(t, lots, 12, "every unit's buy was saved")
+}
+
 // Adding a second object for a portfolio the unit has, such as a copy
 // changed in another unit, fails rather than dropping its changes: in Do,
 // in Read, and in a nested unit of either, where only that unit fails.

@@ -90,12 +90,16 @@ const MaxPageSize = 1000
 // NUL bytes, with domain.ErrInvalid before anything is sent.
 func (o ListOptions) checkText(op string) error {
 	for _, s := range []struct{ what, text string }{{"search text", o.NameContains}, {"cursor (after)", o.After}} {
-		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
+		if !storable(s.text) {
 			return fmt.Errorf("%s: %w %s: it must be UTF-8 text without NUL bytes", op, domain.ErrInvalid, s.what)
 		}
 	}
 	return nil
 }
+
+// storable reports whether PostgreSQL's text type can hold s: UTF-8
+// without NUL bytes.
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 func (o ListOptions) limit() (int32, error) {
 	switch {
@@ -378,6 +382,11 @@ func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOpti
 	u := r.u
 	if o.lock && u.readOnly {
 		return nil, fmt.Errorf("lock portfolio %q: %w", name, ErrReadOnly)
+	}
+	if !storable(name) {
+		// No portfolio has the name, and sent it would abort the
+		// transaction.
+		return nil, fmt.Errorf("portfolio %q: %w", name, domain.ErrNotFound)
 	}
 	var root *dbgen.Portfolio
 	var found bool

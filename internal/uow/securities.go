@@ -64,8 +64,9 @@ func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Sec
 }
 
 // normalizeSymbols returns the symbols as domain.ParseSymbol reads them;
-// one it refuses stays as it is, and is not found. It returns symbols
-// itself when none changes.
+// one it refuses stays as it is, and is not found (missingSymbols leaves
+// it out of the query: the database holds no such symbol, and could not
+// take some as a parameter). It returns symbols itself when none changes.
 func normalizeSymbols(symbols []string) []string {
 	out := symbols
 	for i, s := range symbols {
@@ -81,15 +82,23 @@ func normalizeSymbols(symbols []string) []string {
 	return out
 }
 
-// missingSymbols returns the symbols the unit has no security for.
+// missingSymbols returns the symbols, normalized, the unit has no security
+// for, but for those no security can have (domain.ParseSymbol refuses
+// them). Sent, invalid UTF-8 or a NUL byte would abort the transaction.
 func (u *Unit) missingSymbols(symbols []string) []string {
 	var missing []string
 	for _, sym := range symbols {
-		if _, ok := u.symbols[sym]; !ok {
+		if _, ok := u.symbols[sym]; !ok && validSymbol(sym) {
 			missing = append(missing, sym)
 		}
 	}
 	return missing
+}
+
+// validSymbol reports whether domain.ParseSymbol returns sym as it is.
+func validSymbol(sym string) bool {
+	p, err := domain.ParseSymbol(sym)
+	return err == nil && p == sym
 }
 
 // symbolsCall appends to calls the statement that loads the securities
