@@ -66,7 +66,7 @@
 // Stop (or its exit, which releases the lock too). The owner's Stop turns
 // its own shared lock into an exclusive one, which it gets only once all
 // the others have let go, and only then shuts the server down; when it has
-// waited more than a second it logs a warning saying so. A cancelled ctx
+// waited 3 seconds it logs a warning saying so. A cancelled ctx
 // ends the wait, and the server is then shut down immediately, cutting off
 // whoever still uses it. A Start arriving while the owner waits joins the
 // server, so the owner waits for it too: a server in steady demand keeps

@@ -613,7 +613,7 @@ func (s *Server) Created() bool { return s.created }
 //
 // The owner's Stop of a non-ephemeral server first waits until every
 // other process that got the server from Start has called Stop or exited
-// (logging a warning if that takes more than a second), so that none of
+// (logging a warning if that takes 3 seconds), so that none of
 // them is refused a connection halfway through its work; a Start arriving
 // meanwhile joins the server, and Stop waits for it too. It waits up to
 // StopGrace: a process that uses the server for longer (folio serve, say)
