@@ -85,7 +85,10 @@ func WithBulkThreshold(n int) Option { return func(c *config) { c.bulk = max(n, 
 // to its last, so that everything it loads, in any number of round trips,
 // comes from one snapshot. It costs one more round trip, for the COMMIT at
 // the end. Without it, each round trip of a Read unit is a transaction of
-// its own (see Runner.Read). No effect on Do.
+// its own (see Runner.Read). Under WithIsolation(pgx.ReadCommitted), whose
+// statements each read the latest commits, such a unit runs at REPEATABLE
+// READ, which a read-only transaction can do without serialization
+// failures. No effect on Do.
 func WithSnapshot() Option { return func(c *config) { c.snapshot = true } }
 
 // WithReport fills *r with what the call did once Do or Read returns: for a

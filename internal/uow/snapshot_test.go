@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/folio-dev/folio/internal/uow"
+	"github.com/folio-dev/folio/internal/uow/uowtest"
 )
 
 // A portfolio and its lots are loaded by two statements in one pipeline. At
@@ -56,6 +57,11 @@ func TestLoadReadsOneSnapshot(t *testing.T) {
 		// What WithIsolation warns of: each statement sees the latest
 		// commits, the lots that of the commit, the portfolio not.
 		{"Do at READ COMMITTED", rc.Do, true},
+		{"Read at READ COMMITTED", rc.Read, true},
+		// WithSnapshot promises one snapshot, whatever the level.
+		{"Read WithSnapshot at READ COMMITTED", func(ctx context.Context, fn func(context.Context, *uow.Unit) error, opts ...uow.Option) error {
+			return rc.Read(ctx, fn, append(opts, uow.WithSnapshot())...)
+		}, false},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			v0, lots0 := stored(t, pool, id)
@@ -120,4 +126,26 @@ func TestLoadReadsOneSnapshot(t *testing.T) {
 			assert.Equal(t, want, s.lots)
 		})
 	}
+}
+
+// A Read unit WithSnapshot sees one snapshot over all its round trips,
+// also on a runner at READ COMMITTED: it runs at REPEATABLE READ.
+func TestSnapshotReadAtReadCommitted(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t, uow.WithIsolation(pgx.ReadCommitted))
+	seed(t, r, nil, "One")
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		before, err := u.Portfolios().List(ctx, uow.ListOptions{})
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, "insert into portfolio (id, name, currency) values (gen_random_uuid(), 'Two', 'USD')")
+		require.NoError(t, err)
+		after, err := u.Portfolios().List(ctx, uow.ListOptions{})
+		require.NoError(t, err)
+		assert.Len(t, before, 1)
+		assert.Len(t, after, 1, "a commit after the unit's first read is not seen")
+		return nil
+	}, uow.WithSnapshot(), uow.WithReport(&rep)))
+	assert.Equal(t, "begin isolation level repeatable read read only", uowtest.Names(rep)[0])
+	assert.Equal(t, 2, count(t, pool, "portfolio"))
 }

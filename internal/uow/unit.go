@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/folio-dev/folio/internal/domain"
 )
@@ -123,6 +124,13 @@ func symbolRank(s entryState) int {
 }
 
 func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
+	iso := cfg.isolation
+	if readOnly && cfg.snapshot && r.src.snapshotPerStatement(iso) {
+		// WithSnapshot promises one snapshot for the whole unit, which
+		// READ COMMITTED does not give. A read-only transaction at
+		// REPEATABLE READ never fails to serialize.
+		iso = pgx.RepeatableRead
+	}
 	return &Unit{
 		cfg:      cfg,
 		readOnly: readOnly,
@@ -130,10 +138,10 @@ func newUnit(r *Runner, cfg *config, readOnly bool, tr *sink) *Unit {
 		s: &session{
 			src:      r.src,
 			sink:     tr,
-			beginSQL: r.src.begin(readOnly, cfg.isolation),
+			beginSQL: r.src.begin(readOnly, iso),
 			perTrip:  readOnly && !cfg.snapshot,
 
-			snapshotPerStatement: r.src.snapshotPerStatement(cfg.isolation),
+			snapshotPerStatement: r.src.snapshotPerStatement(iso),
 		},
 		portfolios: make(map[uuid.UUID]*portfolioEntry),
 		securities: make(map[uuid.UUID]*securityEntry),
