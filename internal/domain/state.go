@@ -104,6 +104,41 @@ func RestorePortfolio(st PortfolioState) (*Portfolio, error) {
 	return p, nil
 }
 
+// Reset puts p back, in place, to st, a stored state of p's (the same id),
+// validated as RestorePortfolio validates it: so that every holder of the
+// pointer sees the portfolio as it was, when storage undoes changes (a
+// unit of work's failed savepoint). A p equal to st is left as it is.
+// Otherwise it counts as a change (Changes moves on), and a walk of Lots
+// under way panics at its next step if the lots differed, as after a Buy;
+// other differences, such as the name, do not disturb it.
+func (p *Portfolio) Reset(st PortfolioState) error {
+	if st.ID != p.id {
+		return fmt.Errorf("reset portfolio %s: %w: the state is portfolio %s's", p.id, ErrInvalid, st.ID)
+	}
+	fresh, err := RestorePortfolio(st)
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	sameLots := slices.EqualFunc(p.lots, fresh.lots, Investment.equal)
+	if sameLots && p.name == fresh.name && p.currency == fresh.currency && p.version == fresh.version &&
+		p.lastSale.Equal(fresh.lastSale) {
+		return nil
+	}
+	fresh.changes = p.changes + 1
+	fresh.lotChanges = p.lotChanges
+	if !sameLots {
+		fresh.lotChanges++
+	}
+	*p = *fresh
+	return nil
+}
+
+// equal reports whether two lots are the same lot with the same values.
+func (i Investment) equal(o Investment) bool {
+	return i.id == o.id && i.securityID == o.securityID && i.quantity.Equal(o.quantity) &&
+		i.unitCost.Equal(o.unitCost) && i.acquiredOn.Equal(o.acquiredOn)
+}
+
 func restoreLot(in InvestmentState) (Investment, error) {
 	if in.ID == uuid.Nil {
 		return Investment{}, fmt.Errorf("%w: the id is missing", ErrInvalid)

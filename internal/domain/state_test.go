@@ -211,3 +211,63 @@ func TestRestorePortfolioMessages(t *testing.T) {
 	_, err = domain.RestorePortfolio(st)
 	assert.EqualError(t, err, "restore portfolio 01900000-0000-7000-8000-0000000000aa: invalid: version 0: a stored portfolio has version 1 or more")
 }
+
+// Reset puts a portfolio back to a stored state in place. As it is, it
+// stays untouched: no change counted, a walk of its lots goes on. With
+// another name, a change, and the walk goes on; with other lots, a change
+// the walk notices, as it would a Buy. A state of another portfolio, or
+// one RestorePortfolio refuses, is an error and changes nothing.
+func TestReset(t *testing.T) {
+	p, sec, _, _, _, _, _ := threeLots(t)
+	p = saved(t, p)
+	stored := p.State()
+	before := p.Changes()
+
+	steps := 0
+	for range p.Lots() {
+		steps++
+		require.NoError(t, p.Reset(stored))
+	}
+	assert.Equal(t, 4, steps)
+	assert.Equal(t, before, p.Changes(), "a portfolio as its state: nothing changed")
+
+	renamed := stored
+	renamed.Name = "Elsewhere"
+	steps = 0
+	for range p.Lots() {
+		steps++
+		require.NoError(t, p.Reset(renamed))
+	}
+	assert.Equal(t, 4, steps, "a rename does not disturb the walk")
+	assert.Equal(t, "Elsewhere", p.Name())
+	assert.Equal(t, before+1, p.Changes())
+
+	_, err := p.Buy(sec, dec("1"), dec("2"), date(t, "2024-05-01"))
+	require.NoError(t, err)
+	require.Len(t, p.Investments(), 5)
+	changes := p.Changes()
+	require.NoError(t, p.Reset(stored))
+	assert.Equal(t, stored, p.State(), "the lot bought is gone, the name back")
+	assert.Greater(t, p.Changes(), changes, "Changes moves on")
+
+	fewer := stored
+	fewer.Investments = stored.Investments[1:]
+	steps = 0
+	assert.Panics(t, func() {
+		for range p.Lots() {
+			steps++
+			require.NoError(t, p.Reset(fewer))
+		}
+	}, "other lots, put in during the walk, are a change to them")
+	assert.Equal(t, 1, steps)
+	require.NoError(t, p.Reset(stored))
+	assert.Equal(t, stored, p.State())
+
+	other := stored
+	other.ID = uuid.New()
+	assert.ErrorIs(t, p.Reset(other), domain.ErrInvalid)
+	bad := stored
+	bad.Version = 0
+	assert.ErrorIs(t, p.Reset(bad), domain.ErrInvalid)
+	assert.Equal(t, stored, p.State(), "a refused state changes nothing")
+}

@@ -94,7 +94,8 @@
 //     objects the unit had before it to what they were then, those it
 //     loaded to what they were when loaded (they stay tracked, and what is
 //     changed on them afterwards is saved, as SQLAlchemy keeps them in the
-//     session), and those it added are forgotten. So are the securities it
+//     session), and those it added are forgotten; an object already as it
+//     should be is left alone (a walk of its Lots goes on). So are the securities it
 //     loaded after its flush wrote their prices by Revalue: the rollback
 //     put back a price the unit never read, so the next load reads them
 //     again, as new objects; the unit no longer saves the old ones.

@@ -680,3 +680,68 @@ func TestSymbolAfterFailedNestedUnitFindsTheNewSecurity(t *testing.T) {
 	})
 	require.ErrorIs(t, err, uow.ErrReadOnly, "the Add is a change a Read unit refuses at its end")
 }
+
+// A walk of a portfolio's Lots goes on around nested units that fail
+// without changing its lots, even after the unit changed them earlier
+// (before, the rollback rebuilt every object the unit tracked, and the
+// walk took that for a change); a nested unit that bought into it and
+// failed changed the lots during the walk, and the walk panics as after any
+// Buy.
+func TestWalkingLotsAroundFailingNestedUnits(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, _ := seed(t, r, []string{"AAPL"})
+	for _, how := range nestedFailures {
+		for _, mode := range []struct {
+			name string
+			run  func(context.Context, func(context.Context, *uow.Unit) error, ...uow.Option) error
+		}{{"Do", r.Do}, {"Read", r.Read}} {
+			t.Run(mode.name+" "+how, func(t *testing.T) {
+				_, ids := seed(t, r, nil, "Main "+t.Name(), "Other "+t.Name())
+				buy(t, r, ids["Main "+t.Name()], secs["AAPL"], "1", "2", "3")
+				later := day.AddDate(0, 0, 10)
+				err := mode.run(ctx, func(ctx context.Context, u *uow.Unit) error {
+					p, err := u.Portfolios().Get(ctx, ids["Main "+t.Name()])
+					require.NoError(t, err)
+					other, err := u.Portfolios().Get(ctx, ids["Other "+t.Name()])
+					require.NoError(t, err)
+					_, err = p.Buy(secs["AAPL"], dec("4"), dec("1"), later)
+					require.NoError(t, err)
+					if mode.name == "Do" {
+						require.NoError(t, u.Flush(ctx))
+					}
+					var walked []string
+					for l := range p.Lots() {
+						walked = append(walked, l.Quantity().String())
+						failNested(t, ctx, u, how, func(ctx context.Context, u *uow.Unit) {
+							require.NoError(t, other.Rename("Renamed "+t.Name()))
+							require.NoError(t, p.Rename("Main renamed "+t.Name()))
+						})
+					}
+					assert.Equal(t, []string{"1", "2", "3", "4"}, walked)
+					assert.Equal(t, "Main "+t.Name(), p.Name())
+					assert.Equal(t, "Other "+t.Name(), other.Name())
+
+					steps := 0
+					assert.Panics(t, func() {
+						for range p.Lots() {
+							steps++
+							failNested(t, ctx, u, how, func(ctx context.Context, u *uow.Unit) {
+								_, err := p.Buy(secs["AAPL"], dec("5"), dec("1"), later)
+								require.NoError(t, err)
+							})
+						}
+					})
+					assert.Equal(t, 1, steps)
+					assert.Len(t, p.Investments(), 4, "the nested buy is undone")
+					return nil
+				})
+				if mode.name == "Read" {
+					assert.ErrorIs(t, err, uow.ErrReadOnly, "the buy outside the nested units stands")
+				} else {
+					require.NoError(t, err)
+				}
+			})
+		}
+	}
+}

@@ -593,14 +593,14 @@ func unchangedSince(now uint64, changed bool) uint64 {
 }
 
 // resetPortfolio puts p back to the stored state st, in place, so that
-// every holder of the pointer sees it.
+// every holder of the pointer sees it. One that is as st is left alone:
+// a walk of its Lots, around a nested unit that failed without changing
+// it, goes on.
 func resetPortfolio(p *domain.Portfolio, st domain.PortfolioState) {
-	fresh, err := domain.RestorePortfolio(st)
-	if err != nil {
+	if err := p.Reset(st); err != nil {
 		// st came from State or from a row RestorePortfolio accepted.
 		panic(fmt.Sprintf("uow: restore snapshot of portfolio %s: %v", st.ID, err))
 	}
-	*p = *fresh
 }
 
 func resetSecurity(s *domain.Security, st domain.SecurityState) {
