@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -809,6 +810,27 @@ func TestAValueThatStartsWithADash(t *testing.T) {
 // table, which scripts rely on.
 func TestExitCodesMatchTheTable(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2, 3, 4, 5}, []int{exitOK, exitFailure, exitUsage, exitInvalid, exitNotFound, exitConflict})
+
+	// The README's table has the same codes, in order, each with the
+	// meaning the code gives it.
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, table, ok := strings.Cut(string(readme), "### Exit codes\n")
+	require.True(t, ok, "the README has an exit code table")
+	table, _, _ = strings.Cut(strings.TrimLeft(table, "\n"), "\n\n")
+	rows := regexp.MustCompile(`(?m)^\| (\d) \| ([a-z ]+)`).FindAllStringSubmatch(table, -1)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r[1]+" "+strings.TrimSpace(r[2]))
+	}
+	assert.Equal(t, []string{
+		fmt.Sprint(exitOK, " done"),
+		fmt.Sprint(exitFailure, " anything else"),
+		fmt.Sprint(exitUsage, " usage"),
+		fmt.Sprint(exitInvalid, " invalid input"),
+		fmt.Sprint(exitNotFound, " not found"),
+		fmt.Sprint(exitConflict, " conflict"),
+	}, got)
 }
 
 // TestExitCodeOf maps errors as the tracker and the unit of work wrap them
