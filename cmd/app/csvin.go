@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -17,22 +18,35 @@ import (
 	"github.com/folio-dev/folio/internal/tracker"
 )
 
-// maxLine bounds one line of an imported CSV file: a real row is a few
-// dozen bytes, and a bound keeps a corrupt or hostile file from being read
-// into memory whole.
+// maxLine bounds one line of an imported CSV file, and one record: a real
+// row is a few dozen bytes, and a bound keeps a corrupt or hostile file
+// from being read into memory whole.
 const maxLine = 64 << 10
 
-var errLineTooLong = reword(fmt.Sprintf("line longer than %d bytes", maxLine), domain.ErrInvalid)
+var (
+	errLineTooLong = reword(fmt.Sprintf("line longer than %d bytes", maxLine), domain.ErrInvalid)
+	// errOpenQuote: encoding/csv reads a quoted field over line breaks
+	// until its closing quote, so one quote too many would have it take
+	// the rest of the file in memory as one field.
+	errOpenQuote = reword(fmt.Sprintf("a quoted field runs on over the next lines for more than %d bytes: "+
+		"is its closing quote missing?", maxLine), domain.ErrInvalid)
+)
 
-// lineLimiter fails the read once a line exceeds maxLine.
+// lineLimiter fails the read once a line, or a record that a quoted field
+// carries over several lines, exceeds maxLine. It follows the quotes as
+// encoding/csv does, to tell a line break inside a field from the end of a
+// record (a doubled quote inside a field turns them off and on again).
 type lineLimiter struct {
 	r     io.Reader
-	run   int // bytes since the last newline
+	run   int // bytes since the record began
 	lines int // newlines seen
-	// cr: the byte before was a carriage return. loneCR: a carriage
-	// return not followed by a newline came before the first newline, as
-	// in a file saved with the line endings of classic Mac OS.
-	cr, loneCR bool
+	// record is the line the current record begins on.
+	record int
+	// quoted: inside a quoted field. cr: the byte before was a carriage
+	// return. loneCR: a carriage return not followed by a newline came
+	// before the first newline, as in a file saved with the line endings
+	// of classic Mac OS.
+	quoted, cr, loneCR bool
 }
 
 func (l *lineLimiter) Read(p []byte) (int, error) {
@@ -42,12 +56,22 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 			l.loneCR = true
 		}
 		l.cr = b == '\r'
-		if b == '\n' {
-			l.run = 0
+		switch {
+		case b == '"':
+			l.quoted = !l.quoted
+		case b == '\n':
 			l.lines++
-		} else if l.run++; l.run > maxLine {
-			if l.loneCR {
+			if !l.quoted {
+				l.run, l.record = 0, l.lines
+				continue
+			}
+		}
+		if l.run++; l.run > maxLine {
+			switch {
+			case l.loneCR:
 				return 0, errLoneCR
+			case l.record < l.lines:
+				return 0, errOpenQuote
 			}
 			return 0, errLineTooLong
 		}
@@ -83,6 +107,9 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1 // checked below, with a clearer message
 	cr.ReuseRecord = true
+	// Spaces around a field are dropped: before a quoted one, as the
+	// reader would otherwise take its quote for one inside the field.
+	cr.TrimLeadingSpace = true
 	first := true
 	for {
 		rec, err := cr.Read()
@@ -90,8 +117,11 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			return nil
 		}
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				return &tracker.RowError{Line: lim.lines + 1, Err: err}
+			if errors.Is(err, errLineTooLong) || errors.Is(err, errOpenQuote) {
+				return &tracker.RowError{Line: lim.record + 1, Err: err}
+			}
+			if errors.Is(err, syscall.EISDIR) {
+				return reword("it is a directory: give a CSV file", domain.ErrInvalid)
 			}
 			if errors.Is(err, errLoneCR) || lim.loneCR {
 				return &tracker.RowError{Line: 1, Err: errLoneCR}

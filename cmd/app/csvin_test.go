@@ -2,9 +2,12 @@ package main
 
 import (
 	"io"
+	"io/fs"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -100,6 +103,80 @@ func TestReadLongLineIsBoundedInMemory(t *testing.T) {
 	assert.Equal(t, 2, rowErr.Line)
 	assert.ErrorContains(t, err, "line longer than 65536 bytes")
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "allocated while reading")
+}
+
+// digitLines yields a line of 1000 '1's n times, without holding them.
+type digitLines struct{ n, at int }
+
+func (l *digitLines) Read(p []byte) (int, error) {
+	if l.n == 0 {
+		return 0, io.EOF
+	}
+	k := 0
+	for k < len(p) && l.n > 0 {
+		if l.at == 1000 {
+			p[k] = '\n'
+			l.at, l.n = 0, l.n-1
+		} else {
+			p[k] = '1'
+			l.at++
+		}
+		k++
+	}
+	return k, nil
+}
+
+// A quote that is never closed would have encoding/csv read the rest of
+// the file into one field, over any number of short lines: the record is
+// refused once it passes the bound, by the line it begins on, without the
+// file in memory (64 MiB here), whether the quote opens a field or is one
+// too many in a file of good rows.
+func TestReadOpenQuoteIsBoundedInMemory(t *testing.T) {
+	good := strings.Repeat("AAPL,2024-06-28,190.5\n", 100_000)
+	for name, in := range map[string]func() io.Reader{
+		"field": func() io.Reader {
+			return io.MultiReader(strings.NewReader("AAPL,2024-06-28,190.5\nAAPL,2024-06-29,\""), &digitLines{n: 64 << 10})
+		},
+		"stray": func() io.Reader {
+			return io.MultiReader(strings.NewReader("AAPL,2024-06-28,190.5\n\"MSFT,2024-06-28,415\n"), strings.NewReader(good), &digitLines{n: 64 << 10})
+		},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := readPrices(in(), func(int) {})
+		runtime.ReadMemStats(&after)
+		var rowErr *tracker.RowError
+		require.ErrorAs(t, err, &rowErr, name)
+		assert.Equal(t, 2, rowErr.Line, name)
+		assert.ErrorIs(t, err, domain.ErrInvalid)
+		assert.EqualError(t, err, "line 2: a quoted field runs on over the next lines for more than 65536 bytes: is its closing quote missing?", name)
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "%s: allocated while reading", name)
+	}
+
+	// A quoted field may hold doubled quotes, commas and, within the
+	// bound, line breaks; the reader takes them as encoding/csv does.
+	_, err := readPrices(strings.NewReader("\"AA\"\"PL\",2024-06-28,190.5\n"), func(int) {})
+	assert.ErrorContains(t, err, `line 1: invalid symbol "AA\"PL"`)
+	_, err = readPrices(strings.NewReader("AAPL,2024-06-28,\"19\n0.5\"\n"), func(int) {})
+	assert.ErrorContains(t, err, `line 1: invalid price "19\n0.5"`)
+}
+
+// Spaces before and after a field are dropped, before a quoted one too.
+func TestReadSpacesAroundQuotedFields(t *testing.T) {
+	rows, err := readPrices(strings.NewReader("symbol, date, price\nAAPL, \"2024-06-28\",  \"190.5\"\n\t\"MSFT\",2024-06-28 ,415\n"), func(int) {})
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	assert.Equal(t, "AAPL 2024-06-28 190.5", rows[0].Symbol+" "+rows[0].Date.Format("2006-01-02")+" "+rows[0].Price.String())
+	assert.Equal(t, "MSFT", rows[1].Symbol)
+	assert.Equal(t, 3, rows[1].Line)
+}
+
+// Standard input that is a directory (folio price import - < dir) is
+// refused as a directory given as the file is.
+func TestReadADirectory(t *testing.T) {
+	_, err := readPrices(iotest.ErrReader(&fs.PathError{Op: "read", Path: "/dev/stdin", Err: syscall.EISDIR}), func(int) {})
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+	assert.EqualError(t, err, "it is a directory: give a CSV file")
 }
 
 // A file whose lines end in a lone CR (classic Mac OS) reads as one line:
