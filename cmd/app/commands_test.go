@@ -772,6 +772,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sell", "Main", "AAPL", "1", "-price", "--json"}, "folio: flag needs an argument: -price (--json after it is a flag"},
 		{[]string{"--database-url", "--json=postgres://u:S3cretPw@h/d", "portfolio", "list"}, "folio: flag needs an argument: --database-url (--json after it is a flag"},
 		{[]string{"security", "add", "ZZ", "--name", "--bogus"}, "folio: flag needs an argument: --name (--bogus after it is a flag"},
+		// Nor is the "--" that ends the flags.
+		{[]string{"buy", "Main", "AAPL", "--price", "--", "1"}, "folio: flag needs an argument: --price (the -- after it ends the flags; write --price=-- for a value of --)\n"},
+		{[]string{"portfolio", "create", "--currency", "--", "X"}, "folio: flag needs an argument: --currency (the -- after it ends the flags"},
+		{[]string{"--database-url", "--", "portfolio", "list"}, "folio: flag needs an argument: --database-url (the -- after it ends the flags"},
 		// A flag with a value given twice: the flag package would keep
 		// the last, and a trade would be recorded at a price the user may
 		// not have meant.
