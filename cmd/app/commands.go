@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -252,11 +253,21 @@ func openInput(e *env, name string) (io.ReadCloser, error) {
 		}()
 		return nil, interrupted(e, name, context.Cause(e.ctx))
 	}
-	if errors.Is(o.err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(o.err, fs.ErrNotExist) || errors.Is(o.err, syscall.ENOTDIR):
+		// ENOTDIR: a file where the path wants a directory, a.csv/b.csv.
 		return nil, fmt.Errorf("%w: %s", errNoFile, shownPath(name))
-	}
-	if o.err != nil {
-		return nil, o.err
+	case errors.Is(o.err, syscall.ENAMETOOLONG):
+		return nil, reword(fmt.Sprintf("the file name is too long for the system (%d bytes): give a CSV file, or - for standard input", len(name)), domain.ErrInvalid)
+	case o.err != nil:
+		// Permission denied, say: the cause in words, without Go's
+		// "open NAME:" in front of it.
+		cause := o.err
+		var pe *fs.PathError
+		if errors.As(o.err, &pe) {
+			cause = pe.Err
+		}
+		return nil, fmt.Errorf("cannot open %s: %w", shownPath(name), cause)
 	}
 	if fi, err := o.f.Stat(); err == nil && fi.IsDir() {
 		o.f.Close()

@@ -160,6 +160,15 @@ func TestImportOfAnEmptyFileNameOrADirectory(t *testing.T) {
 	require.NoError(t, os.Mkdir(bad, 0o755))
 	assert.Equal(t, "folio: "+strconv.Quote(bad)+" is a directory: give a CSV file, or - for standard input\n",
 		c.fails(t, 3, "price", "import", bad))
+
+	// A path through a file is no file either; a name too long for the
+	// system is a mistake in the command line.
+	file := filepath.Join(dir, "prices.csv")
+	require.NoError(t, os.WriteFile(file, []byte("AAPL,2024-01-02,1\n"), 0o644))
+	assert.Equal(t, "folio: no such file: "+file+"/x.csv\n", c.fails(t, 4, "price", "import", file+"/x.csv"))
+	long := strings.Repeat("a", 300) + ".csv"
+	assert.Equal(t, "folio: the file name is too long for the system (304 bytes): give a CSV file, or - for standard input\n",
+		c.fails(t, 3, "price", "import", long))
 }
 
 // Flag errors name the flag with two dashes, and leave what the user typed
