@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -250,6 +251,17 @@ func (e *env) startEmbedded() (*pglocal.Server, string, error) {
 	}
 	if dir == "" {
 		dir = defaultDataDir
+	}
+	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
+		// The cluster's own directory, pgdata, given for the one that
+		// holds it: starting there would create a second cluster inside
+		// the first.
+		hint := ""
+		if filepath.Base(filepath.Clean(dir)) == "pgdata" {
+			hint = " (here " + shownPath(filepath.Dir(filepath.Clean(dir))) + ")"
+		}
+		return nil, "", &configError{fmt.Sprintf("%s is a PostgreSQL data directory itself: give folio's data directory, "+
+			"which holds its cluster in pgdata%s", shownPath(dir), hint)}
 	}
 	srv, err := pglocal.Start(e.ctx, pglocal.Options{
 		DataDir: filepath.Join(dir, "pgdata"),

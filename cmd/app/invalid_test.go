@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -590,6 +591,25 @@ func TestDataDirWhiteSpace(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing is made")
+}
+
+// TestDataDirThatIsACluster: the cluster's own directory given as the data
+// directory (it holds PG_VERSION) is refused, rather than a second cluster
+// made inside the first.
+func TestDataDirThatIsACluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pgdata := filepath.Join(dir, "pgdata")
+	require.NoError(t, os.Mkdir(pgdata, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(pgdata, "PG_VERSION"), []byte("15\n"), 0o600))
+	c := &cli{dir: dir}
+	assert.Equal(t, "folio: "+pgdata+" is a PostgreSQL data directory itself: give folio's data directory, which holds its cluster in pgdata (here "+dir+")\n",
+		c.fails(t, 2, "--data-dir", pgdata, "portfolio", "list"))
+	c.env = []string{"FOLIO_DATA_DIR=" + pgdata + "/"}
+	assert.Contains(t, c.fails(t, 2, "migrate", "status"), "is a PostgreSQL data directory itself")
+	entries, err := os.ReadDir(pgdata)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "nothing is made beside PG_VERSION")
 }
 
 // TestTradesBeforeTheLatestSale: a buy or sell dated before the portfolio's
