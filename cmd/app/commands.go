@@ -172,7 +172,7 @@ func securityList(e *env, _ []string) error {
 		return printJSON(e.stdout, nonNil(all))
 	}
 	if search := flagOf(e, "search"); len(all) == 0 && search != "" {
-		fmt.Fprintf(e.stdout, "No security's name or symbol contains %q.\n", search)
+		fmt.Fprintf(e.stdout, "No security's name or symbol contains %s.\n", quotedSearch(search))
 		return nil
 	}
 	if len(all) == 0 {
@@ -421,7 +421,7 @@ func portfolioList(e *env, _ []string) error {
 		return printJSON(e.stdout, nonNil(all))
 	}
 	if search := flagOf(e, "search"); len(all) == 0 && search != "" {
-		fmt.Fprintf(e.stdout, "No portfolio name contains %q.\n", search)
+		fmt.Fprintf(e.stdout, "No portfolio name contains %s.\n", quotedSearch(search))
 		return nil
 	}
 	if len(all) == 0 {

@@ -267,6 +267,10 @@ func TestPortfolioLifecycle(t *testing.T) {
 		"Growth  USD          1      402.34",
 	}, lines(c.ok(t, "portfolio", "list", "--search", "GROW")))
 	assert.Equal(t, "No portfolio name contains \"zzzz\".\n", c.ok(t, "portfolio", "list", "--search", "zzzz"))
+	// A long search is repeated cut short.
+	long := strings.Repeat("é", 5000)
+	assert.Equal(t, "No portfolio name contains \""+strings.Repeat("é", 64)+"\"… (10000 bytes).\n", c.ok(t, "portfolio", "list", "--search", long))
+	assert.Equal(t, "No security's name or symbol contains \""+strings.Repeat("é", 64)+"\"… (10000 bytes).\n", c.ok(t, "security", "list", "--search", long))
 	var none []summaryJSON
 	c.okJSON(t, &none, "portfolio", "list", "--search", "zzzz")
 	assert.NotNil(t, none)

@@ -294,3 +294,18 @@ func quoted(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// quotedSearch is a search text as a message repeats it: quoted, and a
+// long one cut short with its length, so that a search given a megabyte
+// does not print one back.
+func quotedSearch(s string) string {
+	const maxRunes = 64
+	n := 0
+	for i := range s {
+		if n == maxRunes {
+			return strconv.Quote(s[:i]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+		}
+		n++
+	}
+	return strconv.Quote(s)
+}
