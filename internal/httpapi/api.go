@@ -293,7 +293,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), infoKey{}, ri), a.timeout)
 	defer cancel()
 	r = r.WithContext(ctx)
-	var body *deadlineBody
 	if r.Body != nil {
 		// The server's own writer, not rw: through it net/http learns that
 		// the body was cut off and closes the connection after the 413.
@@ -305,12 +304,16 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				deadline = d
 			}
 		}
-		body = &deadlineBody{
+		body := &deadlineBody{
 			ReadCloser: http.MaxBytesReader(w, r.Body, a.maxBody),
 			rc:         http.NewResponseController(w),
 			deadline:   deadline,
 		}
 		r.Body = body
+		if r.ContentLength != 0 {
+			// Before the response goes out: see unread.
+			rw.beforeWrite = body.unread
+		}
 	}
 
 	handler, pattern := a.mux.Handler(r)
@@ -342,9 +345,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.mux.ServeHTTP(rw, r)
 	}()
-	if body != nil && r.ContentLength != 0 {
-		body.unread()
-	}
+	rw.writing() // a handler that wrote nothing
 	a.logRequest(r, rw, ri, pattern, start, stack)
 }
 
@@ -474,12 +475,14 @@ type deadlineBody struct {
 
 // unread holds to the request's deadline what net/http reads of a body
 // the handler left unread (a GET's, or one refused before it was
-// decoded): it drains the body before it answers, to reuse the
-// connection, and would otherwise wait for a client that stalls as long
-// as the server's ReadTimeout. Only for a request with a body: net/http
-// has begun its own read of the connection for one without, which a
-// deadline would cut short. (It clears the deadline when it begins that
-// read after a drained body.)
+// decoded): it drains the body before it sends the response, to reuse
+// the connection, and would otherwise wait for a client that stalls as
+// long as the server's ReadTimeout. It runs before the response's first
+// byte is written (a response larger than net/http's buffer goes out, and
+// the body is drained, while the handler writes it), and only for a
+// request with a body: net/http has begun its own read of the connection
+// for one without, and after a drained body, which a deadline would cut
+// short (it clears the deadline when it begins that read).
 func (b *deadlineBody) unread() {
 	if !b.set {
 		b.set = true
@@ -507,9 +510,20 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// beforeWrite, if set, runs once, before the response is written.
+	beforeWrite func()
+}
+
+// writing runs beforeWrite, the first time only.
+func (w *responseWriter) writing() {
+	if f := w.beforeWrite; f != nil {
+		w.beforeWrite = nil
+		f()
+	}
 }
 
 func (w *responseWriter) WriteHeader(status int) {
+	w.writing()
 	if w.status == 0 {
 		w.status = status
 	}
@@ -517,6 +531,7 @@ func (w *responseWriter) WriteHeader(status int) {
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {
+	w.writing()
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}

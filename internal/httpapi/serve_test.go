@@ -362,12 +362,26 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, httpapi.Options{RequestTimeout: 300 * time.Millisecond})
 	hour := func(s *http.Server) { s.ReadTimeout, s.WriteTimeout = time.Hour, time.Hour }
+	// Answers larger than net/http's buffer go out, and the body is
+	// drained, while the handler writes them; late ones are written after
+	// the request's deadline.
+	big := strings.Repeat("x", 3000)
+	httpapi.Route(e.h, "GET /big", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) })
+	httpapi.Route(e.h, "GET /late", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	httpapi.Route(e.h, "GET /late-big", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		_, _ = io.WriteString(w, big)
+	})
 	for _, tc := range []struct {
 		request string
 		status  int
 		detail  string
 	}{
 		{"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", http.StatusOK, `"status":"ok"`},
+		{"GET /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", http.StatusOK, big},
 		{"DELETE /portfolios/" + uuid.NewString() + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", http.StatusNotFound, `"detail":"portfolio `},
 		{"POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n{", http.StatusUnsupportedMediaType, `"detail":"Content-Type \"text/plain\" is not accepted`},
 		{"POST /portfolios?bogus=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"nam", http.StatusBadRequest, `"field":"bogus"`},
@@ -382,10 +396,6 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 	// request's deadline does not outlive the request: the next one on
 	// the connection runs as usual, after a request that ran past its
 	// time too.
-	httpapi.Route(e.h, "GET /late", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(400 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
-	})
 	srv := httptest.NewUnstartedServer(e.h)
 	hour(srv.Config)
 	srv.Start()
@@ -399,6 +409,10 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 		"GET /late HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
 		"GET /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /late-big HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /late-big HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
 		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		_, err = io.WriteString(c, req)
