@@ -343,8 +343,8 @@ func TestVersionBumpsLockInIDOrder(t *testing.T) {
 	}
 }
 
-// A flush that bumped a portfolio's version holds its row lock: asking for
-// the lock afterwards sends nothing.
+// A flush that bumped a portfolio's version, or inserted it, holds its row
+// lock: asking for the lock afterwards sends nothing.
 func TestFlushedPortfolioIsLocked(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)
@@ -361,6 +361,16 @@ func TestFlushedPortfolioIsLocked(t *testing.T) {
 		_, err = u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
 		require.NoError(t, err)
 		assert.Equal(t, before, u.Stats(), "the lock is already held")
+
+		fresh, err := domain.NewPortfolio("New", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(fresh)
+		require.NoError(t, u.Flush(ctx))
+		before = u.Stats()
+		got, err := u.Portfolios().Get(ctx, fresh.ID(), uow.ForUpdate())
+		require.NoError(t, err)
+		assert.Same(t, fresh, got)
+		assert.Equal(t, before, u.Stats(), "the inserted row is this transaction's")
 		return nil
 	}, uow.WithReport(&rep)))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -415,6 +416,15 @@ func TestARemovedSecuritysSymbolIsFreeInTheSameUnit(t *testing.T) {
 		_, err = p.Buy(s, dec("7"), dec("9"), day.AddDate(0, 0, 5))
 		require.NoError(t, err)
 		newID = s.ID()
+
+		// After the flush that deletes the old one, the symbol still
+		// finds the new one, without a query.
+		require.NoError(t, u.Flush(ctx))
+		stats := u.Stats()
+		got, err = u.Securities().GetBySymbol(ctx, "xyz")
+		require.NoError(t, err)
+		assert.Same(t, s, got)
+		assert.Equal(t, stats, u.Stats(), "answered from the identity map")
 		return nil
 	}))
 	var id uuid.UUID
@@ -550,6 +560,9 @@ func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 				}, uow.WithReport(&rep))
 			}()
 			<-read
+			// Also when this unit fails the test: the other one waits.
+			release := sync.OnceFunc(func() { close(written) })
+			defer release()
 			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 				a, err := u.Securities().GetBySymbol(ctx, "AAA")
 				require.NoError(t, err)
@@ -564,7 +577,7 @@ func TestSecurityChangesAreCheckedAtReadCommitted(t *testing.T) {
 				require.NoError(t, err)
 				return b.SetPrice(dec("30"), day.AddDate(0, 0, 1))
 			}))
-			close(written)
+			release()
 			require.NoError(t, <-done)
 			t.Log("\n" + uowtest.Describe(rep))
 			assert.Equal(t, 2, attempts, "the first attempt conflicted")
@@ -836,4 +849,29 @@ func TestLatestSaleIsStoredAndKeepsTradesInOrder(t *testing.T) {
 		return err
 	}))
 	assert.Equal(t, day.AddDate(0, 0, 8).Format(time.DateOnly), storedLastSale(t, pool, ids["Main"]))
+}
+
+// A unit whose trades leave the lots as they were (bought and sold again)
+// still changed the portfolio: its latest sale moved, which is saved with
+// a version bump, so that a later trade dated before that sale is refused.
+func TestTradesThatLeaveTheLotsAsTheyWereAreSaved(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAA"}, "Main")
+	v0, _ := stored(t, pool, ids["Main"])
+	sold := day.AddDate(0, 0, 3)
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		_, err = p.Buy(secs["AAA"], dec("2"), dec("10"), day)
+		require.NoError(t, err)
+		_, err = p.Sell(secs["AAA"], dec("2"), sold)
+		require.NoError(t, err)
+		assert.Zero(t, p.NumInvestments())
+		return nil
+	}))
+	v1, lots := stored(t, pool, ids["Main"])
+	assert.Empty(t, lots)
+	assert.Equal(t, v0+1, v1)
+	assert.Equal(t, sold.Format(time.DateOnly), storedLastSale(t, pool, ids["Main"]))
 }
