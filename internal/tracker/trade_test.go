@@ -538,4 +538,9 @@ func TestNoDateIsTodayInUTC(t *testing.T) {
 	r, err := e.svc.Report(ctx, tracker.ByID(p.ID))
 	require.NoError(t, err)
 	assert.Equal(t, "2024-06-16", r.AsOf.String(), "the report's day")
+	// Of a portfolio with nothing dated: today in UTC still.
+	empty := e.portfolio(t, "Empty")
+	r, err = e.svc.Report(ctx, tracker.ByID(empty.ID))
+	require.NoError(t, err)
+	assert.Equal(t, "2024-06-16", r.AsOf.String(), "the report's day, with nothing dated")
 }
