@@ -157,11 +157,14 @@ func TestNestedUnitsInATransactionalTest(t *testing.T) {
 		require.NoError(t, err)
 		u.Portfolios().Add(p)
 		require.NoError(t, u.Flush(ctx))
-		_, err = u.Portfolios().GetByName(ctx, "bad\x00name")
-		require.Error(t, err)
+		dup, err := domain.NewPortfolio("Outer", "USD")
+		require.NoError(t, err)
+		u.Portfolios().Add(dup)
+		require.ErrorIs(t, u.Flush(ctx), domain.ErrAlreadyExists) // 23505 on the server
 		return nil
 	})
 	require.ErrorContains(t, err, "aborted by an earlier error")
+	require.ErrorIs(t, err, domain.ErrAlreadyExists)
 	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
 		_, err := u.Portfolios().GetByName(ctx, "Lost")
 		assert.ErrorIs(t, err, domain.ErrNotFound)
