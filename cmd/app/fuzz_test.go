@@ -99,6 +99,10 @@ func FuzzReadPrices(f *testing.F) {
 		"AAPL,0000-01-01,1\n",
 		"AAPL,2024-06-01,0.00000000001\n",
 		"\ufeffsymbol,date,price\n",
+		"AAPL, \"2024-06-01\",\t\"1\"\n",
+		"AAPL, \"2024-06-01\" ,1\n",
+		"\"AAPL\" ,2024-06-01,1\n",
+		"AAPL,2024-06-01,\"1\n2\"\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -150,6 +154,7 @@ func csvOracle(t *testing.T, file []byte, columns ...string) []oracleRow {
 	t.Helper()
 	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(file, []byte("\ufeff"))))
 	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true // the spaces around a field are dropped, before a quote too
 	var out []oracleRow
 	for i := 0; ; i++ {
 		rec, err := cr.Read()
