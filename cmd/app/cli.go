@@ -195,13 +195,14 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		valued = append(valued, f.Name)
 		if !hasValue && i+1 < len(args) {
-			if args[i+1] == "--" {
+			next := args[i+1]
+			if next == "--" {
 				// "--price -- 1": the value was forgotten, or meant to
 				// be "--", which goes in the same word, --price=--.
 				return pos, usagef("flag needs an argument: %s (the -- after it ends the flags; write %s=-- for a value of --)",
 					spelling(a), spelling(a))
 			}
-			if next := args[i+1]; isFlag(next) {
+			if isFlag(next) {
 				// "--name --json": the value was forgotten, and taking
 				// the next flag for it would store a security called
 				// "--json", or blame the wrong word. A value that starts

@@ -257,8 +257,8 @@ func (e *env) startEmbedded() (*pglocal.Server, string, error) {
 		// holds it: starting there would create a second cluster inside
 		// the first.
 		hint := ""
-		if filepath.Base(filepath.Clean(dir)) == "pgdata" {
-			hint = " (here " + shownPath(filepath.Dir(filepath.Clean(dir))) + ")"
+		if clean := filepath.Clean(dir); filepath.Base(clean) == "pgdata" {
+			hint = " (here " + shownPath(filepath.Dir(clean)) + ")"
 		}
 		return nil, "", &configError{fmt.Sprintf("%s is a PostgreSQL data directory itself: give folio's data directory, "+
 			"which holds its cluster in pgdata%s", shownPath(dir), hint)}
