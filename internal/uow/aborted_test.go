@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
@@ -290,4 +291,105 @@ func TestAReadRoundTripAfterAClientSideFailureBeginsAgain(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"begin isolation level repeatable read read only", "GetPortfolio", "ListInvestmentsByPortfolio", "commit"}, second)
+}
+
+// Once a statement has aborted the transaction, everything that returns an
+// error returns the first one, even a lookup the identity map could answer:
+// fn must not go on with objects of a transaction that cannot commit.
+func TestEverythingAfterAFailureReturnsTheFirstError(t *testing.T) {
+	pool, r := newDB(t)
+	secs, ids := seed(t, r, []string{"AAA"}, "Main")
+	var rep uow.Report
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		s, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		first := uow.FailOnServer(ctx, u)
+		require.Error(t, first)
+		trips := u.Stats().RoundTrips
+
+		calls := []struct {
+			name string
+			call func() error
+		}{
+			{"Portfolios.Get", func() error { _, err := u.Portfolios().Get(ctx, ids["Main"]); return err }},
+			{"Portfolios.GetMany", func() error {
+				_, err := u.Portfolios().GetMany(ctx, []uuid.UUID{ids["Main"]})
+				return err
+			}},
+			{"Securities.Get", func() error { _, err := u.Securities().Get(ctx, secs["AAA"].ID()); return err }},
+			{"Securities.GetBySymbol", func() error { _, err := u.Securities().GetBySymbol(ctx, "AAA"); return err }},
+			{"Securities.Revalue", func() error {
+				return u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("11"), Date: day}})
+			}},
+			{"Portfolios.Remove", func() error { return u.Portfolios().Remove(p) }},
+			{"Securities.Remove", func() error { return u.Securities().Remove(s) }},
+			{"Flush", func() error { return u.Flush(ctx) }},
+			{"Do", func() error {
+				return u.Do(ctx, func(context.Context, *uow.Unit) error {
+					t.Error("a nested unit ran in an aborted transaction")
+					return nil
+				})
+			}},
+		}
+		for _, c := range calls {
+			err := c.call()
+			assert.ErrorContains(t, err, "aborted by an earlier error", c.name)
+			var pgErr *pgconn.PgError
+			if assert.ErrorAs(t, err, &pgErr, c.name) {
+				assert.Equal(t, "22021", pgErr.Code, c.name)
+			}
+		}
+		assert.Equal(t, trips, u.Stats().RoundTrips, "nothing sent")
+		price, _, _ := s.LastPrice()
+		assert.True(t, price.Equal(dec("10")), "the refused Revalue changed nothing: %s", price)
+		return nil
+	}, uow.WithReport(&rep))
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "22021", pgErr.Code)
+	assert.Equal(t, 1, count(t, pool, "portfolio"))
+	assert.Equal(t, 1, count(t, pool, "security"))
+}
+
+// A change the unit refuses after a statement failed does not hide that
+// failure: the first error is the one the runner sees, and retries by. Here
+// it is a serialization failure, retried; the refusal (a copy of a loaded
+// portfolio added) would not be.
+func TestARefusalAfterAFailureLeavesTheFirstError(t *testing.T) {
+	pool, r := newDB(t)
+	_, ids := seed(t, r, nil, "Main")
+	other := make(chan *domain.Portfolio, 1)
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		other <- p
+		return err
+	}))
+	copyOfMain := <-other
+
+	var rep uow.Report
+	attempts := 0
+	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		attempts++
+		p, err := u.Portfolios().Get(ctx, ids["Main"])
+		require.NoError(t, err)
+		if attempts == 1 {
+			// Changed behind the unit's snapshot: the unit's rename
+			// fails with a serialization failure at the flush.
+			_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Main"])
+			require.NoError(t, err)
+			require.NoError(t, p.Rename("Mine"))
+			ferr := u.Flush(ctx)
+			require.ErrorIs(t, ferr, uow.ErrSerialization)
+			u.Portfolios().Add(copyOfMain) // refused: the unit has another object for the id
+			return nil
+		}
+		return p.Rename("Mine")
+	}, uow.WithReport(&rep))
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Attempts, "the serialization failure was retried")
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "select name from portfolio").Scan(&name))
+	assert.Equal(t, "Mine", name)
 }

@@ -61,7 +61,10 @@ func WithSecuritiesBySymbol(symbols ...string) LoadOption {
 // lock A and then, in a second call, B, and B then A, deadlock, and
 // PostgreSQL breaks the deadlock after deadlock_timeout (1 s by default)
 // with an error the runner retries. A savepoint rolled back releases the
-// locks taken after it; the unit then locks again when asked.
+// locks taken after it; the unit then locks again when asked. The ROLLBACK
+// TO SAVEPOINT of a failed nested unit rides with the unit's next round
+// trip (or its end), so those locks are held until then: do slow work
+// outside the unit, not after a failed nested unit inside it.
 //
 // Portfolios the unit already has are locked too, without loading them
 // again; if one changed in the database since it was loaded, the load fails
@@ -75,6 +78,9 @@ type ListOptions struct {
 	// NameContains keeps only names (of a security, also symbols) that
 	// contain it, ignoring case (both are lower-cased, then normalized to
 	// NFC); LIKE wildcards in it match themselves. Empty: no filter.
+	// PostgreSQL lower-cases by the database's LC_CTYPE: under C.UTF-8 or
+	// a language's UTF-8 locale, É matches é; under the C locale only
+	// ASCII letters ignore case.
 	NameContains string
 	// After is the last name (portfolios) or symbol (securities) of the
 	// previous page; empty for the first page.
@@ -132,7 +138,7 @@ func (r Portfolios) Get(ctx context.Context, id uuid.UUID, opts ...LoadOption) (
 // documentation), unless the same call also locks portfolios the unit has
 // or fetches the securities of ones it has. errors.Is(err, domain.ErrNotFound) if any is missing.
 func (r Portfolios) GetMany(ctx context.Context, ids []uuid.UUID, opts ...LoadOption) ([]*domain.Portfolio, error) {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return nil, err
 	}
 	var o loadOpts
@@ -371,7 +377,7 @@ func (u *Unit) checkRelocked(roots []*dbgen.Portfolio, relock []uuid.UUID) error
 // GetByName("New") finds nothing. errors.Is(err, domain.ErrNotFound) when
 // there is none.
 func (r Portfolios) GetByName(ctx context.Context, name string, opts ...LoadOption) (*domain.Portfolio, error) {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return nil, err
 	}
 	name = domain.NormalizeText(name)
@@ -493,13 +499,15 @@ func (r Portfolios) found(name string, p *domain.Portfolio, o loadOpts) (*domain
 // List returns a page of portfolios in name order, each with its lots, in
 // one round trip (two at READ COMMITTED: the page, then its lots, so that
 // the lots are those of the portfolios listed). Pass the last name of a page as After to get the next.
+// Name order is the database's collation of the name column (code-point
+// order under C.UTF-8, where "Zed" comes before "apple").
 // Portfolios removed in this unit are left out, and the page is filled up
 // past them, so a page shorter than the limit is still the last.
 // NameContains and After are normalized as GetByName's name is, so that a
 // cursor in another normalization form of a name (a client's decomposed
 // "é") still starts the page after that name.
 func (r Portfolios) List(ctx context.Context, opts ListOptions) ([]*domain.Portfolio, error) {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return nil, err
 	}
 	if err := opts.checkText("list portfolios"); err != nil {
@@ -617,7 +625,7 @@ func (r Portfolios) Add(p *domain.Portfolio) {
 // (errors.Is(err, domain.ErrNotFound) otherwise); removing an added one just
 // forgets it.
 func (r Portfolios) Remove(p *domain.Portfolio) error {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return err
 	}
 	e, ok := r.u.portfolios[p.ID()]

@@ -237,6 +237,35 @@ func TestReadUnitRefusesChanges(t *testing.T) {
 	assert.Equal(t, "Main", name)
 }
 
+// Revalue is a write and nothing else: a Read unit refuses it at the call,
+// queues nothing, and may go on to end without an error.
+func TestReadUnitRefusesRevalueAtOnce(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA", "BBB"})
+	var rep uow.Report
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
+		s, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		err = u.Securities().Revalue([]uow.Quote{
+			{Symbol: "AAA", Price: dec("11"), Date: day}, // tracked
+			{Symbol: "BBB", Price: dec("12"), Date: day}, // not loaded
+		})
+		require.ErrorIs(t, err, uow.ErrReadOnly)
+		price, _, _ := s.LastPrice()
+		assert.True(t, price.Equal(dec("10")), "the tracked security is unchanged: %s", price)
+		return u.Flush(ctx)
+	}, uow.WithReport(&rep)))
+	names := uowtest.Names(rep)
+	assert.NotContains(t, names, "UpdateSecurityPrices")
+	assert.NotContains(t, names, "UpdateSecurityPrice")
+	for _, sym := range []string{"AAA", "BBB"} {
+		var price string
+		require.NoError(t, pool.QueryRow(ctx, "select last_price::text from security where symbol = $1", sym).Scan(&price))
+		assert.True(t, dec(price).Equal(dec("10")), "%s: %s", sym, price)
+	}
+}
+
 func TestRevalueManySecuritiesInOneStatement(t *testing.T) {
 	t.Parallel()
 	pool, r := newDB(t)

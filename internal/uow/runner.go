@@ -164,7 +164,9 @@ func newRunner(src source, opts []Option) *Runner {
 // a unit that wrote nothing, any connection lost), whether fn
 // saw it or the commit did, reruns fn from scratch in a new transaction, up to the
 // attempt bound, with jittered backoff, and not beyond the life of ctx; then
-// the last error is returned, wrapped ("uow: gave up after N attempts: ...").
+// the last error is returned: wrapped ("uow: gave up after N attempts: ...")
+// when more than one attempt ran, or when ctx ended while Do waited to run
+// fn again; as fn or the commit returned it when the bound is one attempt.
 // Any other error ends the retries and is returned as it is. fn must
 // therefore have no effects outside the unit that cannot be repeated. A connection lost while COMMIT
 // was in flight is never retried: the error wraps ErrCommitUnknown.

@@ -30,7 +30,7 @@ func (r Securities) Get(ctx context.Context, id uuid.UUID) (*domain.Security, er
 // the ones the unit does not have in one statement.
 // errors.Is(err, domain.ErrNotFound) if any is missing.
 func (r Securities) GetMany(ctx context.Context, ids []uuid.UUID) ([]*domain.Security, error) {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return nil, err
 	}
 	u := r.u
@@ -154,7 +154,7 @@ func (r Securities) GetBySymbol(ctx context.Context, symbol string) (*domain.Sec
 // loading the ones the unit does not have in one statement.
 // errors.Is(err, domain.ErrNotFound) names the first symbol missing.
 func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*domain.Security, error) {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return nil, err
 	}
 	u := r.u
@@ -187,7 +187,7 @@ func (r Securities) GetBySymbols(ctx context.Context, symbols []string) ([]*doma
 // unit are left out, and the page is filled up past them, so a page
 // shorter than the limit is still the last.
 func (r Securities) List(ctx context.Context, opts ListOptions) ([]*domain.Security, error) {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return nil, err
 	}
 	if err := opts.checkText("list securities"); err != nil {
@@ -270,9 +270,11 @@ func (r Securities) Add(s *domain.Security) {
 }
 
 // Remove deletes s at the next flush; the flush fails with domain.ErrInUse
-// while lots hold it. s must have been loaded or added in this unit.
+// while lots hold it. s must have been loaded or added in this unit
+// (errors.Is(err, domain.ErrNotFound) otherwise); removing an added one
+// just forgets it.
 func (r Securities) Remove(s *domain.Security) error {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return err
 	}
 	e, ok := r.u.securities[s.ID()]
@@ -337,8 +339,13 @@ type Quote struct {
 // id order first, measured: no deadlocks, but 27% more server time for
 // 10,000 prices.)
 func (r Securities) Revalue(quotes []Quote) error {
-	if err := r.u.open(); err != nil {
+	if err := r.u.usable(); err != nil {
 		return err
+	}
+	if r.u.readOnly {
+		// Refused now rather than at the end of the Read unit: it is a
+		// write and nothing else.
+		return fmt.Errorf("revalue: %w", ErrReadOnly)
 	}
 	clean := make([]Quote, len(quotes))
 	seen := make(map[string]bool, len(quotes))

@@ -64,6 +64,22 @@ func (u *Unit) open() error {
 	return nil
 }
 
+// usable is open, and once a statement has aborted the unit's transaction
+// it returns that statement's error: nothing the unit does after it can be
+// saved, whether or not it would send anything (an identity-map hit sends
+// nothing, and would otherwise hand fn objects of a dead transaction). A
+// Read unit without WithSnapshot never gets here: its failed round trip
+// ended only that round trip's transaction.
+func (u *Unit) usable() error {
+	if err := u.open(); err != nil {
+		return err
+	}
+	if u.s.failed != nil {
+		return u.s.abortedErr()
+	}
+	return nil
+}
+
 // mustBeOpen is open for the methods that return no error: a change made
 // through a unit that has ended would be lost without a word.
 func (u *Unit) mustBeOpen(method string) {
@@ -171,22 +187,25 @@ func (u *Unit) Securities() Securities { return Securities{u} }
 //
 // A statement that fails in the database, in a Flush or a query, aborts
 // the unit's transaction (outside a nested unit, which rolls back to its
-// savepoint). The unit then sends nothing more: every later query and
-// Flush, and the commit, return that first error, wrapped, so return it
-// from fn. (Not so a Read unit without WithSnapshot: each of its round
-// trips is a transaction of its own, and the next one begins afresh.) Like SQLAlchemy's session after a failed flush, which wants a
-// rollback before anything else, except that here the runner does that,
-// and retries when the error is one it retries.
+// savepoint). The unit then sends nothing more: every later call that
+// returns an error (queries, even those the identity map would answer,
+// Remove, Revalue, Flush, a nested Do) and the commit return that first
+// error, wrapped, so return it from fn. (Not so a Read unit without
+// WithSnapshot: each of its round trips is a transaction of its own, and
+// the next one begins afresh.) Like SQLAlchemy's session after a failed
+// flush, which wants a rollback before anything else, except that here
+// the runner does that, and retries when the error is one it retries.
+//
+// In a Read unit, Flush returns ErrReadOnly if an aggregate changed, and
+// nil otherwise; fn may go on.
 func (u *Unit) Flush(ctx context.Context) error {
-	if err := u.open(); err != nil {
+	// Even with nothing to write, a failed statement comes first: the
+	// unit cannot commit, and the runner retries by that error.
+	if err := u.usable(); err != nil {
 		return err
 	}
 	if u.refused != nil {
 		return u.refused
-	}
-	if u.s.failed != nil {
-		// Even with nothing to write: the unit cannot commit.
-		return u.s.abortedErr()
 	}
 	if u.readOnly {
 		if u.dirty() {
@@ -206,6 +225,12 @@ func (u *Unit) Flush(ctx context.Context) error {
 }
 
 func (u *Unit) commit(ctx context.Context) error {
+	if u.s.failed != nil {
+		// Before a refused change: the first error decides the retry.
+		err := u.s.abortedErr()
+		u.s.close(ctx)
+		return err
+	}
 	if u.refused != nil {
 		u.s.close(ctx)
 		return u.refused
@@ -260,7 +285,7 @@ func (u *Unit) dirty() bool {
 // unit cannot go on, and its later queries and commit fail with the first
 // error. Nothing of it is saved.
 func (u *Unit) Do(ctx context.Context, fn func(context.Context, *Unit) error) (err error) {
-	if err := u.open(); err != nil {
+	if err := u.usable(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

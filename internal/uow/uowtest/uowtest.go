@@ -33,7 +33,9 @@ import (
 // no effect: the enclosing transaction decides, and it is a plain BEGIN, at
 // the server's default level (READ COMMITTED unless configured otherwise),
 // not READ ONLY for Read units; the units plan their statements as at the
-// runner's default level, so cost assertions hold for one. A unit that code under test
+// runner's default level, so cost assertions hold for one (WithSnapshot
+// included, though its single snapshot does not: the enclosing transaction
+// is READ COMMITTED). A unit that code under test
 // starts with this runner from inside another unit's fn (rather than
 // nesting it with Unit.Do) returns uow.ErrSameConn: on one connection it
 // would wait for itself.
@@ -68,7 +70,9 @@ func NewRunner(tb testing.TB, pool *pgxpool.Pool, opts ...uow.Option) *uow.Runne
 // unit sent nothing); Any, or any negative value, leaves it unchecked.
 type Cost struct {
 	// Statements counts every statement sent; under this package's
-	// runner, the unit's SAVEPOINT and RELEASE stand for BEGIN and COMMIT.
+	// runner, the unit's SAVEPOINT and RELEASE stand for BEGIN and COMMIT,
+	// and a failing unit's ROLLBACK TO SAVEPOINT and RELEASE for its
+	// ROLLBACK: one statement more than on a pool's runner.
 	Statements int
 	// RoundTrips counts the waits for the server: one per pipeline.
 	RoundTrips int
