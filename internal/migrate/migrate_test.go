@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -726,9 +727,11 @@ func TestNameTextMigration(t *testing.T) {
 			('00000000-0000-7000-8000-000000000004', U&'\202EGrowth', 'USD', 1),
 			('00000000-0000-7000-8000-000000000005', U&'\FEFF\200B', 'USD', 1),
 			('00000000-0000-7000-8000-000000000006', 'Plain', 'USD', 1),
-			('00000000-0000-7000-8000-000000000007', U&'Ole\200B\0301', 'USD', 1);
+			('00000000-0000-7000-8000-000000000007', U&'Ole\200B\0301', 'USD', 1),
+			('00000000-0000-7000-8000-000000000008', repeat(U&'\0958', 60), 'USD', 1);
 		insert into security (id, symbol, name, currency) values
-			('00000000-0000-7000-8000-000000000003', 'ABC', U&'Societe\0301\00AD', 'EUR')`)
+			('00000000-0000-7000-8000-000000000003', 'ABC', U&'Societe\0301\00AD', 'EUR'),
+			('00000000-0000-7000-8000-000000000009', 'QA', repeat(U&'\0958', 150), 'INR')`)
 	require.NoError(t, err)
 	type row struct {
 		Name    string
@@ -753,7 +756,14 @@ func TestNameTextMigration(t *testing.T) {
 	// Normalized after the zero-width space that kept the accent apart
 	// went: the constraint would refuse "Ole" and an accent.
 	assert.Equal(t, row{"Ol\u00e9", 2}, portfolio("00000000-0000-7000-8000-000000000007"))
+	// NFC writes U+0958 as two characters: 60 of them come to 120, more
+	// than a name may have, and the name takes the suffix, which keeps
+	// within 100; a security's name is cut at 200 with an ellipsis.
+	qa := strings.Repeat("\u0915\u093c", 42) + "\u0915"
+	assert.Equal(t, row{qa + " (000000000008)", 2}, portfolio("00000000-0000-7000-8000-000000000008"), "lengthened past 100")
 	var name string
 	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'ABC'").Scan(&name))
 	assert.Equal(t, "Societ\u00e9", name)
+	require.NoError(t, pool.QueryRow(ctx, "select name from security where symbol = 'QA'").Scan(&name))
+	assert.Equal(t, strings.Repeat("\u0915\u093c", 99)+"\u0915\u2026", name, "lengthened past 200")
 }

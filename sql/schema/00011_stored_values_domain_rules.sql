@@ -32,10 +32,11 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 -- +goose StatementEnd
 
--- Every name is cleaned once (a clean name cleans to itself), and a name
--- that changes takes the suffix when another portfolio's name cleans to the
--- same: a join, not a scan of the table per changed row (which took minutes
--- on 20,000 portfolios).
+-- Every name is cleaned once (a clean name cleans to itself). A name that
+-- changes takes the suffix when another portfolio's name cleans to the
+-- same, or when it came out longer than a name may be (as in 00007). A
+-- join, not a scan of the table per changed row (which took minutes on
+-- 20,000 portfolios).
 WITH cleaned AS MATERIALIZED (
     SELECT id, name, pg_temp.folio_clean_name(name) AS clean FROM portfolio
 ), counted AS (
@@ -43,7 +44,8 @@ WITH cleaned AS MATERIALIZED (
 )
 UPDATE portfolio AS p
 SET name = CASE
-        WHEN c.same > 1 THEN left(c.clean, 85) || ' (' || right(p.id::text, 12) || ')'
+        WHEN c.same > 1 OR char_length(c.clean) > 100
+        THEN left(c.clean, 85) || ' (' || right(p.id::text, 12) || ')'
         ELSE c.clean
     END,
     version = p.version + 1,
@@ -51,9 +53,13 @@ SET name = CASE
 FROM counted AS c
 WHERE c.id = p.id AND c.name <> c.clean;
 
-UPDATE security
-SET name = pg_temp.folio_clean_name(name), updated_at = now()
-WHERE name <> pg_temp.folio_clean_name(name);
+-- A security name that came out longer than 200 characters is cut, and
+-- ends in an ellipsis to say so.
+UPDATE security AS s
+SET name = CASE WHEN char_length(c.clean) > 200 THEN left(c.clean, 199) || '…' ELSE c.clean END,
+    updated_at = now()
+FROM (SELECT id, name, pg_temp.folio_clean_name(name) AS clean FROM security) AS c
+WHERE c.id = s.id AND c.name <> c.clean;
 
 DROP FUNCTION pg_temp.folio_clean_name(text);
 
