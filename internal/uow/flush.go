@@ -381,7 +381,12 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 		// repriced are the tracked securities whose price changed, each
 		// as it is now and as it was read.
 		repriced [][2]domain.SecurityState
-		freed    map[string]bool
+		// renames holds each changed security's rename, nil for none,
+		// in id order, as repriced is.
+		renames []*call
+		// renamedOnly: how many of renames have no new price.
+		renamedOnly int
+		freed       map[string]bool
 	)
 	for _, e := range u.securities {
 		if e.state == stateRemoved {
@@ -414,26 +419,30 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 				continue
 			}
 			st := e.s.State()
-			changed := false
+			var rename *call
 			if old := e.snap.Name; st.Name != old {
-				changed = true
-				*calls = append(*calls, call{
+				rename = &call{
 					run: func(q *dbgen.Queries) error {
 						return q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: st.ID, Name: st.Name, OldName: old})
 					},
 					fail: failure{op: "rename security " + st.Symbol}.fn(),
-				})
+				}
 			}
-			if !samePrice(st, e.snap) {
-				changed = true
+			switch {
+			case !samePrice(st, e.snap):
 				repriced = append(repriced, [2]domain.SecurityState{st, e.snap})
+				renames = append(renames, rename)
+			case rename != nil:
+				renames = append(renames, rename)
+				repriced = append(repriced, [2]domain.SecurityState{}) // no price
+				renamedOnly++
+			default:
+				continue
 			}
-			if changed {
-				*after = append(*after, func() { e.snap, e.changes = st, e.s.Changes() })
-			}
+			*after = append(*after, func() { e.snap, e.changes = st, e.s.Changes() })
 		}
 	}
-	*calls = appendRepriced(ctx, *calls, repriced, u.cfg.bulk)
+	*calls = appendSecurityWrites(ctx, *calls, renames, repriced, len(repriced)-renamedOnly, u.cfg.bulk)
 	if len(u.quotes) == 0 {
 		return late
 	}
@@ -478,6 +487,40 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 func (u *Unit) heldByNew(q Quote) bool {
 	e, ok := u.symbols[q.Symbol]
 	return ok && e.state == stateNew
+}
+
+// appendSecurityWrites appends the renames and new prices of tracked
+// securities, given in id order (a security without a rename has a nil
+// one, one without a new price a zero pair); priced is how many have a
+// price. Up to bulk prices, the statements go security by security in id
+// order, so that two units that rename and reprice the same securities
+// lock their rows in the same order and cannot deadlock on them. Above
+// it, the renames go in id order, then one statement for all the prices,
+// which locks in the order of its plan (as Revalue's does).
+func appendSecurityWrites(ctx context.Context, calls []call, renames []*call, repriced [][2]domain.SecurityState, priced, bulk int) []call {
+	if priced > bulk {
+		for _, r := range renames {
+			if r != nil {
+				calls = append(calls, *r)
+			}
+		}
+		only := make([][2]domain.SecurityState, 0, priced)
+		for _, r := range repriced {
+			if r[0].ID != uuid.Nil {
+				only = append(only, r)
+			}
+		}
+		return appendRepriced(ctx, calls, only, bulk)
+	}
+	for i, r := range repriced {
+		if renames[i] != nil {
+			calls = append(calls, *renames[i])
+		}
+		if r[0].ID != uuid.Nil {
+			calls = appendRepriced(ctx, calls, repriced[i:i+1], bulk)
+		}
+	}
+	return calls
 }
 
 // appendRepriced appends the statements that write the new prices of

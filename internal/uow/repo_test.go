@@ -1,6 +1,7 @@
 package uow_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -265,6 +266,48 @@ func TestReadUnitRefusesRevalueAtOnce(t *testing.T) {
 		assert.True(t, dec(price).Equal(dec("10")), "%s: %s", sym, price)
 	}
 }
+
+// A flush that renames one security and reprices another writes them in
+// id order, not renames first: two units that do the same to the same
+// pair, crosswise, then lock the rows in one order and cannot deadlock.
+func TestSecurityWritesGoInIDOrder(t *testing.T) {
+	t.Parallel()
+	_, r := newDB(t)
+	secs, _ := seed(t, r, []string{"AAA", "BBB"})
+	lo, hi := secs["AAA"].ID(), secs["BBB"].ID()
+	if compareUUID(lo, hi) > 0 {
+		lo, hi = hi, lo
+	}
+	for _, tc := range []struct {
+		name         string
+		rename, move uuid.UUID
+		want         []string
+	}{
+		{"rename the higher id, reprice the lower", hi, lo, []string{"UpdateSecurityPrice", "UpdateSecurityName"}},
+		{"rename the lower id, reprice the higher", lo, hi, []string{"UpdateSecurityName", "UpdateSecurityPrice"}},
+		{"both to one security", lo, lo, []string{"UpdateSecurityName", "UpdateSecurityPrice"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rep uow.Report
+			require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				ss, err := u.Securities().GetMany(ctx, []uuid.UUID{tc.rename, tc.move})
+				require.NoError(t, err)
+				require.NoError(t, ss[0].Rename(ss[0].Name()+" x"))
+				price, _, _ := ss[1].LastPrice()
+				return ss[1].SetPrice(price.Add(dec("1")), day)
+			}, uow.WithReport(&rep)))
+			var writes []string
+			for _, n := range uowtest.Names(rep) {
+				if strings.HasPrefix(n, "UpdateSecurity") {
+					writes = append(writes, n)
+				}
+			}
+			assert.Equal(t, tc.want, writes)
+		})
+	}
+}
+
+func compareUUID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
 func TestRevalueManySecuritiesInOneStatement(t *testing.T) {
 	t.Parallel()
