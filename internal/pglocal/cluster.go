@@ -128,6 +128,31 @@ func (l *launcher) makeParentDirs() error {
 	return nil
 }
 
+// refuseLinks refuses, for a process that runs the server as another user
+// (root), a data directory that is a symbolic link, or whose parent is
+// (where the lock files go; an ephemeral server's parent is the temporary
+// directory, not checked). initdb gives the data directory to the server
+// user, and the lock files are created as root: through a link planted in
+// a checkout (git stores links) or in a shared directory, that would hand
+// any empty directory to the server user, or create files as root,
+// anywhere. Not a check a link made in between could slip past, but the
+// links that matter are the ones already there: the directories are
+// root's to create from here on.
+func (l *launcher) refuseLinks() error {
+	dirs := []string{l.dataDir}
+	if !l.ephemeral {
+		dirs = append(dirs, filepath.Dir(l.dataDir))
+	}
+	for _, d := range dirs {
+		fi, err := os.Lstat(d)
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("pglocal: %s is a symbolic link, which a server started as root does not follow "+
+				"(it would give what it points to to the %s user): use the directory it points to", d, l.acct.Name)
+		}
+	}
+	return nil
+}
+
 // initCluster runs initdb unless the data directory holds a cluster.
 func (l *launcher) initCluster(ctx context.Context) error {
 	_, err := os.Stat(filepath.Join(l.dataDir, "PG_VERSION"))

@@ -280,6 +280,9 @@ func settingArgs(settings map[string]string) ([]string, error) {
 func (l *launcher) start(ctx context.Context) (*Server, error) {
 	l.logger.Debug("pglocal: starting", "data_dir", l.dataDir, "bin_dir", l.binDir, "socket_dir", l.socketDir)
 	if l.acct != nil {
+		if err := l.refuseLinks(); err != nil {
+			return nil, err
+		}
 		if err := l.checkReachable(ctx); err != nil {
 			return nil, err
 		}

@@ -843,3 +843,58 @@ func TestPostmasterUnderAnotherName(t *testing.T) {
 	assert.False(t, removed, "the data directory of a live server")
 	assert.FileExists(t, filepath.Join(eph.DataDir, "PG_VERSION"))
 }
+
+// Run as root, Start gives the data directory to the server user and
+// creates the lock files as root: a symbolic link planted where either
+// goes (a checkout can carry one) would hand its target to that user, or
+// create a file as root anywhere. Start refuses such links, and never opens
+// a lock file through one, whoever runs it.
+func TestSymbolicLinksAreRefused(t *testing.T) {
+	t.Parallel()
+	base := newDataDir(t, "")
+	target := filepath.Join(base, "target")
+	require.NoError(t, os.Mkdir(target, 0o755))
+	owner := func() uint32 {
+		fi, err := os.Stat(target)
+		require.NoError(t, err)
+		return fi.Sys().(*syscall.Stat_t).Uid
+	}
+	before := owner()
+
+	if os.Geteuid() == 0 {
+		t.Run("data directory", func(t *testing.T) {
+			link := filepath.Join(base, "pgdata-link")
+			require.NoError(t, os.Symlink(target, link))
+			opts, _ := newOptions(t, link)
+			_, err := pglocal.Start(t.Context(), opts)
+			require.ErrorContains(t, err, link+" is a symbolic link")
+			assert.Equal(t, before, owner(), "the target keeps its owner")
+			assert.NoFileExists(t, link+".lock")
+		})
+		t.Run("its parent", func(t *testing.T) {
+			link := filepath.Join(base, "parent-link")
+			require.NoError(t, os.Symlink(target, link))
+			opts, _ := newOptions(t, filepath.Join(link, "pgdata"))
+			_, err := pglocal.Start(t.Context(), opts)
+			require.ErrorContains(t, err, link+" is a symbolic link")
+			entries, err := os.ReadDir(target)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "nothing made in the target")
+		})
+	}
+	for _, tc := range []struct {
+		lock      string
+		ephemeral bool
+	}{{".users", false}, {".lock", true}} {
+		t.Run("lock file "+tc.lock, func(t *testing.T) {
+			dir := filepath.Join(base, "data"+tc.lock)
+			planted := filepath.Join(target, "planted"+tc.lock)
+			require.NoError(t, os.Symlink(planted, dir+tc.lock))
+			opts, _ := newOptions(t, dir)
+			opts.Ephemeral = tc.ephemeral
+			_, err := pglocal.Start(t.Context(), opts)
+			require.ErrorContains(t, err, "lock file "+dir+tc.lock+" is a symbolic link")
+			assert.NoFileExists(t, planted, "nothing created through the link")
+		})
+	}
+}

@@ -99,7 +99,12 @@ func lockFileShared(ctx context.Context, path string, waiting func()) (*fileLock
 
 func lockFileMode(ctx context.Context, path string, how int, waiting func()) (*fileLock, error) {
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		// Never through a link: the file is created with this process's
+		// rights, root's too, wherever the link points.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("pglocal: lock file %s is a symbolic link; refusing to follow it", path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("pglocal: opening lock file: %w", err)
 		}

@@ -19,7 +19,9 @@ import (
 // an ephemeral server's: RemoveStale cannot tell a cluster worth keeping
 // from one thrown away.
 func RemoveStale(dataDir string, minAge time.Duration) (bool, error) {
-	fi, err := os.Stat(dataDir)
+	// Lstat: a link named like a data directory is not one (anyone can
+	// make one in the temporary directory), and is left alone.
+	fi, err := os.Lstat(dataDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return removeStaleLock(dataDir+".lock", minAge)
 	}

@@ -176,3 +176,20 @@ func TestRemoveStaleTakesTheSocketDirectory(t *testing.T) {
 	assert.NoDirExists(t, dir)
 	assert.NoDirExists(t, socketDir)
 }
+
+// A link named like a stale data directory (anyone can make one in the
+// temporary directory) is not one: RemoveStale leaves it, and what it
+// points to, alone.
+func TestRemoveStaleLeavesLinksAlone(t *testing.T) {
+	t.Parallel()
+	dir := staleDir(t, 0, time.Hour)
+	link := dir + "-link"
+	require.NoError(t, os.Symlink(dir, link))
+	t.Cleanup(func() { os.Remove(link) })
+	removed, err := pglocal.RemoveStale(link, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, removed)
+	assert.DirExists(t, dir)
+	assert.FileExists(t, dir+".lock")
+	assert.NoFileExists(t, link+".lock")
+}
