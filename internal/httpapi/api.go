@@ -115,6 +115,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -339,6 +340,10 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			a.problem(rw, r, err)
 		}()
+		if err := checkHost(r); err != nil {
+			a.problem(rw, r, err)
+			return
+		}
 		if pattern == "" {
 			a.unrouted(rw, r, handler)
 			return
@@ -347,6 +352,35 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rw.writing() // a handler that wrote nothing
 	a.logRequest(r, rw, ri, pattern, start, stack)
+}
+
+// checkHost refuses a request that reached a loopback address for a host
+// that is not a loopback name. The API has no authentication, and is meant
+// for this machine; but a web page open in a browser here can have its
+// own host name resolve to 127.0.0.1 (DNS rebinding), and its script then
+// reaches the API as a page of that host, unhindered by the browser's
+// same-origin rules. Its requests still carry that name in Host, which is
+// what this looks at. A server listening on another address serves
+// whatever host name the operator gave it, and is not checked. A request
+// without Host (HTTP/1.0) comes from no browser, and passes.
+func checkHost(r *http.Request) error {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	if !ok || !local.IP.IsLoopback() {
+		return nil
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return &requestError{kind: errMisdirected, msg: fmt.Sprintf(
+		"this server listens on a loopback address and answers requests for localhost, 127.0.0.1 or [::1] only, not for host %q", clip(r.Host))}
 }
 
 // unrouted turns the mux's plain-text 404 and 405 into problems, and

@@ -42,6 +42,9 @@ var (
 	errUnavailable = errors.New("service unavailable")
 	// errStarting is every request to a Gate not yet open.
 	errStarting = errors.New("service starting")
+	// errMisdirected is a request, to a server on a loopback address, for
+	// a host that is not a loopback name (see checkHost).
+	errMisdirected = errors.New("misdirected request")
 )
 
 // kind is one row of the error table.
@@ -76,6 +79,7 @@ var kinds = []kind{
 	{is(errMalformed), http.StatusBadRequest, "malformed-request", "Malformed request", ""},
 	{is(errNoRoute), http.StatusNotFound, "not-found", "Not found", ""},
 	{is(errMethod), http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""},
+	{is(errMisdirected), http.StatusMisdirectedRequest, "misdirected-request", "Misdirected request", ""},
 	{is(errTooLarge), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
 	{is(errSlowBody), http.StatusRequestTimeout, "request-timeout", "Request timeout", ""},
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -167,7 +168,7 @@ func TestListenAndServe(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, err = io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	require.NoError(t, err)
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
@@ -209,7 +210,7 @@ func TestServeLimitsTheRequest(t *testing.T) {
 		require.NoError(t, err)
 		defer conn.Close()
 		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", n)+"\r\n\r\n")
+		_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: "+strings.Repeat("a", n)+"\r\n\r\n")
 		require.NoError(t, err)
 		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		require.NoError(t, err)
@@ -285,7 +286,7 @@ func TestBodyPastTheReadTimeoutIs408(t *testing.T) {
 // it a goroutine and a graceful shutdown, for ever.
 func stalledBody(t *testing.T, h http.Handler, config func(*http.Server)) (int, string) {
 	t.Helper()
-	return stalledRequest(t, h, config, "POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
+	return stalledRequest(t, h, config, "POST /portfolios HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"name\"")
 }
 
 // stalledRequest is stalledBody with the request (whose body must stop
@@ -380,11 +381,11 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 		status  int
 		detail  string
 	}{
-		{"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", http.StatusOK, `"status":"ok"`},
-		{"GET /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", http.StatusOK, big},
-		{"DELETE /portfolios/" + uuid.NewString() + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", http.StatusNotFound, `"detail":"portfolio `},
-		{"POST /portfolios HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n{", http.StatusUnsupportedMediaType, `"detail":"Content-Type \"text/plain\" is not accepted`},
-		{"POST /portfolios?bogus=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"nam", http.StatusBadRequest, `"field":"bogus"`},
+		{"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n", http.StatusOK, `"status":"ok"`},
+		{"GET /big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{", http.StatusOK, big},
+		{"DELETE /portfolios/" + uuid.NewString() + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{", http.StatusNotFound, `"detail":"portfolio `},
+		{"POST /portfolios HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n{", http.StatusUnsupportedMediaType, `"detail":"Content-Type \"text/plain\" is not accepted`},
+		{"POST /portfolios?bogus=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"nam", http.StatusBadRequest, `"field":"bogus"`},
 	} {
 		status, body := stalledRequest(t, e.h, hour, tc.request)
 		assert.Equal(t, tc.status, status, "%s\n%s", tc.request, body)
@@ -406,14 +407,14 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
 	br := bufio.NewReader(c)
 	for _, req := range []string{
-		"GET /late HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /late-big HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /late-big HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /late HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /late-big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /late-big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
 	} {
 		_, err = io.WriteString(c, req)
 		require.NoError(t, err)
@@ -465,4 +466,62 @@ func TestRequestOutlivesTheReadTimeoutOnceItsBodyIsIn(t *testing.T) {
 	var name string
 	require.NoError(t, e.pool.QueryRow(ctx, "select name from portfolio where id = $1", p.ID).Scan(&name))
 	assert.Equal(t, "Released", name)
+}
+
+// A server on a loopback address answers requests for loopback names only:
+// a web page whose host name resolves to 127.0.0.1 (DNS rebinding) sends
+// its own name in Host, and gets a 421 that does nothing. On another
+// address every host is served.
+func TestLoopbackServerAnswersLoopbackHostsOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Serve(sctx, ln, e.h, nil) }()
+	defer func() { cancel(); assert.NoError(t, <-served) }()
+
+	send := func(request string) (*http.Response, []byte) {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = io.WriteString(conn, request)
+		require.NoError(t, err)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res, body
+	}
+	post := func(host string) string {
+		body := `{"name":"Rebound"}`
+		return fmt.Sprintf("POST /portfolios HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", host, len(body), body)
+	}
+	for _, host := range []string{"rebind.example:" + port, "rebind.example", "192.0.2.1:" + port, "localhost.example", "[2001:db8::1]:" + port} {
+		res, body := send(post(host))
+		assert.Equal(t, http.StatusMisdirectedRequest, res.StatusCode, host)
+		assert.Contains(t, string(body), `"type":"`+httpapi.ProblemTypeBase+`misdirected-request"`, host)
+		assert.Contains(t, string(body), "not for host", host)
+	}
+	assert.Zero(t, e.count(t, "portfolio"), "nothing written")
+
+	for i, host := range []string{"localhost:" + port, "LOCALHOST", "localhost.", "app.localhost:" + port, "127.0.0.1:" + port, "127.1.2.3", "[::1]:" + port, ""} {
+		res, _ := send(fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host))
+		assert.Equal(t, http.StatusOK, res.StatusCode, "%d: %q", i, host)
+	}
+	res, _ := send("GET /healthz HTTP/1.0\r\n\r\n")
+	assert.Equal(t, http.StatusOK, res.StatusCode, "HTTP/1.0 without Host")
+
+	// A connection to another address: the operator chose to serve it.
+	req := httptest.NewRequest(http.MethodGet, "http://rebind.example/healthz", nil)
+	req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 8080}))
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code)
 }
