@@ -208,7 +208,7 @@ func TestMigrateCreate(t *testing.T) {
 		// A taken name is a conflict, as the README's table has it.
 		{[]string{"add_things"}, 5, `folio: migration name "add_things" is taken by ` + path + ": choose another name\n"},
 		{[]string{"Add Things"}, 5, `folio: migration name "add_things" is taken by ` + path + ": choose another name\n"},
-		{[]string{"bad;name"}, 3, `folio: invalid migration name "bad;name": use 1 to 60 letters, digits, spaces, '-' or '_'` + "\n"},
+		{[]string{"bad;name"}, 3, `folio: invalid migration name "bad;name": use 1 to 60 letters, digits, spaces, '-' or '_', with at least one letter or digit` + "\n"},
 		{[]string{""}, 3, `folio: invalid migration name "": use`},
 		{[]string{"--dir", path, "x"}, 3, "folio: " + path + " is not a directory: give the migrations directory with --dir\n"},
 	} {

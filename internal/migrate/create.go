@@ -3,6 +3,7 @@ package migrate
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,8 +35,9 @@ var (
 // (ErrNameTaken). A missing dir gives an error wrapping fs.ErrNotExist.
 func Create(dir, name string) (string, error) {
 	clean := strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(strings.TrimSpace(name)))
-	if !nameShape.MatchString(clean) {
-		return "", fmt.Errorf("%w %q: use 1 to 60 letters, digits, spaces, '-' or '_'", ErrInvalidName, name)
+	// At least one letter or digit: "_" or "--" would name nothing.
+	if !nameShape.MatchString(clean) || strings.Trim(clean, "_") == "" {
+		return "", fmt.Errorf("%w %q: use 1 to 60 letters, digits, spaces, '-' or '_', with at least one letter or digit", ErrInvalidName, name)
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -59,6 +61,9 @@ func Create(dir, name string) (string, error) {
 		if err == nil && v > top {
 			top = v
 		}
+	}
+	if top == math.MaxInt64 {
+		return "", fmt.Errorf("create migration: the highest version in %s is %d, and goose's versions go no higher", dir, top)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%05d_%s.sql", top+1, clean))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)

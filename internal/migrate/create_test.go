@@ -87,6 +87,8 @@ func TestCreateRefuses(t *testing.T) {
 		{"newline", "a\nb", "use 1 to 60"},
 		{"non-ASCII letter", "café", "use 1 to 60"},
 		{"61 characters", strings.Repeat("x", 61), "use 1 to 60"},
+		{"only an underscore", "_", "at least one letter or digit"},
+		{"only dashes and spaces", "- -", "at least one letter or digit"},
 		{"the name of an existing migration", "Create Security", `migration name "create_security" is taken by`},
 		{"the name of an existing migration, as typed", "create_portfolio", `migration name "create_portfolio" is taken by`},
 	}
@@ -104,6 +106,15 @@ func TestCreateRefuses(t *testing.T) {
 			require.Equal(t, existing, listDir(t, dir), "Create wrote a file")
 		})
 	}
+
+	t.Run("no version left", func(t *testing.T) {
+		names := []string{"9223372036854775807_top.sql"}
+		dir := dirWith(t, names...)
+		got, err := migrate.Create(dir, "next")
+		require.ErrorContains(t, err, "the highest version in "+dir+" is 9223372036854775807")
+		require.Empty(t, got)
+		require.Equal(t, names, listDir(t, dir), "Create wrote a file")
+	})
 
 	t.Run("missing directory", func(t *testing.T) {
 		_, err := migrate.Create(filepath.Join(t.TempDir(), "nope"), "x")
