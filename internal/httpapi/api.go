@@ -122,6 +122,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/folio-dev/folio/internal/tracker"
 )
@@ -447,7 +448,7 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 	attrs := []slog.Attr{
 		slog.String("request_id", ri.id),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", logPath(r.URL.Path)),
 		slog.String("route", pattern),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
@@ -470,6 +471,24 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 	// The request's own context may be past its deadline; the line must
 	// be written all the same.
 	a.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
+}
+
+// maxLogPath bounds the path in a log line: a route's path is far
+// shorter, and a client's 60,000-byte path would otherwise make every
+// request of it a 60,000-byte line.
+const maxLogPath = 256
+
+// logPath is path cut to maxLogPath bytes at a character boundary, with
+// "…" and the length after a cut.
+func logPath(path string) string {
+	if len(path) <= maxLogPath {
+		return path
+	}
+	i := maxLogPath
+	for i > maxLogPath-4 && !utf8.RuneStart(path[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", path[:i], len(path))
 }
 
 // requestID returns the client's request id if it is sane (1 to 64 of

@@ -88,6 +88,15 @@ func TestRequestLog(t *testing.T) {
 		assert.NotContains(t, buf.String(), secret)
 	}
 
+	// A long path is cut in the log line, at a character boundary.
+	buf.Reset()
+	long := "/" + strings.Repeat("é", 30000)
+	require.Equal(t, http.StatusNotFound, e.do(t, "GET", long, "").Code)
+	cut := logLines(t, buf)
+	require.Len(t, cut, 1)
+	assert.Equal(t, "/"+strings.Repeat("é", 127)+"… (60001 bytes)", cut[0]["path"])
+	assert.Less(t, buf.Len(), 1000, "the whole line")
+
 	// HEAD sends no body, and the log says so.
 	buf.Reset()
 	require.Equal(t, http.StatusOK, e.do(t, "HEAD", "/healthz", "").Code)
