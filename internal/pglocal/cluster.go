@@ -220,7 +220,10 @@ func (l *launcher) initdb(ctx context.Context, locale string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(l.binDir, "initdb"),
 		"-D", l.dataDir,
 		"-U", superuser,
-		"--auth=trust", // safe: the socket directory is private and no TCP port is open
+		// Trust is safe on the socket, whose directory is private; TCP,
+		// which the server never listens on, is refused outright, should
+		// someone turn it on.
+		"--auth-local=trust", "--auth-host=reject",
 		"--encoding=UTF8",
 		"--locale="+locale,
 		"--no-sync")

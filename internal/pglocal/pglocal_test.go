@@ -297,6 +297,18 @@ func TestEphemeral(t *testing.T) {
 	require.NoError(t, conn.Ping(ctx))
 	pid := postmasterPID(t, dir)
 
+	// The socket is trusted, TCP refused, should anyone turn it on.
+	var rules []string
+	rows, err := conn.Query(ctx, "select type, auth_method from pg_hba_file_rules order by line_number")
+	require.NoError(t, err)
+	for rows.Next() {
+		var typ, method string
+		require.NoError(t, rows.Scan(&typ, &method))
+		rules = append(rules, typ+" "+method)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"local trust", "host reject", "host reject", "local trust", "host reject", "host reject"}, rules)
+
 	// A fast shutdown does not wait for the open connection.
 	began := time.Now()
 	require.NoError(t, s.Stop(ctx))
