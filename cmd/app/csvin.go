@@ -111,6 +111,7 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 	// reader would otherwise take its quote for one inside the field.
 	cr.TrimLeadingSpace = true
 	first := true
+	rows := 0
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -158,11 +159,23 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			return &tracker.RowError{Line: line, Err: reword(fmt.Sprintf("%s, want %d (%s)",
 				count(len(rec), "field", "fields"), len(columns), strings.Join(columns, ",")), domain.ErrInvalid)}
 		}
+		if rows++; rows > maxImportRows {
+			return &tracker.RowError{Line: line, Err: errTooManyRows}
+		}
 		if err := row(line, rec); err != nil {
 			return &tracker.RowError{Line: line, Err: err}
 		}
 	}
 }
+
+// maxImportRows bounds the rows of one import, which are all read, and
+// held, before any is written (all or nothing): a stream that never ends,
+// or a file of millions of rows, would otherwise take all the memory
+// there is (about 1.5 KB a row).
+const maxImportRows = 100_000
+
+var errTooManyRows = reword(fmt.Sprintf("more than %d rows: import the file in parts of at most %d rows "+
+	"(each part is imported all or nothing)", maxImportRows, maxImportRows), domain.ErrInvalid)
 
 func isHeader(rec, columns []string) bool {
 	if len(rec) != len(columns) {

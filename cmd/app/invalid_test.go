@@ -672,3 +672,32 @@ func TestLookAlikeNames(t *testing.T) {
 	c.ok(t, "portfolio", "rename", "Growth\u200d", "Growth 2")
 	assert.Equal(t, 1, queryOne[int](t, pool, "select count(*) from portfolio where name = 'Growth 2'"))
 }
+
+// An import holds every row until it writes them all: more than 100,000
+// rows are refused at the first one over, naming it, and nothing is
+// written. A trade import that would give a portfolio more lots than it
+// may hold fails at the buy that would, as any refused trade does.
+func TestImportLimits(t *testing.T) {
+	t.Parallel()
+	c, pool := fixture(t)
+	prices := csvFile(t, "symbol,date,price", 100_001, 0, func(int) string { return "AAPL,2024-07-01,1" }, "")
+	trades := csvFile(t, "", 100_001, 0, func(int) string { return "2024-03-01,sell,AAPL,1,1" }, "")
+	lots := csvFile(t, "", 10_001, 0, func(int) string { return "2024-03-01,buy,AAPL,1,1" }, "")
+	before := snapshot(t, pool)
+	for _, tc := range []struct {
+		args       []string
+		line, want string
+	}{
+		{[]string{"price", "import", prices}, "line 100002", "more than 100000 rows: import the file in parts"},
+		{[]string{"trade", "import", "Main", trades}, "line 100001", "more than 100000 rows: import the file in parts"},
+		// Main holds one lot already: the 10,000th buy is one too many.
+		{[]string{"trade", "import", "Main", lots}, "line 10000:", "the portfolio holds 10000 lots, the most one may"},
+	} {
+		r := c.run(t, tc.args...)
+		require.Equal(t, 3, r.code, "%v", r)
+		requireCleanError(t, r)
+		assert.Contains(t, r.stderr, tc.line, "%v", r)
+		assert.Contains(t, r.stderr, tc.want, "%v", r)
+		require.Equal(t, before, snapshot(t, pool))
+	}
+}

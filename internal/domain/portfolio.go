@@ -201,6 +201,12 @@ func (p *Portfolio) Rename(name string) error {
 	return nil
 }
 
+// MaxLots is the most lots Buy lets a portfolio hold. Every load and save
+// of a portfolio carries all its lots, and a bound on them is a bound on
+// the memory and time of each (a portfolio of 10,000 lots is about 2 MB of
+// JSON). Lots restored from storage are not counted against it.
+const MaxLots = 10_000
+
 // Buy records the purchase of quantity shares of sec at unitCost each on
 // the day of on, as a new lot with a fresh UUIDv7 id, and returns the lot.
 // The day may be in the past, to record earlier trades, but not before the
@@ -210,8 +216,9 @@ func (p *Portfolio) Rename(name string) error {
 // ErrInvalidQuantity or ErrInvalidPrice if CheckQuantity or CheckPrice
 // refuse quantity or unitCost (a unit cost of zero is allowed, for gifts and
 // spin-offs), ErrInvalidDate if on is zero or out of range,
-// ErrCurrencyMismatch if sec is not priced in the portfolio's currency, and
-// ErrOutOfOrder if on is before the latest sale. On error the portfolio is
+// ErrCurrencyMismatch if sec is not priced in the portfolio's currency,
+// ErrOutOfOrder if on is before the latest sale, and ErrInvalid if the
+// portfolio holds MaxLots lots already. On error the portfolio is
 // unchanged.
 func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on time.Time) (Investment, error) {
 	if sec == nil || sec.id == uuid.Nil {
@@ -219,6 +226,9 @@ func (p *Portfolio) Buy(sec *Security, quantity, unitCost decimal.Decimal, on ti
 	}
 	fail := func(err error) (Investment, error) {
 		return Investment{}, fmt.Errorf("buy %s in %q: %w", sec.symbol, p.name, err)
+	}
+	if len(p.lots) >= MaxLots {
+		return fail(fmt.Errorf("%w buy: the portfolio holds %d lots, the most one may; a sale of whole lots makes room", ErrInvalid, len(p.lots)))
 	}
 	if err := CheckQuantity(quantity); err != nil {
 		return fail(err)

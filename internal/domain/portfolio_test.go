@@ -497,3 +497,27 @@ func TestLotsPanicsWhenTheLotsChangeDuringTheWalk(t *testing.T) {
 		}
 	}
 }
+
+// A portfolio holds at most MaxLots lots: the next Buy is refused and
+// changes nothing, and a sale that closes a lot makes room again.
+func TestBuyStopsAtMaxLots(t *testing.T) {
+	p := newPortfolio(t, "Busy", "USD")
+	sec := newSecurity(t, "AAPL", "USD")
+	on := date(t, "2024-01-02")
+	for range domain.MaxLots {
+		_, err := p.Buy(sec, dec("1"), dec("10"), on)
+		require.NoError(t, err)
+	}
+	changes := p.Changes()
+	_, err := p.Buy(sec, dec("1"), dec("10"), on)
+	require.ErrorIs(t, err, domain.ErrInvalid)
+	assert.ErrorContains(t, err, `buy AAPL in "Busy": invalid buy: the portfolio holds 10000 lots, the most one may`)
+	assert.Equal(t, changes, p.Changes(), "nothing changed")
+	assert.Len(t, p.Investments(), domain.MaxLots)
+
+	_, err = p.Sell(sec, dec("1"), on)
+	require.NoError(t, err)
+	_, err = p.Buy(sec, dec("1"), dec("10"), on)
+	require.NoError(t, err, "the sale closed a lot")
+	assert.Len(t, p.Investments(), domain.MaxLots)
+}
