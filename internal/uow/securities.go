@@ -273,6 +273,15 @@ func (r Securities) Add(s *domain.Security) {
 // while lots hold it. s must have been loaded or added in this unit
 // (errors.Is(err, domain.ErrNotFound) otherwise); removing an added one
 // just forgets it.
+//
+// The flush deletes the security last, after the lots that held it (the
+// foreign key wants that order), and so after their portfolios' version
+// bumps, while it writes securities' new names and prices first: a unit
+// that removes a security and the last lots of it in a portfolio, and one
+// that reprices the security and changes that portfolio, at the same time,
+// lock the two rows in opposite orders and may deadlock. PostgreSQL breaks
+// that after deadlock_timeout (1 s by default), and the runner retries the
+// loser.
 func (r Securities) Remove(s *domain.Security) error {
 	if err := r.u.usable(); err != nil {
 		return err
