@@ -143,7 +143,8 @@ func newCLI(t *testing.T) (*cli, *pgxpool.Pool) {
 // environ is the controlled environment of a run.
 func (c *cli) environ() []string {
 	var env []string
-	// TZ too, so that the binary's today is the test's.
+	// TZ too, so that the binary runs in the test's zone (its default
+	// day is today in UTC all the same).
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
@@ -264,12 +265,12 @@ func queryOne[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) 
 	return v
 }
 
-// requireToday checks that day, as YYYY-MM-DD, is today on the calendar of
-// the local time zone, which the binary shares: the day of began, taken
+// requireToday checks that day, as YYYY-MM-DD, is today in UTC, the
+// binary's default day whatever the time zone: the day of began, taken
 // before the run, or of now, if the run went past midnight.
 func requireToday(t *testing.T, day string, began time.Time) {
 	t.Helper()
-	require.Contains(t, []string{began.Format(time.DateOnly), time.Now().Format(time.DateOnly)}, day, "today")
+	require.Contains(t, []string{began.UTC().Format(time.DateOnly), time.Now().UTC().Format(time.DateOnly)}, day, "today in UTC")
 }
 
 // snapshot renders every row of folio's tables, so that comparing two

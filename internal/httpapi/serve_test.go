@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -376,14 +375,22 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		_, _ = io.WriteString(w, big)
 	})
+	// Routes that answer without the database, whose round trips a loaded
+	// machine can stretch past the 300 ms (the property is the
+	// middleware's, whatever the route does).
+	httpapi.Route(e.h, "GET /ok", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) })
+	httpapi.Route(e.h, "DELETE /gone", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "gone")
+	})
 	for _, tc := range []struct {
 		request string
 		status  int
 		detail  string
 	}{
-		{"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n", http.StatusOK, `"status":"ok"`},
+		{"GET /ok HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n", http.StatusOK, `"status":"ok"`},
 		{"GET /big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{", http.StatusOK, big},
-		{"DELETE /portfolios/" + uuid.NewString() + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{", http.StatusNotFound, `"detail":"portfolio `},
+		{"DELETE /gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{", http.StatusNotFound, "gone"},
 		{"POST /portfolios HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n{", http.StatusUnsupportedMediaType, `"detail":"Content-Type \"text/plain\" is not accepted`},
 		{"POST /portfolios?bogus=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"nam", http.StatusBadRequest, `"field":"bogus"`},
 	} {
@@ -408,13 +415,13 @@ func TestUnreadStalledBodyHoldsTheAnswerNoLongerThanTheRequest(t *testing.T) {
 	br := bufio.NewReader(c)
 	for _, req := range []string{
 		"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n",
-		"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /ok HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
 		"GET /late HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /ok HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		"GET /late-big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /ok HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		"GET /late-big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
-		"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /ok HTTP/1.1\r\nHost: localhost\r\n\r\n",
 	} {
 		_, err = io.WriteString(c, req)
 		require.NoError(t, err)
