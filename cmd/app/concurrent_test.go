@@ -109,16 +109,23 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	for _, phase := range []struct {
 		name, glob string // the file that marks it
+		holds      string // what the file must hold, if anything
 		sig        syscall.Signal
 	}{
-		{"initdb", "folio-demo-*/PG_VERSION", hangup},
-		{"server started", "folio-demo-*/postmaster.pid", syscall.SIGTERM},
+		{"initdb", "folio-demo-*/PG_VERSION", "", hangup},
+		// initdb's own single-user servers write postmaster.pid too: the
+		// server is up when the file says ready.
+		{"server started", "folio-demo-*/postmaster.pid", "\nready", syscall.SIGTERM},
 	} {
 		cmd, stdout, stderr := c.command(t, t.Context(), "demo")
 		require.NoError(t, cmd.Start())
 		require.Eventually(t, func() bool {
 			m, _ := filepath.Glob(filepath.Join(tmp, phase.glob))
-			return len(m) > 0
+			if len(m) == 0 {
+				return false
+			}
+			b, _ := os.ReadFile(m[0])
+			return strings.Contains(string(b), phase.holds)
 		}, time.Minute, time.Millisecond, "the demo reaches %s", phase.name)
 		require.NoError(t, cmd.Process.Signal(phase.sig))
 		err := cmd.Wait()

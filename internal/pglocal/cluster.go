@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -231,15 +232,25 @@ func (l *launcher) initdb(ctx context.Context, locale string) ([]byte, error) {
 	cmd.Env = append(os.Environ(), "LC_ALL=C") // untranslated messages; the cluster's locale is --locale
 	// SIGINT, should this process die, or on cancellation, makes initdb
 	// remove what it has created, so no half-initialised data directory is
-	// left behind.
-	cmd.SysProcAttr = l.acct.SysProcAttr(false, os.Interrupt)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	// left behind. But initdb ignores it while it waits for the server it
+	// runs in bootstrap and single-user mode (system() does), which is most
+	// of its time: so initdb runs in a process group of its own, and the
+	// cancellation goes to the whole group. The server stops at it, which
+	// fails initdb's step, and initdb removes the directory and exits.
+	cmd.SysProcAttr = l.acct.SysProcAttr(true, os.Interrupt)
+	cmd.Cancel = func() error { return signalGroup(cmd.Process, syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
 	// Keep the parent-death signal's thread alive while initdb runs (see
 	// package runas).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	return cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil && cmd.Process != nil {
+		// Past WaitDelay, Go kills initdb alone: a server it ran would go
+		// on writing into the directory the caller is about to remove.
+		_ = signalGroup(cmd.Process, syscall.SIGKILL)
+	}
+	return out, err
 }
 
 // initdbCleanup is how long a data directory without a cluster is given

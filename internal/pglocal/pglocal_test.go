@@ -910,3 +910,67 @@ func TestSymbolicLinksAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// A Start cancelled while initdb runs ends at once, with nothing of initdb
+// left running or on disk. initdb ignores SIGINT while it waits for the
+// server it runs in bootstrap mode, which is where it spends its time; the
+// signal goes to its whole process group, so that the server stops and
+// initdb cleans up after it.
+func TestCancelledInitdbLeavesNothing(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	t.Parallel()
+	dir := newDataDir(t, "data")
+	opts, _ := newOptions(t, dir)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type result struct {
+		s   *pglocal.Server
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := pglocal.Start(ctx, opts)
+		done <- result{s, err}
+	}()
+	// initdb writes PG_VERSION before it starts the bootstrap server.
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "PG_VERSION"))
+		return err == nil
+	}, time.Minute, 2*time.Millisecond)
+	cancel()
+	began := time.Now()
+	r := <-done
+	if r.err == nil {
+		_ = r.s.Stop(context.Background())
+		t.Skip("initdb finished before the cancellation reached it")
+	}
+	require.ErrorIs(t, r.err, context.Canceled)
+	assert.Less(t, time.Since(began), 5*time.Second, "not the 10 s wait for initdb")
+	assert.Empty(t, processesIn(t, dir), "initdb or its server still running")
+	// Either initdb removed what it made, or the signal came after its
+	// last step, and the cluster is whole: the next Start uses it.
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		s := start(t, opts)
+		assert.False(t, s.Created(), "the cluster initdb finished is used")
+	}
+}
+
+// processesIn lists the processes whose PGDATA, working directory or
+// command line names dir.
+func processesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*")
+	require.NoError(t, err)
+	var found []string
+	for _, p := range procs {
+		env, _ := os.ReadFile(filepath.Join(p, "environ"))
+		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		cwd, _ := os.Readlink(filepath.Join(p, "cwd"))
+		if bytes.Contains(env, []byte("PGDATA="+dir)) || bytes.Contains(cmdline, []byte(dir)) || strings.HasPrefix(cwd, dir) {
+			found = append(found, p+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
+}

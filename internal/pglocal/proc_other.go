@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // The package needs flock, setuid and process groups; elsewhere Start
@@ -42,3 +43,5 @@ func (*fileLock) unlock() {}
 func (*fileLock) removeAndUnlock() error { return nil }
 
 func (l *launcher) checkOwner() error { return nil }
+
+func signalGroup(p *os.Process, sig syscall.Signal) error { return p.Signal(sig) }

@@ -284,3 +284,13 @@ func userName(uid uint32) string {
 	}
 	return "uid " + id
 }
+
+// signalGroup sends sig to the process group that p leads (p was started
+// with Setpgid): p and whatever it started that is still running.
+func signalGroup(p *os.Process, sig syscall.Signal) error {
+	err := syscall.Kill(-p.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return os.ErrProcessDone
+	}
+	return err
+}
