@@ -364,9 +364,10 @@ func TestDeadlineWhileWaitingIsDeadlineExceeded(t *testing.T) {
 
 	budget := errors.New("request budget spent")
 	for _, cause := range []error{nil, budget} {
-		c, cancel := context.WithTimeoutCause(ctx, time.Second, cause)
-		// The deadline must find the statement waiting, not end the unit
-		// before it got there.
+		// 3 s: enough for a loaded machine (or PgBouncer) to get the unit
+		// to its statement. The deadline must find the statement waiting,
+		// not end the unit before it got there.
+		c, cancel := context.WithTimeoutCause(ctx, 3*time.Second, cause)
 		waited := make(chan bool, 1)
 		go func() {
 			for c.Err() == nil {
