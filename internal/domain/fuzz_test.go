@@ -16,6 +16,7 @@ package domain_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"regexp"
 	"strconv"
@@ -103,9 +104,27 @@ func checkRejection(t *testing.T, in string, err error, kind error) {
 		}
 		n++
 	}
-	if !strings.Contains(err.Error(), strconv.Quote(shown)) {
+	if !strings.Contains(err.Error(), quoteVisibly(shown)) {
 		t.Fatalf("message %q does not show the input %q", err, in)
 	}
+}
+
+// quoteVisibly is how a message quotes input: strconv.Quote, with the
+// variation selectors, which Go counts as printable marks but which show
+// nothing, escaped too.
+func quoteVisibly(s string) string {
+	var b strings.Builder
+	for _, r := range strconv.Quote(s) {
+		switch {
+		case r >= 0xFE00 && r <= 0xFE0F:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case r >= 0xE0100 && r <= 0xE01EF:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // checkMessage: a message begins with what is wrong, is short, and is
