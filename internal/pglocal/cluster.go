@@ -351,11 +351,17 @@ func (l *launcher) openLog() (*os.File, int64, error) {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, 0, fmt.Errorf("pglocal: log directory: %w", err)
 	}
+	// The data directory is the server user's: whoever runs as that user
+	// could put links in it. Run as root, this process must not follow
+	// one to create, or give that user, a file elsewhere.
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil, 0, fmt.Errorf("pglocal: log directory %s is not a directory (a symbolic link?)", dir)
+	}
 	path := filepath.Join(dir, "server.log")
-	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > maxLogSize {
 		_ = os.Rename(path, path+".1")
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openLogFile(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pglocal: server log: %w", err)
 	}

@@ -974,3 +974,38 @@ func processesIn(t *testing.T, dir string) []string {
 	}
 	return found
 }
+
+// The data directory is the server user's, and so are the links anyone
+// running as that user could put in it: run as root, Start opens the
+// server log neither through a symbolic link nor as a second name of
+// another file, and so never gives a file elsewhere to that user.
+func TestServerLogLinksAreRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	t.Parallel()
+	dir := newDataDir(t, "data")
+	opts, _ := newOptions(t, dir)
+	s := start(t, opts)
+	require.NoError(t, s.Stop(t.Context()))
+
+	victim := filepath.Join(filepath.Dir(dir), "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("root's\n"), 0o600))
+	logPath := filepath.Join(dir, "log", "server.log")
+	for _, tc := range []struct {
+		name  string
+		plant func()
+	}{
+		{"symbolic link", func() { require.NoError(t, os.Symlink(victim, logPath)) }},
+		{"hard link", func() { require.NoError(t, os.Link(victim, logPath)) }},
+	} {
+		require.NoError(t, os.Remove(logPath))
+		tc.plant()
+		_, err := pglocal.Start(t.Context(), opts)
+		require.ErrorContains(t, err, "server log", tc.name)
+		fi, err := os.Stat(victim)
+		require.NoError(t, err)
+		assert.EqualValues(t, 0, fi.Sys().(*syscall.Stat_t).Uid, "%s: still root's", tc.name)
+		assert.EqualValues(t, 7, fi.Size(), "%s: nothing written to it", tc.name)
+	}
+}

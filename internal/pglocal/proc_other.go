@@ -45,3 +45,7 @@ func (*fileLock) removeAndUnlock() error { return nil }
 func (l *launcher) checkOwner() error { return nil }
 
 func signalGroup(p *os.Process, sig syscall.Signal) error { return p.Signal(sig) }
+
+func openLogFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+}

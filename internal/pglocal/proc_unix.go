@@ -294,3 +294,28 @@ func signalGroup(p *os.Process, sig syscall.Signal) error {
 	}
 	return err
 }
+
+// openLogFile opens the server log for appending, creating it if need be,
+// and refuses anything but a regular file with one name: not through a
+// symbolic link (O_NOFOLLOW), not a hard link to a file elsewhere, which
+// the caller would otherwise give to the server user.
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link; refusing to follow it", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.Mode().IsRegular() || (ok && st.Nlink != 1) {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file of its own; refusing to use it", path)
+	}
+	return f, nil
+}
