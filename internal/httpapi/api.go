@@ -361,11 +361,16 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // own host name resolve to 127.0.0.1 (DNS rebinding), and its script then
 // reaches the API as a page of that host, unhindered by the browser's
 // same-origin rules. Its requests still carry that name in Host, which is
-// what this looks at. A server listening on another address serves
-// whatever host name the operator gave it, and is not checked. A request
-// without Host (HTTP/1.0) comes from no browser, and passes.
+// what this looks at. A server listening on another address, a wildcard
+// one included, serves whatever host name the operator gave it, and is not
+// checked. A request without Host (HTTP/1.0) comes from no browser, and
+// passes. Under Serve the address is the listener's; under another
+// http.Server, the one the connection came to.
 func checkHost(r *http.Request) error {
-	local, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	local, ok := r.Context().Value(listenAddrKey{}).(*net.TCPAddr)
+	if !ok {
+		local, ok = r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	}
 	if !ok || !local.IP.IsLoopback() {
 		return nil
 	}
@@ -383,6 +388,10 @@ func checkHost(r *http.Request) error {
 	return &requestError{kind: errMisdirected, msg: fmt.Sprintf(
 		"this server listens on a loopback address and answers requests for localhost, 127.0.0.1 or [::1] only, not for host %q", clip(r.Host))}
 }
+
+// listenAddrKey is the context key under which Serve puts the address it
+// listens on.
+type listenAddrKey struct{}
 
 // unrouted turns the mux's plain-text 404 and 405 into problems, and
 // answers OPTIONS (RFC 9110, 9.3.7): 204 with the methods of the resource
@@ -447,7 +456,7 @@ func (a *api) logRequest(r *http.Request, rw *responseWriter, ri *requestInfo, p
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", ri.id),
-		slog.String("method", r.Method),
+		slog.String("method", clip(r.Method)),
 		slog.String("path", logPath(r.URL.Path)),
 		slog.String("route", pattern),
 		slog.Int("status", status),

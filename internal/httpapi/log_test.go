@@ -97,6 +97,13 @@ func TestRequestLog(t *testing.T) {
 	assert.Equal(t, "/"+strings.Repeat("é", 127)+"… (60001 bytes)", cut[0]["path"])
 	assert.Less(t, buf.Len(), 1000, "the whole line")
 
+	// So is a long method.
+	buf.Reset()
+	require.Equal(t, http.StatusMethodNotAllowed, e.do(t, strings.Repeat("M", 60000), "/portfolios", "").Code)
+	cut = logLines(t, buf)
+	require.Len(t, cut, 1)
+	assert.Less(t, buf.Len(), 1000, "the whole line")
+
 	// HEAD sends no body, and the log says so.
 	buf.Reset()
 	require.Equal(t, http.StatusOK, e.do(t, "HEAD", "/healthz", "").Code)

@@ -119,6 +119,12 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 		grace = DefaultShutdownGrace
 	}
 	srv := s.httpServer(logger)
+	// The handler's Host check goes by the address listened on (a
+	// wildcard one is not checked), not by the one a connection came to.
+	listening := ln.Addr()
+	srv.BaseContext = func(net.Listener) context.Context {
+		return context.WithValue(context.Background(), listenAddrKey{}, listening)
+	}
 	addr := ln.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

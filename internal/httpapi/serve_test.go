@@ -525,6 +525,27 @@ func TestLoopbackServerAnswersLoopbackHostsOnly(t *testing.T) {
 	res, _ := send("GET /healthz HTTP/1.0\r\n\r\n")
 	assert.Equal(t, http.StatusOK, res.StatusCode, "HTTP/1.0 without Host")
 
+	// A server on a wildcard address serves any host, also on connections
+	// that come to it over loopback (a proxy on the same machine that
+	// passes the client's Host on, say).
+	wild, err := net.Listen("tcp", "0.0.0.0:0")
+	require.NoError(t, err)
+	_, wildPort, _ := net.SplitHostPort(wild.Addr().String())
+	wctx, wcancel := context.WithCancel(ctx)
+	wserved := make(chan error, 1)
+	go func() { wserved <- httpapi.Serve(wctx, wild, e.h, nil) }()
+	defer func() { wcancel(); assert.NoError(t, <-wserved) }()
+	wc, err := net.Dial("tcp", "127.0.0.1:"+wildPort)
+	require.NoError(t, err)
+	defer wc.Close()
+	require.NoError(t, wc.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(wc, "GET /healthz HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	wres, err := http.ReadResponse(bufio.NewReader(wc), nil)
+	require.NoError(t, err)
+	wres.Body.Close()
+	assert.Equal(t, http.StatusOK, wres.StatusCode, "wildcard listener, loopback connection")
+
 	// A connection to another address: the operator chose to serve it.
 	req := httptest.NewRequest(http.MethodGet, "http://rebind.example/healthz", nil)
 	req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 8080}))

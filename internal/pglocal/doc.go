@@ -38,7 +38,13 @@
 // first checks that the user can reach the data directory at all: otherwise
 // the data directory under /root, the usual case, fails with an obscure
 // "permission denied" from deep inside initdb. pglocal never changes the
-// permissions of directories it did not create.
+// permissions of directories it did not create. Nor does it follow links
+// there: a data directory (or its parent, for a kept server) that is a
+// symbolic link is refused, and lock files and the server log are never
+// opened through one, since what root gives the server user or creates
+// through a link planted in a checkout or in the server user's data
+// directory could be anywhere. initdb runs in a process group of its own,
+// so that a cancelled Start can stop it and the server it runs.
 //
 // # Process group
 //

@@ -337,7 +337,9 @@ type Quote struct {
 // statement goes with the next flush rather than at once. A security the
 // unit has, or loads before that flush, gets the price through SetPrice
 // instead, and is saved like any changed security: only if the price is
-// still the one the unit read (a concurrent change is a conflict, retried). Every quote is checked first (domain.ErrInvalid... errors,
+// still the one the unit read (a concurrent change is a conflict, retried).
+// In a Read unit it returns ErrReadOnly, queuing nothing. Every quote is
+// checked first (domain.ErrInvalid... errors,
 // nothing queued; domain.ErrNotFound for a security removed in this unit);
 // a symbol that does not exist fails the flush with domain.ErrNotFound.
 //
