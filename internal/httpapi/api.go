@@ -122,7 +122,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/folio-dev/folio/internal/tracker"
 )
@@ -493,11 +492,7 @@ func logPath(path string) string {
 	if len(path) <= maxLogPath {
 		return path
 	}
-	i := maxLogPath
-	for i > maxLogPath-4 && !utf8.RuneStart(path[i]) {
-		i--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", path[:i], len(path))
+	return fmt.Sprintf("%s (%d bytes)", clipTo(path, maxLogPath), len(path))
 }
 
 // requestID returns the client's request id if it is sane (1 to 64 of

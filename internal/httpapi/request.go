@@ -429,12 +429,16 @@ func quote(s string) string { return strconv.Quote(clip(s)) }
 
 // clip cuts client input that is echoed in a problem to 64 bytes or so, at
 // a character boundary, so that a megabyte sent is not a megabyte answered.
-func clip(s string) string {
-	if len(s) <= 64 {
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo cuts s to max bytes at a character boundary, and marks the cut
+// with "…".
+func clipTo(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	i := 64
-	for i > 60 && !utf8.RuneStart(s[i]) {
+	i := max
+	for i > max-4 && !utf8.RuneStart(s[i]) {
 		i--
 	}
 	return s[:i] + "…"

@@ -163,15 +163,7 @@ func TestListenAndServe(t *testing.T) {
 
 	// "OPTIONS *", which net/http would answer itself, is a request like
 	// any other: a request id, and the methods the server has.
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n")
-	require.NoError(t, err)
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err)
-	res.Body.Close()
+	res, _ := rawRequest(t, addr, "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	assert.Equal(t, http.StatusNoContent, res.StatusCode)
 	assert.NotEmpty(t, res.Header.Get("X-Request-Id"))
 	assert.Equal(t, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT", res.Header.Get("Allow"))
@@ -194,26 +186,12 @@ func TestServeLimitsTheRequest(t *testing.T) {
 	assert.Equal(t, httpapi.IdleTimeout, srv.IdleTimeout)
 	assert.NotNil(t, srv.ErrorLog, "net/http's own complaints go to the logger")
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- httpapi.Serve(sctx, ln, e.h, nil) }()
-	defer func() { cancel(); assert.NoError(t, <-served) }()
+	addr := serveOn(t, "127.0.0.1:0", e.h)
 
 	// send writes a request with a header of n bytes and returns the status
 	// of the answer.
 	send := func(n int) int {
-		conn, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer conn.Close()
-		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: "+strings.Repeat("a", n)+"\r\n\r\n")
-		require.NoError(t, err)
-		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		require.NoError(t, err)
-		res.Body.Close()
+		res, _ := rawRequest(t, addr, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: "+strings.Repeat("a", n)+"\r\n\r\n")
 		return res.StatusCode
 	}
 	assert.Equal(t, http.StatusOK, send(httpapi.MaxHeaderBytes/2))
@@ -482,30 +460,9 @@ func TestRequestOutlivesTheReadTimeoutOnceItsBodyIsIn(t *testing.T) {
 func TestLoopbackServerAnswersLoopbackHostsOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, httpapi.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
+	addr := serveOn(t, "127.0.0.1:0", e.h)
 	_, port, _ := net.SplitHostPort(addr)
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- httpapi.Serve(sctx, ln, e.h, nil) }()
-	defer func() { cancel(); assert.NoError(t, <-served) }()
-
-	send := func(request string) (*http.Response, []byte) {
-		t.Helper()
-		conn, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer conn.Close()
-		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err = io.WriteString(conn, request)
-		require.NoError(t, err)
-		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		require.NoError(t, err)
-		body, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		res.Body.Close()
-		return res, body
-	}
+	send := func(request string) (*http.Response, []byte) { return rawRequest(t, addr, request) }
 	post := func(host string) string {
 		body := `{"name":"Rebound"}`
 		return fmt.Sprintf("POST /portfolios HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", host, len(body), body)
@@ -528,23 +485,9 @@ func TestLoopbackServerAnswersLoopbackHostsOnly(t *testing.T) {
 	// A server on a wildcard address serves any host, also on connections
 	// that come to it over loopback (a proxy on the same machine that
 	// passes the client's Host on, say).
-	wild, err := net.Listen("tcp", "0.0.0.0:0")
-	require.NoError(t, err)
-	_, wildPort, _ := net.SplitHostPort(wild.Addr().String())
-	wctx, wcancel := context.WithCancel(ctx)
-	wserved := make(chan error, 1)
-	go func() { wserved <- httpapi.Serve(wctx, wild, e.h, nil) }()
-	defer func() { wcancel(); assert.NoError(t, <-wserved) }()
-	wc, err := net.Dial("tcp", "127.0.0.1:"+wildPort)
-	require.NoError(t, err)
-	defer wc.Close()
-	require.NoError(t, wc.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(wc, "GET /healthz HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
-	require.NoError(t, err)
-	wres, err := http.ReadResponse(bufio.NewReader(wc), nil)
-	require.NoError(t, err)
-	wres.Body.Close()
-	assert.Equal(t, http.StatusOK, wres.StatusCode, "wildcard listener, loopback connection")
+	_, wildPort, _ := net.SplitHostPort(serveOn(t, "0.0.0.0:0", e.h))
+	res, _ = rawRequest(t, "127.0.0.1:"+wildPort, "GET /healthz HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+	assert.Equal(t, http.StatusOK, res.StatusCode, "wildcard listener, loopback connection")
 
 	// A connection to another address: the operator chose to serve it.
 	req := httptest.NewRequest(http.MethodGet, "http://rebind.example/healthz", nil)
@@ -552,4 +495,35 @@ func TestLoopbackServerAnswersLoopbackHostsOnly(t *testing.T) {
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusOK, rec.Code)
+}
+
+// serveOn serves h with Serve on a listener at addr until the test ends,
+// and returns the address it listens on.
+func serveOn(t *testing.T, addr string, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- httpapi.Serve(sctx, ln, h, nil) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-served) })
+	return ln.Addr().String()
+}
+
+// rawRequest writes request, as it is, on a new connection to addr, and
+// returns the answer with its body.
+func rawRequest(t *testing.T, addr, request string) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(conn, request)
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res, body
 }

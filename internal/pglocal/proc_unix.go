@@ -99,14 +99,9 @@ func lockFileShared(ctx context.Context, path string, waiting func()) (*fileLock
 
 func lockFileMode(ctx context.Context, path string, how int, waiting func()) (*fileLock, error) {
 	for {
-		// Never through a link: the file is created with this process's
-		// rights, root's too, wherever the link points.
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("pglocal: lock file %s is a symbolic link; refusing to follow it", path)
-		}
+		f, err := openNoFollow(path, os.O_RDWR)
 		if err != nil {
-			return nil, fmt.Errorf("pglocal: opening lock file: %w", err)
+			return nil, fmt.Errorf("pglocal: lock file %w", err)
 		}
 		if err := flockWait(ctx, f, how, waiting); err != nil {
 			f.Close()
@@ -300,10 +295,7 @@ func signalGroup(p *os.Process, sig syscall.Signal) error {
 // symbolic link (O_NOFOLLOW), not a hard link to a file elsewhere, which
 // the caller would otherwise give to the server user.
 func openLogFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s is a symbolic link; refusing to follow it", path)
-	}
+	f, err := openNoFollow(path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
@@ -318,4 +310,15 @@ func openLogFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("%s is not a regular file of its own; refusing to use it", path)
 	}
 	return f, nil
+}
+
+// openNoFollow opens path with flag, creating it (mode 0600) if need be,
+// but never through a symbolic link: the file is created with this
+// process's rights, root's too, wherever a link would point.
+func openNoFollow(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link; refusing to follow it", path)
+	}
+	return f, err // a *PathError, which names the path
 }

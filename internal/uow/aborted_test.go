@@ -360,13 +360,11 @@ func TestEverythingAfterAFailureReturnsTheFirstError(t *testing.T) {
 func TestARefusalAfterAFailureLeavesTheFirstError(t *testing.T) {
 	pool, r := newDB(t)
 	_, ids := seed(t, r, nil, "Main")
-	other := make(chan *domain.Portfolio, 1)
-	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) error {
-		p, err := u.Portfolios().Get(ctx, ids["Main"])
-		other <- p
+	var copyOfMain *domain.Portfolio // loaded in another unit
+	require.NoError(t, r.Read(ctx, func(ctx context.Context, u *uow.Unit) (err error) {
+		copyOfMain, err = u.Portfolios().Get(ctx, ids["Main"])
 		return err
 	}))
-	copyOfMain := <-other
 
 	var rep uow.Report
 	attempts := 0

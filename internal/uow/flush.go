@@ -378,15 +378,10 @@ func (w *portfolioWrites) ordered(ctx context.Context, calls []call, bulk int) [
 // removed one, which must wait for its delete.
 func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func()) (late []call) {
 	var (
-		// repriced are the tracked securities whose price changed, each
-		// as it is now and as it was read.
-		repriced [][2]domain.SecurityState
-		// renames holds each changed security's rename, nil for none,
-		// in id order, as repriced is.
-		renames []*call
-		// renamedOnly: how many of renames have no new price.
-		renamedOnly int
-		freed       map[string]bool
+		// changed are the tracked securities renamed or repriced, in id
+		// order.
+		changed []securityWrite
+		freed   map[string]bool
 	)
 	for _, e := range u.securities {
 		if e.state == stateRemoved {
@@ -419,30 +414,26 @@ func (u *Unit) planSecurities(ctx context.Context, calls *[]call, after *[]func(
 				continue
 			}
 			st := e.s.State()
-			var rename *call
+			var w securityWrite
 			if old := e.snap.Name; st.Name != old {
-				rename = &call{
+				w.rename = &call{
 					run: func(q *dbgen.Queries) error {
 						return q.UpdateSecurityName(ctx, dbgen.UpdateSecurityNameParams{ID: st.ID, Name: st.Name, OldName: old})
 					},
 					fail: failure{op: "rename security " + st.Symbol}.fn(),
 				}
 			}
-			switch {
-			case !samePrice(st, e.snap):
-				repriced = append(repriced, [2]domain.SecurityState{st, e.snap})
-				renames = append(renames, rename)
-			case rename != nil:
-				renames = append(renames, rename)
-				repriced = append(repriced, [2]domain.SecurityState{}) // no price
-				renamedOnly++
-			default:
+			if !samePrice(st, e.snap) {
+				w.price = &[2]domain.SecurityState{st, e.snap}
+			}
+			if w.rename == nil && w.price == nil {
 				continue
 			}
+			changed = append(changed, w)
 			*after = append(*after, func() { e.snap, e.changes = st, e.s.Changes() })
 		}
 	}
-	*calls = appendSecurityWrites(ctx, *calls, renames, repriced, len(repriced)-renamedOnly, u.cfg.bulk)
+	*calls = appendSecurityWrites(ctx, *calls, changed, u.cfg.bulk)
 	if len(u.quotes) == 0 {
 		return late
 	}
@@ -489,36 +480,36 @@ func (u *Unit) heldByNew(q Quote) bool {
 	return ok && e.state == stateNew
 }
 
-// appendSecurityWrites appends the renames and new prices of tracked
-// securities, given in id order (a security without a rename has a nil
-// one, one without a new price a zero pair); priced is how many have a
-// price. Up to bulk prices, the statements go security by security in id
-// order, so that two units that rename and reprice the same securities
-// lock their rows in the same order and cannot deadlock on them. Above
-// it, the renames go in id order, then one statement for all the prices,
-// which locks in the order of its plan (as Revalue's does).
-func appendSecurityWrites(ctx context.Context, calls []call, renames []*call, repriced [][2]domain.SecurityState, priced, bulk int) []call {
-	if priced > bulk {
-		for _, r := range renames {
-			if r != nil {
-				calls = append(calls, *r)
-			}
+// securityWrite is what a flush writes for a tracked security: a rename,
+// a new price (as it is now and as it was read), or both.
+type securityWrite struct {
+	rename *call
+	price  *[2]domain.SecurityState
+}
+
+// appendSecurityWrites appends the writes of tracked securities, given in
+// id order. Up to bulk prices, the statements go security by security in
+// id order, so that two units that rename and reprice the same securities
+// lock their rows in the same order and cannot deadlock on them. Above it,
+// the renames go in id order, then one statement for all the prices, which
+// locks in the order of its plan (as Revalue's does).
+func appendSecurityWrites(ctx context.Context, calls []call, writes []securityWrite, bulk int) []call {
+	var priced [][2]domain.SecurityState
+	for _, w := range writes {
+		if w.price != nil {
+			priced = append(priced, *w.price)
 		}
-		only := make([][2]domain.SecurityState, 0, priced)
-		for _, r := range repriced {
-			if r[0].ID != uuid.Nil {
-				only = append(only, r)
-			}
-		}
-		return appendRepriced(ctx, calls, only, bulk)
 	}
-	for i, r := range repriced {
-		if renames[i] != nil {
-			calls = append(calls, *renames[i])
+	for _, w := range writes {
+		if w.rename != nil {
+			calls = append(calls, *w.rename)
 		}
-		if r[0].ID != uuid.Nil {
-			calls = appendRepriced(ctx, calls, repriced[i:i+1], bulk)
+		if w.price != nil && len(priced) <= bulk {
+			calls = appendRepriced(ctx, calls, [][2]domain.SecurityState{*w.price}, bulk)
 		}
+	}
+	if len(priced) > bulk {
+		calls = appendRepriced(ctx, calls, priced, bulk)
 	}
 	return calls
 }
