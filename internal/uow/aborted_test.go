@@ -90,8 +90,7 @@ func TestASwallowedConflictBeforeASavepointIsRetried(t *testing.T) {
 		p, err := u.Portfolios().Get(ctx, ids["Main"])
 		require.NoError(t, err)
 		if attempts == 1 {
-			_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Main"])
-			require.NoError(t, err)
+			changeBehind(t, pool, ids["Main"])
 		}
 		require.NoError(t, p.Rename("Renamed"))
 		first := attempts == 1
@@ -375,8 +374,7 @@ func TestARefusalAfterAFailureLeavesTheFirstError(t *testing.T) {
 		if attempts == 1 {
 			// Changed behind the unit's snapshot: the unit's rename
 			// fails with a serialization failure at the flush.
-			_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Main"])
-			require.NoError(t, err)
+			changeBehind(t, pool, ids["Main"])
 			require.NoError(t, p.Rename("Mine"))
 			ferr := u.Flush(ctx)
 			require.ErrorIs(t, ferr, uow.ErrSerialization)

@@ -114,3 +114,11 @@ func count(t testing.TB, pool *pgxpool.Pool, table string) int {
 
 // pgtestPool is a pool that did not pass through uow.ConfigurePool.
 func pgtestPool(t testing.TB) *pgxpool.Pool { return pgtest.NewPool(t) }
+
+// changeBehind commits, outside any unit, a save of the portfolio by
+// someone else: its version goes up by one, as another unit's would.
+func changeBehind(t testing.TB, pool *pgxpool.Pool, id uuid.UUID) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), "update portfolio set version = version + 1 where id = $1", id)
+	require.NoError(t, err)
+}

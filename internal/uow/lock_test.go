@@ -255,9 +255,8 @@ func TestForUpdateAtRepeatableReadIsASerializationFailure(t *testing.T) {
 		if _, err := u.Portfolios().Get(ctx, ids["B"]); err != nil { // takes the snapshot
 			return err
 		}
-		_, err := pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["A"])
-		require.NoError(t, err)
-		_, err = u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
+		changeBehind(t, pool, ids["A"])
+		_, err := u.Portfolios().Get(ctx, ids["A"], uow.ForUpdate())
 		return err
 	}, uow.WithReport(&rep))
 	require.ErrorIs(t, err, uow.ErrSerialization)

@@ -195,8 +195,7 @@ func TestRemovePortfolioDeletesItsLots(t *testing.T) {
 	err := r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
 		p, err := u.Portfolios().Get(ctx, ids["Keep"])
 		require.NoError(t, err)
-		_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Keep"])
-		require.NoError(t, err)
+		changeBehind(t, pool, ids["Keep"])
 		return u.Portfolios().Remove(p)
 	}, uow.WithAttempts(1), uow.WithIsolation("read committed"))
 	assert.ErrorIs(t, err, domain.ErrVersionConflict)

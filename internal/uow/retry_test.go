@@ -112,8 +112,7 @@ func TestRetriesStopAtTheBoundWithTheSentinel(t *testing.T) {
 			return err
 		}
 		// Someone else saves the portfolio meanwhile.
-		_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["Main"])
-		require.NoError(t, err)
+		changeBehind(t, pool, ids["Main"])
 		return p.Rename("Renamed")
 	}, uow.WithReport(&rep))
 	require.Error(t, err)
@@ -150,8 +149,7 @@ func TestRetriesStopWithContext(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = pool.Exec(context.Background(), "update portfolio set version = version + 1 where id = $1", ids["Main"])
-		require.NoError(t, err)
+		changeBehind(t, pool, ids["Main"])
 		return p.Rename("Other")
 	}, uow.WithReport(&rep))
 	// However the cancellation met the unit (in a backoff, or in a
@@ -233,8 +231,7 @@ func TestConflictOnOneOfManyBumpsWritesNothing(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = pool.Exec(ctx, "update portfolio set version = version + 1 where id = $1", ids["B"])
-		require.NoError(t, err)
+		changeBehind(t, pool, ids["B"])
 		for _, p := range ps {
 			if _, err := p.Sell(secs["AAPL"], dec("4"), day); err != nil {
 				return err
