@@ -61,7 +61,7 @@ func BenchmarkLoadMany(b *testing.B) {
 	d := e.loadData()
 	check(b, e.load(d))
 	ids := d.ids()
-	for _, h := range e.impls {
+	for _, h := range e.order() {
 		b.Run("impl="+h.Name(), func(b *testing.B) {
 			var last Loaded
 			loop(b, e, h, 2, func(int) (err error) {
@@ -82,7 +82,7 @@ func BenchmarkLoadOne(b *testing.B) {
 	d := e.loadData()
 	check(b, e.load(d))
 	ids := d.ids()
-	for _, h := range e.impls {
+	for _, h := range e.order() {
 		b.Run("impl="+h.Name(), func(b *testing.B) {
 			var last Loaded
 			loop(b, e, h, 20, func(i int) (err error) {
@@ -101,7 +101,7 @@ func BenchmarkLoadOne(b *testing.B) {
 func BenchmarkSaveNew(b *testing.B) {
 	e := useEnv(b)
 	template := e.newPortfolio()
-	for _, h := range e.impls {
+	for _, h := range e.order() {
 		b.Run("impl="+h.Name(), func(b *testing.B) {
 			check(b, e.load(nil))
 			const warm = 3
@@ -125,7 +125,7 @@ func BenchmarkSell(b *testing.B) {
 	e := useEnv(b)
 	d := e.sellData()
 	s := e.sale(d)
-	for _, h := range e.impls {
+	for _, h := range e.order() {
 		b.Run("impl="+h.Name(), func(b *testing.B) {
 			check(b, e.load(d))
 			const warm = 3
@@ -151,7 +151,7 @@ func BenchmarkTransfer(b *testing.B) {
 	e := useEnv(b)
 	d := e.transferData()
 	ts := e.transfers(d, 1<<16)
-	for _, h := range e.impls {
+	for _, h := range e.order() {
 		b.Run("impl="+h.Name(), func(b *testing.B) {
 			check(b, e.load(d))
 			totals0, lots0, versions0, err := e.conservation()
@@ -203,7 +203,7 @@ func BenchmarkTransfer(b *testing.B) {
 func BenchmarkRevalue(b *testing.B) {
 	e := useEnv(b)
 	sets := e.quoteSets()
-	for _, h := range e.impls {
+	for _, h := range e.order() {
 		b.Run("impl="+h.Name(), func(b *testing.B) {
 			check(b, e.vacuum("security"))
 			last := -1
@@ -211,11 +211,8 @@ func BenchmarkRevalue(b *testing.B) {
 				last = i % 2
 				return h.Revalue(ctx, sets[last])
 			})
-			var n int
-			check(b, e.admin.QueryRow(ctx, "SELECT count(*) FROM security WHERE price_date = $1",
-				sets[last][0].Date).Scan(&n))
-			if n != len(sets[last]) {
-				b.Fatalf("%d of %d securities have the last prices", n, len(sets[last]))
+			if _, err := e.checkPrices(sets[last]); err != nil {
+				b.Fatal(err)
 			}
 		})
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,8 +223,29 @@ func setUp() (*env, error) {
 		{gormImpl, gormCounter},
 		{NewBun(bunDB, pessimisticTransfers), bunCounter},
 	}
+	names := make([]string, 0, len(e.impls))
+	for _, h := range e.order() {
+		names = append(names, h.Name())
+	}
+	// Not a "key: value" line: benchstat would split its tables by it.
+	fmt.Printf("this round runs the implementations in the order %s\n", strings.Join(names, ", "))
 	ok = true
 	return e, nil
+}
+
+// EnvRound names the variable that run.sh sets to the number of the round.
+const EnvRound = "BENCH_ROUND"
+
+// order returns the implementations in the order the benchmarks run them:
+// rotated by the round's number, so that over the rounds each runs after
+// each of the others. Without it one would always follow the same other,
+// and be charged the server's deferred work on that one's writes
+// (checkpoints, autovacuum: the server CPU counts every server process)
+// and the bloat it left in the tables, every round.
+func (e *env) order() []handle {
+	round, _ := strconv.Atoi(os.Getenv(EnvRound)) // 0 outside run.sh
+	k := (round%len(e.impls) + len(e.impls)) % len(e.impls)
+	return append(slices.Clone(e.impls[k:]), e.impls[:k]...)
 }
 
 // pessimisticTransfers is the locking of Transfer for the implementations
@@ -583,7 +606,38 @@ ORDER BY p.name, i.acquired_on, i.id`)
 	return out, rows.Err()
 }
 
-// dumpPrices lists every security's price and day.
+// resetPrices gives every security its seeded price and day again.
+func (e *env) resetPrices() error {
+	ids := make([]uuid.UUID, len(e.securities))
+	prices := make([]string, len(e.securities))
+	for i, s := range e.securities {
+		ids[i], prices[i] = s.id, basePrice(i).String()
+	}
+	_, err := e.admin.Exec(ctx, `
+UPDATE security AS s SET last_price = u.price::numeric, price_date = $3
+FROM unnest($1::uuid[], $2::text[]) AS u(id, price) WHERE s.id = u.id`, ids, prices, day0)
+	return err
+}
+
+// checkPrices returns dumpPrices if every security has the price and day
+// of its quote, and otherwise an error naming the first that has not.
+func (e *env) checkPrices(quotes []Quote) ([]string, error) {
+	got, err := e.dumpPrices()
+	if err != nil {
+		return nil, err
+	}
+	want := make([]string, len(quotes))
+	for i, q := range quotes {
+		want[i] = q.Symbol + " " + q.Price.StringFixed(10) + " " + q.Date.Format(time.DateOnly)
+	}
+	slices.Sort(want)
+	if !slices.Equal(want, got) {
+		return nil, fmt.Errorf("the prices are not the quotes:\n%s", firstDifference(want, got))
+	}
+	return got, nil
+}
+
+// dumpPrices lists every security's price and day, in symbol order.
 func (e *env) dumpPrices() ([]string, error) {
 	rows, err := e.admin.Query(ctx, "SELECT symbol, last_price::text, price_date::text FROM security ORDER BY symbol")
 	if err != nil {

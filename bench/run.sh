@@ -44,8 +44,11 @@ echo "run.sh: checking that the implementations agree" >&2
 
 : > out/bench.txt
 for i in $(seq 1 "$count"); do
-	echo "run.sh: round $i of $count, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-	./out/bench.test -test.run '^$' -test.bench "$pattern" -test.benchmem \
+	load="round $i of $count, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "run.sh: $load" >&2
+	echo "$load" >> out/machine.txt
+	# Each round runs the implementations in another order (see env.order).
+	BENCH_ROUND="$i" ./out/bench.test -test.run '^$' -test.bench "$pattern" -test.benchmem \
 		-test.count 1 -test.benchtime "$benchtime" -test.timeout 60m | tee -a out/bench.txt
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> out/machine.txt
