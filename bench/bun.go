@@ -25,7 +25,8 @@ import (
 // documents as supported. bun formats every argument into the SQL text
 // itself and sends no bind parameters, so every statement with a new value
 // is a new SQL text: pgx's default statement cache would prepare each one
-// (an extra round trip, invisible to the tracer) and evict the cache.
+// (an extra round trip every time, steady state or not) and evict the
+// cache.
 // bun's documentation therefore configures pgx with the simple protocol
 // (QueryExecModeSimpleProtocol, formerly PreferSimpleProtocol): one round
 // trip per statement, no preparing. The pool is built that way in the

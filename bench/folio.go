@@ -170,8 +170,10 @@ func (f *Folio) Sell(ctx context.Context, s Sale) error {
 }
 
 // Transfer implements Impl: both portfolios in one load, Sell and Buy, and
-// the runner retries conflicts (optimistic: the version check rides with
-// COMMIT, portfolios are bumped in id order).
+// the runner retries conflicts. With pessimistic (the suite's default) the
+// load locks both rows in id order at READ COMMITTED (ForUpdate: FOR NO
+// KEY UPDATE); without it the unit runs optimistically at the runner's
+// REPEATABLE READ, the version checks riding with COMMIT.
 func (f *Folio) Transfer(ctx context.Context, t Transfer) (int, error) {
 	sec, err := f.security(t.Security)
 	if err != nil {

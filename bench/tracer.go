@@ -22,9 +22,12 @@ import (
 //     prepared statements (AlreadyPrepared), which sends nothing. GORM's
 //     PrepareStmt mode prepares through database/sql, which lands here.
 //
-// What it cannot see: pgx's statement cache prepares a statement the first
-// time a connection runs it, outside the tracer. Benchmarks warm every
-// connection up first, so the counts are those of the steady state.
+// A statement a connection has not prepared yet costs one more round trip
+// the first time. Query and Exec prepare it through Conn.Prepare, which
+// the tracer counts; SendBatch prepares a batch's new statements in a
+// round trip of their own before the batch, which it does not see.
+// Benchmarks warm every connection up first, so the counts are those of
+// the steady state, where neither happens.
 type Counter struct {
 	statements atomic.Int64
 	roundTrips atomic.Int64
