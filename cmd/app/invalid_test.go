@@ -625,7 +625,7 @@ func TestTradesBeforeTheLatestSale(t *testing.T) {
 	before := snapshot(t, pool)
 	// 10 were held on Feb 1, but the June sale took them.
 	assert.Equal(t, `folio: sell AAPL from "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, `+
-		`and a sale dated 2024-02-01, before it, would have changed what that sale took first in, first out; record trades in date order `+
+		`and a sale dated 2024-02-01, before it, would need shares that sale may have taken first in, first out; record trades in date order `+
 		`(folio keeps the lots held, not the history of trades, so it cannot redo that sale)`+"\n",
 		c.fails(t, 3, "sell", "Main", "AAPL", "10", "--price", "150", "--date", "2024-02-01"))
 	// First in, first out, the June sale would have taken this lot.

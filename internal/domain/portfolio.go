@@ -139,10 +139,14 @@ func (p *Portfolio) checkOrder(side string, day time.Time) error {
 	if !day.Before(p.lastSale) {
 		return nil
 	}
+	why := "would have changed what that sale took first in, first out"
+	if side == "sale" {
+		why = "would need shares that sale may have taken first in, first out"
+	}
 	return fmt.Errorf("%w: the latest sale from this portfolio is dated %s, and a %s dated %s, before it, "+
-		"would have changed what that sale took first in, first out; record trades in date order "+
+		"%s; record trades in date order "+
 		"(folio keeps the lots held, not the history of trades, so it cannot redo that sale)",
-		ErrOutOfOrder, p.lastSale.Format(time.DateOnly), side, day.Format(time.DateOnly))
+		ErrOutOfOrder, p.lastSale.Format(time.DateOnly), side, day.Format(time.DateOnly), why)
 }
 
 // Investments returns a copy of the portfolio's lots in FIFO order: by day

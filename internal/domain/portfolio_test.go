@@ -421,10 +421,10 @@ func TestTradesBeforeTheLatestSaleAreRefused(t *testing.T) {
 	}{
 		// 10 shares were held on Feb 1, but the June sale took them.
 		{"sale", func() error { _, err := p.Sell(sec, dec("10"), date(t, "2024-02-01")); return err },
-			`sell AAPL from "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, and a sale dated 2024-02-01, before it, would have changed what that sale took first in, first out; record trades in date order`},
+			`sell AAPL from "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, and a sale dated 2024-02-01, before it, would need shares that sale may have taken first in, first out; record trades in date order`},
 		// FIFO would have sold this lot in June, and kept the March one.
 		{"buy", func() error { _, err := p.Buy(sec, dec("10"), dec("50"), date(t, "2024-01-15")); return err },
-			`buy AAPL in "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, and a buy dated 2024-01-15, before it,`},
+			`buy AAPL in "Main": trade out of date order: the latest sale from this portfolio is dated 2024-06-01, and a buy dated 2024-01-15, before it, would have changed what that sale took first in, first out;`},
 		// The rule is the portfolio's, whatever the security.
 		{"buy of another security", func() error { _, err := p.Buy(other, dec("1"), dec("50"), date(t, "2024-05-31")); return err },
 			"a buy dated 2024-05-31, before it"},
