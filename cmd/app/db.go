@@ -7,6 +7,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -234,8 +235,51 @@ func (c *connectError) Error() string {
 		// What the server does with a connection that names no database.
 		db = c.user
 	}
-	return fmt.Sprintf("cannot connect to PostgreSQL (host %s, port %d, database %q, user %q): %v",
-		c.host, c.port, db, c.user, c.err)
+	return fmt.Sprintf("cannot connect to PostgreSQL (host %s, port %d, database %q, user %q): %s",
+		c.host, c.port, db, c.user, connectCause(c.err))
+}
+
+// connectCause says why pgx could not connect, from the errors of the
+// attempts it made. pgx tries a server twice when sslmode is prefer (the
+// default): with TLS, then without; a server without TLS refuses the first,
+// and that refusal, expected, would only hide the reason the second
+// failed. When every attempt went to the one server connectError names,
+// the address each attempt begins with is left out too.
+func connectCause(err error) string {
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) || ce.Config == nil {
+		return err.Error()
+	}
+	inner := errors.Unwrap(ce)
+	if inner == nil {
+		return err.Error()
+	}
+	attempts := []error{inner}
+	if j, ok := inner.(interface{ Unwrap() []error }); ok {
+		attempts = j.Unwrap()
+	}
+	oneServer := true
+	for _, fb := range ce.Config.Fallbacks {
+		oneServer = oneServer && fb.Host == ce.Config.Host && fb.Port == ce.Config.Port
+	}
+	var causes []string
+	for _, a := range attempts {
+		msg := a.Error()
+		if len(attempts) > 1 && strings.Contains(msg, "server refused TLS connection") {
+			continue
+		}
+		// pgx's per-attempt error is "address (host name): cause".
+		if u := errors.Unwrap(a); oneServer && u != nil && strings.HasSuffix(msg, "): "+u.Error()) {
+			msg = u.Error()
+		}
+		if !slices.Contains(causes, msg) {
+			causes = append(causes, msg)
+		}
+	}
+	if len(causes) == 0 {
+		return err.Error()
+	}
+	return strings.Join(causes, "; ")
 }
 
 func (c *connectError) Unwrap() error { return c.err }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -108,6 +109,54 @@ func TestConnectRefusedIsSaidOnce(t *testing.T) {
 	stderr := c.fails(t, 1, "portfolio", "list")
 	assert.Equal(t, 1, strings.Count(stderr, "connection refused"), "%s", stderr)
 	assert.NotContains(t, stderr, "S3cretPw")
+}
+
+// A server without TLS refuses pgx's first try (sslmode=prefer), and
+// fails the second for a wrong password: the message gives that reason
+// alone, not the expected refusal before it, nor the address again. The
+// listener speaks just the start of the protocol: it has no TLS, and
+// answers every login as a server does a wrong password.
+func TestConnectFailureGivesTheReason(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				be := pgproto3.NewBackend(conn, conn)
+				for {
+					msg, err := be.ReceiveStartupMessage()
+					if err != nil {
+						return
+					}
+					switch msg.(type) {
+					case *pgproto3.SSLRequest:
+						if _, err := conn.Write([]byte("N")); err != nil {
+							return
+						}
+					case *pgproto3.StartupMessage:
+						be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01",
+							Message: `password authentication failed for user "u"`})
+						_ = be.Flush()
+						return
+					default:
+						return
+					}
+				}
+			}()
+		}
+	}()
+	addr := ln.Addr().(*net.TCPAddr)
+	c := &cli{url: "postgres://u:S3cretPw@" + addr.String() + "/db?connect_timeout=5"}
+	stderr := c.fails(t, 1, "portfolio", "list")
+	assert.Equal(t, "folio: cannot connect to PostgreSQL (host 127.0.0.1, port "+strconv.Itoa(addr.Port)+
+		`, database "db", user "u"): server error: password authentication failed for user "u"`+"\n", stderr)
 }
 
 // The first use of a data directory (or a mistyped --data-dir) says that
