@@ -129,19 +129,22 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*Result, error) {
 }
 
 // Down rolls back the most recent migration. ErrNoChange: none is applied.
-func (m *Migrator) Down(ctx context.Context) (*Result, error) {
+func (m *Migrator) Down(ctx context.Context) (*Result, error) { return m.down(ctx, "down") }
+
+// down is Down, its errors named as op's.
+func (m *Migrator) down(ctx context.Context, op string) (*Result, error) {
 	if fresh, err := Untouched(ctx, m.pool); err != nil || fresh {
 		// Nothing to roll back, and goose would create its table first.
-		return nil, cmp.Or(m.wrap("down", err), ErrNoChange)
+		return nil, cmp.Or(m.wrap(op, err), ErrNoChange)
 	}
-	if err := m.notNewer(ctx); err != nil {
+	if err := m.notNewer(ctx, op); err != nil {
 		return nil, err
 	}
 	res, err := m.provider.Down(ctx)
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return nil, ErrNoChange
 	}
-	return res, m.wrap("down", err)
+	return res, m.wrap(op, err)
 }
 
 // DownTo rolls back every migration above version: 0 (all of them) or the
@@ -151,20 +154,25 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*Result, error)
 	if version != 0 && !m.known(version) {
 		return nil, m.unknown("down", version)
 	}
+	return m.downTo(ctx, version, "down")
+}
+
+// downTo is DownTo for a known version, its errors named as op's.
+func (m *Migrator) downTo(ctx context.Context, version int64, op string) ([]*Result, error) {
 	if fresh, err := Untouched(ctx, m.pool); err != nil || fresh {
-		return nil, m.wrap("down", err)
+		return nil, m.wrap(op, err)
 	}
-	if err := m.notNewer(ctx); err != nil {
+	if err := m.notNewer(ctx, op); err != nil {
 		return nil, err
 	}
 	res, err := m.provider.DownTo(ctx, version)
-	return applied(res, err), m.wrap("down", err)
+	return applied(res, err), m.wrap(op, err)
 }
 
 // Redo rolls back the most recent migration and applies it again.
 // ErrNoChange: none is applied.
 func (m *Migrator) Redo(ctx context.Context) ([]*Result, error) {
-	down, err := m.Down(ctx)
+	down, err := m.down(ctx, "redo")
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +185,7 @@ func (m *Migrator) Redo(ctx context.Context) ([]*Result, error) {
 
 // Reset rolls back every applied migration.
 func (m *Migrator) Reset(ctx context.Context) ([]*Result, error) {
-	return m.DownTo(ctx, 0)
+	return m.downTo(ctx, 0, "reset")
 }
 
 // Status reports every known migration and whether it is applied. Like
@@ -244,10 +252,10 @@ const versionTable = "goose_db_version"
 // notNewer returns an error wrapping ErrNewerSchema when the database is
 // at a version above the newest migration file. goose would say only
 // "version not found" when asked to roll back from there.
-func (m *Migrator) notNewer(ctx context.Context) error {
+func (m *Migrator) notNewer(ctx context.Context, op string) error {
 	cur, latest, err := m.Version(ctx)
 	if err != nil {
-		return m.wrap("down", err)
+		return m.wrap(op, err)
 	}
 	if cur > latest {
 		// No "migrate down:" in front: redo, reset and down-to refuse

@@ -634,13 +634,19 @@ DROP TABLE no_such_table;
 	require.NoError(t, err)
 
 	_, err = m.Down(ctx)
-	require.ErrorContains(t, err, broken)
-	require.ErrorContains(t, err, "still applied")
+	require.ErrorContains(t, err, "migrate down: "+broken+" failed, it is still applied: ")
 	requireVersion(t, m, 2, 2)
 	require.True(t, exists(t, pool, "to_regclass('public.kept')"), "the failed Down was rolled back")
 
+	// Each names the operation asked for, not the rollback it runs.
+	redone, err := m.Redo(ctx)
+	require.ErrorContains(t, err, "migrate redo: "+broken+" failed, it is still applied: ")
+	require.Empty(t, redone)
 	res, err := m.Reset(ctx)
-	require.ErrorContains(t, err, broken)
+	require.ErrorContains(t, err, "migrate reset: "+broken+" failed, it is still applied: ")
+	require.Empty(t, res)
+	res, err = m.DownTo(ctx, 1)
+	require.ErrorContains(t, err, "migrate down: "+broken+" failed, it is still applied: ")
 	require.Empty(t, res)
 	requireVersion(t, m, 2, 2)
 	require.True(t, exists(t, pool, "to_regclass('public.security')"))
