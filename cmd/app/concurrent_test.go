@@ -72,7 +72,7 @@ func TestEmbeddedDefaultConcurrent(t *testing.T) {
 	for i := range 4 {
 		args = append(args, []string{"portfolio", "create", fmt.Sprintf("P%d", i)})
 	}
-	waiting := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="pglocal: waiting for other processes using the server on \S+ to finish"\n`)
+	waiting := regexp.MustCompile(`(?m)^folio: note: waiting for other processes using the server on \S+ to finish\n`)
 	for _, r := range c.runTogether(t, args...) {
 		assert.Equal(t, 0, r.code, "%v", r)
 		// The one that started the server may wait for the others to

@@ -192,11 +192,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 
-	level := slog.LevelWarn
-	if g.verbose {
-		level = slog.LevelDebug
+	switch {
+	case g.verbose:
+		e.logger = newLogger(stderr, slog.LevelDebug, g.json)
+	case g.json:
+		e.logger = newLogger(stderr, slog.LevelWarn, true)
+	default:
+		e.logger = slog.New(newNoteHandler(stderr))
 	}
-	e.logger = newLogger(stderr, level, g.json)
 
 	if c.prepare != nil {
 		cleanup, err := c.prepare(e)

@@ -217,8 +217,10 @@ func (c *cli) ok(t *testing.T, args ...string) string {
 }
 
 // slowStop is pglocal's warning that stopping the embedded server takes
-// over a second: on a loaded machine its shutdown checkpoint alone may.
-var slowStop = regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="pglocal: stopping the server on \S+ takes a while: [^"]*" pid=\d+\n`)
+// over a second (on a loaded machine its shutdown checkpoint alone may): a
+// note, or a log line with --verbose.
+var slowStop = regexp.MustCompile(`(?m)^(folio: note: stopping the server on \S+ takes a while: .*|` +
+	`time=\S+ level=WARN msg="pglocal: stopping the server on \S+ takes a while: [^"]*") pid=\d+\n`)
 
 // okJSON runs the binary with --json, requires success, and decodes stdout
 // into v.

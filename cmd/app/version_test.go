@@ -230,3 +230,18 @@ func TestFlagErrorsKeepTheValueTyped(t *testing.T) {
 	assert.Equal(t, "folio: flag provided but not defined: --nope\nRun with --help for usage.\n",
 		c.fails(t, 2, "portfolio", "list", "--nope"))
 }
+
+// Without --verbose or --json, what a command logs is written as its other
+// notes are: one line each, no time or level, the launcher's package name
+// left out, attributes after the message.
+func TestLogsAreNotes(t *testing.T) {
+	var out bytes.Buffer
+	l := slog.New(newNoteHandler(&out))
+	l.Info("not shown")
+	l.Warn("pglocal: stopping the server on /tmp/x y takes a while", "pid", 42)
+	l.With("data_dir", "/tmp/a b").WithGroup("g").Warn("two\nlines", "err", "", "n", 1)
+	l.Error("pglocal: failed", slog.Group("g", "k", `a"b`))
+	assert.Equal(t, "folio: note: stopping the server on /tmp/x y takes a while pid=42\n"+
+		`folio: note: two; lines data_dir="/tmp/a b" g.err="" g.n=1`+"\n"+
+		`folio: note: failed g.k="a\"b"`+"\n", out.String())
+}
