@@ -104,10 +104,10 @@ func serve(e *env, _ []string) error {
 			}
 		}()
 	}
-	if s.ctx.Err() == nil { // else a signal came as the database got ready: no "listening"
+	if s.ctx.Err() == nil { // else a signal came as the database got ready: no "ready"
 		s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
 		s.opened.Store(true)
-		s.logger.LogAttrs(e.ctx, slog.LevelInfo, "listening", slog.String("addr", s.addr))
+		s.logger.LogAttrs(e.ctx, slog.LevelInfo, "ready", slog.String("addr", s.addr))
 	}
 	err := <-s.done
 	if errors.Is(context.Cause(s.ctx), errServerDied) {
