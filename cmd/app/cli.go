@@ -384,7 +384,7 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "Usage: %s %s[flags]\n\n%s\n", name, withSpace(c.args), c.summary)
+	fmt.Fprintf(w, "Usage: %s %s[flags]\n\n%s\n", name, withSpace(c.usage()), c.summary)
 	if c.help != "" {
 		fmt.Fprintf(w, "\n%s\n", c.help)
 	}
@@ -423,13 +423,23 @@ func printCommands(w io.Writer, c *command, indent string) {
 	for _, s := range c.sub {
 		if len(s.sub) > 0 {
 			for _, ss := range s.sub {
-				line := strings.TrimSpace(s.name + " " + ss.name + " " + ss.args)
-				fmt.Fprintf(w, "%s%-42s %s\n", indent, line, ss.summary)
+				line := strings.TrimSpace(s.name + " " + ss.name + " " + ss.usage())
+				fmt.Fprintf(w, "%s%-44s %s\n", indent, line, ss.summary)
 			}
 			continue
 		}
-		fmt.Fprintf(w, "%s%-42s %s\n", indent, strings.TrimSpace(s.name+" "+s.args), s.summary)
+		fmt.Fprintf(w, "%s%-44s %s\n", indent, strings.TrimSpace(s.name+" "+s.usage()), s.summary)
 	}
+}
+
+// usage is what follows a command's name in its usage line: its
+// arguments, then the flags it requires, such as --price PRICE.
+func (c *command) usage() string {
+	u := c.args
+	for _, name := range c.required {
+		u = strings.TrimSpace(u + " --" + name + " " + strings.ToUpper(name))
+	}
+	return u
 }
 
 func withSpace(s string) string {

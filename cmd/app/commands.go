@@ -108,8 +108,12 @@ func tradeCommand(side, summary string) *command {
 			"first, and selling more than they hold is refused; it prints the cost basis and\n" +
 			"the realized gain."
 	} else {
-		help += "A buy adds a lot; SYMBOL's currency must be the portfolio's."
+		help += "A buy adds a lot; SYMBOL's currency must be the\n" +
+			"portfolio's, and a portfolio holds at most 10,000 lots."
 	}
+	help += "\n\nTrades are recorded in date order: one dated before the portfolio's latest sale\n" +
+		"is refused (that sale took its shares first in, first out, and folio keeps the\n" +
+		"lots, not the trades, so it cannot redo it). Trades on that day or later are fine."
 	return &command{
 		name: side, args: "PORTFOLIO SYMBOL QUANTITY", nargs: 3, needsDB: true, summary: summary,
 		help:     help,

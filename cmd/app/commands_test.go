@@ -686,7 +686,7 @@ func TestHelp(t *testing.T) {
 	}
 	// Leaf help lists the command's flags.
 	out := c.ok(t, "buy", "--help")
-	for _, s := range []string{"Usage: folio buy PORTFOLIO SYMBOL QUANTITY [flags]", "-price", "-date", "-json", "-database-url", "plain decimals"} {
+	for _, s := range []string{"Usage: folio buy PORTFOLIO SYMBOL QUANTITY --price PRICE [flags]", "-price", "-date", "-json", "-database-url", "plain decimals"} {
 		assert.Contains(t, out, s)
 	}
 	assert.Contains(t, c.ok(t, "sell", "--help"), "selling more than they hold is refused")
@@ -807,7 +807,7 @@ func TestUsageErrors(t *testing.T) {
 func TestAValueThatStartsWithADash(t *testing.T) {
 	t.Parallel()
 	c, _ := newCLI(t)
-	assert.Contains(t, c.ok(t, "security", "add", "X", "--name", "--help"), "Usage: folio security add SYMBOL [flags]", "--help after a flag is still --help")
+	assert.Contains(t, c.ok(t, "security", "add", "X", "--name", "--help"), "Usage: folio security add SYMBOL --name NAME [flags]", "--help after a flag is still --help")
 	assert.Equal(t, "Added DASH (--json, USD).\n", c.ok(t, "security", "add", "DASH", "--name=--json"))
 	c.ok(t, "portfolio", "create", "Main")
 	stderr := c.fails(t, 3, "buy", "Main", "DASH", "1", "--price", "-5")

@@ -118,6 +118,9 @@ func migrateCommand() *command {
 				return nil
 			}),
 			{name: "create", args: "NAME", nargs: 1, summary: "write a new, empty migration file",
+				help: "NAME is 1 to 60 letters, digits, spaces, '-' or '_', with a letter or digit\n" +
+					"among them; it is lower-cased, and spaces and dashes become '_'. The file is\n" +
+					"numbered one above the newest migration in --dir, as NNNNN_name.sql.",
 				flags: func(fs *flag.FlagSet) { fs.String("dir", defaultMigrations, "migrations directory") },
 				run: func(e *env, args []string) error {
 					dir := flagOf(e, "dir")
