@@ -604,6 +604,53 @@ func TestSecurityReadAfterANestedRevalueIsForgottenOnFailure(t *testing.T) {
 	}
 }
 
+// TestStaleSecurityStaysForgottenWhenTheEnclosingNestedUnitFails: the
+// same two levels deep. The innermost unit reprices and reads a security,
+// and fails: the object is forgotten. The unit around it reads the row
+// again, and fails too: what it read is put back, the same object found
+// by id and by symbol, with the stored price, and a price set on it is
+// saved at the first attempt.
+func TestStaleSecurityStaysForgottenWhenTheEnclosingNestedUnitFails(t *testing.T) {
+	t.Parallel()
+	pool, r := newDB(t)
+	seed(t, r, []string{"AAA"}) // priced 10
+	inner, middle := errors.New("inner failed"), errors.New("middle failed")
+	var rep uow.Report
+	require.NoError(t, r.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+		var again *domain.Security
+		err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+			err := u.Do(ctx, func(ctx context.Context, u *uow.Unit) error {
+				require.NoError(t, u.Securities().Revalue([]uow.Quote{{Symbol: "AAA", Price: dec("72.9"), Date: day}}))
+				require.NoError(t, u.Flush(ctx))
+				s, err := u.Securities().GetBySymbol(ctx, "AAA")
+				require.NoError(t, err)
+				p, _, _ := s.LastPrice()
+				require.Equal(t, "72.9", p.String(), "read after the innermost flush")
+				return inner
+			})
+			require.Same(t, inner, err)
+			again, err = u.Securities().GetBySymbol(ctx, "AAA")
+			require.NoError(t, err)
+			return middle
+		})
+		require.Same(t, middle, err)
+
+		s, err := u.Securities().GetBySymbol(ctx, "AAA")
+		require.NoError(t, err)
+		assert.Same(t, again, s, "the object the middle unit read, put back")
+		p, _, _ := s.LastPrice()
+		assert.Equal(t, "10", p.String(), "the stored price")
+		byID, err := u.Securities().Get(ctx, s.ID())
+		require.NoError(t, err)
+		assert.Same(t, s, byID, "one object for the row, by id and by symbol")
+		return s.SetPrice(dec("55"), day)
+	}, uow.WithReport(&rep)))
+	assert.Equal(t, 1, rep.Attempts, "no false conflict")
+	var price string
+	require.NoError(t, pool.QueryRow(ctx, "select last_price::text from security where symbol = 'AAA'").Scan(&price))
+	assert.True(t, dec(price).Equal(dec("55")), price)
+}
+
 // TestAggregatesLoadedInAFailedNestedReadUnitStayTracked: the same in a
 // Read unit, which writes nothing: the objects are put back and tracked.
 func TestAggregatesLoadedInAFailedNestedReadUnitStayTracked(t *testing.T) {

@@ -592,10 +592,20 @@ func (u *Unit) restore(m mark) {
 		resetPortfolio(b.p, b.snap)
 		u.portfolios[b.p.ID()] = &portfolioEntry{p: b.p, snap: b.snap, state: statePersistent, changes: b.p.Changes()}
 	}
+	// A forgotten security leaves bornS too: a unit around this one that
+	// fails later must not bring it back. (Its symbol is no longer in
+	// repriced to say it is stale, and the unit may have read the row
+	// again since, as a second object.)
+	kept := u.bornS[:m.bornS]
 	for _, b := range u.bornS[m.bornS:] {
-		if _, ok := m.securities[b.s.ID()]; ok || stale[b.snap.Symbol] {
+		if _, ok := m.securities[b.s.ID()]; ok {
+			kept = append(kept, b)
 			continue
 		}
+		if stale[b.snap.Symbol] {
+			continue
+		}
+		kept = append(kept, b)
 		resetSecurity(b.s, b.snap)
 		e := &securityEntry{s: b.s, snap: b.snap, state: statePersistent, changes: b.s.Changes()}
 		u.securities[b.s.ID()] = e
@@ -603,6 +613,8 @@ func (u *Unit) restore(m mark) {
 			u.symbols[b.snap.Symbol] = e
 		}
 	}
+	clear(u.bornS[len(kept):])
+	u.bornS = kept
 	u.quotes = m.quotes
 	u.refused = m.refused
 }
