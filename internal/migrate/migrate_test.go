@@ -54,6 +54,7 @@ var schemaObjects = map[int64]string{
 	12: "(SELECT 1 FROM pg_constraint WHERE conname = 'portfolio_last_sale_on_range')",
 	13: "(SELECT 1 FROM pg_indexes WHERE indexname = 'portfolio_name_trgm_idx' AND indexdef ILIKE '%normalize(lower(name), nfc)%')",
 	14: "to_regclass('public.security_symbol_trgm_idx')",
+	15: "(SELECT 1 FROM pg_class WHERE oid = to_regclass('public.security') AND reloptions @> '{fillfactor=50}')",
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)
