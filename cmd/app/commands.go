@@ -288,6 +288,12 @@ func readUntilDone(ctx context.Context, r io.ReadCloser) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := io.Copy(pw, r)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// The message names the file already: "cannot read: input/output
+			// error", not "read NAME: input/output error" after it.
+			err = fmt.Errorf("cannot read: %w", pe.Err)
+		}
 		pw.CloseWithError(err) // io.EOF for a nil err
 	}()
 	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })

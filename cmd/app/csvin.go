@@ -131,7 +131,7 @@ func csvRows(r io.Reader, columns []string, row func(line int, rec []string) err
 			if errors.As(err, &perr) {
 				// The record's first line: an unbalanced quote is found
 				// only where the file ends or the next quote is.
-				return &tracker.RowError{Line: perr.StartLine, Err: reword(perr.Err.Error(), domain.ErrInvalid)}
+				return &tracker.RowError{Line: perr.StartLine, Err: reword(quoteAdvice(perr.Err), domain.ErrInvalid)}
 			}
 			return err
 		}
@@ -216,6 +216,20 @@ func looksLikeHeader(rec []string) bool {
 // printsAsIs reports whether s is UTF-8 text of printable characters only.
 func printsAsIs(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}
+
+// quoteAdvice says what is wrong with the quotes of a CSV record, and how
+// to write them, for encoding/csv's terse errors.
+func quoteAdvice(err error) string {
+	switch {
+	case errors.Is(err, csv.ErrQuote):
+		return `a quoted field has no closing quote, or a quote inside it that is not doubled: ` +
+			`end the field with ", and write "" for each " inside it`
+	case errors.Is(err, csv.ErrBareQuote):
+		return `a field that does not begin with a quote has one inside it: ` +
+			`put the field in quotes and write "" for each " inside it`
+	}
+	return err.Error()
 }
 
 // shownPath is a file name as a message shows it: as it is, or quoted

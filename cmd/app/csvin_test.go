@@ -204,3 +204,26 @@ func TestReadCROnlyLineEndings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rows, 2)
 }
+
+// encoding/csv's quote errors come with what to write instead.
+func TestReadQuoteErrorsSayHowToQuote(t *testing.T) {
+	for file, want := range map[string]string{
+		"2024-06-01,buy,AAPL,1,\"20\n":                           `line 1: a quoted field has no closing quote, or a quote inside it that is not doubled: end the field with ", and write "" for each " inside it`,
+		"2024-06-01,buy,\"AA\"PL\",1,20\n":                       `line 1: a quoted field has no closing quote, or a quote inside it that is not doubled: end the field with ", and write "" for each " inside it`,
+		"2024-06-01,buy,AAPL,1,20\n2024-06-01,buy,AA\"PL,1,20\n": `line 2: a field that does not begin with a quote has one inside it: put the field in quotes and write "" for each " inside it`,
+	} {
+		_, err := readTrades(strings.NewReader(file), func(int) {})
+		assert.ErrorIs(t, err, domain.ErrInvalid, "%q", file)
+		assert.EqualError(t, err, want, "%q", file)
+	}
+}
+
+// A file that fails to read is named once: the message puts the name in
+// front, so the cause comes without Go's "read NAME:".
+func TestReadErrorNamesTheFileOnce(t *testing.T) {
+	r := readUntilDone(t.Context(), io.NopCloser(iotest.ErrReader(&fs.PathError{Op: "read", Path: "/data/x.csv", Err: syscall.EIO})))
+	defer r.Close()
+	_, err := io.ReadAll(r)
+	assert.ErrorIs(t, err, syscall.EIO)
+	assert.EqualError(t, err, "cannot read: input/output error")
+}
