@@ -320,9 +320,20 @@ func (m *Migrator) wrap(op string, err error) error {
 			left += ", but it runs outside a transaction (-- +goose NO TRANSACTION), " +
 				"so its statements before the failing one stay done: undo them by hand before running it again"
 		}
-		return fmt.Errorf("migrate %s: %s failed, %s: %w", op, path, left, partial.Err)
+		return fmt.Errorf("migrate %s: %s failed, %s: %w%s", op, path, left, partial.Err, ownerHint(partial.Err))
 	}
-	return fmt.Errorf("migrate %s: %w", op, err)
+	return fmt.Errorf("migrate %s: %w%s", op, err, ownerHint(err))
+}
+
+// ownerHint is what to do about a migration refused for want of a
+// privilege: a role that may read and write rows only (see the README)
+// may neither change the schema nor read goose's table.
+func ownerHint(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+		return " (migrations run as the role that owns the schema; this one may not)"
+	}
+	return ""
 }
 
 // outsideTx reports whether the SQL migration at path carries goose's

@@ -77,7 +77,18 @@ func TestUnitsRunAsARoleThatCannotChangeTheSchema(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	_, err = m.Down(ctx)
-	assert.Error(t, err, "the app role cannot roll the schema back")
+	var pgErr *pgconn.PgError
+	if assert.ErrorAs(t, err, &pgErr, "the app role cannot roll the schema back") {
+		assert.Equal(t, "42501", pgErr.Code)
+	}
+	assert.ErrorContains(t, err, "(migrations run as the role that owns the schema; this one may not)")
+	// A role that may not even read goose's table is told the same.
+	blind := pgtest.OpenPool(t, pgtest.AppRoleURL(t, url, "REVOKE SELECT ON goose_db_version FROM {role}"))
+	bm, err := migrate.New(blind)
+	require.NoError(t, err)
+	defer bm.Close()
+	_, err = bm.Status(ctx)
+	assert.ErrorContains(t, err, "permission denied for table goose_db_version (SQLSTATE 42501) (migrations run as the role that owns the schema; this one may not)")
 	owner, err := migrate.New(pgtest.OpenPool(t, url))
 	require.NoError(t, err)
 	defer owner.Close()
