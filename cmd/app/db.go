@@ -316,6 +316,10 @@ func (e *env) startEmbedded() (*pglocal.Server, string, error) {
 		if errors.Is(err, pglocal.ErrNoServer) {
 			return nil, "", err
 		}
+		if errors.Is(err, pglocal.ErrNotUsable) {
+			// Its message says what to do about the directory.
+			return nil, "", fmt.Errorf("start the embedded PostgreSQL: %w", err)
+		}
 		return nil, "", fmt.Errorf("start the embedded PostgreSQL (set DATABASE_URL to use another server): %w", err)
 	}
 	if err := ensureDatabase(e.ctx, srv.URL("postgres"), embeddedDB); err != nil {

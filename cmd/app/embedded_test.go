@@ -641,3 +641,26 @@ func TestServeListensBeforeItStartsADatabase(t *testing.T) {
 		"folio: listen tcp: lookup no-such-host.invalid")
 	assert.NoDirExists(t, dataDir, "serve started a database before it could listen")
 }
+
+// A data directory folio may not use as it is (here, run as root, a
+// symbolic link the server would be handed through) is refused with what
+// to do about it, without the advice to use another server that a failed
+// start gets: the directory, not the server, is the problem.
+func TestUnusableDataDirSaysWhatToDo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("links are refused as root only")
+	}
+	t.Parallel()
+	dir := reachableDir(t)
+	target := filepath.Join(dir, "real")
+	require.NoError(t, os.Mkdir(target, 0o755))
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(target, link))
+	c := &cli{env: []string{"FOLIO_DATA_DIR=" + link}, dir: dir}
+	stderr := c.fails(t, 1, "portfolio", "list")
+	assert.Equal(t, "folio: start the embedded PostgreSQL: pglocal: "+link+" is a symbolic link, which a server started as root "+
+		"does not follow (it would give what it points to to the postgres user): use the directory it points to\n", stderr)
+	entries, err := os.ReadDir(target)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing made where the link points")
+}

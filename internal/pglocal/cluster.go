@@ -147,7 +147,7 @@ func (l *launcher) refuseLinks() error {
 	for _, d := range dirs {
 		fi, err := os.Lstat(d)
 		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("pglocal: %s is a symbolic link, which a server started as root does not follow "+
+			return refuse("pglocal: %s is a symbolic link, which a server started as root does not follow "+
 				"(it would give what it points to to the %s user): use the directory it points to", d, l.acct.Name)
 		}
 	}

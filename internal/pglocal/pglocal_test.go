@@ -544,7 +544,7 @@ func TestClusterOfAnotherUser(t *testing.T) {
 
 	opts, _ := newOptions(t, dir)
 	_, err = pglocal.Start(t.Context(), opts)
-	require.Error(t, err)
+	require.ErrorIs(t, err, pglocal.ErrNotUsable)
 	assert.Regexp(t, `^pglocal: the cluster in `+regexp.QuoteMeta(dir)+` belongs to (\S+ \()?uid 65534\)?, `+
 		`and the server would run as the postgres system user: run folio as its owner, or choose another data directory$`, err.Error())
 	after, err := os.ReadDir(parent)
@@ -880,6 +880,7 @@ func TestSymbolicLinksAreRefused(t *testing.T) {
 			opts, _ := newOptions(t, link)
 			_, err := pglocal.Start(t.Context(), opts)
 			require.ErrorContains(t, err, link+" is a symbolic link")
+			require.ErrorIs(t, err, pglocal.ErrNotUsable)
 			assert.Equal(t, before, owner(), "the target keeps its owner")
 			assert.NoFileExists(t, link+".lock")
 		})
@@ -889,6 +890,7 @@ func TestSymbolicLinksAreRefused(t *testing.T) {
 			opts, _ := newOptions(t, filepath.Join(link, "pgdata"))
 			_, err := pglocal.Start(t.Context(), opts)
 			require.ErrorContains(t, err, link+" is a symbolic link")
+			require.ErrorIs(t, err, pglocal.ErrNotUsable)
 			entries, err := os.ReadDir(target)
 			require.NoError(t, err)
 			assert.Empty(t, entries, "nothing made in the target")

@@ -226,12 +226,12 @@ func (l *launcher) checkOwner() error {
 	if lfi, err := os.Stat(l.lockPath()); err == nil {
 		if lst, ok := lfi.Sys().(*syscall.Stat_t); ok && lst.Uid == 0 && st.Uid != 0 {
 			// Made as root, for the server user: root is who uses it.
-			return fmt.Errorf("pglocal: %s belongs to %s, the server user of a cluster made as root (its lock file %s is root's), "+
+			return refuse("pglocal: %s belongs to %s, the server user of a cluster made as root (its lock file %s is root's), "+
 				"and the server would run as %s: run folio as root, or choose another data directory",
 				what, userName(st.Uid), l.lockPath(), runAs)
 		}
 	}
-	return fmt.Errorf("pglocal: %s belongs to %s, and the server would run as %s: "+
+	return refuse("pglocal: %s belongs to %s, and the server would run as %s: "+
 		"run folio as its owner, or choose another data directory", what, userName(st.Uid), runAs)
 }
 
@@ -256,14 +256,14 @@ func (l *launcher) checkLocks() error {
 				continue
 			}
 			if st, ok := dfi.Sys().(*syscall.Stat_t); ok {
-				return fmt.Errorf("pglocal: this user may not create the lock file %s of the cluster in %s: the directory belongs to %s; "+
+				return refuse("pglocal: this user may not create the lock file %s of the cluster in %s: the directory belongs to %s; "+
 					"run folio as that user, or choose another data directory", path, l.dataDir, userName(st.Uid))
 			}
 		case err != nil || syscall.Access(path, wOK) == nil:
 			continue
 		default:
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				return fmt.Errorf("pglocal: this user may not write the lock file %s of the cluster in %s: it belongs to %s; "+
+				return refuse("pglocal: this user may not write the lock file %s of the cluster in %s: it belongs to %s; "+
 					"run folio as that user, or choose another data directory", path, l.dataDir, userName(st.Uid))
 			}
 		}
