@@ -110,6 +110,11 @@ func serve(e *env, _ []string) error {
 		s.logger.LogAttrs(e.ctx, slog.LevelInfo, "ready", slog.String("addr", s.addr))
 	}
 	err := <-s.done
+	if errors.Is(err, httpapi.ErrHurried) {
+		// In the words of someone who pressed Ctrl-C twice; the
+		// request log has the rest.
+		return fmt.Errorf("a second signal cut off the requests still running on %s", s.addr)
+	}
 	if errors.Is(context.Cause(s.ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
 	}

@@ -33,8 +33,9 @@ const (
 	DefaultShutdownGrace = 15 * time.Second
 )
 
-// errHurried is the cause of a shutdown cut short by Server.Hurry.
-var errHurried = errors.New("told not to wait for them")
+// ErrHurried is the cause of a shutdown cut short by Server.Hurry: Serve's
+// error wraps it when requests still running were cut off.
+var ErrHurried = errors.New("told not to wait for them")
 
 // cutOff is the error of a shutdown whose grace period ran out: its
 // message says so in words, and it unwraps to what ended the wait
@@ -146,7 +147,7 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			select {
 			case <-s.Hurry:
-				hurried(errHurried)
+				hurried(ErrHurried)
 			case <-hctx.Done():
 			}
 		}()
@@ -155,8 +156,8 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		// Out of grace, or told to hurry: cut off what is left.
 		cerr := srv.Close()
-		if errors.Is(context.Cause(hctx), errHurried) {
-			err = fmt.Errorf("httpapi: shutdown on %s: requests still running were cut off: %w", addr, errors.Join(errHurried, cerr))
+		if errors.Is(context.Cause(hctx), ErrHurried) {
+			err = fmt.Errorf("httpapi: shutdown on %s: requests still running were cut off: %w", addr, errors.Join(ErrHurried, cerr))
 		} else {
 			msg := fmt.Sprintf("httpapi: shutdown on %s: requests still running after %v were cut off", addr, grace)
 			if cerr != nil {
