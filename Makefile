@@ -74,9 +74,9 @@ fuzz: ## every fuzz target for FUZZTIME (default 30s) each
 		done; \
 	done
 
-COUNT ?= 6
+COUNT ?= 8
 
-bench: ## folio against hand-written pgx, GORM and bun, COUNT rounds (default 6); see bench/BENCHMARKS.md
+bench: ## folio against hand-written pgx, GORM and bun, COUNT rounds (default 8); see bench/BENCHMARKS.md
 	cd bench && ./run.sh $(COUNT)
 
 clean: ## remove built binaries

@@ -305,3 +305,38 @@ func statementNames(rep uow.Report) []string {
 	}
 	return out
 }
+
+// Over four rounds, every implementation runs first once and right after
+// each of the others once.
+func TestBalancedOrder(t *testing.T) {
+	const n = 4
+	first := map[int]int{}
+	follows := map[[2]int]int{}
+	for r := range n {
+		row := balancedOrder(n, r)
+		if got := len(row); got != n {
+			t.Fatalf("row %d has %d entries", r, got)
+		}
+		seen := map[int]bool{}
+		for i, k := range row {
+			seen[k] = true
+			if i > 0 {
+				follows[[2]int{row[i-1], k}]++
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("row %d is not a permutation: %v", r, row)
+		}
+		first[row[0]]++
+	}
+	for k := range n {
+		if first[k] != 1 {
+			t.Errorf("%d runs first %d times", k, first[k])
+		}
+		for j := range n {
+			if j != k && follows[[2]int{j, k}] != 1 {
+				t.Errorf("%d follows %d %d times", k, j, follows[[2]int{j, k}])
+			}
+		}
+	}
+}

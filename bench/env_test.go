@@ -236,16 +236,44 @@ func setUp() (*env, error) {
 // EnvRound names the variable that run.sh sets to the number of the round.
 const EnvRound = "BENCH_ROUND"
 
-// order returns the implementations in the order the benchmarks run them:
-// rotated by the round's number, so that over the rounds each runs after
-// each of the others. Without it one would always follow the same other,
-// and be charged the server's deferred work on that one's writes
-// (checkpoints, autovacuum: the server CPU counts every server process)
-// and the bloat it left in the tables, every round.
+// order returns the implementations in the order the benchmarks run them
+// in this round: row round-1 of a balanced Latin square (a Williams
+// design), so that over as many rounds as there are implementations each
+// runs first once and directly after each of the others once. Without it
+// one would always follow the same other, and be charged the server's
+// deferred work on that one's writes (checkpoints, autovacuum: the server
+// CPU counts every server process) and the dead rows it left, every
+// round. A rotation would not do: it keeps who follows whom.
 func (e *env) order() []handle {
-	round, _ := strconv.Atoi(os.Getenv(EnvRound)) // 0 outside run.sh
-	k := (round%len(e.impls) + len(e.impls)) % len(e.impls)
-	return append(slices.Clone(e.impls[k:]), e.impls[:k]...)
+	round, _ := strconv.Atoi(os.Getenv(EnvRound)) // 1, 2, ... from run.sh; 0 outside it
+	row := balancedOrder(len(e.impls), max(round-1, 0))
+	out := make([]handle, len(row))
+	for i, k := range row {
+		out[i] = e.impls[k]
+	}
+	return out
+}
+
+// balancedOrder returns row r (mod n) of the balanced Latin square of
+// order n (n even): the first row is 0, 1, n-1, 2, n-2, ..., and row r adds
+// r to each, mod n. Across the n rows every ordered pair of neighbours
+// occurs exactly once.
+func balancedOrder(n, r int) []int {
+	row := make([]int, n)
+	lo, hi := 1, n-1
+	for i := 1; i < n; i++ {
+		if i%2 == 1 {
+			row[i] = lo
+			lo++
+		} else {
+			row[i] = hi
+			hi--
+		}
+	}
+	for i := range row {
+		row[i] = (row[i] + r) % n
+	}
+	return row
 }
 
 // pessimisticTransfers is the locking of Transfer for the implementations

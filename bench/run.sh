@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh runs the benchmark suite and summarizes it.
 #
-#   ./run.sh [count]          # default 6
+#   ./run.sh [count]          # default 8: twice the four orders of env.order
 #
 # First it runs TestScenariosAgree and TestFolioCountsMatchReport, and stops
 # if an implementation's results differ. Every benchmark runs count times. The runs are made as count rounds of
@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-count="${1:-6}"
+count="${1:-8}"
 benchtime="${BENCHTIME:-2s}"
 pattern="${BENCH:-.}"
 
@@ -47,7 +47,8 @@ for i in $(seq 1 "$count"); do
 	load="round $i of $count, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "run.sh: $load" >&2
 	echo "$load" >> out/machine.txt
-	# Each round runs the implementations in another order (see env.order).
+	# Each round runs the implementations in another order (see env.order):
+	# over four rounds, each runs first once and after each other once.
 	BENCH_ROUND="$i" ./out/bench.test -test.run '^$' -test.bench "$pattern" -test.benchmem \
 		-test.count 1 -test.benchtime "$benchtime" -test.timeout 60m | tee -a out/bench.txt
 done
