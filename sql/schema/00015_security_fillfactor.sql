@@ -8,8 +8,12 @@
 -- and half-full pages (79,162 HOT). The table is twice the size; at about
 -- 150 bytes a row, 10,000 securities take 3 MB.
 --
--- The setting applies to pages written from now on: rows already stored
--- move to such pages as they are first updated, and stay there.
+-- The setting is instant (no rewrite, a lock that lets reads and writes
+-- go on) and applies to pages written from now on. On a table filled
+-- before it, the first revaluation is not HOT: each updated row moves to
+-- a new, half-filled page, writing every index, and later ones are. The
+-- pages it leaves stay allocated until VACUUM FULL (which locks the table
+-- while it rewrites it) compacts them, if the space matters.
 
 -- +goose Up
 ALTER TABLE security SET (fillfactor = 50);

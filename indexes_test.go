@@ -42,7 +42,9 @@ func (*lastQuery) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDat
 func TestNameSearchesUseTrigramIndexes(t *testing.T) {
 	t.Parallel()
 	last := &lastQuery{}
-	pool := pgtest.NewPool(t, func(c *pgxpool.Config) { c.ConnConfig.Tracer = last })
+	// Direct: the SETs below hold for the session, which a pooler in
+	// transaction mode would not keep.
+	pool := pgtest.OpenPool(t, pgtest.DirectURL(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = last })
 	conn, err := pool.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()
