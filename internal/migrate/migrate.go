@@ -327,13 +327,17 @@ func (m *Migrator) wrap(op string, err error) error {
 
 // ownerHint is what to do about a migration refused for want of a
 // privilege: a role that may read and write rows only (see the README)
-// may neither change the schema nor read goose's table.
+// may neither change the schema nor read goose's table. Creating pg_trgm
+// (00004) is the exception: the schema's owner may be refused it too.
 func ownerHint(err error) string {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
-		return " (migrations run as the role that owns the schema; this one may not)"
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+		return ""
 	}
-	return ""
+	if strings.HasPrefix(pgErr.Message, "permission denied to create extension") {
+		return " (the migrating role needs CREATE on the database, or a superuser must create the extension first)"
+	}
+	return " (migrations run as the role that owns the schema; this one may not)"
 }
 
 // outsideTx reports whether the SQL migration at path carries goose's
