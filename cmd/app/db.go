@@ -98,7 +98,7 @@ func (e *env) connect(needsSchema bool) (func(), error) {
 				}()
 			}
 			if err := srv.Stop(ctx); err != nil {
-				e.logger.Warn("stop embedded PostgreSQL", "error", err)
+				e.logger.Warn("could not stop the embedded PostgreSQL cleanly", "error", err)
 			}
 		}
 	}

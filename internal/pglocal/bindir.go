@@ -19,22 +19,6 @@ var ErrNoServer = errors.New("PostgreSQL server binaries (initdb, postgres) not 
 	"install them (Debian/Ubuntu: apt-get install postgresql; Fedora: dnf install postgresql-server; " +
 	"macOS: brew install postgresql@16) or set DATABASE_URL to use an existing PostgreSQL server")
 
-// ErrNotUsable reports a data directory this process may not use as it
-// is: a cluster that belongs to another user, or a symbolic link where a
-// server started as root would follow it. The error's message says what
-// to do instead. Errors returned by [Start] wrap it; test with errors.Is.
-var ErrNotUsable = errors.New("pglocal: data directory not usable")
-
-// notUsable is an error of ErrNotUsable with a message of its own.
-type notUsable struct{ msg string }
-
-func (e *notUsable) Error() string        { return e.msg }
-func (e *notUsable) Is(target error) bool { return target == ErrNotUsable }
-
-func refuse(format string, args ...any) error {
-	return &notUsable{fmt.Sprintf(format, args...)}
-}
-
 // debianLibDir holds one directory per major version on Debian and Ubuntu,
 // e.g. /usr/lib/postgresql/15/bin. It is not on $PATH there.
 const debianLibDir = "/usr/lib/postgresql"

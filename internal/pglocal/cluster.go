@@ -65,11 +65,11 @@ func (l *launcher) checkReachable(ctx context.Context) error {
 		mode := ""
 		if fi, err := os.Stat(blocked); err == nil {
 			if !fi.IsDir() {
-				return fmt.Errorf("pglocal: data directory %s: %s is not a directory", l.dataDir, blocked)
+				return refuse("pglocal: data directory %s: %s is not a directory", l.dataDir, blocked)
 			}
 			mode = fmt.Sprintf(" (mode %04o)", fi.Mode().Perm())
 		}
-		return fmt.Errorf("pglocal: %s is not reachable by the %s system user%s, which runs PostgreSQL when this program runs as root: "+
+		return refuse("pglocal: %s is not reachable by the %s system user%s, which runs PostgreSQL when this program runs as root: "+
 			"put the data directory elsewhere, e.g. under /var/lib or /tmp, or set DATABASE_URL to use an existing PostgreSQL server",
 			blocked, l.acct.Name, mode)
 	}
@@ -129,6 +129,24 @@ func (l *launcher) makeParentDirs() error {
 	return nil
 }
 
+// ErrNotUsable reports a data directory this process may not use as it
+// is: a cluster that belongs to another user, a symbolic link a server
+// started as root would follow, a directory the server user cannot reach,
+// or one that holds files but no cluster. The error's message says what
+// to do instead. [Start] returns errors that wrap it for those, and only
+// those; test with errors.Is.
+var ErrNotUsable = errors.New("pglocal: data directory not usable")
+
+// notUsable is an error of ErrNotUsable with a message of its own.
+type notUsable struct{ msg string }
+
+func (e *notUsable) Error() string        { return e.msg }
+func (e *notUsable) Is(target error) bool { return target == ErrNotUsable }
+
+func refuse(format string, args ...any) error {
+	return &notUsable{fmt.Sprintf(format, args...)}
+}
+
 // refuseLinks refuses, for a process that runs the server as another user
 // (root), a data directory that is a symbolic link, or whose parent is
 // (where the lock files go; an ephemeral server's parent is the temporary
@@ -182,7 +200,7 @@ func (l *launcher) initCluster(ctx context.Context) error {
 			return nil // the initdb finished after all
 		}
 		if !empty {
-			return fmt.Errorf("pglocal: data directory %s is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
+			return refuse("pglocal: data directory %s is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
 				"refusing to initialise it: choose another directory, or, if it is what a killed initdb left, remove it", l.dataDir)
 		}
 	}

@@ -779,7 +779,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	done := ctx.Done()
 	for i := 0; i < len(steps); i++ {
 		if i < immediate && ctx.Err() != nil {
-			s.logger.Warn("pglocal: Stop cancelled, shutting the server down immediately", "pid", pid, "err", ctx.Err())
+			s.logger.Warn("pglocal: stopping was cut short: shutting the server down immediately", "pid", pid, "err", ctx.Err())
 			i = immediate
 		}
 		if i >= immediate {

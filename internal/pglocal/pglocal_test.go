@@ -446,6 +446,7 @@ func TestUnreachableDataDirAsRoot(t *testing.T) {
 	_, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: filepath.Join(private, "sub", "data")})
 	require.ErrorContains(t, err, private+" is not reachable by the postgres system user (mode 0700)")
 	require.ErrorContains(t, err, "DATABASE_URL")
+	require.ErrorIs(t, err, pglocal.ErrNotUsable)
 	entries, err := os.ReadDir(private)
 	require.NoError(t, err)
 	require.Empty(t, entries, "nothing created in the unreachable directory")
@@ -822,6 +823,7 @@ func TestDataDirBeingCleanedUp(t *testing.T) {
 		_, err := pglocal.Start(t.Context(), opts)
 		require.EqualError(t, err, "pglocal: data directory "+dir+" is not empty but holds no PostgreSQL cluster (no PG_VERSION); "+
 			"refusing to initialise it: choose another directory, or, if it is what a killed initdb left, remove it")
+		require.ErrorIs(t, err, pglocal.ErrNotUsable)
 	})
 }
 
