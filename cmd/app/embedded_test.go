@@ -586,6 +586,9 @@ func TestServeStopsAtASecondSignal(t *testing.T) {
 	addr := freeAddr(t)
 	serve := startServe(t, c, "--addr", addr)
 	require.Eventually(t, func() bool { return healthy(addr) }, time.Minute, 20*time.Millisecond, "serve answers: %s", serve.stderr)
+	// Logged as the API opens, before any request it answers.
+	assert.Regexp(t, `(?m)^time=\S+ level=INFO msg=ready addr=127\.0\.0\.1:\d+\n`, serve.stderr.String())
+	assert.NotContains(t, serve.stderr.String(), "msg=listening")
 
 	// A request that waits for a row lock held here: in flight, for sure,
 	// once the server shows the wait, until its 10 s run out.

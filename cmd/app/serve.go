@@ -73,9 +73,10 @@ func listen(e *env) (func(), error) {
 	}
 	ctx, cancel := context.WithCancelCause(e.ctx)
 	s := &serving{gate: httpapi.NewGate(httpapi.Options{Logger: logger}), addr: ln.Addr().String(), logger: logger, ctx: ctx, cancel: cancel, done: make(chan error, 1)}
-	// The server's own messages (listening, shutting down) wait for the
-	// API: a start that fails ends with its error alone. Requests
-	// answered meanwhile are logged by the gate as they come.
+	// The server's own messages (listening, shutting down) are dropped
+	// until the API opens (serve then logs "ready"): a start that fails
+	// ends with its error alone. Requests answered meanwhile are logged
+	// by the gate as they come.
 	srv := httpapi.Server{Handler: s.gate, Logger: slog.New(gatedHandler{logger.Handler(), &s.opened}), Hurry: hurryOf(e.ctx)}
 	go func() { s.done <- srv.Serve(ctx, ln) }()
 	e.serving = s
@@ -105,15 +106,16 @@ func serve(e *env, _ []string) error {
 		}()
 	}
 	if s.ctx.Err() == nil { // else a signal came as the database got ready: no "ready"
-		s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
+		// Said before the API opens: no request is answered before it.
 		s.opened.Store(true)
 		s.logger.LogAttrs(e.ctx, slog.LevelInfo, "ready", slog.String("addr", s.addr))
+		s.gate.Open(httpapi.New(e.svc, httpapi.Options{Logger: s.logger}))
 	}
 	err := <-s.done
 	if errors.Is(err, httpapi.ErrHurried) {
 		// In the words of someone who pressed Ctrl-C twice; the
-		// request log has the rest.
-		return fmt.Errorf("a second signal cut off the requests still running on %s", s.addr)
+		// request log has the rest, and the error still wraps it.
+		return reword("interrupted: a second signal cut off the requests still running on "+s.addr, err)
 	}
 	if errors.Is(context.Cause(s.ctx), errServerDied) {
 		return fmt.Errorf("%w (see %s); serve stopped with it", errServerDied, filepath.Join(e.embedded.DataDir(), "log", "server.log"))
