@@ -14,9 +14,10 @@ import (
 // noteHandler writes what a command logs without --verbose or --json (the
 // embedded server's launcher saying that it waits, or that stopping takes
 // a while) as the command's other notes are written: one line,
-// "folio: note: " and the message, then the record's attributes as
-// key=value. The launcher's package name leaves the message: it means
-// nothing to someone running folio. Warnings and above only.
+// "folio: note: " and the message (for an error record, "folio: warning: "),
+// then the record's attributes as key=value. The launcher's package name
+// leaves the message: it means nothing to someone running folio. Warnings
+// and above only.
 type noteHandler struct {
 	w      io.Writer
 	mu     *sync.Mutex
@@ -30,7 +31,11 @@ func (h *noteHandler) Enabled(_ context.Context, l slog.Level) bool { return l >
 
 func (h *noteHandler) Handle(_ context.Context, r slog.Record) error {
 	var b bytes.Buffer
-	b.WriteString("folio: note: ")
+	if r.Level >= slog.LevelError {
+		b.WriteString("folio: warning: ")
+	} else {
+		b.WriteString("folio: note: ")
+	}
 	b.WriteString(oneLine(strings.TrimPrefix(r.Message, "pglocal: ")))
 	b.WriteString(h.prefix)
 	r.Attrs(func(a slog.Attr) bool {

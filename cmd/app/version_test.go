@@ -243,5 +243,5 @@ func TestLogsAreNotes(t *testing.T) {
 	l.Error("pglocal: failed", slog.Group("g", "k", `a"b`))
 	assert.Equal(t, "folio: note: stopping the server on /tmp/x y takes a while pid=42\n"+
 		`folio: note: two; lines data_dir="/tmp/a b" g.err="" g.n=1`+"\n"+
-		`folio: note: failed g.k="a\"b"`+"\n", out.String())
+		`folio: warning: failed g.k="a\"b"`+"\n", out.String())
 }
