@@ -391,9 +391,9 @@ func TestCloneSharesNothing(t *testing.T) {
 }
 
 // TestTradesBeforeTheLatestSaleAreRefused: a portfolio keeps the lots it
-// holds, not its trades, so a trade dated before its latest sale, which
-// would have changed what that sale took first in, first out, is refused
-// and changes nothing. Trades on the day of the latest sale, or later, are
+// holds, not its trades, so a trade dated before its latest sale (a buy
+// would have changed what that sale took first in, first out; a sale
+// would need shares it may have taken) is refused and changes nothing. Trades on the day of the latest sale, or later, are
 // recorded.
 func TestTradesBeforeTheLatestSaleAreRefused(t *testing.T) {
 	p := newPortfolio(t, "Main", "USD")
