@@ -598,14 +598,14 @@ func (u *Unit) restore(m mark) {
 	// again since, as a second object.)
 	kept := u.bornS[:m.bornS]
 	for _, b := range u.bornS[m.bornS:] {
-		if _, ok := m.securities[b.s.ID()]; ok {
-			kept = append(kept, b)
-			continue
-		}
-		if stale[b.snap.Symbol] {
+		_, tracked := m.securities[b.s.ID()]
+		if !tracked && stale[b.snap.Symbol] {
 			continue
 		}
 		kept = append(kept, b)
+		if tracked {
+			continue
+		}
 		resetSecurity(b.s, b.snap)
 		e := &securityEntry{s: b.s, snap: b.snap, state: statePersistent, changes: b.s.Changes()}
 		u.securities[b.s.ID()] = e
